@@ -1,0 +1,161 @@
+/*
+ * config: the YAML configuration file, loaded into a typed, validated struct.
+ *
+ * Every key of ../shared/CONTRACT.md ("Configuration") is here, with the
+ * contract's example values as defaults, plus a few keys of our own (marked
+ * "ours" below; all optional). Loading is strict: an unknown key, a duplicate
+ * key, a wrong type, an out-of-range value, an alias or a YAML syntax error is
+ * an error naming FILE:LINE:COLUMN (1-based). A config_t is immutable once
+ * loaded; a reload builds a new one and swaps it in only if it is valid.
+ *
+ * Decimal values that end up in money arithmetic are kept as their exact
+ * decimal text (cfg_decimal_t.text) beside a double for display and for time
+ * arithmetic: money never passes through binary floating point.
+ */
+#ifndef RD_CONFIG_H
+#define RD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/retentiond/retentiond.yaml"
+#define CONFIG_EXIT_BAD 78 /* EX_CONFIG */
+
+typedef enum { CLOCK_WALL = 0, CLOCK_EVENT } clock_mode_t;
+
+typedef enum {
+    SOCK_SUB = 0, /* ingest */
+    SOCK_PULL,    /* ingest */
+    SOCK_ROUTER,  /* ingest and emit (acknowledged) */
+    SOCK_PUSH,    /* emit */
+    SOCK_PUB      /* emit */
+} sock_mode_t;
+
+typedef enum {
+    SALES_TRANSACTIONAL = 0,
+    SALES_TRANSACTIONAL_CONSULTATIVE,
+    SALES_CONSULTATIVE,
+    SALES_STRATEGIC,
+    SALES_TYPE_COUNT
+} sales_type_t;
+
+typedef enum { ROLE_ACCOUNT_MANAGER = 0, ROLE_DEVELOPMENT_MANAGER, ROLE_HEAD_OF_CLIENTS } role_t;
+
+typedef enum { REACT_CONTINUOUS = 0, REACT_BATCH } react_mode_t;
+
+/* An exact decimal from the file: "0.25" stays "0.25". */
+typedef struct {
+    char text[48]; /* canonical form: no exponent, no leading '+', at least one digit */
+    double value;  /* for display and time arithmetic only, never for money */
+} cfg_decimal_t;
+
+typedef struct {
+    char *endpoint;           /* required */
+    sock_mode_t mode;         /* sub | pull | router; default sub */
+    bool bind;                /* default false */
+    size_t max_message_bytes; /* default 1 MiB; 1 KiB .. 256 MiB */
+    char **topics;            /* sub only: subscription prefixes; NULL = every topic */
+    size_t topics_count;
+} cfg_ingest_t;
+
+typedef struct {
+    char *endpoint;   /* required */
+    sock_mode_t mode; /* push | pub | router; default push */
+    bool bind;        /* default true */
+    int ack_timeout_s; /* router only; default 30; 1 .. 86400 */
+} cfg_emit_t;
+
+typedef enum { EMIT_REACTIVATION = 0, EMIT_GIFT_RISK, EMIT_NPS, EMIT_STREAM_COUNT } emit_stream_t;
+
+typedef struct config {
+    char *path; /* the file this was loaded from */
+
+    /* database: */
+    char *conninfo;              /* required */
+    int batch_max_events;        /* ours: events per transaction; default 1000; 1 .. 100000 */
+    int batch_max_delay_ms;      /* ours: how long a batch may wait to fill; default 5; 0 .. 10000 */
+    int reconnect_max_s;         /* ours: cap of the reconnect backoff; default 30; 1 .. 3600 */
+    int dead_letter_max_rows;    /* ours: rows kept in the dead-letter table; default 100000; 1 .. 100000000 */
+
+    log_level_t log_level;       /* ours: top-level `log_level`; default info */
+    clock_mode_t clock;          /* default wall */
+
+    cfg_ingest_t *ingest;        /* at least one */
+    size_t ingest_count;
+    cfg_emit_t emit[EMIT_STREAM_COUNT]; /* all three required */
+
+    struct {
+        char currency[16];                 /* default "RUB"; 1..15 chars [A-Za-z] */
+        sales_type_t default_sales_type;   /* default transactional */
+        cfg_decimal_t default_margin_ratio; /* default 0.25; 0 .. 1 */
+        struct {
+            int window_days;               /* default 180; 1 .. 3660 */
+            int min_orders;                /* default 3; 2 .. 1000 */
+        } cycle;
+        struct {
+            react_mode_t mode;             /* default continuous */
+            int batch_every_days;          /* default 30; 1 .. 366 */
+            double cycles_transactional;   /* cycles.transactional; default 2; > 0 .. 100 */
+            double cycles_transactional_consultative; /* default 1; > 0 .. 100 */
+            role_t assignee[SALES_TYPE_COUNT]; /* defaults: AM, AM, DM, DM; head_of_clients not allowed */
+            double evaluate_after_cycles;  /* default 1.5; > 0 .. 100 */
+            bool survey_by_head;           /* default false */
+            char *head_of_clients;         /* default "head-1"; non-empty, <= 128 bytes */
+            int retry_after_days;          /* default 7; 0 .. 365 */
+            int max_attempts;              /* default 3; 1 .. 100 */
+            double holdout_ratio;          /* default 0; 0 .. 1 */
+        } reactivation;
+        struct {
+            double cycles;                 /* default 1.5; > 0 .. 100 */
+            cfg_decimal_t min_margin;      /* default 100000; >= 0 */
+            cfg_decimal_t budget_ratio;    /* default 0.02; 0 .. 1 */
+            cfg_decimal_t budget_max;      /* default 50000; >= 0 */
+            double holdout_ratio;          /* default 0; 0 .. 1 */
+        } gift_risk;
+        struct {
+            int every_days;                /* default 30; 1 .. 3660 */
+            int min_days_between;          /* default 90; 0 .. 3660 */
+            int delay_after_order_days;    /* default 3; 0 .. 3660 */
+            int daily_limit;               /* default 200; 0 .. 10000000 */
+            double target;                 /* default 80; -100 .. 100 */
+            char *questions[2];            /* exactly two non-empty strings; defaults as in the contract */
+        } nps;
+        struct {
+            int min_days_between_contacts; /* default 7; 0 .. 3660 (0 = off) */
+        } contact;
+        struct {
+            char *timezone;                /* default "Europe/Moscow"; must exist in the tz database */
+            int open_minute;               /* hours "09:00-18:00": minutes after midnight, 0 .. 1439 */
+            int close_minute;              /* 1 .. 1440 (24:00), > open_minute */
+            uint8_t weekdays;              /* bit 0 = monday .. bit 6 = sunday; default mon-fri; not empty */
+            char **holidays;               /* "YYYY-MM-DD", validated dates; sorted, no duplicates */
+            size_t holidays_count;
+        } calendar;
+    } rules;
+} config_t;
+
+/*
+ * Loads and validates FILE. Returns a new config, or NULL with a message in err
+ * of the form "FILE:LINE:COLUMN: what is wrong" (or "FILE: ..." when the file
+ * cannot be read). The caller owns the result.
+ */
+config_t *config_load(const char *path, char *err, size_t errlen);
+
+/* Same, from a buffer; `name` stands for the file name in messages. */
+config_t *config_load_buffer(const char *name, const char *text, size_t len, char *err,
+                             size_t errlen);
+
+void config_destroy(config_t **self_p); /* safe on NULL; sets *self_p to NULL */
+
+/* Names of the enums, as written in the file ("sub", "transactional", ...). */
+const char *config_sock_mode_name(sock_mode_t mode);
+const char *config_sales_type_name(sales_type_t type);
+const char *config_role_name(role_t role);
+const char *config_emit_stream_name(emit_stream_t stream);
+/* Parses a sales type name; returns false when unknown. */
+bool config_sales_type_parse(const char *name, sales_type_t *out);
+
+#endif

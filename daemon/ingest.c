@@ -1,0 +1,389 @@
+/*
+ * ingest: see ingest.h.
+ *
+ * One `source_t` per ingest entry. A message is read frame by frame with
+ * zmq_msg_recv(ZMQ_DONTWAIT) until ZMQ_RCVMORE is 0; at most MAX_PER_TURN
+ * messages are read per socket per loop turn so one busy sender cannot starve
+ * the others (zsock calls back on the next turn).
+ *
+ * Router replies: each message read on a ROUTER gets a `reply_t` (the peer's
+ * routing id and the ack id) that travels through the store as the callback
+ * argument and comes back when the message's fate is durable. A reply that
+ * ZeroMQ cannot take now (EAGAIN: that peer's pipe is full) waits in the
+ * source's FIFO and goes out when the socket is writable; while that FIFO is
+ * long the socket is not read, so a peer that never reads its acks is
+ * throttled rather than buffered without end. With ZMQ_ROUTER_MANDATORY a reply
+ * to a peer that has gone away fails with EHOSTUNREACH: it is counted and
+ * dropped (the peer re-sends what it did not see acknowledged, and a re-sent
+ * message is a duplicate that is acknowledged again).
+ */
+#include "ingest.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "log.h"
+#include "zsock.h"
+
+#define MAX_PER_TURN 256
+#define MAX_QUEUED_REPLIES 10000
+#define ROUTER_LINGER_MS 2000 /* replies still queued at shutdown get this long */
+
+typedef struct source source_t;
+
+typedef struct reply {
+    struct reply *next;
+    source_t *src;
+    void *peer;          /* routing id */
+    size_t peer_len;
+    char *id;            /* ack id, "" when none could be read */
+    char *why;           /* nack reason, NULL for an ack */
+} reply_t;
+
+struct source {
+    ingest_t *owner;
+    zsock_t *sock;
+    size_t index;        /* into cfg->ingest */
+    sock_mode_t mode;
+    reply_t *replies;    /* FIFO of replies waiting for room */
+    reply_t **replies_tail;
+    size_t replies_count;
+};
+
+struct ingest {
+    const config_t *cfg;
+    store_t *store;
+    source_t *sources;
+    size_t count;
+    bool paused;         /* by the owner */
+    bool blocked;        /* by the store being full */
+    ingest_stats_t stats;
+};
+
+/* A printable, bounded rendering of bytes from the wire, for log lines. */
+static void printable(const void *data, size_t len, char *out, size_t outlen)
+{
+    const unsigned char *p = data;
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 5 < outlen; i++) {
+        if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\')
+            out[o++] = (char)p[i];
+        else
+            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", p[i]);
+    }
+    if (len > 0 && o + 5 >= outlen && outlen > 4)
+        memcpy(out + outlen - 4, "...", 3), o = outlen - 1;
+    out[o] = '\0';
+}
+
+static void update_reading(ingest_t *self)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        source_t *src = &self->sources[i];
+        zsock_set_reading(src->sock, !self->paused && !self->blocked &&
+                                         src->replies_count < MAX_QUEUED_REPLIES);
+    }
+}
+
+static void on_store_space(void *arg)
+{
+    ingest_t *self = arg;
+    self->blocked = false;
+    update_reading(self);
+}
+
+static void reply_free(reply_t *r)
+{
+    free(r->peer);
+    free(r->id);
+    free(r->why);
+    free(r);
+}
+
+/* Sends one reply now. Returns 0 (sent or undeliverable: done with it) or
+ * -EAGAIN (no room: keep it queued). */
+static int reply_send(source_t *src, reply_t *r)
+{
+    void *z = zsock_handle(src->sock);
+    ingest_t *self = src->owner;
+    int rc = zmq_send(z, r->peer, r->peer_len, ZMQ_DONTWAIT | ZMQ_SNDMORE);
+    if (rc < 0) {
+        int e = errno;
+        zsock_kick(src->sock);
+        if (e == EAGAIN)
+            return -EAGAIN;
+        self->stats.replies_unroutable++;
+        log_debug("cannot reply to a sender on %s (%s): it re-sends what it did not see acknowledged",
+                  zsock_endpoint(src->sock), zmq_strerror(e));
+        return 0;
+    }
+    /* The rest of a message whose first frame was accepted always goes through. */
+    const char *verb = r->why ? "nack" : "ack";
+    zmq_send(z, verb, strlen(verb), ZMQ_DONTWAIT | ZMQ_SNDMORE);
+    zmq_send(z, r->id, strlen(r->id), ZMQ_DONTWAIT | (r->why ? ZMQ_SNDMORE : 0));
+    if (r->why)
+        zmq_send(z, r->why, strlen(r->why), ZMQ_DONTWAIT);
+    if (r->why)
+        self->stats.nacks++;
+    else
+        self->stats.acks++;
+    zsock_kick(src->sock);
+    return 0;
+}
+
+static bool on_writable(zsock_t *sock, void *arg)
+{
+    source_t *src = arg;
+    (void)sock;
+    size_t sent = 0;
+    while (src->replies && sent < MAX_PER_TURN) {
+        reply_t *r = src->replies;
+        if (reply_send(src, r) == -EAGAIN)
+            return false; /* wait for the next writable state */
+        src->replies = r->next;
+        if (src->replies == NULL)
+            src->replies_tail = &src->replies;
+        src->replies_count--;
+        reply_free(r);
+        sent++;
+    }
+    if (src->replies == NULL)
+        zsock_set_want_write(src->sock, false);
+    if (src->replies_count < MAX_QUEUED_REPLIES)
+        update_reading(src->owner);
+    return src->replies != NULL;
+}
+
+/* Store callback: the message's outcome is durable; answer the sender. */
+static void on_done(void *arg, int status, const char *why)
+{
+    reply_t *r = arg;
+    source_t *src = r->src;
+    if (status == STORE_ABANDONED) {
+        reply_free(r); /* no answer: the sender re-sends it to the next instance */
+        return;
+    }
+    if (status != 0 && r->why == NULL)
+        r->why = strdup(why ? why : "refused");
+    if (src->replies == NULL && reply_send(src, r) == 0) {
+        reply_free(r);
+        return;
+    }
+    r->next = NULL;
+    *src->replies_tail = r;
+    src->replies_tail = &r->next;
+    if (++src->replies_count >= MAX_QUEUED_REPLIES)
+        update_reading(src->owner);
+    zsock_set_want_write(src->sock, true);
+}
+
+static reply_t *reply_new(source_t *src, const zmq_msg_t *peer, const char *id)
+{
+    reply_t *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        abort();
+    r->src = src;
+    r->peer_len = zmq_msg_size((zmq_msg_t *)peer);
+    r->peer = malloc(r->peer_len ? r->peer_len : 1);
+    r->id = strdup(id ? id : "");
+    if (r->peer == NULL || r->id == NULL)
+        abort();
+    memcpy(r->peer, zmq_msg_data((zmq_msg_t *)peer), r->peer_len);
+    return r;
+}
+
+/* Judges one complete message and queues its event or its reject. */
+static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *frames,
+                           size_t nframes, size_t total)
+{
+    ingest_t *self = src->owner;
+    const cfg_ingest_t *icfg = &self->cfg->ingest[src->index];
+    event_t ev;
+    memset(&ev, 0, sizeof ev);
+    char why[512];
+    reject_reason_t rej;
+    const void *topic = nframes > 0 ? zmq_msg_data(&frames[0]) : "";
+    size_t topic_len = nframes > 0 ? zmq_msg_size(&frames[0]) : 0;
+    const void *body = nframes > 1 ? zmq_msg_data(&frames[1]) : "";
+    size_t body_len = nframes > 1 ? zmq_msg_size(&frames[1]) : 0;
+
+    if (total > icfg->max_message_bytes) {
+        rej = REJ_TOO_LARGE;
+        snprintf(why, sizeof why, "message of %zu bytes exceeds max_message_bytes (%zu)", total,
+                 icfg->max_message_bytes);
+    } else if (nframes != 2) {
+        rej = REJ_BAD_FRAMES;
+        snprintf(why, sizeof why, "expected 2 frames (topic, body), got %zu", nframes);
+    } else {
+        event_limits_t lim = {.currency = self->cfg->rules.currency, .max_depth = 0};
+        rej = event_parse(topic, topic_len, body, body_len, &lim, &ev, why, sizeof why);
+    }
+
+    reply_t *r = src->mode == SOCK_ROUTER ? reply_new(src, peer, ev.ack_id) : NULL;
+    if (rej == REJ_NONE) {
+        self->stats.received[ev.type]++;
+        store_add_event(self->store, &ev, r ? on_done : NULL, r);
+    } else {
+        self->stats.rejected[rej]++;
+        char shown[80];
+        printable(topic, topic_len, shown, sizeof shown);
+        char seqinfo[192] = "";
+        if (ev.source && ev.has_seq)
+            snprintf(seqinfo, sizeof seqinfo, " (source \"%.64s\", seq %lld)", ev.source,
+                     (long long)ev.seq);
+        log_warn("rejected message on %s, topic \"%s\": %s: %s%s", zsock_endpoint(src->sock),
+                 shown, reject_reason_name(rej), why, seqinfo);
+        if (r) {
+            /* The nack reason leads with the stable label, then the detail. */
+            size_t len = strlen(reject_reason_name(rej)) + strlen(why) + 3;
+            r->why = malloc(len);
+            if (r->why == NULL)
+                abort();
+            snprintf(r->why, len, "%s: %s", reject_reason_name(rej), why);
+        }
+        store_add_reject(self->store, rej, why, topic, topic_len, body, body_len, &ev,
+                         r ? on_done : NULL, r);
+    }
+    event_clear(&ev);
+}
+
+static bool on_readable(zsock_t *sock, void *arg)
+{
+    source_t *src = arg;
+    ingest_t *self = src->owner;
+    void *z = zsock_handle(sock);
+
+    for (int n = 0; n < MAX_PER_TURN; n++) {
+        if (store_full(self->store)) {
+            self->blocked = true;
+            update_reading(self);
+            return false;
+        }
+        zmq_msg_t peer, frames[2], part;
+        zmq_msg_init(&peer);
+        size_t nframes = 0, total = 0;
+        bool first = true, have_any = false;
+        for (;;) {
+            zmq_msg_init(&part);
+            if (zmq_msg_recv(&part, z, ZMQ_DONTWAIT) < 0) {
+                int e = errno;
+                zmq_msg_close(&part);
+                if (e == EAGAIN && !have_any) {
+                    zmq_msg_close(&peer);
+                    return false; /* drained */
+                }
+                /* Parts of one message arrive together: anything else is a bug
+                 * or a closed context. */
+                log_error("receiving on %s: %s", zsock_endpoint(sock), zmq_strerror(e));
+                for (size_t i = 0; i < nframes && i < 2; i++)
+                    zmq_msg_close(&frames[i]);
+                zmq_msg_close(&peer);
+                return false;
+            }
+            have_any = true;
+            int more = zmq_msg_more(&part);
+            if (first && src->mode == SOCK_ROUTER) {
+                zmq_msg_move(&peer, &part);
+            } else {
+                total += zmq_msg_size(&part);
+                /* Keep the first two frames (topic, body), count the rest. ZeroMQ
+                 * has the whole message in memory anyway; an oversized one is
+                 * rejected after it was read to its end, and only a prefix of it
+                 * goes to the dead-letter table. */
+                if (nframes < 2) {
+                    zmq_msg_init(&frames[nframes]);
+                    zmq_msg_move(&frames[nframes], &part);
+                }
+                nframes++;
+            }
+            zmq_msg_close(&part);
+            first = false;
+            if (!more)
+                break;
+        }
+        handle_message(src, &peer, frames, nframes, total);
+        for (size_t i = 0; i < nframes && i < 2; i++)
+            zmq_msg_close(&frames[i]);
+        zmq_msg_close(&peer);
+    }
+    return true; /* more may be waiting: come back next turn */
+}
+
+ingest_t *ingest_new(uv_loop_t *loop, void *zctx, const config_t *cfg, store_t *store,
+                     int *exit_code, char *err, size_t errlen)
+{
+    ingest_t *self = calloc(1, sizeof *self);
+    if (self == NULL || (self->sources = calloc(cfg->ingest_count, sizeof *self->sources)) == NULL) {
+        free(self);
+        snprintf(err, errlen, "out of memory");
+        *exit_code = 69;
+        return NULL;
+    }
+    self->cfg = cfg;
+    self->store = store;
+    self->paused = true;
+    for (size_t i = 0; i < cfg->ingest_count; i++) {
+        const cfg_ingest_t *ic = &cfg->ingest[i];
+        source_t *src = &self->sources[i];
+        int bind_error = 0;
+        src->sock = zsock_new(loop, zctx, ic->mode, ic->endpoint, ic->bind,
+                              ic->mode == SOCK_ROUTER ? ROUTER_LINGER_MS : 0, ic->topics,
+                              ic->topics_count, &bind_error, err, errlen);
+        if (src->sock == NULL) {
+            *exit_code = bind_error ? 69 : 78;
+            ingest_destroy(&self);
+            return NULL;
+        }
+        self->count++;
+        src->owner = self;
+        src->index = i;
+        src->mode = ic->mode;
+        src->replies_tail = &src->replies;
+        zsock_set_handlers(src->sock, on_readable, on_writable, src);
+        zsock_set_reading(src->sock, false);
+        log_info("ingest: %s %s %s", config_sock_mode_name(ic->mode), ic->bind ? "bound to" : "connected to",
+                 ic->endpoint);
+    }
+    store_set_space_cb(store, on_store_space, self);
+    return self;
+}
+
+void ingest_destroy(ingest_t **self_p)
+{
+    ingest_t *self = *self_p;
+    if (self == NULL)
+        return;
+    *self_p = NULL;
+    for (size_t i = 0; i < self->count; i++) {
+        source_t *src = &self->sources[i];
+        /* Last chance for queued replies: hand them to ZeroMQ, which lingers. */
+        while (src->replies) {
+            reply_t *r = src->replies;
+            src->replies = r->next;
+            reply_send(src, r);
+            reply_free(r);
+        }
+        zsock_destroy(&src->sock);
+    }
+    free(self->sources);
+    free(self);
+}
+
+void ingest_set_paused(ingest_t *self, bool paused)
+{
+    self->paused = paused;
+    update_reading(self);
+}
+
+void ingest_set_config(ingest_t *self, const config_t *cfg)
+{
+    self->cfg = cfg;
+}
+
+const ingest_stats_t *ingest_stats(const ingest_t *self)
+{
+    return &self->stats;
+}

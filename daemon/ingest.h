@@ -1,0 +1,55 @@
+/*
+ * ingest: the input sockets. Reads multipart messages from every `ingest` entry
+ * (sub, pull or router), turns each into a validated event (event_parse) or a
+ * reject, and queues it in the store. In router mode each message is answered
+ * on its connection once its fate is durable: `ack` + id after its batch
+ * committed, or `nack` + id + reason after it was kept as a dead letter.
+ *
+ * A message larger than the entry's max_message_bytes is read whole (ZeroMQ
+ * delivers it anyway) and rejected; the connection stays up. When the store is
+ * full every socket stops being read, so ZeroMQ's high-water marks push back on
+ * the senders instead of memory growing here.
+ */
+#ifndef RD_INGEST_H
+#define RD_INGEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "event.h"
+#include "store.h"
+
+typedef struct ingest ingest_t;
+
+typedef struct {
+    uint64_t received[EV_TYPE_COUNT];      /* valid messages by topic */
+    uint64_t rejected[REJ_REASON_COUNT];   /* rejects by reason */
+    uint64_t acks, nacks;                  /* router replies sent */
+    uint64_t replies_unroutable;           /* the sender was gone when its reply was ready */
+} ingest_stats_t;
+
+/*
+ * Opens every ingest socket of cfg (bound or connected; reading starts paused).
+ * Returns NULL with a message in err; *exit_code is then 69 when an address
+ * could not be bound or reached, 78 when an endpoint is invalid.
+ */
+ingest_t *ingest_new(uv_loop_t *loop, void *zctx, const config_t *cfg, store_t *store,
+                     int *exit_code, char *err, size_t errlen);
+
+/* Closes the sockets (replies still queued in ZeroMQ get the sockets' linger
+ * time to leave). Pending store callbacks must not run afterwards: destroy the
+ * store first or let it drain. Safe on NULL; sets *self_p to NULL. */
+void ingest_destroy(ingest_t **self_p);
+
+/* Stops or resumes reading every socket (shutdown, startup). Independent of the
+ * store's own backpressure, which also pauses reading while the store is full. */
+void ingest_set_paused(ingest_t *self, bool paused);
+
+/* Adopts a reloaded configuration with the same ingest entries. */
+void ingest_set_config(ingest_t *self, const config_t *cfg);
+
+const ingest_stats_t *ingest_stats(const ingest_t *self);
+
+#endif

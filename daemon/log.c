@@ -1,0 +1,57 @@
+/*
+ * log: see log.h. The level is process-wide state: logging is the one concern
+ * every module shares, and passing a logger through every call would add noise
+ * without adding a choice anybody makes.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static log_level_t log_level = LOG_LEVEL_INFO;
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+/* syslog priorities: err, warning, info, debug */
+static const int level_prio[] = {3, 4, 6, 7};
+
+void log_set_level(log_level_t level) { log_level = level; }
+log_level_t log_get_level(void) { return log_level; }
+
+bool log_level_parse(const char *name, log_level_t *out)
+{
+    for (int i = 0; i <= LOG_LEVEL_DEBUG; i++) {
+        if (strcmp(name, level_names[i]) == 0) {
+            *out = (log_level_t)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+void log_write(log_level_t level, const char *fmt, ...)
+{
+    if (level > log_level)
+        return;
+    char line[2048];
+    int n;
+    if (getenv("JOURNAL_STREAM") != NULL)
+        n = snprintf(line, sizeof line, "<%d>", level_prio[level]);
+    else
+        n = snprintf(line, sizeof line, "retentiond[%d] %s: ", (int)getpid(), level_names[level]);
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+    if (len > sizeof line - 2)
+        len = sizeof line - 2; /* truncated: still one line */
+    /* A value from the outside world may hold a newline: keep one entry one line. */
+    for (size_t i = (size_t)n; i < len; i++)
+        if (line[i] == '\n' || line[i] == '\r')
+            line[i] = ' ';
+    line[len++] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, len);
+    (void)w;
+}

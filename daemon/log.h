@@ -1,0 +1,29 @@
+/*
+ * log: leveled log lines on stderr, in a form journald understands.
+ *
+ * Under systemd (JOURNAL_STREAM set) each line starts with a "<N>" syslog
+ * priority prefix, which journald turns into the entry's priority; elsewhere the
+ * level is written as a word. Lines are written with one write(2) each so lines
+ * from several processes (tests) do not interleave.
+ */
+#ifndef RD_LOG_H
+#define RD_LOG_H
+
+#include <stdbool.h>
+
+typedef enum { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG } log_level_t;
+
+/* Sets the most verbose level that is written (default: info). */
+void log_set_level(log_level_t level);
+log_level_t log_get_level(void);
+/* Parses "error", "warn", "info" or "debug". Returns false for anything else. */
+bool log_level_parse(const char *name, log_level_t *out);
+
+void log_write(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_write(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_warn(...)  log_write(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_info(...)  log_write(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(...) log_write(LOG_LEVEL_DEBUG, __VA_ARGS__)
+
+#endif

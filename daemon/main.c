@@ -1,0 +1,320 @@
+/*
+ * retentiond: the daemon's entry point.
+ *
+ * Start-up, in order: command line -> configuration (exit 78 when bad) -> log
+ * level -> event loop and signals -> output and input sockets (bound now, so a
+ * port conflict stops us before we claim to be ready) -> database connection ->
+ * schema version check -> READY=1 and reading starts.
+ *
+ * Shutdown (SIGTERM, SIGINT): stop reading, let the store commit what it holds
+ * (router senders get their acks), within SHUTDOWN_GRACE_MS; then close
+ * everything and exit 0. A second signal skips the wait.
+ *
+ * Reload (SIGHUP): the file is parsed into a new config; when it is valid and
+ * only reloadable keys changed (rules.*, log_level, database.batch_*,
+ * database.dead_letter_max_rows), it replaces the running one; otherwise the old
+ * one stays and the log says why.
+ *
+ * The daemon's state is one `daemon_t` on main's stack, passed to callbacks
+ * through handle->data: no globals.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+#include <zmq.h>
+
+#include "config.h"
+#include "emit.h"
+#include "ingest.h"
+#include "log.h"
+#include "migrate.h"
+#include "notify.h"
+#include "pgconn.h"
+#include "store.h"
+
+#define SHUTDOWN_GRACE_MS 10000
+#define EXIT_USAGE 64
+#define EXIT_UNAVAILABLE 69
+
+typedef struct {
+    uv_loop_t loop;
+    config_t *cfg;
+    void *zctx;
+    notify_t *notify;
+    emit_t *emit;
+    ingest_t *ingest;
+    store_t *store;
+    pgconn_t *db;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t grace;
+    bool ready;
+    bool stopping;
+    bool finished;
+    int exit_code;
+} daemon_t;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: retentiond [-c FILE] [--check-config]\n"
+            "\n"
+            "Runs the retention daemon in the foreground (systemd Type=notify).\n"
+            "\n"
+            "  -c, --config FILE   configuration file (default " CONFIG_DEFAULT_PATH ")\n"
+            "      --check-config  validate the configuration and exit (0 valid, 78 not)\n"
+            "  -V, --version       print the version and exit\n"
+            "  -h, --help          print this help and exit\n"
+            "\n"
+            "Signals: SIGTERM/SIGINT stop after committing what was received;\n"
+            "SIGHUP reloads the rules (see docs/configuration.md).\n");
+}
+
+/* Closes every handle and module; the loop then runs until all are closed. */
+static void finish(daemon_t *d)
+{
+    if (d->finished)
+        return;
+    d->finished = true;
+    size_t left = d->store ? store_backlog(d->store) : 0;
+    if (left > 0)
+        log_warn("shutting down with %zu events not committed (their senders were not "
+                 "acknowledged)", left);
+    /* Order: the store first (its callbacks reference ingest's replies), then
+     * the sockets, then the database. */
+    store_destroy(&d->store);
+    ingest_destroy(&d->ingest);
+    emit_destroy(&d->emit);
+    pgconn_destroy(&d->db);
+    notify_destroy(&d->notify);
+    uv_close((uv_handle_t *)&d->sig_term, NULL);
+    uv_close((uv_handle_t *)&d->sig_int, NULL);
+    uv_close((uv_handle_t *)&d->sig_hup, NULL);
+    uv_close((uv_handle_t *)&d->grace, NULL);
+}
+
+static void on_drained(void *arg)
+{
+    daemon_t *d = arg;
+    log_info("all received events committed; stopping");
+    finish(d);
+}
+
+static void on_grace(uv_timer_t *timer)
+{
+    daemon_t *d = timer->data;
+    log_warn("shutdown grace period (%d ms) over", SHUTDOWN_GRACE_MS);
+    finish(d);
+}
+
+static void stop(daemon_t *d, int exit_code)
+{
+    if (d->stopping) {
+        finish(d);
+        return;
+    }
+    d->stopping = true;
+    if (exit_code > d->exit_code)
+        d->exit_code = exit_code;
+    notify_stopping(d->notify);
+    if (d->ingest)
+        ingest_set_paused(d->ingest, true);
+    if (d->store && d->ready && exit_code == 0) {
+        uv_timer_start(&d->grace, on_grace, SHUTDOWN_GRACE_MS, 0);
+        store_when_empty(d->store, on_drained, d);
+    } else {
+        finish(d);
+    }
+}
+
+/* Keys that need a restart: sockets and the database connection. */
+static const char *unreloadable_change(const config_t *a, const config_t *b)
+{
+    if (strcmp(a->conninfo, b->conninfo) != 0 || a->reconnect_max_s != b->reconnect_max_s)
+        return "database";
+    if (a->clock != b->clock)
+        return "clock";
+    if (a->ingest_count != b->ingest_count)
+        return "ingest";
+    for (size_t i = 0; i < a->ingest_count; i++) {
+        const cfg_ingest_t *x = &a->ingest[i], *y = &b->ingest[i];
+        if (strcmp(x->endpoint, y->endpoint) != 0 || x->mode != y->mode || x->bind != y->bind ||
+            x->topics_count != y->topics_count)
+            return "ingest";
+        for (size_t t = 0; t < x->topics_count; t++)
+            if (strcmp(x->topics[t], y->topics[t]) != 0)
+                return "ingest";
+    }
+    for (int s = 0; s < EMIT_STREAM_COUNT; s++) {
+        const cfg_emit_t *x = &a->emit[s], *y = &b->emit[s];
+        if (strcmp(x->endpoint, y->endpoint) != 0 || x->mode != y->mode || x->bind != y->bind)
+            return "emit";
+    }
+    return NULL;
+}
+
+static void reload(daemon_t *d)
+{
+    char err[1024];
+    notify_reloading(d->notify);
+    config_t *next = config_load(d->cfg->path, err, sizeof err);
+    if (next == NULL) {
+        log_error("reload failed, keeping the running configuration: %s", err);
+    } else {
+        const char *what = unreloadable_change(d->cfg, next);
+        if (what) {
+            log_error("reload refused, keeping the running configuration: %s settings changed "
+                      "and need a restart",
+                      what);
+            config_destroy(&next);
+        } else {
+            if (d->store)
+                store_set_config(d->store, next);
+            if (d->ingest)
+                ingest_set_config(d->ingest, next);
+            log_set_level(next->log_level);
+            config_destroy(&d->cfg);
+            d->cfg = next;
+            log_info("configuration reloaded from %s", d->cfg->path);
+        }
+    }
+    notify_ready(d->notify, "running");
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    daemon_t *d = handle->data;
+    if (signum == SIGHUP) {
+        reload(d);
+        return;
+    }
+    log_info("received %s, stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    stop(d, 0);
+}
+
+static void on_schema(pgconn_t *db, const PGresult *res, void *arg)
+{
+    daemon_t *d = arg;
+    (void)db;
+    if (res == NULL)
+        return; /* connection lost again: on_db_state tries once more when it is back */
+    int want = migrate_latest_version();
+    int have = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        have = atoi(PQgetvalue(res, 0, 0));
+    if (have != want) {
+        if (have < 0) {
+            const char *msg = PQresultErrorMessage(res);
+            log_error("database is not migrated (%.*s): run `retentionctl -c %s migrate`",
+                      (int)strcspn(msg, "\n"), msg, d->cfg->path);
+        }
+        else {
+            log_error("database schema version is %d, this retentiond needs %d: run "
+                      "`retentionctl -c %s migrate`",
+                      have, want, d->cfg->path);
+        }
+        stop(d, EXIT_UNAVAILABLE);
+        return;
+    }
+    d->ready = true;
+    ingest_set_paused(d->ingest, false);
+    store_kick(d->store);
+    notify_ready(d->notify, "running");
+    log_info("ready: schema version %d, %zu input socket(s)", have, d->cfg->ingest_count);
+}
+
+static void on_db_state(pgconn_t *db, bool up, void *arg)
+{
+    daemon_t *d = arg;
+    if (!up || d->stopping)
+        return; /* reading stops by itself: the store fills up and pauses the ingest */
+    if (!d->ready) {
+        pgconn_query(db, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL,
+                     on_schema, d);
+        return;
+    }
+    store_kick(d->store);
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = CONFIG_DEFAULT_PATH;
+    bool check_only = false;
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},  {"check-config", no_argument, NULL, 'k'},
+        {"version", no_argument, NULL, 'V'},       {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': path = optarg; break;
+        case 'k': check_only = true; break;
+        case 'V': printf("retentiond %s\n", RD_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "retentiond: unexpected argument: %s\n", argv[optind]);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+
+    char err[1024];
+    daemon_t d;
+    memset(&d, 0, sizeof d);
+    d.cfg = config_load(path, err, sizeof err);
+    if (d.cfg == NULL) {
+        fprintf(stderr, "retentiond: %s\n", err);
+        return CONFIG_EXIT_BAD;
+    }
+    if (check_only) {
+        printf("%s: configuration is valid\n", path);
+        config_destroy(&d.cfg);
+        return 0;
+    }
+    log_set_level(d.cfg->log_level);
+    log_info("retentiond %s starting with %s", RD_VERSION, path);
+
+    uv_loop_init(&d.loop);
+    d.zctx = zmq_ctx_new();
+    d.notify = notify_new(&d.loop);
+    uv_timer_init(&d.loop, &d.grace);
+    d.grace.data = &d;
+    uv_signal_t *sigs[] = {&d.sig_term, &d.sig_int, &d.sig_hup};
+    int signums[] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(&d.loop, sigs[i]);
+        sigs[i]->data = &d;
+        uv_signal_start(sigs[i], on_signal, signums[i]);
+    }
+
+    int code = 0;
+    d.emit = emit_new(&d.loop, d.zctx, d.cfg, &code, err, sizeof err);
+    if (d.emit == NULL) {
+        log_error("%s", err);
+        d.exit_code = code;
+        finish(&d);
+    } else {
+        d.db = pgconn_new(&d.loop, d.cfg->conninfo, d.cfg->reconnect_max_s * 1000, on_db_state, &d);
+        d.store = store_new(&d.loop, d.db, d.cfg);
+        d.ingest = ingest_new(&d.loop, d.zctx, d.cfg, d.store, &code, err, sizeof err);
+        if (d.ingest == NULL) {
+            log_error("%s", err);
+            d.exit_code = code;
+            finish(&d);
+        }
+    }
+
+    uv_run(&d.loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&d.loop) != 0)
+        log_warn("event loop closed with handles still open");
+    zmq_ctx_term(d.zctx); /* bounded: every socket has an explicit linger */
+    config_destroy(&d.cfg);
+    if (d.exit_code == 0)
+        log_info("stopped");
+    return d.exit_code;
+}

@@ -1,0 +1,231 @@
+/*
+ * zsock: see zsock.h.
+ *
+ * Three libuv handles per socket: a poll handle on ZMQ_FD (readable only, as the
+ * ZeroMQ docs require: the fd signals state changes, not data), a check handle
+ * that re-reads ZMQ_EVENTS after every loop turn's I/O, and an idle handle that
+ * is active only while work is known to be left (a bounded batch stopped early,
+ * or the owner sent or received outside a callback and called zsock_kick): an
+ * active idle handle makes the loop poll without blocking, so the check handle
+ * runs again promptly.
+ *
+ * Invariant: the ZeroMQ socket is closed only after the poll handle is closed
+ * (uv_close stops watching the fd at once), and ZMQ_FD itself is never closed
+ * by us: it belongs to libzmq.
+ */
+#include "zsock.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "log.h"
+
+#define ZSOCK_HWM 100000           /* messages; above any sender's in-flight window */
+#define ZSOCK_HEARTBEAT_IVL_MS 10000
+#define ZSOCK_HEARTBEAT_TIMEOUT_MS 30000
+
+struct zsock {
+    uv_loop_t *loop;
+    void *z;
+    char *endpoint;
+    uv_poll_t poll;
+    uv_check_t check;
+    uv_idle_t idle;
+    zsock_cb on_readable;
+    zsock_cb on_writable;
+    void *arg;
+    bool reading;
+    bool want_write;
+    bool closing;
+    int open_handles;
+};
+
+static void on_idle(uv_idle_t *handle)
+{
+    (void)handle; /* its only job is to keep the next poll from blocking */
+}
+
+static void process(zsock_t *self)
+{
+    if (self->closing)
+        return;
+    bool more = false;
+    int events = 0;
+    size_t len = sizeof events;
+    if (zmq_getsockopt(self->z, ZMQ_EVENTS, &events, &len) != 0) {
+        log_error("zmq_getsockopt(ZMQ_EVENTS) on %s: %s", self->endpoint, zmq_strerror(errno));
+        return;
+    }
+    if (self->reading && (events & ZMQ_POLLIN) && self->on_readable)
+        more |= self->on_readable(self, self->arg);
+    if (self->closing)
+        return;
+    if (self->want_write && (events & ZMQ_POLLOUT) && self->on_writable)
+        more |= self->on_writable(self, self->arg);
+    if (self->closing)
+        return;
+    if (more)
+        uv_idle_start(&self->idle, on_idle);
+    else
+        uv_idle_stop(&self->idle);
+}
+
+static void on_poll(uv_poll_t *handle, int status, int events)
+{
+    (void)status;
+    (void)events;
+    process(handle->data);
+}
+
+static void on_check(uv_check_t *handle)
+{
+    process(handle->data);
+}
+
+static void handle_closed(uv_handle_t *handle)
+{
+    zsock_t *self = handle->data;
+    if (--self->open_handles == 0) {
+        free(self->endpoint);
+        free(self);
+    }
+}
+
+static int zmq_type(sock_mode_t mode)
+{
+    switch (mode) {
+    case SOCK_SUB: return ZMQ_SUB;
+    case SOCK_PULL: return ZMQ_PULL;
+    case SOCK_ROUTER: return ZMQ_ROUTER;
+    case SOCK_PUSH: return ZMQ_PUSH;
+    case SOCK_PUB: return ZMQ_PUB;
+    }
+    return -1;
+}
+
+static int setopt_int(void *z, int opt, int value)
+{
+    return zmq_setsockopt(z, opt, &value, sizeof value);
+}
+
+zsock_t *zsock_new(uv_loop_t *loop, void *zctx, sock_mode_t mode, const char *endpoint, bool bind,
+                   int linger_ms, char *const *topics, size_t topics_count, int *bind_error,
+                   char *err, size_t errlen)
+{
+    *bind_error = 0;
+    void *z = zmq_socket(zctx, zmq_type(mode));
+    if (z == NULL) {
+        snprintf(err, errlen, "cannot create a %s socket: %s", config_sock_mode_name(mode),
+                 zmq_strerror(errno));
+        return NULL;
+    }
+    int rc = setopt_int(z, ZMQ_LINGER, linger_ms);
+    rc |= setopt_int(z, ZMQ_SNDHWM, ZSOCK_HWM);
+    rc |= setopt_int(z, ZMQ_RCVHWM, ZSOCK_HWM);
+    /* Dead peers: without heartbeats a vanished DEALER or PUSH peer keeps
+     * messages queued for it forever. */
+    rc |= setopt_int(z, ZMQ_HEARTBEAT_IVL, ZSOCK_HEARTBEAT_IVL_MS);
+    rc |= setopt_int(z, ZMQ_HEARTBEAT_TIMEOUT, ZSOCK_HEARTBEAT_TIMEOUT_MS);
+    if (mode == SOCK_ROUTER)
+        rc |= setopt_int(z, ZMQ_ROUTER_MANDATORY, 1);
+    if (mode == SOCK_SUB) {
+        if (topics_count == 0)
+            rc |= zmq_setsockopt(z, ZMQ_SUBSCRIBE, "", 0);
+        for (size_t i = 0; i < topics_count; i++)
+            rc |= zmq_setsockopt(z, ZMQ_SUBSCRIBE, topics[i], strlen(topics[i]));
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot set socket options on %s: %s", endpoint, zmq_strerror(errno));
+        zmq_close(z);
+        return NULL;
+    }
+    if ((bind ? zmq_bind(z, endpoint) : zmq_connect(z, endpoint)) != 0) {
+        int e = errno;
+        *bind_error = e == EADDRINUSE || e == EADDRNOTAVAIL || e == ENODEV || e == EACCES;
+        snprintf(err, errlen, "cannot %s %s socket to %s: %s", bind ? "bind" : "connect",
+                 config_sock_mode_name(mode), endpoint, zmq_strerror(e));
+        zmq_close(z);
+        return NULL;
+    }
+
+    zsock_t *self = calloc(1, sizeof *self);
+    int fd = -1;
+    size_t len = sizeof fd;
+    if (self == NULL || (self->endpoint = strdup(endpoint)) == NULL ||
+        zmq_getsockopt(z, ZMQ_FD, &fd, &len) != 0) {
+        snprintf(err, errlen, "cannot set up socket %s: %s", endpoint,
+                 self ? zmq_strerror(errno) : "out of memory");
+        if (self)
+            free(self->endpoint);
+        free(self);
+        zmq_close(z);
+        return NULL;
+    }
+    self->loop = loop;
+    self->z = z;
+    self->reading = true;
+    uv_poll_init(loop, &self->poll, fd);
+    uv_check_init(loop, &self->check);
+    uv_idle_init(loop, &self->idle);
+    self->poll.data = self->check.data = self->idle.data = self;
+    self->open_handles = 3;
+    uv_poll_start(&self->poll, UV_READABLE, on_poll);
+    uv_check_start(&self->check, on_check);
+    return self;
+}
+
+void zsock_destroy(zsock_t **self_p)
+{
+    zsock_t *self = *self_p;
+    if (self == NULL)
+        return;
+    *self_p = NULL;
+    self->closing = true;
+    uv_close((uv_handle_t *)&self->poll, handle_closed); /* stops watching ZMQ_FD now */
+    uv_close((uv_handle_t *)&self->check, handle_closed);
+    uv_close((uv_handle_t *)&self->idle, handle_closed);
+    zmq_close(self->z);
+    self->z = NULL;
+}
+
+void zsock_set_handlers(zsock_t *self, zsock_cb on_readable, zsock_cb on_writable, void *arg)
+{
+    self->on_readable = on_readable;
+    self->on_writable = on_writable;
+    self->arg = arg;
+}
+
+void zsock_kick(zsock_t *self)
+{
+    if (!self->closing)
+        uv_idle_start(&self->idle, on_idle);
+}
+
+void zsock_set_reading(zsock_t *self, bool reading)
+{
+    if (self->reading == reading)
+        return;
+    self->reading = reading;
+    if (reading)
+        zsock_kick(self); /* messages may have queued while paused: no new edge will say so */
+}
+
+void zsock_set_want_write(zsock_t *self, bool want)
+{
+    self->want_write = want;
+    if (want)
+        zsock_kick(self);
+}
+
+void *zsock_handle(zsock_t *self)
+{
+    return self->z;
+}
+
+const char *zsock_endpoint(const zsock_t *self)
+{
+    return self->endpoint;
+}

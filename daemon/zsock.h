@@ -1,0 +1,65 @@
+/*
+ * zsock: a ZeroMQ socket on the libuv loop.
+ *
+ * ZMQ_FD is edge-triggered and only says "something changed": it is polled for
+ * readability only (also when waiting to send), and ZMQ_EVENTS is re-read after
+ * every poll wake-up and on every loop turn (a uv_check_t), because a socket with
+ * messages still queued does not signal again. The owner's callbacks drain in
+ * bounded batches; when a batch bound is hit the socket keeps an idle handle
+ * active so the loop comes back without blocking, and other sockets are served
+ * in between.
+ */
+#ifndef RD_ZSOCK_H
+#define RD_ZSOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "config.h"
+
+typedef struct zsock zsock_t;
+
+/*
+ * Called when ZMQ_EVENTS says readable (only while reading is enabled) or
+ * writable (only while the owner wants to write). Return true when the callback
+ * stopped early with work left (a bounded batch): it is then called again on the
+ * next loop turn even if ZMQ_EVENTS says nothing new.
+ */
+typedef bool (*zsock_cb)(zsock_t *sock, void *arg);
+
+/*
+ * Creates a socket of the given mode (SOCK_SUB, SOCK_PULL, SOCK_ROUTER,
+ * SOCK_PUSH, SOCK_PUB) in the ZeroMQ context, with linger_ms as ZMQ_LINGER,
+ * and binds or connects it to endpoint. ROUTER sockets get ZMQ_ROUTER_MANDATORY
+ * (a reply that cannot be delivered is an error we see, never a silent drop).
+ * SUB sockets subscribe to every prefix in topics (all topics when none).
+ * Returns NULL with a message in err on failure; *bind_error tells a bind or
+ * connect failure (the address: in use, unreachable) from a bad endpoint.
+ */
+zsock_t *zsock_new(uv_loop_t *loop, void *zctx, sock_mode_t mode, const char *endpoint, bool bind,
+                   int linger_ms, char *const *topics, size_t topics_count, int *bind_error,
+                   char *err, size_t errlen);
+
+/* Closes the socket (zmq_close after its poll handle is stopped) and frees it
+ * once its libuv handles are closed. Safe on NULL; sets *self_p to NULL. */
+void zsock_destroy(zsock_t **self_p);
+
+/* Sets the callbacks and their argument. */
+void zsock_set_handlers(zsock_t *self, zsock_cb on_readable, zsock_cb on_writable, void *arg);
+
+/* Enables or disables on_readable (backpressure: a paused socket is not read,
+ * so ZeroMQ's high-water marks push back on senders). Enabling re-checks at once. */
+void zsock_set_reading(zsock_t *self, bool reading);
+
+/* Asks for on_writable calls until cleared (after a send returned EAGAIN). */
+void zsock_set_want_write(zsock_t *self, bool want);
+
+/* The ZeroMQ socket, for zmq_msg_recv / zmq_send by the owner. After each call,
+ * the owner must call zsock_kick so ZMQ_EVENTS is re-read. */
+void *zsock_handle(zsock_t *self);
+void zsock_kick(zsock_t *self);
+
+const char *zsock_endpoint(const zsock_t *self);
+
+#endif

@@ -1,0 +1,451 @@
+-- 0001_core: clients, orders, the other inputs, dead letters, counters, and the
+-- batch function the daemon calls once per transaction.
+--
+-- Design rules (see docs/design.md):
+--   * Every client-facing table has client_id as (the first column of) its key:
+--     it is the distribution column when one database is no longer enough.
+--     order_keys is the one directory keyed otherwise: order.updated and
+--     order.cancelled name only the order, so order_id -> client_id is looked up
+--     there (a reference table when distributed).
+--   * Money is numeric (exact), times are timestamptz (UTC).
+--   * rd_apply_batch() is the only writer of live input. It is idempotent per
+--     batch id, so a batch whose COMMIT was lost with the connection can simply
+--     be sent again.
+--   * A message "takes effect when it arrives": inside a batch, events are
+--     ordered by their arrival index i, never by their ts.
+
+CREATE TABLE clients (
+    client_id              text PRIMARY KEY,
+    -- master data (client.upsert)
+    name                   text,
+    sales_type             text CHECK (sales_type IN ('transactional', 'transactional_consultative',
+                                                      'consultative', 'strategic')),
+                                  -- NULL: rules.default_sales_type applies
+    manager_id             text,
+    development_manager_id text,
+    do_not_contact         boolean NOT NULL DEFAULT false,
+    status                 text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'closed')),
+    has_master_data        boolean NOT NULL DEFAULT false,
+    -- taken from orders: the account manager when master data names none
+    order_manager_id       text,
+    -- lifetime figures over orders that are not cancelled
+    orders                 integer NOT NULL DEFAULT 0,
+    revenue                numeric NOT NULL DEFAULT 0,
+    margin                 numeric NOT NULL DEFAULT 0,
+    first_order_at         timestamptz,
+    last_order_at          timestamptz,
+    -- purchase cycle: distinct order days in the look-back window ending at the
+    -- last order day, and the mean gap between them (NULL below min_orders)
+    window_order_days      integer NOT NULL DEFAULT 0,
+    cycle_days             numeric,
+    created_at             timestamptz NOT NULL DEFAULT now(),
+    updated_at             timestamptz NOT NULL DEFAULT now()
+);
+
+-- order_id -> client_id. Its primary key is what makes a repeated order.created
+-- a duplicate.
+CREATE TABLE order_keys (
+    order_id  text PRIMARY KEY,
+    client_id text NOT NULL
+);
+
+CREATE TABLE orders (
+    client_id    text NOT NULL,
+    order_id     text NOT NULL,
+    ts           timestamptz NOT NULL,
+    amount       numeric NOT NULL CHECK (amount >= 0),
+    margin       numeric NOT NULL,
+    manager_id   text,
+    cancelled_at timestamptz,           -- the ts of order.cancelled; NULL: counts
+    updated_at   timestamptz,           -- the ts of the last order.updated applied
+    received_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (client_id, order_id)
+);
+-- Per-client history in time order: cycle and lifetime refreshes read this.
+CREATE INDEX orders_client_ts ON orders (client_id, ts) WHERE cancelled_at IS NULL;
+
+-- order.updated / order.cancelled that arrived before their order: applied
+-- (and deleted) when the order.created arrives.
+CREATE TABLE order_pending (
+    order_id     text PRIMARY KEY,
+    amount       numeric,               -- latest update; NULL: no update pending
+    margin       numeric,
+    updated_at   timestamptz,
+    cancelled_at timestamptz,
+    received_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE deals_lost (
+    client_id   text NOT NULL,
+    deal_id     text NOT NULL,
+    ts          timestamptz NOT NULL,
+    competitor  text,
+    reason      text,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (client_id, deal_id)
+);
+
+CREATE TABLE nps_responses (
+    client_id   text NOT NULL,
+    ts          timestamptz NOT NULL,
+    job_id      text NOT NULL DEFAULT '',  -- '' when the response names no job
+    score       smallint NOT NULL CHECK (score BETWEEN 0 AND 10),
+    comment     text,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (client_id, job_id, ts)
+);
+
+-- Outcomes of reactivation calls, keyed by the task they answer. client_id is
+-- filled from the task when it is known (the reactivation engine).
+CREATE TABLE reactivation_outcomes (
+    task_id     text PRIMARY KEY,
+    client_id   text,
+    outcome     text NOT NULL CHECK (outcome IN ('offended', 'forgot', 'not_target', 'closed',
+                                                 'manager_change', 'no_answer')),
+    ts          timestamptz NOT NULL,
+    comment     text,
+    received_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- The event clock (clock: event): the ts of the latest clock.tick. Time never
+-- moves backward: an older tick is acknowledged and ignored.
+CREATE TABLE event_clock (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    now       timestamptz NOT NULL
+);
+
+-- Producer sequence tracking (source/seq): last = the highest seq seen.
+CREATE TABLE seq_sources (
+    source     text PRIMARY KEY,
+    last_seq   bigint NOT NULL,
+    gaps       bigint NOT NULL DEFAULT 0,
+    reorders   bigint NOT NULL DEFAULT 0,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Rejected messages, kept for inspection and re-sending. Bounded: the batch
+-- function keeps the newest dead_letter_max_rows. Raw bytes, since what was
+-- rejected may not even be UTF-8; bodies longer than 64 KiB are cut (body_len
+-- keeps the real size).
+CREATE TABLE dead_letters (
+    id          bigserial PRIMARY KEY,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    reason      text NOT NULL,          -- the counter label: bad_json, missing_field, ...
+    detail      text NOT NULL,          -- the one-line explanation that was logged
+    topic       bytea,
+    body        bytea,
+    body_len    bigint NOT NULL,
+    source      text,
+    seq         bigint,
+    client_id   text
+);
+
+-- Durable totals shown by `retentionctl status`.
+CREATE TABLE counters (
+    name  text PRIMARY KEY,
+    value bigint NOT NULL DEFAULT 0
+);
+INSERT INTO counters (name) VALUES ('rejected'), ('events');
+
+CREATE TABLE ingest_state (
+    singleton     boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    last_event_at timestamptz
+);
+INSERT INTO ingest_state (singleton) VALUES (true);
+
+-- Batch ids already applied: makes a re-sent batch a no-op. Pruned after a day.
+CREATE TABLE applied_batches (
+    batch_id   uuid PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX applied_batches_at ON applied_batches (applied_at);
+
+-- rd_refresh_clients: recomputes lifetime figures and the purchase cycle of the
+-- given clients from their orders. The cycle is the mean gap between
+-- consecutive distinct order days (calendar days in p_tz) in the window
+-- [last day - p_window_days, last day]; the mean of consecutive gaps telescopes
+-- to (last - first) / (days - 1). NULL below p_min_orders days.
+CREATE FUNCTION rd_refresh_clients(p_ids text[], p_tz text, p_window_days int, p_min_orders int)
+RETURNS void LANGUAGE sql AS $$
+    WITH ids AS (
+        SELECT DISTINCT unnest(p_ids) AS client_id
+    ), life AS (
+        SELECT o.client_id, count(*) AS n, sum(o.amount) AS revenue, sum(o.margin) AS margin,
+               min(o.ts) AS first_at, max(o.ts) AS last_at
+          FROM orders o JOIN ids USING (client_id)
+         WHERE o.cancelled_at IS NULL
+         GROUP BY o.client_id
+    ), days AS (
+        SELECT DISTINCT o.client_id, (o.ts AT TIME ZONE p_tz)::date AS day
+          FROM orders o JOIN ids USING (client_id)
+         WHERE o.cancelled_at IS NULL
+    ), win AS (
+        SELECT d.client_id, count(*) AS n, min(d.day) AS first_day, max(d.day) AS last_day
+          FROM days d
+          JOIN (SELECT client_id, max(day) AS last_day FROM days GROUP BY client_id) m
+            USING (client_id)
+         WHERE d.day >= m.last_day - p_window_days
+         GROUP BY d.client_id
+    )
+    UPDATE clients c
+       SET orders = coalesce(life.n, 0),
+           revenue = coalesce(life.revenue, 0),
+           margin = coalesce(life.margin, 0),
+           first_order_at = life.first_at,
+           last_order_at = life.last_at,
+           window_order_days = coalesce(win.n, 0),
+           cycle_days = CASE WHEN win.n >= greatest(p_min_orders, 2)
+                             THEN (win.last_day - win.first_day)::numeric / (win.n - 1) END,
+           updated_at = now()
+      FROM ids
+      LEFT JOIN life USING (client_id)
+      LEFT JOIN win USING (client_id)
+     WHERE c.client_id = ids.client_id;
+$$;
+
+-- rd_work_tables: the session's temporary work tables (emptied at each commit).
+-- rd_incoming holds orders about to be merged: from a batch of live events or
+-- from `retentionctl import` (which COPYs straight into it).
+CREATE FUNCTION rd_work_tables() RETURNS void LANGUAGE plpgsql
+SET client_min_messages = warning AS $$
+BEGIN
+    CREATE TEMP TABLE IF NOT EXISTS rd_ev (
+        i int, t text, order_id text, client_id text, deal_id text, task_id text, job_id text,
+        ts timestamptz, amount numeric, margin numeric, manager_id text, e jsonb
+    ) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS rd_incoming (
+        i bigint, order_id text, client_id text, ts timestamptz, amount numeric,
+        margin numeric, manager_id text
+    ) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS rd_new (order_id text, client_id text) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS rd_amend (
+        order_id text, client_id text, amount numeric, margin numeric,
+        updated_at timestamptz, cancelled_at timestamptz
+    ) ON COMMIT DELETE ROWS;
+END;
+$$;
+
+-- rd_merge_orders: stores the orders in rd_incoming. The first order.created
+-- of an order_id wins (lowest i here, and forever after: later ones are
+-- duplicates and change nothing). New orders are listed in rd_new; updates and
+-- cancellations that arrived before their order are applied to them; a
+-- client's order_manager_id comes from its latest new order carrying one.
+-- Returns the number of new orders. The caller refreshes the clients in rd_new.
+CREATE FUNCTION rd_merge_orders(p_margin_ratio numeric) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    v_new int;
+BEGIN
+    WITH firsts AS (
+        SELECT DISTINCT ON (order_id) order_id, client_id FROM rd_incoming ORDER BY order_id, i
+    ), ins AS (
+        INSERT INTO order_keys (order_id, client_id)
+        SELECT order_id, client_id FROM firsts
+        ON CONFLICT DO NOTHING
+        RETURNING order_id, client_id
+    )
+    INSERT INTO rd_new SELECT order_id, client_id FROM ins;
+    GET DIAGNOSTICS v_new = ROW_COUNT;
+    IF v_new = 0 THEN
+        RETURN 0;
+    END IF;
+
+    INSERT INTO clients (client_id)
+    SELECT DISTINCT client_id FROM rd_new ORDER BY 1
+    ON CONFLICT DO NOTHING;
+
+    INSERT INTO orders (client_id, order_id, ts, amount, margin, manager_id)
+    SELECT DISTINCT ON (inc.order_id) inc.client_id, inc.order_id, inc.ts, inc.amount,
+           coalesce(inc.margin, inc.amount * p_margin_ratio), inc.manager_id
+      FROM rd_incoming inc JOIN rd_new n USING (order_id)
+     ORDER BY inc.order_id, inc.i;
+
+    WITH p AS (
+        DELETE FROM order_pending op USING rd_new n
+         WHERE op.order_id = n.order_id
+        RETURNING op.*, n.client_id
+    )
+    UPDATE orders o
+       SET amount = coalesce(p.amount, o.amount),
+           margin = CASE WHEN p.amount IS NOT NULL THEN p.margin ELSE o.margin END,
+           updated_at = coalesce(p.updated_at, o.updated_at),
+           cancelled_at = coalesce(o.cancelled_at, p.cancelled_at)
+      FROM p
+     WHERE o.client_id = p.client_id AND o.order_id = p.order_id;
+
+    UPDATE clients c SET order_manager_id = lm.manager_id
+      FROM (SELECT DISTINCT ON (inc.client_id) inc.client_id, inc.manager_id
+              FROM rd_incoming inc JOIN rd_new n USING (order_id)
+             WHERE inc.manager_id IS NOT NULL
+             ORDER BY inc.client_id, inc.i DESC) lm
+     WHERE c.client_id = lm.client_id;
+    RETURN v_new;
+END;
+$$;
+
+-- rd_apply_batch: applies one batch of validated events (a JSON array built by
+-- daemon/store.c; see there for the element format) in one transaction.
+-- Returns a JSON summary the daemon logs: sequence gaps and reorders, counts.
+CREATE FUNCTION rd_apply_batch(p_batch_id uuid, p_events jsonb, p_margin_ratio numeric,
+                               p_tz text, p_window_days int, p_min_orders int,
+                               p_dead_letter_max int)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_touched text[];
+    v_gaps jsonb;
+    v_rejected int;
+    v_new_orders int := 0;
+    v_events int;
+    v_up record;
+BEGIN
+    INSERT INTO applied_batches (batch_id) VALUES (p_batch_id) ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('duplicate_batch', true);
+    END IF;
+    IF random() < 0.01 THEN
+        DELETE FROM applied_batches WHERE applied_at < now() - interval '1 day';
+    END IF;
+
+    PERFORM rd_work_tables();
+    INSERT INTO rd_ev
+    SELECT (e->>'i')::int, e->>'t', e->>'order_id', e->>'client_id', e->>'deal_id',
+           e->>'task_id', e->>'job_id', (e->>'ts')::timestamptz, (e->>'amount')::numeric,
+           (e->>'margin')::numeric, e->>'manager_id', e
+      FROM jsonb_array_elements(p_events) e;
+    GET DIAGNOSTICS v_events = ROW_COUNT;
+
+    -- Rejected messages: dead letters, bounded, and the durable counter.
+    INSERT INTO dead_letters (reason, detail, topic, body, body_len, source, seq, client_id)
+    SELECT e->>'reason', e->>'detail', decode(e->>'topic_hex', 'hex'), decode(e->>'body_hex', 'hex'),
+           (e->>'body_len')::bigint, e->>'source', (e->>'seq')::bigint, client_id
+      FROM rd_ev WHERE t = 'reject' ORDER BY i;
+    GET DIAGNOSTICS v_rejected = ROW_COUNT;
+    IF v_rejected > 0 THEN
+        UPDATE counters SET value = value + v_rejected WHERE name = 'rejected';
+        DELETE FROM dead_letters
+         WHERE id <= (SELECT max(id) FROM dead_letters) - p_dead_letter_max;
+    END IF;
+    UPDATE counters SET value = value + v_events - v_rejected WHERE name = 'events';
+    UPDATE ingest_state SET last_event_at = now();
+
+    -- Producer sequences. prev = the highest seq seen before this event (stored
+    -- or earlier in the batch); a source's first seq only starts it.
+    WITH s AS (
+        SELECT i, e->>'source' AS source, (e->>'seq')::bigint AS seq
+          FROM rd_ev WHERE e ? 'seq' AND e ? 'source'
+    ), r AS (
+        SELECT s.source, s.seq, s.i,
+               greatest(max(s.seq) OVER (PARTITION BY s.source ORDER BY s.i
+                                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                        st.last_seq) AS prev
+          FROM s LEFT JOIN seq_sources st USING (source)
+    ), agg AS (
+        SELECT source, max(seq) AS top,
+               count(*) FILTER (WHERE seq > prev + 1) AS gaps,
+               count(*) FILTER (WHERE seq <= prev) AS reorders,
+               jsonb_agg(jsonb_build_object('source', source, 'expected', prev + 1, 'got', seq,
+                                            'kind', CASE WHEN seq > prev + 1 THEN 'gap' ELSE 'reorder' END)
+                         ORDER BY i) FILTER (WHERE seq > prev + 1 OR seq <= prev) AS events
+          FROM r GROUP BY source
+    ), up AS (
+        INSERT INTO seq_sources AS st (source, last_seq, gaps, reorders)
+        SELECT source, top, gaps, reorders FROM agg
+        ON CONFLICT (source) DO UPDATE
+           SET last_seq = greatest(st.last_seq, excluded.last_seq),
+               gaps = st.gaps + excluded.gaps,
+               reorders = st.reorders + excluded.reorders,
+               updated_at = now()
+    )
+    SELECT coalesce(jsonb_agg(ev), '[]'::jsonb) INTO v_gaps
+      FROM (SELECT jsonb_array_elements(events) AS ev FROM agg WHERE events IS NOT NULL LIMIT 100) x;
+
+    -- Master data, in arrival order (rare, so one statement per message is fine).
+    -- A field absent from the message is left alone; a JSON null clears it.
+    FOR v_up IN SELECT client_id, e FROM rd_ev WHERE t = 'client.upsert' ORDER BY i LOOP
+        INSERT INTO clients AS c (client_id, name, sales_type, manager_id, development_manager_id,
+                                  do_not_contact, status, has_master_data)
+        VALUES (v_up.client_id, v_up.e->>'name', v_up.e->>'sales_type', v_up.e->>'manager_id',
+                v_up.e->>'development_manager_id', coalesce((v_up.e->>'do_not_contact')::boolean, false),
+                coalesce(v_up.e->>'status', 'active'), true)
+        ON CONFLICT (client_id) DO UPDATE SET
+            name = CASE WHEN v_up.e ? 'name' THEN excluded.name ELSE c.name END,
+            sales_type = CASE WHEN v_up.e ? 'sales_type' THEN excluded.sales_type ELSE c.sales_type END,
+            manager_id = CASE WHEN v_up.e ? 'manager_id' THEN excluded.manager_id ELSE c.manager_id END,
+            development_manager_id = CASE WHEN v_up.e ? 'development_manager_id'
+                                          THEN excluded.development_manager_id
+                                          ELSE c.development_manager_id END,
+            do_not_contact = CASE WHEN v_up.e ? 'do_not_contact' THEN excluded.do_not_contact
+                                  ELSE c.do_not_contact END,
+            status = CASE WHEN v_up.e ? 'status' THEN excluded.status ELSE c.status END,
+            has_master_data = true,
+            updated_at = now();
+    END LOOP;
+
+    INSERT INTO rd_incoming (i, order_id, client_id, ts, amount, margin, manager_id)
+    SELECT i, order_id, client_id, ts, amount, margin, manager_id
+      FROM rd_ev WHERE t = 'order.created';
+    v_new_orders := rd_merge_orders(p_margin_ratio);
+
+    -- Updates and cancellations: the last update (by arrival) sets amount and
+    -- margin; a cancellation is final. Known orders are changed now, unknown ones
+    -- wait in order_pending.
+    INSERT INTO rd_amend
+    SELECT a.order_id, k.client_id, u.amount, u.margin, u.ts, c.ts
+      FROM (SELECT DISTINCT order_id FROM rd_ev WHERE t IN ('order.updated', 'order.cancelled')) a
+      LEFT JOIN LATERAL (SELECT ev.amount, coalesce(ev.margin, ev.amount * p_margin_ratio) AS margin, ev.ts
+                           FROM rd_ev ev WHERE ev.t = 'order.updated' AND ev.order_id = a.order_id
+                          ORDER BY ev.i DESC LIMIT 1) u ON true
+      LEFT JOIN LATERAL (SELECT ev.ts FROM rd_ev ev
+                          WHERE ev.t = 'order.cancelled' AND ev.order_id = a.order_id
+                          ORDER BY ev.i LIMIT 1) c ON true
+      LEFT JOIN order_keys k ON k.order_id = a.order_id;
+
+    UPDATE orders o
+       SET amount = coalesce(a.amount, o.amount),
+           margin = CASE WHEN a.amount IS NOT NULL THEN a.margin ELSE o.margin END,
+           updated_at = coalesce(a.updated_at, o.updated_at),
+           cancelled_at = coalesce(o.cancelled_at, a.cancelled_at)
+      FROM rd_amend a
+     WHERE a.client_id IS NOT NULL AND o.client_id = a.client_id AND o.order_id = a.order_id;
+
+    INSERT INTO order_pending AS op (order_id, amount, margin, updated_at, cancelled_at)
+    SELECT order_id, amount, margin, updated_at, cancelled_at
+      FROM rd_amend WHERE client_id IS NULL
+    ON CONFLICT (order_id) DO UPDATE SET
+        amount = coalesce(excluded.amount, op.amount),
+        margin = CASE WHEN excluded.amount IS NOT NULL THEN excluded.margin ELSE op.margin END,
+        updated_at = coalesce(excluded.updated_at, op.updated_at),
+        cancelled_at = coalesce(op.cancelled_at, excluded.cancelled_at);
+
+    -- Other inputs: stored once (a re-sent message is a duplicate).
+    INSERT INTO deals_lost (client_id, deal_id, ts, competitor, reason)
+    SELECT DISTINCT ON (client_id, deal_id) client_id, deal_id, ts, e->>'competitor', e->>'reason'
+      FROM rd_ev WHERE t = 'deal.lost' ORDER BY client_id, deal_id, i
+    ON CONFLICT DO NOTHING;
+
+    INSERT INTO nps_responses (client_id, ts, job_id, score, comment)
+    SELECT DISTINCT ON (client_id, coalesce(job_id, ''), ts)
+           client_id, ts, coalesce(job_id, ''), (e->>'score')::smallint, e->>'comment'
+      FROM rd_ev WHERE t = 'nps.response' ORDER BY client_id, coalesce(job_id, ''), ts, i
+    ON CONFLICT DO NOTHING;
+
+    INSERT INTO reactivation_outcomes (task_id, outcome, ts, comment)
+    SELECT DISTINCT ON (task_id) task_id, e->>'outcome', ts, e->>'comment'
+      FROM rd_ev WHERE t = 'reactivation.outcome' ORDER BY task_id, i
+    ON CONFLICT DO NOTHING;
+
+    INSERT INTO event_clock AS ec (singleton, now)
+    SELECT true, max(ts) FROM rd_ev WHERE t = 'clock.tick' HAVING max(ts) IS NOT NULL
+    ON CONFLICT (singleton) DO UPDATE SET now = greatest(ec.now, excluded.now);
+
+    -- Lifetime figures and cycles of every client whose orders changed.
+    SELECT array_agg(DISTINCT client_id) INTO v_touched
+      FROM (SELECT client_id FROM rd_new
+            UNION ALL SELECT client_id FROM rd_amend WHERE client_id IS NOT NULL) x;
+    IF v_touched IS NOT NULL THEN
+        PERFORM rd_refresh_clients(v_touched, p_tz, p_window_days, p_min_orders);
+    END IF;
+
+    RETURN jsonb_build_object('events', v_events, 'rejected', v_rejected,
+                              'new_orders', v_new_orders, 'seq_events', v_gaps);
+END;
+$$;

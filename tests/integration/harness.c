@@ -1,0 +1,466 @@
+/*
+ * harness: see harness.h.
+ */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *env_or(const char *name, const char *fallback)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : fallback;
+}
+
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+/* A connection to the server's maintenance database, for CREATE/DROP DATABASE. */
+static PGconn *admin_conn(void)
+{
+    char ci[512];
+    snprintf(ci, sizeof ci, "host=%s port=%s dbname=postgres",
+             env_or("RD_TEST_PGHOST", "/var/run/postgresql"), env_or("RD_TEST_PGPORT", "5432"));
+    PGconn *c = PQconnectdb(ci);
+    cr_assert(PQstatus(c) == CONNECTION_OK, "cannot connect to the test PostgreSQL (%s): %s", ci,
+              PQerrorMessage(c));
+    PQsetNoticeProcessor(c, ignore_notice, NULL); /* "does not exist, skipping" */
+    return c;
+}
+
+static void admin_exec(const char *sql)
+{
+    PGconn *c = admin_conn();
+    PGresult *r = PQexec(c, sql);
+    cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+void h_write_config(harness_t *h, const char *top_yaml, const char *rules_yaml)
+{
+    FILE *f = fopen(h->config_path, "w");
+    cr_assert(f != NULL);
+    fprintf(f,
+            "database:\n"
+            "  conninfo: \"%s\"\n"
+            "  batch_max_delay_ms: 2\n"
+            "log_level: debug\n"
+            "clock: event\n"
+            "ingest:\n"
+            "  - { endpoint: \"%s\", mode: router, bind: true, max_message_bytes: 4096 }\n"
+            "  - { endpoint: \"%s\", mode: pull, bind: true }\n"
+            "  - { endpoint: \"%s\", mode: sub, bind: false }\n"
+            "emit:\n"
+            "  reactivation: { endpoint: \"%s\", mode: push, bind: true }\n"
+            "  gift_risk: { endpoint: \"%s\", mode: push, bind: true }\n"
+            "  nps: { endpoint: \"%s\", mode: push, bind: true }\n"
+            "%s"
+            "rules:\n"
+            "  currency: RUB\n"
+            "  calendar: { timezone: \"Europe/Moscow\" }\n"
+            "%s",
+            h->conninfo, h->router_ep, h->pull_ep, h->sub_ep, h->emit_ep[0], h->emit_ep[1], h->emit_ep[2],
+            top_yaml ? top_yaml : "", rules_yaml ? rules_yaml : "");
+    fclose(f);
+}
+
+void h_setup(harness_t *h)
+{
+    memset(h, 0, sizeof *h);
+    h->pidfd = -1;
+    h->notify_fd = -1;
+    snprintf(h->dir, sizeof h->dir, "/tmp/rdtest-XXXXXX");
+    cr_assert(mkdtemp(h->dir) != NULL);
+    chmod(h->dir, 0755);
+    static int counter;
+    snprintf(h->dbname, sizeof h->dbname, "rdtest_%d_%d", (int)getpid(), counter++);
+    char sql[256];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", h->dbname);
+    admin_exec(sql);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", h->dbname);
+    admin_exec(sql);
+    snprintf(h->conninfo, sizeof h->conninfo, "host=%s port=%s dbname=%s",
+             env_or("RD_TEST_PGHOST", "/var/run/postgresql"), env_or("RD_TEST_PGPORT", "5432"),
+             h->dbname);
+    snprintf(h->config_path, sizeof h->config_path, "%s/retentiond.yaml", h->dir);
+    snprintf(h->log_path, sizeof h->log_path, "%s/daemon.log", h->dir);
+    snprintf(h->notify_path, sizeof h->notify_path, "%s/notify", h->dir);
+    snprintf(h->router_ep, sizeof h->router_ep, "ipc://%s/in-router", h->dir);
+    snprintf(h->pull_ep, sizeof h->pull_ep, "ipc://%s/in-pull", h->dir);
+    snprintf(h->sub_ep, sizeof h->sub_ep, "ipc://%s/in-sub", h->dir);
+    snprintf(h->emit_ep[0], sizeof h->emit_ep[0], "ipc://%s/out-r", h->dir);
+    snprintf(h->emit_ep[1], sizeof h->emit_ep[1], "ipc://%s/out-g", h->dir);
+    snprintf(h->emit_ep[2], sizeof h->emit_ep[2], "ipc://%s/out-n", h->dir);
+    h_write_config(h, NULL, NULL);
+
+    h->db = PQconnectdb(h->conninfo);
+    cr_assert(PQstatus(h->db) == CONNECTION_OK, "%s", PQerrorMessage(h->db));
+    PQsetNoticeProcessor(h->db, ignore_notice, NULL);
+    h->zctx = zmq_ctx_new();
+
+    char out[4096];
+    int rc = h_ctl(h, "migrate", out, sizeof out);
+    cr_assert(rc == 0, "retentionctl migrate failed (%d): %s", rc, out);
+}
+
+/* Opens the datagram socket the daemon's sd_notify writes to. */
+static void notify_open(harness_t *h)
+{
+    unlink(h->notify_path);
+    h->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    cr_assert(h->notify_fd >= 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    cr_assert(strlen(h->notify_path) < sizeof sa.sun_path);
+    memcpy(sa.sun_path, h->notify_path, strlen(h->notify_path) + 1);
+    cr_assert(bind(h->notify_fd, (struct sockaddr *)&sa, sizeof sa) == 0, "bind %s: %s",
+              h->notify_path, strerror(errno));
+}
+
+static void spawn(harness_t *h, char *const argv[], bool with_notify, int out_fd)
+{
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        if (with_notify)
+            setenv("NOTIFY_SOCKET", h->notify_path, 1);
+        else
+            unsetenv("NOTIFY_SOCKET");
+        unsetenv("JOURNAL_STREAM");
+        dup2(out_fd, STDOUT_FILENO);
+        dup2(out_fd, STDERR_FILENO);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    h->pid = pid;
+    h->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    cr_assert(h->pidfd >= 0, "pidfd_open: %s", strerror(errno));
+}
+
+/* Waits for the child to exit; returns its status or -1 on timeout. */
+static int wait_exit(harness_t *h, int timeout_ms)
+{
+    struct pollfd p = {.fd = h->pidfd, .events = POLLIN};
+    if (poll(&p, 1, timeout_ms) <= 0)
+        return -1;
+    int status = 0;
+    waitpid(h->pid, &status, 0);
+    close(h->pidfd);
+    h->pidfd = -1;
+    h->pid = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+bool h_start(harness_t *h)
+{
+    notify_open(h);
+    char bin[512];
+    snprintf(bin, sizeof bin, "%s/retentiond", RD_BINARY_DIR);
+    char *argv[] = {bin, "-c", h->config_path, NULL};
+    int fd = open(h->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    cr_assert(fd >= 0);
+    spawn(h, argv, true, fd);
+    close(fd);
+
+    int64_t deadline = now_ms() + H_TIMEOUT_MS;
+    struct pollfd p[2] = {{.fd = h->notify_fd, .events = POLLIN}, {.fd = h->pidfd, .events = POLLIN}};
+    while (now_ms() < deadline) {
+        if (poll(p, 2, (int)(deadline - now_ms())) <= 0)
+            break;
+        if (p[0].revents & POLLIN) {
+            char buf[512];
+            ssize_t n = recv(h->notify_fd, buf, sizeof buf - 1, 0);
+            if (n > 0) {
+                buf[n] = '\0';
+                if (strstr(buf, "READY=1"))
+                    return true;
+            }
+        }
+        if (p[1].revents & POLLIN) {
+            int st = wait_exit(h, 0);
+            cr_log_error("retentiond exited with %d before ready:\n%s", st, h_log(h));
+            return false;
+        }
+    }
+    cr_log_error("retentiond not ready within %d ms:\n%s", H_TIMEOUT_MS, h_log(h));
+    return false;
+}
+
+bool h_wait_notify(harness_t *h, const char *what)
+{
+    int64_t deadline = now_ms() + H_TIMEOUT_MS;
+    struct pollfd p = {.fd = h->notify_fd, .events = POLLIN};
+    while (now_ms() < deadline) {
+        if (poll(&p, 1, (int)(deadline - now_ms())) <= 0)
+            break;
+        char buf[512];
+        ssize_t n = recv(h->notify_fd, buf, sizeof buf - 1, 0);
+        if (n > 0) {
+            buf[n] = '\0';
+            if (strstr(buf, what))
+                return true;
+        }
+    }
+    return false;
+}
+
+int h_stop(harness_t *h)
+{
+    if (h->pid == 0)
+        return -1;
+    kill(h->pid, SIGTERM);
+    int st = wait_exit(h, H_TIMEOUT_MS);
+    if (st < 0) {
+        kill(h->pid, SIGKILL);
+        wait_exit(h, H_TIMEOUT_MS);
+    }
+    return st;
+}
+
+/* Runs a program to completion, capturing its output. */
+static int run_capture(harness_t *h, char *const argv[], bool merge_stderr, char *out, size_t outlen)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/cmd.out", h->dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    cr_assert(fd >= 0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        dup2(fd, STDOUT_FILENO);
+        if (merge_stderr)
+            dup2(fd, STDERR_FILENO);
+        unsetenv("NOTIFY_SOCKET");
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    int status = 0;
+    if (poll(&p, 1, H_TIMEOUT_MS) <= 0)
+        kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    close(pidfd);
+    if (out) {
+        ssize_t n = pread(fd, out, outlen - 1, 0);
+        out[n > 0 ? n : 0] = '\0';
+    }
+    close(fd);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Splits a space-separated argument string into argv (no quoting needed by tests). */
+static int split_args(char *args, char **argv, int max)
+{
+    int n = 0;
+    for (char *tok = strtok(args, " "); tok && n < max - 1; tok = strtok(NULL, " "))
+        argv[n++] = tok;
+    argv[n] = NULL;
+    return n;
+}
+
+int h_run_daemon(harness_t *h, const char *args, char *out, size_t outlen)
+{
+    char bin[512], copy[1024];
+    snprintf(bin, sizeof bin, "%s/retentiond", RD_BINARY_DIR);
+    snprintf(copy, sizeof copy, "%s", args);
+    char *argv[32] = {bin};
+    split_args(copy, argv + 1, 31);
+    return run_capture(h, argv, true, out, outlen);
+}
+
+int h_ctl(harness_t *h, const char *args, char *out, size_t outlen)
+{
+    char bin[512], copy[1024];
+    snprintf(bin, sizeof bin, "%s/retentionctl", RD_BINARY_DIR);
+    snprintf(copy, sizeof copy, "%s", args);
+    char *argv[32] = {bin, "-c", h->config_path};
+    split_args(copy, argv + 3, 29);
+    return run_capture(h, argv, false, out, outlen);
+}
+
+const char *h_field(const char *text, const char *name)
+{
+    static char value[256];
+    size_t nlen = strlen(name);
+    for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (strncmp(line, name, nlen) == 0 && line[nlen] == ':' && line[nlen + 1] == ' ') {
+            const char *v = line + nlen + 2;
+            size_t len = strcspn(v, "\n");
+            snprintf(value, sizeof value, "%.*s", (int)len, v);
+            return value;
+        }
+    }
+    return NULL;
+}
+
+static void *socket_for(harness_t *h, void **slot, int type, const char *ep, bool bind)
+{
+    if (*slot == NULL) {
+        *slot = zmq_socket(h->zctx, type);
+        int linger = 0;
+        zmq_setsockopt(*slot, ZMQ_LINGER, &linger, sizeof linger);
+        int rc = bind ? zmq_bind(*slot, ep) : zmq_connect(*slot, ep);
+        cr_assert(rc == 0, "%s %s: %s", bind ? "bind" : "connect", ep, zmq_strerror(errno));
+    }
+    return *slot;
+}
+
+void h_send_router_frames(harness_t *h, const char *const *frames, const size_t *lens, size_t n)
+{
+    void *s = socket_for(h, &h->dealer, ZMQ_DEALER, h->router_ep, false);
+    for (size_t i = 0; i < n; i++) {
+        int rc = zmq_send(s, frames[i], lens[i], i + 1 < n ? ZMQ_SNDMORE : 0);
+        cr_assert(rc >= 0, "send: %s", zmq_strerror(errno));
+    }
+}
+
+void h_send_router(harness_t *h, const char *topic, const char *body)
+{
+    const char *frames[2] = {topic, body};
+    size_t lens[2] = {strlen(topic), strlen(body)};
+    h_send_router_frames(h, frames, lens, 2);
+}
+
+bool h_reply(harness_t *h, char *verb, size_t verblen, char *id, size_t idlen, char *reason,
+             size_t reasonlen)
+{
+    void *s = socket_for(h, &h->dealer, ZMQ_DEALER, h->router_ep, false);
+    zmq_pollitem_t item = {.socket = s, .events = ZMQ_POLLIN};
+    if (zmq_poll(&item, 1, H_TIMEOUT_MS) <= 0)
+        return false;
+    char *bufs[3] = {verb, id, reason};
+    size_t lens[3] = {verblen, idlen, reasonlen};
+    for (int i = 0; i < 3; i++)
+        bufs[i][0] = '\0';
+    int more = 1;
+    for (int i = 0; more; i++) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        cr_assert(zmq_msg_recv(&m, s, 0) >= 0);
+        if (i < 3)
+            snprintf(bufs[i], lens[i], "%.*s", (int)zmq_msg_size(&m), (char *)zmq_msg_data(&m));
+        more = zmq_msg_more(&m);
+        zmq_msg_close(&m);
+    }
+    return true;
+}
+
+static void send2(void *s, const char *topic, const char *body)
+{
+    cr_assert(zmq_send(s, topic, strlen(topic), ZMQ_SNDMORE) >= 0);
+    cr_assert(zmq_send(s, body, strlen(body), 0) >= 0);
+}
+
+void h_send_push(harness_t *h, const char *topic, const char *body)
+{
+    send2(socket_for(h, &h->push, ZMQ_PUSH, h->pull_ep, false), topic, body);
+}
+
+void h_send_pub(harness_t *h, const char *topic, const char *body)
+{
+    send2(socket_for(h, &h->pub, ZMQ_PUB, h->sub_ep, true), topic, body);
+}
+
+const char *h_sql(harness_t *h, const char *sql)
+{
+    static char value[1024];
+    PGresult *r = PQexec(h->db, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(value, sizeof value, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+        cr_assert_fail("%s: %s", sql, value);
+    }
+    if (PQntuples(r) == 0)
+        snprintf(value, sizeof value, "<no rows>");
+    else
+        snprintf(value, sizeof value, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return value;
+}
+
+bool h_wait_sql(harness_t *h, const char *sql, const char *want)
+{
+    /* Pull and sub have no acknowledgement to wait for, so the database is
+     * polled: a bounded wait for a condition, 10 ms apart. */
+    int64_t deadline = now_ms() + H_TIMEOUT_MS;
+    do {
+        if (strcmp(h_sql(h, sql), want) == 0)
+            return true;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    } while (now_ms() < deadline);
+    cr_log_error("%s: got \"%s\", want \"%s\"", sql, h_sql(h, sql), want);
+    return false;
+}
+
+const char *h_log(harness_t *h)
+{
+    static char buf[16384];
+    int fd = open(h->log_path, O_RDONLY | O_CLOEXEC);
+    buf[0] = '\0';
+    if (fd < 0)
+        return buf;
+    off_t size = lseek(fd, 0, SEEK_END);
+    off_t from = size > (off_t)sizeof buf - 1 ? size - (off_t)sizeof buf + 1 : 0;
+    ssize_t n = pread(fd, buf, sizeof buf - 1, from);
+    buf[n > 0 ? n : 0] = '\0';
+    close(fd);
+    return buf;
+}
+
+void h_teardown(harness_t *h)
+{
+    if (h->pid > 0) {
+        kill(h->pid, SIGKILL);
+        wait_exit(h, H_TIMEOUT_MS);
+    }
+    void **socks[] = {&h->dealer, &h->push, &h->pub};
+    for (int i = 0; i < 3; i++)
+        if (*socks[i]) {
+            zmq_close(*socks[i]);
+            *socks[i] = NULL;
+        }
+    if (h->zctx)
+        zmq_ctx_term(h->zctx);
+    if (h->db)
+        PQfinish(h->db);
+    if (h->notify_fd >= 0)
+        close(h->notify_fd);
+    if (h->dbname[0]) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", h->dbname);
+        admin_exec(sql);
+    }
+    if (h->dir[0]) {
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", h->dir);
+        if (system(cmd) != 0)
+            cr_log_warn("could not remove %s", h->dir);
+    }
+}
