@@ -1,0 +1,995 @@
+/*
+ * event: see event.h. Turns (topic, JSON body) into an event_t or a specific
+ * reason, using nothing but the bytes and the configured limits.
+ *
+ * Invariants of an accepted event:
+ *   - every id is non-empty, at most EVENT_ID_MAX bytes, valid UTF-8 and free
+ *     of control characters (C0, DEL, C1);
+ *   - `ts` is a valid instant between 1970-01-01 and 9999-12-31 UTC, kept as
+ *     microseconds and as the normalised text "YYYY-MM-DDTHH:MM:SS.ffffffZ";
+ *   - money is canonical decimal text with at most 4 decimals and at most 15
+ *     digits before the point (so it fits numeric(19,4)); no floating point is
+ *     used anywhere on the way;
+ *   - every string field is owned by the event (event_clear() frees them).
+ *
+ * Decisions where the contract leaves room (each also stated where it is made):
+ *   - A JSON null in an optional field means "absent", except in client.upsert
+ *     where null clears name, manager_id and development_manager_id and is a
+ *     type error for sales_type, status and do_not_contact. A null in a required
+ *     field is reported as a missing field.
+ *   - Times: 'T'/'t' and 'Z'/'z' are accepted (RFC 3339 section 5.6 makes them
+ *     case-insensitive); a space instead of 'T' is not. More than 6 fractional
+ *     digits is rejected rather than silently truncated, and so is second 60:
+ *     the database cannot store a leap second.
+ *   - Money: the contract rejects more than 4 decimal places, and we count
+ *     them as written out in plain decimal (after expanding an exponent), zeros
+ *     included: "1.50000" is rejected like "1.50001", "1.5e2" is 150 and fine.
+ *     Strings may carry leading zeros and a '+' sign, which are dropped; "-0"
+ *     becomes "0".
+ *   - `source` must itself look like an id; `seq` must be a JSON integer (no
+ *     fraction, no exponent) from 0 to INT64_MAX.
+ *   - Allocation failure aborts, as in the jbuf writer: the strings are small,
+ *     and there is no reject reason that would describe it honestly.
+ */
+#include "event.h"
+
+#include "json.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EVENT_DEPTH_DEFAULT 16
+#define EXCERPT_MAX 64      /* input bytes shown in a `why` message */
+#define EXCERPT_BUF (EXCERPT_MAX * 6 + 16) /* worst case: every byte as \u00XX, quotes, "..." */
+#define MONEY_INT_DIGITS 15 /* numeric(19,4): 15 digits before the point */
+#define MONEY_DECIMALS 4
+/* EVENT_MONEY_TEXT_MAX (event.h): sign + 15 digits + point + 4 decimals + NUL, with room. */
+
+static const char *const type_names[EV_TYPE_COUNT] = {
+    [EV_ORDER_CREATED] = "order.created",
+    [EV_ORDER_UPDATED] = "order.updated",
+    [EV_ORDER_CANCELLED] = "order.cancelled",
+    [EV_DEAL_LOST] = "deal.lost",
+    [EV_CLIENT_UPSERT] = "client.upsert",
+    [EV_NPS_RESPONSE] = "nps.response",
+    [EV_REACTIVATION_OUTCOME] = "reactivation.outcome",
+    [EV_CLOCK_TICK] = "clock.tick",
+};
+
+static const char *const reject_names[REJ_REASON_COUNT] = {
+    [REJ_NONE] = "none",
+    [REJ_BAD_FRAMES] = "bad_frames",
+    [REJ_TOO_LARGE] = "too_large",
+    [REJ_UNKNOWN_TOPIC] = "unknown_topic",
+    [REJ_BAD_JSON] = "bad_json",
+    [REJ_NOT_OBJECT] = "not_object",
+    [REJ_MISSING_FIELD] = "missing_field",
+    [REJ_BAD_TYPE] = "bad_type",
+    [REJ_BAD_VALUE] = "bad_value",
+    [REJ_CURRENCY] = "currency",
+    [REJ_DATABASE] = "database",
+};
+
+static const char *const sales_type_names[] = {"transactional", "transactional_consultative",
+                                               "consultative", "strategic", NULL};
+static const char *const status_names[] = {"active", "closed", NULL};
+static const char *const outcome_names[] = {"offended", "forgot",         "not_target",
+                                            "closed",   "manager_change", "no_answer", NULL};
+
+/* The ids a router ack names, in the contract's order of preference. */
+static const char *const ack_fields[] = {"order_id", "deal_id", "job_id", "task_id", "client_id",
+                                         NULL};
+
+const char *event_type_name(event_type_t type)
+{
+    return (unsigned)type < EV_TYPE_COUNT ? type_names[type] : "unknown";
+}
+
+bool event_type_parse(const char *topic, size_t len, event_type_t *out)
+{
+    if (topic == NULL)
+        return false;
+    for (int i = 0; i < EV_TYPE_COUNT; i++) {
+        if (strlen(type_names[i]) == len && memcmp(type_names[i], topic, len) == 0) {
+            if (out != NULL)
+                *out = (event_type_t)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *reject_reason_name(reject_reason_t reason)
+{
+    return (unsigned)reason < REJ_REASON_COUNT ? reject_names[reason] : "unknown";
+}
+
+/* --- small helpers -------------------------------------------------------- */
+
+static char *xstrndup(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d == NULL)
+        abort();
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+/* Length of the valid UTF-8 sequence at s, 0 if invalid; json_utf8_valid on
+ * growing prefixes would be quadratic, so check one sequence at a time. */
+static size_t utf8_len_at(const unsigned char *s, size_t avail)
+{
+    for (size_t n = 1; n <= 4 && n <= avail; n++)
+        if (json_utf8_valid((const char *)s, n))
+            return n;
+    return 0;
+}
+
+/*
+ * Writes a printable excerpt of untrusted bytes for a `why` message: at most
+ * EXCERPT_MAX input bytes (cut on a character boundary, "..." marks the cut),
+ * '"' and '\\' escaped, control characters as \u00XX, bytes that are not UTF-8
+ * as \xNN. Log lines and nack frames must never carry raw control bytes.
+ */
+static void excerpt(char *out, size_t outlen, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0, i = 0;
+    if (outlen == 0)
+        return;
+    while (i < len && n + 8 < outlen) {
+        if (i >= EXCERPT_MAX) {
+            n += (size_t)snprintf(out + n, outlen - n, "...");
+            break;
+        }
+        unsigned char c = p[i];
+        if (c == '"' || c == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)c;
+            i++;
+        } else if (c < 0x20 || c == 0x7F) {
+            n += (size_t)snprintf(out + n, outlen - n, "\\u%04x", c);
+            i++;
+        } else if (c < 0x80) {
+            out[n++] = (char)c;
+            i++;
+        } else {
+            size_t k = utf8_len_at(p + i, len - i);
+            if (k == 0) {
+                n += (size_t)snprintf(out + n, outlen - n, "\\x%02x", c);
+                i++;
+            } else if (n + k + 4 < outlen) {
+                memcpy(out + n, p + i, k);
+                n += k;
+                i += k;
+            } else {
+                break;
+            }
+        }
+    }
+    out[n < outlen ? n : outlen - 1] = '\0';
+}
+
+/* Why an id is not acceptable, or NULL when it is. */
+static const char *id_problem(const char *s, size_t len)
+{
+    if (len == 0)
+        return "empty id";
+    if (len > EVENT_ID_MAX)
+        return "id longer than 128 bytes";
+    if (!json_utf8_valid(s, len))
+        return "id is not valid UTF-8";
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len; i++) {
+        /* C0 controls and DEL, and C1 controls (U+0080..U+009F = C2 80..C2 9F). */
+        if (p[i] < 0x20 || p[i] == 0x7F ||
+            (p[i] == 0xC2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9F))
+            return "control character in id";
+    }
+    return NULL;
+}
+
+bool event_valid_id(const char *s, size_t len)
+{
+    return s != NULL && id_problem(s, len) == NULL;
+}
+
+/* --- time ----------------------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm):
+ * pure arithmetic, so no dependence on TZ, locale or the C library's time_t. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = (unsigned)(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static bool is_leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+static unsigned days_in_month(int64_t y, unsigned m)
+{
+    static const unsigned dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && is_leap(y) ? 29 : dim[m - 1];
+}
+
+/* Reads n decimal digits at s; false when any is not a digit. */
+static bool digits(const char *s, int n, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+#define US_PER_SEC INT64_C(1000000)
+#define US_PER_DAY (INT64_C(86400) * US_PER_SEC)
+
+/* Parses an RFC 3339 date-time; returns NULL or why it is not one. */
+static const char *time_problem(const char *s, size_t len, int64_t *us_out)
+{
+    unsigned year, mon, day, hour, min, sec;
+    const char *shape = "expected YYYY-MM-DDTHH:MM:SS[.ffffff] followed by Z or +HH:MM";
+    if (len < 19 || !digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &mon) ||
+        s[7] != '-' || !digits(s + 8, 2, &day) || (s[10] != 'T' && s[10] != 't') ||
+        !digits(s + 11, 2, &hour) || s[13] != ':' || !digits(s + 14, 2, &min) ||
+        s[16] != ':' || !digits(s + 17, 2, &sec))
+        return shape;
+    if (year < 1970)
+        return "year before 1970";
+    if (mon < 1 || mon > 12)
+        return "month out of range";
+    if (day < 1 || day > days_in_month(year, mon))
+        return "day out of range for the month";
+    if (hour > 23)
+        return "hour out of range";
+    if (min > 59)
+        return "minute out of range";
+    if (sec > 59)
+        return "second out of range (leap seconds are not accepted)";
+    size_t i = 19;
+    int64_t frac = 0;
+    if (i < len && s[i] == '.') {
+        i++;
+        int nd = 0;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            if (++nd > 6)
+                return "more than 6 fractional second digits";
+            frac = frac * 10 + (s[i] - '0');
+            i++;
+        }
+        if (nd == 0)
+            return "expected digits after the decimal point";
+        for (; nd < 6; nd++)
+            frac *= 10;
+    }
+    int64_t offset_min = 0;
+    if (i >= len)
+        return "missing time zone offset (Z or +HH:MM)";
+    if (s[i] == 'Z' || s[i] == 'z') {
+        i++;
+    } else if (s[i] == '+' || s[i] == '-') {
+        unsigned oh, om;
+        if (len - i < 6 || !digits(s + i + 1, 2, &oh) || s[i + 3] != ':' ||
+            !digits(s + i + 4, 2, &om))
+            return "malformed time zone offset, expected +HH:MM";
+        if (oh > 23 || om > 59)
+            return "time zone offset out of range";
+        offset_min = (int64_t)oh * 60 + om;
+        if (s[i] == '-')
+            offset_min = -offset_min;
+        i += 6;
+    } else {
+        return "missing time zone offset (Z or +HH:MM)";
+    }
+    if (i != len)
+        return "unexpected characters after the time zone offset";
+    int64_t secs = days_from_civil(year, mon, day) * 86400 + (int64_t)hour * 3600 +
+                   (int64_t)min * 60 + sec - offset_min * 60;
+    int64_t us = secs * US_PER_SEC + frac;
+    if (us < 0)
+        return "before 1970-01-01T00:00:00Z";
+    if (us >= days_from_civil(10000, 1, 1) * US_PER_DAY)
+        return "after 9999-12-31T23:59:59Z";
+    *us_out = us;
+    return NULL;
+}
+
+void event_format_time(int64_t us, char *out, size_t outlen)
+{
+    int64_t days = us / US_PER_DAY;
+    int64_t rem = us % US_PER_DAY;
+    if (rem < 0) {
+        rem += US_PER_DAY;
+        days--;
+    }
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    int64_t secs = rem / US_PER_SEC;
+    snprintf(out, outlen, "%04lld-%02u-%02uT%02d:%02d:%02d.%06dZ", (long long)y, m, d,
+             (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60),
+             (int)(rem % US_PER_SEC));
+}
+
+bool event_parse_time(const char *s, size_t len, int64_t *us, char *out, size_t outlen)
+{
+    int64_t v;
+    if (s == NULL || time_problem(s, len, &v) != NULL)
+        return false;
+    if (us != NULL)
+        *us = v;
+    if (out != NULL)
+        event_format_time(v, out, outlen);
+    return true;
+}
+
+/* --- money ---------------------------------------------------------------- */
+
+/* The k-th digit of the mantissa int||frac, with the implied zeros on both
+ * sides, so an exponent can shift the point anywhere without building text. */
+typedef struct {
+    const char *ip;
+    size_t ilen;
+    const char *fp;
+    size_t flen;
+} mantissa_t;
+
+static char mant_digit(const mantissa_t *m, long long k)
+{
+    if (k < 0 || k >= (long long)(m->ilen + m->flen))
+        return '0';
+    return (size_t)k < m->ilen ? m->ip[k] : m->fp[(size_t)k - m->ilen];
+}
+
+/*
+ * Parses [+-]digits[.digits][(e|E)[+-]digits] into canonical text; returns NULL
+ * or why not. The exponent is clamped at +-1e6: beyond that a non-zero value
+ * breaks the digit or decimal limit anyway, and zero stays zero, so the clamp
+ * changes no answer while keeping every loop bounded by the input length.
+ */
+static const char *money_problem(const char *s, size_t len, bool allow_negative, char *out,
+                                 size_t outlen)
+{
+    const char *bad = "not a decimal number";
+    size_t i = 0;
+    bool neg = false;
+    if (i < len && (s[i] == '-' || s[i] == '+'))
+        neg = s[i++] == '-';
+    mantissa_t m = {s + i, 0, NULL, 0};
+    while (i < len && s[i] >= '0' && s[i] <= '9')
+        i++, m.ilen++;
+    if (m.ilen == 0)
+        return bad;
+    if (i < len && s[i] == '.') {
+        m.fp = s + ++i;
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            i++, m.flen++;
+        if (m.flen == 0)
+            return bad;
+    }
+    long long exp = 0;
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        bool eneg = false;
+        if (i < len && (s[i] == '-' || s[i] == '+'))
+            eneg = s[i++] == '-';
+        size_t start = i;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            if (exp < 1000000)
+                exp = exp * 10 + (s[i] - '0');
+            i++;
+        }
+        if (i == start)
+            return bad;
+        if (exp > 1000000)
+            exp = 1000000;
+        if (eneg)
+            exp = -exp;
+    }
+    if (i != len)
+        return bad;
+
+    const long long n = (long long)(m.ilen + m.flen);
+    const long long point = (long long)m.ilen + exp; /* digits before the point */
+    long long first = 0;                             /* first non-zero digit */
+    while (first < n && mant_digit(&m, first) == '0')
+        first++;
+    const bool zero = first == n;
+    if (neg && !zero && !allow_negative)
+        return "negative amount";
+    const long long int_digits = !zero && first < point ? point - first : 0;
+    if (int_digits > MONEY_INT_DIGITS)
+        return "more than 15 digits before the decimal point";
+    long long decimals = n > point ? n - point : 0;
+    if (decimals > MONEY_DECIMALS)
+        return "more than 4 decimal places";
+    if (outlen < EVENT_MONEY_TEXT_MAX)
+        return "output buffer too small";
+    size_t o = 0;
+    if (neg && !zero)
+        out[o++] = '-';
+    if (int_digits == 0)
+        out[o++] = '0';
+    for (long long k = first; k < point && int_digits > 0; k++)
+        out[o++] = mant_digit(&m, k);
+    if (decimals > 0) {
+        out[o++] = '.';
+        for (long long k = point; k < point + decimals; k++)
+            out[o++] = mant_digit(&m, k);
+    }
+    out[o] = '\0';
+    return NULL;
+}
+
+bool event_parse_money(const char *s, size_t len, bool allow_negative, char *out, size_t outlen,
+                       char *why, size_t whylen)
+{
+    const char *problem = s ? money_problem(s, len, allow_negative, out, outlen)
+                            : "not a decimal number";
+    if (problem == NULL)
+        return true;
+    if (why != NULL && whylen > 0) {
+        char ex[EXCERPT_BUF];
+        excerpt(ex, sizeof ex, s ? s : "", s ? len : 0);
+        snprintf(why, whylen, "%s: %s", problem, ex);
+    }
+    return false;
+}
+
+/* --- field readers -------------------------------------------------------- */
+
+/* What one event_parse call works on. Each reader returns REJ_NONE or a reason
+ * it has already explained in `why`. */
+typedef struct {
+    const json_t *obj;
+    event_t *ev;
+    const char *currency;
+    char *why;
+    size_t whylen;
+} ctx_t;
+
+static reject_reason_t reject(ctx_t *c, reject_reason_t r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static reject_reason_t reject(ctx_t *c, reject_reason_t r, const char *fmt, ...)
+{
+    if (c->why != NULL && c->whylen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->why, c->whylen, fmt, ap);
+        va_end(ap);
+    }
+    return r;
+}
+
+/* An excerpt of any JSON value for a message: strings quoted, numbers as
+ * written, other types by name. */
+static void value_excerpt(char *out, size_t outlen, const json_t *v)
+{
+    if (json_type(v) == JSON_STRING) {
+        /* Quoted in place: out is at least EXCERPT_BUF bytes, excerpt fits in
+         * all but three of them. */
+        out[0] = '"';
+        excerpt(out + 1, outlen - 2, json_string(v), json_string_len(v));
+        size_t n = strlen(out);
+        out[n] = '"';
+        out[n + 1] = '\0';
+    } else if (json_type(v) == JSON_NUMBER) {
+        const char *t = json_number_text(v);
+        excerpt(out, outlen, t, strlen(t));
+    } else if (json_type(v) == JSON_TRUE || json_type(v) == JSON_FALSE) {
+        snprintf(out, outlen, "%s", json_type(v) == JSON_TRUE ? "true" : "false");
+    } else {
+        snprintf(out, outlen, "%s", json_type_name(json_type(v)));
+    }
+}
+
+/*
+ * Looks up a field. A JSON null counts as absent (the decision stated at the top
+ * of the file); a required field that is absent is a REJ_MISSING_FIELD.
+ */
+static reject_reason_t lookup(ctx_t *c, const char *name, bool required, const json_t **out)
+{
+    const json_t *v = json_object_get(c->obj, name);
+    bool is_null = v != NULL && json_type(v) == JSON_NULL;
+    *out = is_null ? NULL : v;
+    if (*out == NULL && required)
+        return reject(c, REJ_MISSING_FIELD, "missing field \"%s\"%s", name,
+                      is_null ? " (null)" : "");
+    return REJ_NONE;
+}
+
+static reject_reason_t type_error(ctx_t *c, const char *name, const char *expected,
+                                  const json_t *v)
+{
+    return reject(c, REJ_BAD_TYPE, "field \"%s\": expected %s, got %s", name, expected,
+                  json_type_name(json_type(v)));
+}
+
+/* A string field; *out stays NULL when absent. */
+static reject_reason_t read_string(ctx_t *c, const char *name, bool required, const json_t **out)
+{
+    reject_reason_t r = lookup(c, name, required, out);
+    if (r == REJ_NONE && *out != NULL && json_type(*out) != JSON_STRING)
+        return type_error(c, name, "a string", *out);
+    return r;
+}
+
+static reject_reason_t check_id(ctx_t *c, const char *name, const json_t *v)
+{
+    const char *problem = id_problem(json_string(v), json_string_len(v));
+    if (problem == NULL)
+        return REJ_NONE;
+    char ex[EXCERPT_BUF];
+    value_excerpt(ex, sizeof ex, v);
+    if (json_string_len(v) > EVENT_ID_MAX)
+        return reject(c, REJ_BAD_VALUE, "field \"%s\": %s (%zu): %s", name, problem,
+                      json_string_len(v), ex);
+    if (json_string_len(v) == 0)
+        return reject(c, REJ_BAD_VALUE, "field \"%s\": %s", name, problem);
+    return reject(c, REJ_BAD_VALUE, "field \"%s\": %s: %s", name, problem, ex);
+}
+
+static reject_reason_t read_id(ctx_t *c, const char *name, bool required, char **dst)
+{
+    const json_t *v;
+    reject_reason_t r = read_string(c, name, required, &v);
+    if (r != REJ_NONE || v == NULL)
+        return r;
+    if ((r = check_id(c, name, v)) != REJ_NONE)
+        return r;
+    *dst = xstrndup(json_string(v), json_string_len(v));
+    return REJ_NONE;
+}
+
+static reject_reason_t check_text(ctx_t *c, const char *name, const json_t *v)
+{
+    if (json_string_len(v) > EVENT_TEXT_MAX)
+        return reject(c, REJ_BAD_VALUE, "field \"%s\": longer than %d bytes (%zu)", name,
+                      EVENT_TEXT_MAX, json_string_len(v));
+    return REJ_NONE;
+}
+
+/* Free text (name, comment, competitor, reason): any string up to the limit,
+ * newlines included; the JSON reader already guarantees UTF-8 without NUL. */
+static reject_reason_t read_text(ctx_t *c, const char *name, char **dst)
+{
+    const json_t *v;
+    reject_reason_t r = read_string(c, name, false, &v);
+    if (r != REJ_NONE || v == NULL)
+        return r;
+    if ((r = check_text(c, name, v)) != REJ_NONE)
+        return r;
+    *dst = xstrndup(json_string(v), json_string_len(v));
+    return REJ_NONE;
+}
+
+static reject_reason_t check_enum(ctx_t *c, const char *name, const json_t *v,
+                                  const char *const *names, char **dst)
+{
+    for (size_t i = 0; names[i] != NULL; i++) {
+        if (strcmp(json_string(v), names[i]) == 0) {
+            *dst = xstrndup(names[i], strlen(names[i]));
+            return REJ_NONE;
+        }
+    }
+    char list[160] = "";
+    size_t n = 0;
+    for (size_t i = 0; names[i] != NULL && n < sizeof list; i++)
+        n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", names[i]);
+    char ex[EXCERPT_BUF];
+    value_excerpt(ex, sizeof ex, v);
+    return reject(c, REJ_BAD_VALUE, "field \"%s\": expected one of %s, got %s", name, list, ex);
+}
+
+static reject_reason_t read_enum(ctx_t *c, const char *name, bool required,
+                                 const char *const *names, char **dst)
+{
+    const json_t *v;
+    reject_reason_t r = read_string(c, name, required, &v);
+    if (r != REJ_NONE || v == NULL)
+        return r;
+    return check_enum(c, name, v, names, dst);
+}
+
+static reject_reason_t read_ts(ctx_t *c)
+{
+    const json_t *v;
+    reject_reason_t r = read_string(c, "ts", true, &v);
+    if (r != REJ_NONE)
+        return r;
+    const char *problem = time_problem(json_string(v), json_string_len(v), &c->ev->ts_us);
+    if (problem != NULL) {
+        char ex[EXCERPT_BUF];
+        value_excerpt(ex, sizeof ex, v);
+        return reject(c, REJ_BAD_VALUE, "field \"ts\": %s: %s", problem, ex);
+    }
+    char norm[32];
+    event_format_time(c->ev->ts_us, norm, sizeof norm);
+    c->ev->ts = xstrndup(norm, strlen(norm));
+    return REJ_NONE;
+}
+
+/* Money: a JSON number (its lexeme, never a double) or a decimal string. */
+static reject_reason_t read_money(ctx_t *c, const char *name, bool required, bool allow_negative,
+                                  char **dst)
+{
+    const json_t *v;
+    reject_reason_t r = lookup(c, name, required, &v);
+    if (r != REJ_NONE || v == NULL)
+        return r;
+    const char *text;
+    size_t len;
+    if (json_type(v) == JSON_NUMBER) {
+        text = json_number_text(v);
+        len = strlen(text);
+    } else if (json_type(v) == JSON_STRING) {
+        text = json_string(v);
+        len = json_string_len(v);
+    } else {
+        return type_error(c, name, "a number or a decimal string", v);
+    }
+    char out[EVENT_MONEY_TEXT_MAX], why[EXCERPT_BUF + 64];
+    if (!event_parse_money(text, len, allow_negative, out, sizeof out, why, sizeof why))
+        return reject(c, REJ_BAD_VALUE, "field \"%s\": %s", name, why);
+    *dst = xstrndup(out, strlen(out));
+    return REJ_NONE;
+}
+
+/* A JSON integer lexeme ("-"? digits, nothing else) as a value, saturating far
+ * outside any range the callers accept. False when it has a fraction or exponent. */
+static bool integer_lexeme(const char *t, bool *neg, int64_t *mag, bool *overflow)
+{
+    *neg = *t == '-';
+    t += *neg;
+    *mag = 0;
+    *overflow = false;
+    for (; *t; t++) {
+        if (*t < '0' || *t > '9')
+            return false;
+        int d = *t - '0';
+        if (*mag > (INT64_MAX - d) / 10)
+            *overflow = true;
+        else
+            *mag = *mag * 10 + d;
+    }
+    return true;
+}
+
+static reject_reason_t read_score(ctx_t *c)
+{
+    const json_t *v;
+    reject_reason_t r = lookup(c, "score", true, &v);
+    if (r != REJ_NONE)
+        return r;
+    if (json_type(v) != JSON_NUMBER)
+        return type_error(c, "score", "an integer from 0 to 10", v);
+    bool neg, overflow;
+    int64_t mag;
+    if (!integer_lexeme(json_number_text(v), &neg, &mag, &overflow) || overflow ||
+        (neg && mag != 0) || mag > 10) {
+        char ex[EXCERPT_BUF];
+        value_excerpt(ex, sizeof ex, v);
+        return reject(c, REJ_BAD_VALUE, "field \"score\": expected an integer from 0 to 10, got %s",
+                      ex);
+    }
+    c->ev->score = (int)mag;
+    return REJ_NONE;
+}
+
+/* `currency` is optional; when given it must be exactly rules.currency. With no
+ * configured currency (lim->currency NULL, e.g. a tool without config) any
+ * string is accepted. */
+static reject_reason_t read_currency(ctx_t *c)
+{
+    const json_t *v;
+    reject_reason_t r = read_string(c, "currency", false, &v);
+    if (r != REJ_NONE || v == NULL)
+        return r;
+    if (c->currency != NULL && strcmp(json_string(v), c->currency) != 0) {
+        char ex[EXCERPT_BUF];
+        value_excerpt(ex, sizeof ex, v);
+        return reject(c, REJ_CURRENCY, "field \"currency\": expected \"%s\", got %s", c->currency,
+                      ex);
+    }
+    c->ev->currency = xstrndup(json_string(v), json_string_len(v));
+    return REJ_NONE;
+}
+
+/* --- common fields: source, seq, ack_id ----------------------------------- */
+
+static reject_reason_t read_source(ctx_t *c)
+{
+    const json_t *v;
+    reject_reason_t r = read_string(c, "source", false, &v);
+    if (r != REJ_NONE || v == NULL)
+        return r;
+    if ((r = check_id(c, "source", v)) != REJ_NONE)
+        return r;
+    c->ev->source = xstrndup(json_string(v), json_string_len(v));
+    return REJ_NONE;
+}
+
+static reject_reason_t read_seq(ctx_t *c, bool *present)
+{
+    const json_t *v;
+    *present = false;
+    reject_reason_t r = lookup(c, "seq", false, &v);
+    if (r != REJ_NONE || v == NULL)
+        return r;
+    if (json_type(v) != JSON_NUMBER)
+        return type_error(c, "seq", "a non-negative integer", v);
+    bool neg, overflow;
+    int64_t mag;
+    char ex[EXCERPT_BUF];
+    value_excerpt(ex, sizeof ex, v);
+    if (!integer_lexeme(json_number_text(v), &neg, &mag, &overflow))
+        return reject(c, REJ_BAD_TYPE, "field \"seq\": expected an integer, got %s", ex);
+    if (neg && (mag != 0 || overflow))
+        return reject(c, REJ_BAD_VALUE, "field \"seq\": negative sequence number: %s", ex);
+    if (overflow)
+        return reject(c, REJ_BAD_VALUE, "field \"seq\": larger than %lld: %s",
+                      (long long)INT64_MAX, ex);
+    c->ev->seq = mag;
+    *present = true;
+    return REJ_NONE;
+}
+
+/* The id a router reply names: filled whenever it can be read, valid or not
+ * the rest of the message is, so a nack can still say which message it was. */
+static void read_ack_id(ctx_t *c, bool clock_tick)
+{
+    const char *const ts_only[] = {"ts", NULL};
+    const char *const *names = clock_tick ? ts_only : ack_fields;
+    for (size_t i = 0; names[i] != NULL; i++) {
+        const json_t *v = json_object_get(c->obj, names[i]);
+        if (json_type(v) == JSON_STRING && event_valid_id(json_string(v), json_string_len(v))) {
+            c->ev->ack_id = xstrndup(json_string(v), json_string_len(v));
+            return;
+        }
+    }
+}
+
+/* --- topics --------------------------------------------------------------- */
+
+/* Each reads its fields in the contract's order and stops at the first problem. */
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        reject_reason_t r_ = (expr);                                                               \
+        if (r_ != REJ_NONE)                                                                        \
+            return r_;                                                                             \
+    } while (0)
+
+static reject_reason_t parse_order_created(ctx_t *c)
+{
+    event_t *ev = c->ev;
+    TRY(read_id(c, "order_id", true, &ev->order_id));
+    TRY(read_id(c, "client_id", true, &ev->client_id));
+    TRY(read_ts(c));
+    TRY(read_money(c, "amount", true, false, &ev->amount));
+    /* A sale at a loss has a negative margin. */
+    TRY(read_money(c, "margin", false, true, &ev->margin));
+    TRY(read_currency(c));
+    TRY(read_id(c, "manager_id", false, &ev->manager_id));
+    return REJ_NONE;
+}
+
+static reject_reason_t parse_order_updated(ctx_t *c)
+{
+    event_t *ev = c->ev;
+    TRY(read_id(c, "order_id", true, &ev->order_id));
+    TRY(read_ts(c));
+    TRY(read_money(c, "amount", true, false, &ev->amount));
+    TRY(read_money(c, "margin", false, true, &ev->margin));
+    return REJ_NONE;
+}
+
+static reject_reason_t parse_order_cancelled(ctx_t *c)
+{
+    TRY(read_id(c, "order_id", true, &c->ev->order_id));
+    TRY(read_ts(c));
+    return REJ_NONE;
+}
+
+static reject_reason_t parse_deal_lost(ctx_t *c)
+{
+    event_t *ev = c->ev;
+    TRY(read_id(c, "client_id", true, &ev->client_id));
+    TRY(read_id(c, "deal_id", true, &ev->deal_id));
+    TRY(read_ts(c));
+    TRY(read_text(c, "competitor", &ev->competitor));
+    TRY(read_text(c, "reason", &ev->reason));
+    return REJ_NONE;
+}
+
+/*
+ * client.upsert fields that a null clears: present-with-null sets the bit and
+ * leaves the string NULL, so the store writes NULL over the old value.
+ */
+static reject_reason_t read_clearable(ctx_t *c, const char *name, unsigned bit, bool is_id,
+                                      char **dst)
+{
+    const json_t *v = json_object_get(c->obj, name);
+    if (v == NULL)
+        return REJ_NONE;
+    c->ev->upsert_fields |= bit;
+    if (json_type(v) == JSON_NULL)
+        return REJ_NONE;
+    if (json_type(v) != JSON_STRING)
+        return type_error(c, name, "a string or null", v);
+    TRY(is_id ? check_id(c, name, v) : check_text(c, name, v));
+    *dst = xstrndup(json_string(v), json_string_len(v));
+    return REJ_NONE;
+}
+
+/* client.upsert fields that cannot be cleared: null is a type error, since
+ * there is no "no sales type" or "no status" to go back to. */
+static reject_reason_t read_upsert_enum(ctx_t *c, const char *name, unsigned bit,
+                                        const char *const *names, char **dst)
+{
+    const json_t *v = json_object_get(c->obj, name);
+    if (v == NULL)
+        return REJ_NONE;
+    if (json_type(v) != JSON_STRING)
+        return type_error(c, name, "a string", v);
+    TRY(check_enum(c, name, v, names, dst));
+    c->ev->upsert_fields |= bit;
+    return REJ_NONE;
+}
+
+static reject_reason_t parse_client_upsert(ctx_t *c)
+{
+    event_t *ev = c->ev;
+    TRY(read_id(c, "client_id", true, &ev->client_id));
+    TRY(read_clearable(c, "name", UPSERT_NAME, false, &ev->name));
+    TRY(read_upsert_enum(c, "sales_type", UPSERT_SALES_TYPE, sales_type_names, &ev->sales_type));
+    TRY(read_clearable(c, "manager_id", UPSERT_MANAGER_ID, true, &ev->manager_id));
+    TRY(read_clearable(c, "development_manager_id", UPSERT_DEVELOPMENT_MANAGER_ID, true,
+                       &ev->development_manager_id));
+    const json_t *dnc = json_object_get(c->obj, "do_not_contact");
+    if (dnc != NULL) {
+        if (json_type(dnc) != JSON_TRUE && json_type(dnc) != JSON_FALSE)
+            return type_error(c, "do_not_contact", "true or false", dnc);
+        ev->do_not_contact = json_type(dnc) == JSON_TRUE;
+        ev->upsert_fields |= UPSERT_DO_NOT_CONTACT;
+    }
+    TRY(read_upsert_enum(c, "status", UPSERT_STATUS, status_names, &ev->status));
+    return REJ_NONE;
+}
+
+static reject_reason_t parse_nps_response(ctx_t *c)
+{
+    event_t *ev = c->ev;
+    TRY(read_id(c, "client_id", true, &ev->client_id));
+    TRY(read_score(c));
+    TRY(read_ts(c));
+    TRY(read_id(c, "job_id", false, &ev->job_id));
+    TRY(read_text(c, "comment", &ev->comment));
+    return REJ_NONE;
+}
+
+static reject_reason_t parse_reactivation_outcome(ctx_t *c)
+{
+    event_t *ev = c->ev;
+    TRY(read_id(c, "task_id", true, &ev->task_id));
+    TRY(read_enum(c, "outcome", true, outcome_names, &ev->outcome));
+    TRY(read_ts(c));
+    TRY(read_text(c, "comment", &ev->comment));
+    return REJ_NONE;
+}
+
+static reject_reason_t parse_clock_tick(ctx_t *c)
+{
+    TRY(read_ts(c));
+    return REJ_NONE;
+}
+
+static reject_reason_t (*const topic_parsers[EV_TYPE_COUNT])(ctx_t *) = {
+    [EV_ORDER_CREATED] = parse_order_created,
+    [EV_ORDER_UPDATED] = parse_order_updated,
+    [EV_ORDER_CANCELLED] = parse_order_cancelled,
+    [EV_DEAL_LOST] = parse_deal_lost,
+    [EV_CLIENT_UPSERT] = parse_client_upsert,
+    [EV_NPS_RESPONSE] = parse_nps_response,
+    [EV_REACTIVATION_OUTCOME] = parse_reactivation_outcome,
+    [EV_CLOCK_TICK] = parse_clock_tick,
+};
+
+/* --- entry points --------------------------------------------------------- */
+
+/*
+ * Order of judgement: the body is parsed first so that source, seq and ack_id
+ * are known for every reply and gap count; then an unknown topic wins over any
+ * body problem (the topic decides everything else), then JSON errors, then a
+ * non-object body, then source/seq, then the topic's own fields.
+ */
+reject_reason_t event_parse(const char *topic, size_t topic_len, const char *body,
+                            size_t body_len, const event_limits_t *lim, event_t *ev,
+                            char *why, size_t whylen)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->do_not_contact = -1;
+    if (why != NULL && whylen > 0)
+        why[0] = '\0';
+    event_type_t type = EV_TYPE_COUNT;
+    bool known = event_type_parse(topic, topic_len, &type);
+    if (known)
+        ev->type = type;
+    int depth = lim != NULL && lim->max_depth > 0 ? lim->max_depth : EVENT_DEPTH_DEFAULT;
+    json_error_t jerr;
+    json_t *root = json_parse(body, body ? body_len : 0, depth, &jerr);
+    ctx_t c = {root, ev, lim ? lim->currency : NULL, why, whylen};
+
+    reject_reason_t common = REJ_NONE;
+    if (json_type(root) == JSON_OBJECT) {
+        bool seq_present = false;
+        common = read_source(&c);
+        /* Both are read even when source is bad (seq still counts for gaps), but
+         * only the first problem is explained. */
+        ctx_t quiet = c;
+        if (common != REJ_NONE)
+            quiet.why = NULL;
+        reject_reason_t r = read_seq(&quiet, &seq_present);
+        if (common == REJ_NONE)
+            common = r;
+        ev->has_seq = seq_present && ev->source != NULL;
+        read_ack_id(&c, known && type == EV_CLOCK_TICK);
+    }
+
+    reject_reason_t r;
+    if (!known) {
+        char ex[EXCERPT_BUF];
+        excerpt(ex, sizeof ex, topic ? topic : "", topic ? topic_len : 0);
+        r = reject(&c, REJ_UNKNOWN_TOPIC, "unknown topic \"%s\"", ex);
+    } else if (root == NULL) {
+        r = reject(&c, REJ_BAD_JSON, "invalid JSON at byte %zu: %s", jerr.offset, jerr.reason);
+    } else if (json_type(root) != JSON_OBJECT) {
+        r = reject(&c, REJ_NOT_OBJECT, "body is a JSON %s, expected an object",
+                   json_type_name(json_type(root)));
+    } else if (common != REJ_NONE) {
+        r = common; /* already explained in `why` */
+    } else {
+        r = topic_parsers[type](&c);
+    }
+    json_destroy(&root);
+    return r;
+}
+
+void event_clear(event_t *ev)
+{
+    if (ev == NULL)
+        return;
+    char **fields[] = {&ev->source,     &ev->ack_id,      &ev->ts,
+                       &ev->order_id,   &ev->client_id,   &ev->deal_id,
+                       &ev->task_id,    &ev->job_id,      &ev->amount,
+                       &ev->margin,     &ev->currency,    &ev->manager_id,
+                       &ev->development_manager_id,       &ev->name,
+                       &ev->sales_type, &ev->status,      &ev->competitor,
+                       &ev->reason,     &ev->comment,     &ev->outcome};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        free(*fields[i]);
+    memset(ev, 0, sizeof *ev);
+}
