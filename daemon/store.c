@@ -45,7 +45,10 @@ struct store {
     size_t inflight;         /* items at the head in the batch being written */
     size_t isolate;          /* items still to write one per batch after a refusal */
     char batch_id[37];
-    bool resend;             /* the in-flight batch's outcome was unknown: same id again */
+    bool resend;             /* the last batch's outcome is unknown: same id, same items */
+    size_t resend_n;         /* how many items that batch held */
+    bool backoff;            /* a transient database error: wait for the timer */
+    bool logged_transient;
     jbuf_t batch;
 
     bool was_full;
@@ -105,7 +108,20 @@ static void on_timer(uv_timer_t *timer)
 {
     store_t *self = timer->data;
     self->timer_armed = false;
+    self->backoff = false;
     flush(self);
+}
+
+/*
+ * Whether a failed batch was refused for its data (an event the database will
+ * never accept: SQLSTATE class 22 data exception, 23 integrity violation) as
+ * opposed to a passing condition (serialization failure, read-only standby,
+ * out of disk, a cancelled statement), after which the same batch is retried.
+ */
+static bool refused_for_data(const PGresult *res)
+{
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    return state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0);
 }
 
 /* Takes ownership of the buffer's data as a queued item. */
@@ -358,10 +374,14 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
         /* Connection lost with the batch in flight: outcome unknown. Send the
          * same batch (same id) again once connected: applied at most once. */
         self->resend = true;
+        self->resend_n = n;
         self->stats.batch_retries++;
         return; /* store_kick on reconnect */
     }
     if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        if (self->logged_transient)
+            log_info("database applies batches again");
+        self->logged_transient = false;
         self->resend = false;
         self->stats.batches++;
         if (self->isolate > 0)
@@ -370,6 +390,20 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
         complete(self, n);
         if (self->destroyed)
             return;
+    } else if (!refused_for_data(res)) {
+        /* Not the data's fault: keep the batch and try again in a second. */
+        const char *msg = PQresultErrorMessage(res);
+        if (!self->logged_transient)
+            log_warn("database could not apply a batch of %zu events (%.*s); retrying every "
+                     "second", n, (int)strcspn(msg, "\n"), msg);
+        self->logged_transient = true;
+        self->resend = false;
+        self->backoff = true;
+        if (self->timer_armed)
+            uv_timer_stop(&self->timer);
+        self->timer_armed = true;
+        uv_timer_start(&self->timer, on_timer, 1000, 0);
+        return;
     } else {
         const char *msg = PQresultErrorMessage(res);
         self->resend = false;
@@ -408,7 +442,7 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
 
 static void flush(store_t *self)
 {
-    if (self->count == 0 || self->inflight > 0 || !pgconn_idle(self->db))
+    if (self->count == 0 || self->inflight > 0 || self->backoff || !pgconn_idle(self->db))
         return;
     if (self->timer_armed) {
         uv_timer_stop(&self->timer);
@@ -419,7 +453,9 @@ static void flush(store_t *self)
         n = (size_t)self->cfg->batch_max_events;
     if (self->isolate > 0)
         n = 1;
-    if (!self->resend)
+    if (self->resend)
+        n = self->resend_n; /* exactly the batch whose outcome is unknown */
+    else
         new_batch_id(self);
 
     jbuf_reset(&self->batch);
@@ -446,7 +482,10 @@ static void flush(store_t *self)
     if (rc == 0) {
         self->inflight = n;
     } else if (rc == -EIO) {
-        self->resend = true; /* sending failed half-way: same id when connected */
+        /* Sending failed part-way: the server cannot have run a partial
+         * statement, but resending the same batch is cheap and always safe. */
+        self->resend = true;
+        self->resend_n = n;
     }
 }
 

@@ -340,3 +340,33 @@ Test(ingest, sigterm_commits_and_exits_zero)
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM orders"), "200");
     cr_assert(strstr(h_log(&h), "stopped") != NULL);
 }
+
+Test(ingest, an_event_the_database_refuses_is_dead_lettered_and_the_rest_are_kept)
+{
+    /* A constraint only this test has: the database refuses one order. */
+    h_sql(&h, "SELECT 1");
+    PQclear(PQexec(h.db, "ALTER TABLE orders ADD CONSTRAINT test_no_poison CHECK (order_id <> 'poison')"));
+    for (int i = 0; i < 20; i++) {
+        char id[16], body[256];
+        snprintf(id, sizeof id, i == 10 ? "poison" : "ok-%d", i);
+        snprintf(body, sizeof body, "{\"order_id\":\"%s\",\"client_id\":\"c\","
+                                    "\"ts\":\"2026-01-01T00:00:00Z\",\"amount\":1}", id);
+        h_send_router(&h, "order.created", body);
+    }
+    int acks = 0, nacks = 0;
+    for (int i = 0; i < 20; i++) {
+        char verb[16], id[256], reason[512];
+        cr_assert(h_reply(&h, verb, sizeof verb, id, sizeof id, reason, sizeof reason));
+        if (strcmp(verb, "nack") == 0) {
+            nacks++;
+            cr_assert_str_eq(id, "poison");
+            cr_assert(strstr(reason, "test_no_poison") != NULL, "%s", reason);
+        } else {
+            acks++;
+        }
+    }
+    cr_assert_eq(acks, 19);
+    cr_assert_eq(nacks, 1);
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM orders"), "19");
+    cr_assert_str_eq(h_sql(&h, "SELECT reason FROM dead_letters"), "database");
+}

@@ -1,0 +1,101 @@
+/*
+ * Integration: retentionctl against a real database, as ops staff use it.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+
+static harness_t h;
+
+static void setup(void)
+{
+    h_setup(&h);
+}
+
+static void teardown(void)
+{
+    h_teardown(&h);
+}
+
+TestSuite(ctl, .init = setup, .fini = teardown, .timeout = 60);
+
+/* Writes a file in the test directory and returns its path (static buffer). */
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[400];
+    snprintf(path, sizeof path, "%s/%s", h.dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert(f != NULL);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static const char *const HISTORY =
+    "client_id,order_id,ts,amount,margin,manager_id\n"
+    "c1,o1,2026-01-01T10:00:00Z,100.50,,m1\n"
+    "c1,o2,2026-01-31T10:00:00Z,200,50,\n"
+    "c1,o3,2026-03-02T10:00:00+03:00,300.1234,,\n"
+    "c2,o4,2026-02-01T00:00:00Z,10,,\n"
+    "\"c 3\",o5,2026-02-01T00:00:00Z,\"1,5\",,\n";
+
+Test(ctl, migrate_is_idempotent)
+{
+    char out[4096];
+    cr_assert_eq(h_ctl(&h, "migrate", out, sizeof out), 0, "%s", out);
+    cr_assert_str_eq(h_field(out, "applied"), "0");
+    cr_assert_str_eq(h_field(out, "schema_version"), "1");
+}
+
+Test(ctl, import_loads_history_once_and_rejects_a_bad_file_whole)
+{
+    char out[4096], args[512];
+    /* "1,5" is not an amount: the whole file is refused, naming line 6. */
+    snprintf(args, sizeof args, "import %s", write_file("bad.csv", HISTORY));
+    cr_assert_eq(h_ctl(&h, args, out, sizeof out), 65, "%s", out);
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM orders"), "0");
+
+    char good[1024];
+    snprintf(good, sizeof good, "%.*s", (int)(strstr(HISTORY, "\"c 3\"") - HISTORY), HISTORY);
+    snprintf(args, sizeof args, "import %s", write_file("good.csv", good));
+    cr_assert_eq(h_ctl(&h, args, out, sizeof out), 0, "%s", out);
+    cr_assert_str_eq(h_field(out, "imported"), "4");
+    cr_assert_str_eq(h_sql(&h, "SELECT round(cycle_days, 2)::text FROM clients WHERE client_id = 'c1'"),
+                     "30.00");
+    cr_assert_str_eq(h_sql(&h, "SELECT margin::text FROM clients WHERE client_id = 'c1'"),
+                     "150.155850");
+    /* again: nothing changes */
+    cr_assert_eq(h_ctl(&h, args, out, sizeof out), 0, "%s", out);
+    cr_assert_str_eq(h_field(out, "imported"), "0");
+    cr_assert_eq(h_ctl(&h, "status", out, sizeof out), 0, "%s", out);
+    cr_assert_str_eq(h_field(out, "orders"), "4");
+    cr_assert_str_eq(h_field(out, "clients"), "2");
+    cr_assert_str_eq(h_field(out, "rejected"), "0");
+    cr_assert_str_eq(h_field(out, "schema_version"), "1");
+    /* the import emits nothing and decides nothing: it only stores history */
+    cr_assert_eq(h_ctl(&h, "client c1", out, sizeof out), 0, "%s", out);
+    cr_assert_str_eq(h_field(out, "orders"), "3");
+    cr_assert_str_eq(h_field(out, "account_manager"), "m1");
+}
+
+Test(ctl, client_unknown_prints_no_such_client_and_exits_1)
+{
+    char out[4096];
+    cr_assert_eq(h_ctl(&h, "client ghost", out, sizeof out), 1);
+    cr_assert_str_eq(out, "no such client: ghost\n");
+}
+
+Test(ctl, exit_statuses_follow_the_contract)
+{
+    char out[4096];
+    cr_assert_eq(h_ctl(&h, "frobnicate", out, sizeof out), 64);
+    cr_assert_eq(h_ctl(&h, "import", out, sizeof out), 64);
+    h_write_config(&h, NULL, "  cycle: { min_orders: 0 }\n");
+    cr_assert_eq(h_ctl(&h, "status", out, sizeof out), 78);
+    /* a database that cannot be reached */
+    snprintf(h.conninfo, sizeof h.conninfo, "host=/nonexistent dbname=x");
+    h_write_config(&h, NULL, NULL);
+    cr_assert_eq(h_ctl(&h, "status", out, sizeof out), 69);
+}
