@@ -1109,20 +1109,28 @@ static const row_t emit_rows[] = {
 };
 #undef E
 
-/* ack_timeout_s only means something to a router, which waits for acks; on
- * another mode it would be silently ignored, so it is refused. */
+/*
+ * Refuses a key that only means something in one socket mode (it would be
+ * silently ignored in the others).
+ */
+static int mode_only_key(ctx_t *c, const schema_t *s, const node_t *const *keys, const char *path,
+                         const char *key, sock_mode_t want, sock_mode_t mode)
+{
+    const node_t *k = key_node(s, keys, key);
+    if (k == NULL || mode == want)
+        return 0;
+    char child[PATH_MAX_LEN];
+    path_join(child, sizeof child, path, key);
+    return fail(c, k->mark, child, "only allowed with mode %s (mode is %s)",
+                config_sock_mode_name(want), config_sock_mode_name(mode));
+}
+
+/* ack_timeout_s: only a router waits for acks. */
 static int emit_check(ctx_t *c, const schema_t *s, const node_t *const *keys, const char *path,
                       void *base)
 {
     const cfg_emit_t *e = base;
-    const node_t *k = key_node(s, keys, "ack_timeout_s");
-    if (k != NULL && e->mode != SOCK_ROUTER) {
-        char child[PATH_MAX_LEN];
-        path_join(child, sizeof child, path, "ack_timeout_s");
-        return fail(c, k->mark, child, "only allowed with mode router (mode is %s)",
-                    config_sock_mode_name(e->mode));
-    }
-    return 0;
+    return mode_only_key(c, s, keys, path, "ack_timeout_s", SOCK_ROUTER, e->mode);
 }
 static const schema_t emit_schema = SCHEMA(emit_rows, emit_check);
 
@@ -1143,14 +1151,7 @@ static int ingest_check(ctx_t *c, const schema_t *s, const node_t *const *keys,
                         const char *path, void *base)
 {
     const cfg_ingest_t *in = base;
-    const node_t *k = key_node(s, keys, "topics");
-    if (k != NULL && in->mode != SOCK_SUB) {
-        char child[PATH_MAX_LEN];
-        path_join(child, sizeof child, path, "topics");
-        return fail(c, k->mark, child, "only allowed with mode sub (mode is %s)",
-                    config_sock_mode_name(in->mode));
-    }
-    return 0;
+    return mode_only_key(c, s, keys, path, "topics", SOCK_SUB, in->mode);
 }
 static const schema_t ingest_schema = SCHEMA(ingest_rows, ingest_check);
 

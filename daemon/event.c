@@ -118,59 +118,10 @@ static char *xstrndup(const char *s, size_t n)
     return d;
 }
 
-/* Length of the valid UTF-8 sequence at s, 0 if invalid; json_utf8_valid on
- * growing prefixes would be quadratic, so check one sequence at a time. */
-static size_t utf8_len_at(const unsigned char *s, size_t avail)
-{
-    for (size_t n = 1; n <= 4 && n <= avail; n++)
-        if (json_utf8_valid((const char *)s, n))
-            return n;
-    return 0;
-}
-
-/*
- * Writes a printable excerpt of untrusted bytes for a `why` message: at most
- * EXCERPT_MAX input bytes (cut on a character boundary, "..." marks the cut),
- * '"' and '\\' escaped, control characters as \u00XX, bytes that are not UTF-8
- * as \xNN. Log lines and nack frames must never carry raw control bytes.
- */
+/* A printable excerpt of untrusted bytes for a `why` message. */
 static void excerpt(char *out, size_t outlen, const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = 0, i = 0;
-    if (outlen == 0)
-        return;
-    while (i < len && n + 8 < outlen) {
-        if (i >= EXCERPT_MAX) {
-            n += (size_t)snprintf(out + n, outlen - n, "...");
-            break;
-        }
-        unsigned char c = p[i];
-        if (c == '"' || c == '\\') {
-            out[n++] = '\\';
-            out[n++] = (char)c;
-            i++;
-        } else if (c < 0x20 || c == 0x7F) {
-            n += (size_t)snprintf(out + n, outlen - n, "\\u%04x", c);
-            i++;
-        } else if (c < 0x80) {
-            out[n++] = (char)c;
-            i++;
-        } else {
-            size_t k = utf8_len_at(p + i, len - i);
-            if (k == 0) {
-                n += (size_t)snprintf(out + n, outlen - n, "\\x%02x", c);
-                i++;
-            } else if (n + k + 4 < outlen) {
-                memcpy(out + n, p + i, k);
-                n += k;
-                i += k;
-            } else {
-                break;
-            }
-        }
-    }
-    out[n < outlen ? n : outlen - 1] = '\0';
+    json_excerpt(out, outlen, s, len, EXCERPT_MAX);
 }
 
 /* Why an id is not acceptable, or NULL when it is. */

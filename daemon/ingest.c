@@ -25,6 +25,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "json.h"
 #include "log.h"
 #include "zsock.h"
 
@@ -62,22 +63,6 @@ struct ingest {
     bool blocked;        /* by the store being full */
     ingest_stats_t stats;
 };
-
-/* A printable, bounded rendering of bytes from the wire, for log lines. */
-static void printable(const void *data, size_t len, char *out, size_t outlen)
-{
-    const unsigned char *p = data;
-    size_t o = 0;
-    for (size_t i = 0; i < len && o + 5 < outlen; i++) {
-        if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\')
-            out[o++] = (char)p[i];
-        else
-            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", p[i]);
-    }
-    if (len > 0 && o + 5 >= outlen && outlen > 4)
-        memcpy(out + outlen - 4, "...", 3), o = outlen - 1;
-    out[o] = '\0';
-}
 
 static void update_reading(ingest_t *self)
 {
@@ -229,7 +214,7 @@ static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *fram
     } else {
         self->stats.rejected[rej]++;
         char shown[80];
-        printable(topic, topic_len, shown, sizeof shown);
+        json_excerpt(shown, sizeof shown, topic, topic_len, 64);
         char seqinfo[192] = "";
         if (ev.source && ev.has_seq)
             snprintf(seqinfo, sizeof seqinfo, " (source \"%.64s\", seq %lld)", ev.source,

@@ -525,34 +525,43 @@ static const scratch_item_t *find_duplicate(parser_t *ps, scratch_item_t *items,
     return first;
 }
 
-/* Writes key into out as a short, printable excerpt for an error message. */
-static void key_excerpt(char *out, size_t outlen, const char *key, size_t keylen)
+void json_excerpt(char *out, size_t outlen, const char *s, size_t len, size_t max)
 {
-    const size_t max = 40;
+    const unsigned char *p = (const unsigned char *)s;
     size_t n = 0, i = 0;
-    while (i < keylen && n + 8 < outlen) {
-        unsigned char c = (unsigned char)key[i];
+    if (outlen == 0)
+        return;
+    while (i < len && n + 8 < outlen) {
         if (i >= max) {
             n += (size_t)snprintf(out + n, outlen - n, "...");
             break;
         }
-        if (c < 0x20 || c == '"' || c == '\\') {
+        unsigned char c = p[i];
+        if (c == '"' || c == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)c;
+            i++;
+        } else if (c < 0x20 || c == 0x7F) {
             n += (size_t)snprintf(out + n, outlen - n, "\\u%04x", c);
             i++;
         } else if (c < 0x80) {
             out[n++] = (char)c;
             i++;
         } else {
-            /* Keys are valid UTF-8 here: copy whole characters only. */
-            size_t k = utf8_seq((const unsigned char *)key + i, keylen - i);
-            if (k == 0 || n + k + 4 >= outlen)
+            size_t k = utf8_seq(p + i, len - i);
+            if (k == 0) {
+                n += (size_t)snprintf(out + n, outlen - n, "\\x%02x", c);
+                i++;
+            } else if (n + k + 4 < outlen) {
+                memcpy(out + n, p + i, k);
+                n += k;
+                i += k;
+            } else {
                 break;
-            memcpy(out + n, key + i, k);
-            n += k;
-            i += k;
+            }
         }
     }
-    out[n] = '\0';
+    out[n < outlen ? n : outlen - 1] = '\0';
 }
 
 static json_t *parse_value(parser_t *ps);
@@ -668,7 +677,7 @@ static json_t *parse_object(parser_t *ps)
         return NULL;
     if (dup != NULL) {
         char ex[64];
-        key_excerpt(ex, sizeof ex, dup->key, dup->keylen);
+        json_excerpt(ex, sizeof ex, dup->key, dup->keylen, 40);
         fail_at(ps, ps->start + dup->keyoff, "duplicate key \"%s\"", ex);
         return NULL;
     }

@@ -69,6 +69,15 @@ const char *json_number_text(const json_t *v);
  * no encoded surrogates, nothing above U+10FFFF). NUL bytes count as valid. */
 bool json_utf8_valid(const char *s, size_t len);
 
+/*
+ * Writes a printable excerpt of untrusted bytes for log lines and error
+ * messages: at most `max` input bytes (cut on a character boundary, "..."
+ * marks the cut), '"' and '\\' escaped, control characters as \u00XX, bytes
+ * that are not UTF-8 as \xNN. Log lines and nack frames must never carry raw
+ * control bytes. out is always NUL-terminated.
+ */
+void json_excerpt(char *out, size_t outlen, const char *s, size_t len, size_t max);
+
 /* --- writer --------------------------------------------------------------- */
 
 /* A growable byte buffer. Zero-initialise (JBUF_INIT) or jbuf_init. */
