@@ -47,8 +47,8 @@
 #define CONFIG_MAX_DEPTH 32
 /* The most keys one mapping of ours has, with room to grow. */
 #define SCHEMA_MAX_ROWS 16
-#define PATH_MAX_LEN 256
-#define ZONEINFO_DIR "/usr/share/zoneinfo"
+#define PATH_MAX_LEN    256
+#define ZONEINFO_DIR    "/usr/share/zoneinfo"
 
 /* ---- Errors ------------------------------------------------------------- */
 
@@ -72,8 +72,8 @@ static int fail(ctx_t *c, yaml_mark_t mark, const char *path, const char *fmt, .
     if (c->err == NULL || c->errlen == 0)
         return -1;
     bool has_path = path != NULL && path[0] != '\0';
-    int n = snprintf(c->err, c->errlen, "%s:%zu:%zu: %s%s", c->name, mark.line + 1,
-                     mark.column + 1, has_path ? path : "", has_path ? ": " : "");
+    int n = snprintf(c->err, c->errlen, "%s:%zu:%zu: %s%s", c->name, mark.line + 1, mark.column + 1,
+                     has_path ? path : "", has_path ? ": " : "");
     if (n >= 0 && (size_t)n < c->errlen) {
         va_list ap;
         va_start(ap, fmt);
@@ -89,8 +89,7 @@ static int fail_yaml(ctx_t *c, const yaml_parser_t *p)
 {
     const char *problem = p->problem != NULL ? p->problem : "unknown error";
     switch (p->error) {
-    case YAML_MEMORY_ERROR:
-        return fail(c, mark_start, NULL, "out of memory");
+    case YAML_MEMORY_ERROR: return fail(c, mark_start, NULL, "out of memory");
     case YAML_READER_ERROR: {
         yaml_mark_t m = mark_start;
         for (size_t i = 0; i < p->problem_offset && i < c->len; i++) {
@@ -106,8 +105,7 @@ static int fail_yaml(ctx_t *c, const yaml_parser_t *p)
     default:
         if (p->context != NULL)
             return fail(c, p->problem_mark, NULL, "syntax error: %s (%s at line %zu, column %zu)",
-                        problem, p->context, p->context_mark.line + 1,
-                        p->context_mark.column + 1);
+                        problem, p->context, p->context_mark.line + 1, p->context_mark.column + 1);
         return fail(c, p->problem_mark, NULL, "syntax error: %s", problem);
     }
 }
@@ -118,11 +116,11 @@ typedef enum { NODE_SCALAR, NODE_SEQUENCE, NODE_MAPPING, NODE_ALIAS } node_kind_
 
 typedef struct node {
     node_kind_t kind;
-    yaml_mark_t mark;   /* where the node starts (its anchor or tag, when it has one) */
-    bool anchored;      /* &name: rejected */
-    bool tagged;        /* !tag: rejected */
-    bool plain;         /* scalar written without quotes or block style */
-    char *text;         /* scalar: the value, NUL-terminated (may hold a NUL, see len) */
+    yaml_mark_t mark; /* where the node starts (its anchor or tag, when it has one) */
+    bool anchored;    /* &name: rejected */
+    bool tagged;      /* !tag: rejected */
+    bool plain;       /* scalar written without quotes or block style */
+    char *text;       /* scalar: the value, NUL-terminated (may hold a NUL, see len) */
     size_t len;
     struct node **items; /* sequence: the items; mapping: key, value, key, value, ... */
     size_t count;
@@ -152,9 +150,7 @@ static node_t *node_build(ctx_t *c, yaml_parser_t *p, yaml_event_t *ev, int dept
     }
     n->mark = ev->start_mark;
     switch (ev->type) {
-    case YAML_ALIAS_EVENT:
-        n->kind = NODE_ALIAS;
-        break;
+    case YAML_ALIAS_EVENT: n->kind = NODE_ALIAS; break;
     case YAML_SCALAR_EVENT:
         n->kind = NODE_SCALAR;
         n->anchored = ev->data.scalar.anchor != NULL;
@@ -299,14 +295,10 @@ static bool is_null(const node_t *n)
 static const char *describe(const node_t *n, char *buf, size_t size)
 {
     switch (n->kind) {
-    case NODE_SEQUENCE:
-        return n->count == 0 ? "an empty sequence" : "a sequence";
-    case NODE_MAPPING:
-        return n->count == 0 ? "an empty mapping" : "a mapping";
-    case NODE_ALIAS:
-        return "an alias";
-    case NODE_SCALAR:
-        break;
+    case NODE_SEQUENCE: return n->count == 0 ? "an empty sequence" : "a sequence";
+    case NODE_MAPPING: return n->count == 0 ? "an empty mapping" : "a mapping";
+    case NODE_ALIAS: return "an alias";
+    case NODE_SCALAR: break;
     }
     if (is_null(n))
         return n->len == 0 ? "an empty value" : "null";
@@ -335,8 +327,7 @@ static const char *describe(const node_t *n, char *buf, size_t size)
 
 /* "expected X, got Y". `typed` marks values that must be plain scalars (numbers,
  * booleans): in YAML a quoted "180" is a string, and the message says so. */
-static int fail_value(ctx_t *c, const node_t *n, const char *path, const char *expected,
-                      bool typed)
+static int fail_value(ctx_t *c, const node_t *n, const char *path, const char *expected, bool typed)
 {
     char buf[128];
     bool quoted = typed && n->kind == NODE_SCALAR && !n->plain;
@@ -366,8 +357,7 @@ static int want_scalar(ctx_t *c, const node_t *n, const char *path, const char *
     if (n->kind != NODE_SCALAR)
         return fail_value(c, n, path, expected, false);
     if (memchr(n->text, '\0', n->len) != NULL)
-        return fail(c, n->mark, path, "expected %s, got a value holding a NUL character",
-                    expected);
+        return fail(c, n->mark, path, "expected %s, got a value holding a NUL character", expected);
     return 0;
 }
 
@@ -541,7 +531,7 @@ typedef struct {
 struct row {
     const char *key;
     parse_fn parse;
-    size_t offset;            /* of the field in the schema's base struct */
+    size_t offset; /* of the field in the schema's base struct */
     bool required;
     const char *def;          /* default as YAML text, or NULL (required, or empty) */
     double min, max;          /* bounds of numbers; max 0 on strings = no length limit */
@@ -623,8 +613,9 @@ static int parse_bool(ctx_t *c, const row_t *r, const node_t *n, const char *pat
 static int parse_double(ctx_t *c, const row_t *r, const node_t *n, const char *path, void *base)
 {
     char expected[96];
-    snprintf(expected, sizeof expected, "a number %s %g %s %g", r->min_open ? "greater than" : "from",
-             r->min, r->min_open ? "and at most" : "to", r->max);
+    snprintf(expected, sizeof expected, "a number %s %g %s %g",
+             r->min_open ? "greater than" : "from", r->min, r->min_open ? "and at most" : "to",
+             r->max);
     if (want_scalar(c, n, path, expected) < 0)
         return -1;
     double v;
@@ -1097,7 +1088,10 @@ _Static_assert(sizeof(sales_type_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(role_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(react_mode_t) == sizeof(int), "enum size");
 
-#define SCHEMA(rows, check) {rows, sizeof rows / sizeof rows[0], check}
+#define SCHEMA(rows, check)                                                                        \
+    {                                                                                              \
+        rows, sizeof rows / sizeof rows[0], check                                                  \
+    }
 
 /* One emit stream (base: cfg_emit_t). */
 #define E(f) offsetof(cfg_emit_t, f)
@@ -1147,8 +1141,8 @@ static const row_t ingest_rows[] = {
 #undef I
 
 /* topics are subscriptions, which only a sub socket has. */
-static int ingest_check(ctx_t *c, const schema_t *s, const node_t *const *keys,
-                        const char *path, void *base)
+static int ingest_check(ctx_t *c, const schema_t *s, const node_t *const *keys, const char *path,
+                        void *base)
 {
     const cfg_ingest_t *in = base;
     return mode_only_key(c, s, keys, path, "topics", SOCK_SUB, in->mode);
@@ -1193,8 +1187,10 @@ static const row_t react_cycles_rows[] = {
 };
 static const schema_t react_cycles_schema = SCHEMA(react_cycles_rows, NULL);
 
-#define ASSIGNEE(key, type, d) \
-    {key, parse_enum, C(rules.reactivation.assignee[type]), .def = d, .names = assignee_roles}
+#define ASSIGNEE(key, type, d)                                                                     \
+    {                                                                                              \
+        key, parse_enum, C(rules.reactivation.assignee[type]), .def = d, .names = assignee_roles   \
+    }
 static const row_t assignee_rows[] = {
     ASSIGNEE("transactional", SALES_TRANSACTIONAL, "account_manager"),
     ASSIGNEE("transactional_consultative", SALES_TRANSACTIONAL_CONSULTATIVE, "account_manager"),
@@ -1242,8 +1238,8 @@ static const row_t nps_rows[] = {
     {"every_days", parse_int, C(rules.nps.every_days), .def = "30", .min = 1, .max = 3660},
     {"min_days_between", parse_int, C(rules.nps.min_days_between), .def = "90", .min = 0,
      .max = 3660},
-    {"delay_after_order_days", parse_int, C(rules.nps.delay_after_order_days), .def = "3",
-     .min = 0, .max = 3660},
+    {"delay_after_order_days", parse_int, C(rules.nps.delay_after_order_days), .def = "3", .min = 0,
+     .max = 3660},
     {"daily_limit", parse_int, C(rules.nps.daily_limit), .def = "200", .min = 0, .max = 10000000},
     {"target", parse_double, C(rules.nps.target), .def = "80", .min = -100, .max = 100},
     {"questions", parse_questions, C(rules.nps.questions),
@@ -1253,8 +1249,8 @@ static const row_t nps_rows[] = {
 static const schema_t nps_schema = SCHEMA(nps_rows, NULL);
 
 static const row_t contact_rows[] = {
-    {"min_days_between_contacts", parse_int, C(rules.contact.min_days_between_contacts),
-     .def = "7", .min = 0, .max = 3660},
+    {"min_days_between_contacts", parse_int, C(rules.contact.min_days_between_contacts), .def = "7",
+     .min = 0, .max = 3660},
 };
 static const schema_t contact_schema = SCHEMA(contact_rows, NULL);
 
@@ -1270,8 +1266,8 @@ static const row_t rules_rows[] = {
     {"currency", parse_currency, C(rules.currency), .def = "RUB"},
     {"default_sales_type", parse_enum, C(rules.default_sales_type), .def = "transactional",
      .names = sales_types},
-    {"default_margin_ratio", parse_decimal, C(rules.default_margin_ratio), .def = "0.25",
-     .min = 0, .max = 1},
+    {"default_margin_ratio", parse_decimal, C(rules.default_margin_ratio), .def = "0.25", .min = 0,
+     .max = 1},
     {"cycle", parse_map, 0, .sub = &cycle_schema},
     {"reactivation", parse_map, 0, .sub = &reactivation_schema},
     {"gift_risk", parse_map, 0, .sub = &gift_risk_schema},
@@ -1394,16 +1390,11 @@ void config_destroy(config_t **self_p)
 const char *config_sock_mode_name(sock_mode_t mode)
 {
     switch (mode) {
-    case SOCK_SUB:
-        return "sub";
-    case SOCK_PULL:
-        return "pull";
-    case SOCK_ROUTER:
-        return "router";
-    case SOCK_PUSH:
-        return "push";
-    case SOCK_PUB:
-        return "pub";
+    case SOCK_SUB: return "sub";
+    case SOCK_PULL: return "pull";
+    case SOCK_ROUTER: return "router";
+    case SOCK_PUSH: return "push";
+    case SOCK_PUB: return "pub";
     }
     return "unknown";
 }
@@ -1418,12 +1409,9 @@ const char *config_sales_type_name(sales_type_t type)
 const char *config_role_name(role_t role)
 {
     switch (role) {
-    case ROLE_ACCOUNT_MANAGER:
-        return "account_manager";
-    case ROLE_DEVELOPMENT_MANAGER:
-        return "development_manager";
-    case ROLE_HEAD_OF_CLIENTS:
-        return "head_of_clients";
+    case ROLE_ACCOUNT_MANAGER: return "account_manager";
+    case ROLE_DEVELOPMENT_MANAGER: return "development_manager";
+    case ROLE_HEAD_OF_CLIENTS: return "head_of_clients";
     }
     return "unknown";
 }
@@ -1431,14 +1419,10 @@ const char *config_role_name(role_t role)
 const char *config_emit_stream_name(emit_stream_t stream)
 {
     switch (stream) {
-    case EMIT_REACTIVATION:
-        return "reactivation";
-    case EMIT_GIFT_RISK:
-        return "gift_risk";
-    case EMIT_NPS:
-        return "nps";
-    case EMIT_STREAM_COUNT:
-        break;
+    case EMIT_REACTIVATION: return "reactivation";
+    case EMIT_GIFT_RISK: return "gift_risk";
+    case EMIT_NPS: return "nps";
+    case EMIT_STREAM_COUNT: break;
     }
     return "unknown";
 }

@@ -22,7 +22,7 @@
 #include "log.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/retentiond/retentiond.yaml"
-#define CONFIG_EXIT_BAD 78 /* EX_CONFIG */
+#define CONFIG_EXIT_BAD     78 /* EX_CONFIG */
 
 typedef enum { CLOCK_WALL = 0, CLOCK_EVENT } clock_mode_t;
 
@@ -62,9 +62,9 @@ typedef struct {
 } cfg_ingest_t;
 
 typedef struct {
-    char *endpoint;   /* required */
-    sock_mode_t mode; /* push | pub | router; default push */
-    bool bind;        /* default true */
+    char *endpoint;    /* required */
+    sock_mode_t mode;  /* push | pub | router; default push */
+    bool bind;         /* default true */
     int ack_timeout_s; /* router only; default 30; 1 .. 86400 */
 } cfg_emit_t;
 
@@ -74,64 +74,66 @@ typedef struct config {
     char *path; /* the file this was loaded from */
 
     /* database: */
-    char *conninfo;              /* required */
-    int batch_max_events;        /* ours: events per transaction; default 1000; 1 .. 100000 */
-    int batch_max_delay_ms;      /* ours: how long a batch may wait to fill; default 5; 0 .. 10000 */
-    int reconnect_max_s;         /* ours: cap of the reconnect backoff; default 30; 1 .. 3600 */
-    int dead_letter_max_rows;    /* ours: rows kept in the dead-letter table; default 100000; 1 .. 100000000 */
+    char *conninfo;           /* required */
+    int batch_max_events;     /* ours: events per transaction; default 1000; 1 .. 100000 */
+    int batch_max_delay_ms;   /* ours: how long a batch may wait to fill; default 5; 0 .. 10000 */
+    int reconnect_max_s;      /* ours: cap of the reconnect backoff; default 30; 1 .. 3600 */
+    int dead_letter_max_rows; /* ours: rows kept in the dead-letter table; default 100000; 1 ..
+                                 100000000 */
 
-    log_level_t log_level;       /* ours: top-level `log_level`; default info */
-    clock_mode_t clock;          /* default wall */
+    log_level_t log_level; /* ours: top-level `log_level`; default info */
+    clock_mode_t clock;    /* default wall */
 
-    cfg_ingest_t *ingest;        /* at least one */
+    cfg_ingest_t *ingest; /* at least one */
     size_t ingest_count;
     cfg_emit_t emit[EMIT_STREAM_COUNT]; /* all three required */
 
     struct {
-        char currency[16];                 /* default "RUB"; 1..15 chars [A-Za-z] */
-        sales_type_t default_sales_type;   /* default transactional */
+        char currency[16];                  /* default "RUB"; 1..15 chars [A-Za-z] */
+        sales_type_t default_sales_type;    /* default transactional */
         cfg_decimal_t default_margin_ratio; /* default 0.25; 0 .. 1 */
         struct {
-            int window_days;               /* default 180; 1 .. 3660 */
-            int min_orders;                /* default 3; 2 .. 1000 */
+            int window_days; /* default 180; 1 .. 3660 */
+            int min_orders;  /* default 3; 2 .. 1000 */
         } cycle;
         struct {
-            react_mode_t mode;             /* default continuous */
-            int batch_every_days;          /* default 30; 1 .. 366 */
-            double cycles_transactional;   /* cycles.transactional; default 2; > 0 .. 100 */
+            react_mode_t mode;           /* default continuous */
+            int batch_every_days;        /* default 30; 1 .. 366 */
+            double cycles_transactional; /* cycles.transactional; default 2; > 0 .. 100 */
             double cycles_transactional_consultative; /* default 1; > 0 .. 100 */
-            role_t assignee[SALES_TYPE_COUNT]; /* defaults: AM, AM, DM, DM; head_of_clients not allowed */
-            double evaluate_after_cycles;  /* default 1.5; > 0 .. 100 */
-            bool survey_by_head;           /* default false */
-            char *head_of_clients;         /* default "head-1"; non-empty, <= 128 bytes */
-            int retry_after_days;          /* default 7; 0 .. 365 */
-            int max_attempts;              /* default 3; 1 .. 100 */
-            double holdout_ratio;          /* default 0; 0 .. 1 */
+            role_t assignee[SALES_TYPE_COUNT]; /* defaults: AM, AM, DM, DM; head_of_clients not
+                                                  allowed */
+            double evaluate_after_cycles;      /* default 1.5; > 0 .. 100 */
+            bool survey_by_head;               /* default false */
+            char *head_of_clients;             /* default "head-1"; non-empty, <= 128 bytes */
+            int retry_after_days;              /* default 7; 0 .. 365 */
+            int max_attempts;                  /* default 3; 1 .. 100 */
+            double holdout_ratio;              /* default 0; 0 .. 1 */
         } reactivation;
         struct {
-            double cycles;                 /* default 1.5; > 0 .. 100 */
-            cfg_decimal_t min_margin;      /* default 100000; >= 0 */
-            cfg_decimal_t budget_ratio;    /* default 0.02; 0 .. 1 */
-            cfg_decimal_t budget_max;      /* default 50000; >= 0 */
-            double holdout_ratio;          /* default 0; 0 .. 1 */
+            double cycles;              /* default 1.5; > 0 .. 100 */
+            cfg_decimal_t min_margin;   /* default 100000; >= 0 */
+            cfg_decimal_t budget_ratio; /* default 0.02; 0 .. 1 */
+            cfg_decimal_t budget_max;   /* default 50000; >= 0 */
+            double holdout_ratio;       /* default 0; 0 .. 1 */
         } gift_risk;
         struct {
-            int every_days;                /* default 30; 1 .. 3660 */
-            int min_days_between;          /* default 90; 0 .. 3660 */
-            int delay_after_order_days;    /* default 3; 0 .. 3660 */
-            int daily_limit;               /* default 200; 0 .. 10000000 */
-            double target;                 /* default 80; -100 .. 100 */
-            char *questions[2];            /* exactly two non-empty strings; defaults as in the contract */
+            int every_days;             /* default 30; 1 .. 3660 */
+            int min_days_between;       /* default 90; 0 .. 3660 */
+            int delay_after_order_days; /* default 3; 0 .. 3660 */
+            int daily_limit;            /* default 200; 0 .. 10000000 */
+            double target;              /* default 80; -100 .. 100 */
+            char *questions[2]; /* exactly two non-empty strings; defaults as in the contract */
         } nps;
         struct {
             int min_days_between_contacts; /* default 7; 0 .. 3660 (0 = off) */
         } contact;
         struct {
-            char *timezone;                /* default "Europe/Moscow"; must exist in the tz database */
-            int open_minute;               /* hours "09:00-18:00": minutes after midnight, 0 .. 1439 */
-            int close_minute;              /* 1 .. 1440 (24:00), > open_minute */
-            uint8_t weekdays;              /* bit 0 = monday .. bit 6 = sunday; default mon-fri; not empty */
-            char **holidays;               /* "YYYY-MM-DD", validated dates; sorted, no duplicates */
+            char *timezone;   /* default "Europe/Moscow"; must exist in the tz database */
+            int open_minute;  /* hours "09:00-18:00": minutes after midnight, 0 .. 1439 */
+            int close_minute; /* 1 .. 1440 (24:00), > open_minute */
+            uint8_t weekdays; /* bit 0 = monday .. bit 6 = sunday; default mon-fri; not empty */
+            char **holidays;  /* "YYYY-MM-DD", validated dates; sorted, no duplicates */
             size_t holidays_count;
         } calendar;
     } rules;

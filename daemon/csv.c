@@ -19,25 +19,25 @@
 #include <string.h>
 
 #define CSV_CHUNK (64u * 1024)
-#define CSV_EOF (-1)
+#define CSV_EOF   (-1)
 
 struct csv {
-    FILE *file;          /* NULL when reading a buffer */
-    const char *in;      /* the current input window */
+    FILE *file;     /* NULL when reading a buffer */
+    const char *in; /* the current input window */
     size_t in_len;
     size_t in_pos;
-    char *chunk;         /* file mode: the window's storage */
-    bool in_eof;         /* no more input after the window */
+    char *chunk; /* file mode: the window's storage */
+    bool in_eof; /* no more input after the window */
     bool io_error;
     int io_errno;
-    bool started;        /* the BOM check has been done */
+    bool started; /* the BOM check has been done */
     bool failed;
 
     long line;
 
-    char *rec;           /* field bytes, each field NUL-terminated */
+    char *rec; /* field bytes, each field NUL-terminated */
     size_t rec_len, rec_cap;
-    size_t *offs;        /* start of each field in rec */
+    size_t *offs; /* start of each field in rec */
     csv_field_t *fields;
     size_t nf, f_cap;
 
@@ -233,8 +233,9 @@ int csv_read(csv_t *self, const csv_field_t **fields, size_t *count, long *line)
             for (;;) {
                 c = get(self);
                 if (c == CSV_EOF)
-                    return fail(self, start, self->io_error ? strerror(self->io_errno)
-                                                            : "unterminated quoted field");
+                    return fail(self, start,
+                                self->io_error ? strerror(self->io_errno)
+                                               : "unterminated quoted field");
                 if (c == '"') {
                     if (peek(self) != '"')
                         break;
@@ -297,6 +298,12 @@ int csv_read(csv_t *self, const csv_field_t **fields, size_t *count, long *line)
     return 1;
 }
 
-const char *csv_error(const csv_t *self) { return self->err; }
+const char *csv_error(const csv_t *self)
+{
+    return self->err;
+}
 
-long csv_error_line(const csv_t *self) { return self->err_line; }
+long csv_error_line(const csv_t *self)
+{
+    return self->err_line;
+}

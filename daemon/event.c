@@ -41,10 +41,10 @@
 #include <string.h>
 
 #define EVENT_DEPTH_DEFAULT 16
-#define EXCERPT_MAX 64      /* input bytes shown in a `why` message */
-#define EXCERPT_BUF (EXCERPT_MAX * 6 + 16) /* worst case: every byte as \u00XX, quotes, "..." */
-#define MONEY_INT_DIGITS 15 /* numeric(19,4): 15 digits before the point */
-#define MONEY_DECIMALS 4
+#define EXCERPT_MAX         64                     /* input bytes shown in a `why` message */
+#define EXCERPT_BUF         (EXCERPT_MAX * 6 + 16) /* worst case: every byte as \u00XX, quotes, "..." */
+#define MONEY_INT_DIGITS    15                     /* numeric(19,4): 15 digits before the point */
+#define MONEY_DECIMALS      4
 /* EVENT_MONEY_TEXT_MAX (event.h): sign + 15 digits + point + 4 decimals + NUL, with room. */
 
 static const char *const type_names[EV_TYPE_COUNT] = {
@@ -75,12 +75,12 @@ static const char *const reject_names[REJ_REASON_COUNT] = {
 static const char *const sales_type_names[] = {"transactional", "transactional_consultative",
                                                "consultative", "strategic", NULL};
 static const char *const status_names[] = {"active", "closed", NULL};
-static const char *const outcome_names[] = {"offended", "forgot",         "not_target",
-                                            "closed",   "manager_change", "no_answer", NULL};
+static const char *const outcome_names[] = {"offended",       "forgot",    "not_target", "closed",
+                                            "manager_change", "no_answer", NULL};
 
 /* The ids a router ack names, in the contract's order of preference. */
-static const char *const ack_fields[] = {"order_id", "deal_id", "job_id", "task_id", "client_id",
-                                         NULL};
+static const char *const ack_fields[] = {"order_id", "deal_id",   "job_id",
+                                         "task_id",  "client_id", NULL};
 
 const char *event_type_name(event_type_t type)
 {
@@ -175,7 +175,10 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
-static bool is_leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+static bool is_leap(int64_t y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 static unsigned days_in_month(int64_t y, unsigned m)
 {
@@ -204,10 +207,9 @@ static const char *time_problem(const char *s, size_t len, int64_t *us_out)
 {
     unsigned year, mon, day, hour, min, sec;
     const char *shape = "expected YYYY-MM-DDTHH:MM:SS[.ffffff] followed by Z or +HH:MM";
-    if (len < 19 || !digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &mon) ||
-        s[7] != '-' || !digits(s + 8, 2, &day) || (s[10] != 'T' && s[10] != 't') ||
-        !digits(s + 11, 2, &hour) || s[13] != ':' || !digits(s + 14, 2, &min) ||
-        s[16] != ':' || !digits(s + 17, 2, &sec))
+    if (len < 19 || !digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &mon) || s[7] != '-' ||
+        !digits(s + 8, 2, &day) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2, &hour) ||
+        s[13] != ':' || !digits(s + 14, 2, &min) || s[16] != ':' || !digits(s + 17, 2, &sec))
         return shape;
     if (year < 1970)
         return "year before 1970";
@@ -282,8 +284,7 @@ void event_format_time(int64_t us, char *out, size_t outlen)
     civil_from_days(days, &y, &m, &d);
     int64_t secs = rem / US_PER_SEC;
     snprintf(out, outlen, "%04lld-%02u-%02uT%02d:%02d:%02d.%06dZ", (long long)y, m, d,
-             (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60),
-             (int)(rem % US_PER_SEC));
+             (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60), (int)(rem % US_PER_SEC));
 }
 
 bool event_parse_time(const char *s, size_t len, int64_t *us, char *out, size_t outlen)
@@ -399,8 +400,8 @@ static const char *money_problem(const char *s, size_t len, bool allow_negative,
 bool event_parse_money(const char *s, size_t len, bool allow_negative, char *out, size_t outlen,
                        char *why, size_t whylen)
 {
-    const char *problem = s ? money_problem(s, len, allow_negative, out, outlen)
-                            : "not a decimal number";
+    const char *problem =
+        s ? money_problem(s, len, allow_negative, out, outlen) : "not a decimal number";
     if (problem == NULL)
         return true;
     if (why != NULL && whylen > 0) {
@@ -473,8 +474,7 @@ static reject_reason_t lookup(ctx_t *c, const char *name, bool required, const j
     return REJ_NONE;
 }
 
-static reject_reason_t type_error(ctx_t *c, const char *name, const char *expected,
-                                  const json_t *v)
+static reject_reason_t type_error(ctx_t *c, const char *name, const char *expected, const json_t *v)
 {
     return reject(c, REJ_BAD_TYPE, "field \"%s\": expected %s, got %s", name, expected,
                   json_type_name(json_type(v)));
@@ -702,8 +702,8 @@ static reject_reason_t read_seq(ctx_t *c, bool *present)
     if (neg && (mag != 0 || overflow))
         return reject(c, REJ_BAD_VALUE, "field \"seq\": negative sequence number: %s", ex);
     if (overflow)
-        return reject(c, REJ_BAD_VALUE, "field \"seq\": larger than %lld: %s",
-                      (long long)INT64_MAX, ex);
+        return reject(c, REJ_BAD_VALUE, "field \"seq\": larger than %lld: %s", (long long)INT64_MAX,
+                      ex);
     c->ev->seq = mag;
     *present = true;
     return REJ_NONE;
@@ -877,9 +877,8 @@ static reject_reason_t (*const topic_parsers[EV_TYPE_COUNT])(ctx_t *) = {
  * body problem (the topic decides everything else), then JSON errors, then a
  * non-object body, then source/seq, then the topic's own fields.
  */
-reject_reason_t event_parse(const char *topic, size_t topic_len, const char *body,
-                            size_t body_len, const event_limits_t *lim, event_t *ev,
-                            char *why, size_t whylen)
+reject_reason_t event_parse(const char *topic, size_t topic_len, const char *body, size_t body_len,
+                            const event_limits_t *lim, event_t *ev, char *why, size_t whylen)
 {
     memset(ev, 0, sizeof *ev);
     ev->do_not_contact = -1;
@@ -933,13 +932,26 @@ void event_clear(event_t *ev)
 {
     if (ev == NULL)
         return;
-    char **fields[] = {&ev->source,     &ev->ack_id,      &ev->ts,
-                       &ev->order_id,   &ev->client_id,   &ev->deal_id,
-                       &ev->task_id,    &ev->job_id,      &ev->amount,
-                       &ev->margin,     &ev->currency,    &ev->manager_id,
-                       &ev->development_manager_id,       &ev->name,
-                       &ev->sales_type, &ev->status,      &ev->competitor,
-                       &ev->reason,     &ev->comment,     &ev->outcome};
+    char **fields[] = {&ev->source,
+                       &ev->ack_id,
+                       &ev->ts,
+                       &ev->order_id,
+                       &ev->client_id,
+                       &ev->deal_id,
+                       &ev->task_id,
+                       &ev->job_id,
+                       &ev->amount,
+                       &ev->margin,
+                       &ev->currency,
+                       &ev->manager_id,
+                       &ev->development_manager_id,
+                       &ev->name,
+                       &ev->sales_type,
+                       &ev->status,
+                       &ev->competitor,
+                       &ev->reason,
+                       &ev->comment,
+                       &ev->outcome};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         free(*fields[i]);
     memset(ev, 0, sizeof *ev);

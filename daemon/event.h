@@ -18,8 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EVENT_ID_MAX 128         /* bytes, contract: ids are at most 128 bytes */
-#define EVENT_TEXT_MAX 4096      /* bytes: name, comment, reason, competitor */
+#define EVENT_ID_MAX   128  /* bytes, contract: ids are at most 128 bytes */
+#define EVENT_TEXT_MAX 4096 /* bytes: name, comment, reason, competitor */
 
 typedef enum {
     EV_ORDER_CREATED = 0,
@@ -36,16 +36,16 @@ typedef enum {
 /* Why a message was rejected: the label of the `rejected` counter. */
 typedef enum {
     REJ_NONE = 0,
-    REJ_BAD_FRAMES,    /* not exactly two frames */
-    REJ_TOO_LARGE,     /* larger than max_message_bytes */
+    REJ_BAD_FRAMES, /* not exactly two frames */
+    REJ_TOO_LARGE,  /* larger than max_message_bytes */
     REJ_UNKNOWN_TOPIC,
-    REJ_BAD_JSON,      /* syntax, invalid UTF-8, duplicate key, too deep */
-    REJ_NOT_OBJECT,    /* body is valid JSON but not an object */
+    REJ_BAD_JSON,   /* syntax, invalid UTF-8, duplicate key, too deep */
+    REJ_NOT_OBJECT, /* body is valid JSON but not an object */
     REJ_MISSING_FIELD,
-    REJ_BAD_TYPE,      /* a field of the wrong JSON type */
-    REJ_BAD_VALUE,     /* right type, value out of range or malformed (id, time, money, enum) */
-    REJ_CURRENCY,      /* currency other than rules.currency */
-    REJ_DATABASE,      /* the database refused it (constraint), found when isolating a failed batch */
+    REJ_BAD_TYPE,  /* a field of the wrong JSON type */
+    REJ_BAD_VALUE, /* right type, value out of range or malformed (id, time, money, enum) */
+    REJ_CURRENCY,  /* currency other than rules.currency */
+    REJ_DATABASE,  /* the database refused it (constraint), found when isolating a failed batch */
     REJ_REASON_COUNT
 } reject_reason_t;
 
@@ -63,25 +63,25 @@ typedef struct event {
     event_type_t type;
 
     /* Common to all topics, optional: producer sequence numbering. */
-    char *source;           /* NULL when absent */
+    char *source; /* NULL when absent */
     int64_t seq;
-    bool has_seq;           /* seq present (and source present) */
+    bool has_seq; /* seq present (and source present) */
 
     /* The id acknowledged in router mode: the first of order_id, deal_id, job_id,
      * task_id, client_id that the message has; for clock.tick, its ts as sent. */
     char *ack_id;
 
-    int64_t ts_us;          /* `ts` in microseconds since the epoch, UTC; 0 when the topic has none */
-    char *ts;               /* `ts` normalised: "YYYY-MM-DDTHH:MM:SS.ffffffZ" */
+    int64_t ts_us; /* `ts` in microseconds since the epoch, UTC; 0 when the topic has none */
+    char *ts;      /* `ts` normalised: "YYYY-MM-DDTHH:MM:SS.ffffffZ" */
 
     char *order_id;
     char *client_id;
     char *deal_id;
     char *task_id;
     char *job_id;
-    char *amount;           /* exact decimal text, e.g. "1200.5" (exponents expanded) */
-    char *margin;           /* NULL when absent: the store applies default_margin_ratio */
-    char *currency;         /* as sent, NULL when absent */
+    char *amount;   /* exact decimal text, e.g. "1200.5" (exponents expanded) */
+    char *margin;   /* NULL when absent: the store applies default_margin_ratio */
+    char *currency; /* as sent, NULL when absent */
     char *manager_id;
     char *development_manager_id;
     char *name;
@@ -92,8 +92,8 @@ typedef struct event {
     char *competitor;
     char *reason;
     char *comment;
-    char *outcome;          /* reactivation.outcome: one of the six names */
-    int score;              /* nps.response: 0..10 */
+    char *outcome; /* reactivation.outcome: one of the six names */
+    int score;     /* nps.response: 0..10 */
 } event_t;
 
 typedef struct {
@@ -108,15 +108,14 @@ typedef struct {
  * ev->has_seq and ev->ack_id are filled when they could be read, so a gap can be
  * counted and a nack can name the id. Call event_clear() in both cases.
  */
-reject_reason_t event_parse(const char *topic, size_t topic_len, const char *body,
-                            size_t body_len, const event_limits_t *lim, event_t *ev,
-                            char *why, size_t whylen);
+reject_reason_t event_parse(const char *topic, size_t topic_len, const char *body, size_t body_len,
+                            const event_limits_t *lim, event_t *ev, char *why, size_t whylen);
 
-void event_clear(event_t *ev);      /* frees all strings, zeroes the event */
+void event_clear(event_t *ev); /* frees all strings, zeroes the event */
 
-const char *event_type_name(event_type_t type);            /* "order.created", ... */
+const char *event_type_name(event_type_t type); /* "order.created", ... */
 bool event_type_parse(const char *topic, size_t len, event_type_t *out);
-const char *reject_reason_name(reject_reason_t reason);     /* "bad_json", ... */
+const char *reject_reason_name(reject_reason_t reason); /* "bad_json", ... */
 
 /* Shared validators, also used by the CSV importer. Each returns true when valid. */
 

@@ -33,12 +33,12 @@ static const bool col_required[COL_COUNT] = {true, true, true, true, false, fals
 
 /* The state of one import. */
 typedef struct {
-    const char *name;    /* the file name used in messages ("-" reads as "stdin") */
+    const char *name; /* the file name used in messages ("-" reads as "stdin") */
     FILE *file;
     csv_t *csv;
-    int col[COL_COUNT];  /* index of each known column in a record, -1 when absent */
-    size_t ncols;        /* fields per record, from the header */
-    char *buf;           /* COPY data not yet sent */
+    int col[COL_COUNT]; /* index of each known column in a record, -1 when absent */
+    size_t ncols;       /* fields per record, from the header */
+    char *buf;          /* COPY data not yet sent */
     size_t len, cap;
 } import_t;
 
@@ -111,10 +111,22 @@ static void put_field(import_t *im, const char *s, size_t n, bool last)
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         switch (c) {
-        case '\\': im->buf[im->len++] = '\\'; im->buf[im->len++] = '\\'; break;
-        case '\t': im->buf[im->len++] = '\\'; im->buf[im->len++] = 't'; break;
-        case '\n': im->buf[im->len++] = '\\'; im->buf[im->len++] = 'n'; break;
-        case '\r': im->buf[im->len++] = '\\'; im->buf[im->len++] = 'r'; break;
+        case '\\':
+            im->buf[im->len++] = '\\';
+            im->buf[im->len++] = '\\';
+            break;
+        case '\t':
+            im->buf[im->len++] = '\\';
+            im->buf[im->len++] = 't';
+            break;
+        case '\n':
+            im->buf[im->len++] = '\\';
+            im->buf[im->len++] = 'n';
+            break;
+        case '\r':
+            im->buf[im->len++] = '\\';
+            im->buf[im->len++] = 'r';
+            break;
         default: im->buf[im->len++] = c;
         }
     }
@@ -445,8 +457,8 @@ static int load(import_t *im, PGconn *conn, const config_t *cfg, import_result_t
     return rc;
 }
 
-int import_run(PGconn *conn, const config_t *cfg, const char *path, import_result_t *out,
-               char *err, size_t errlen)
+int import_run(PGconn *conn, const config_t *cfg, const char *path, import_result_t *out, char *err,
+               size_t errlen)
 {
     double t0 = now_s();
     memset(out, 0, sizeof *out);

@@ -20,9 +20,9 @@
 #include "config.h"
 
 /* Return values of import_run. */
-#define IMPORT_OK 0
+#define IMPORT_OK       0
 #define IMPORT_ERR_DATA (-1) /* the file is at fault (exit 65): nothing was kept */
-#define IMPORT_ERR_DB (-2)   /* the database failed (exit 69): nothing was kept */
+#define IMPORT_ERR_DB   (-2) /* the database failed (exit 69): nothing was kept */
 
 typedef struct {
     long rows;       /* data rows read (blank lines are not rows) */
@@ -39,7 +39,7 @@ typedef struct {
  * *out, or IMPORT_ERR_DATA with "FILE:LINE: message" in err, or IMPORT_ERR_DB
  * with the database's message in err. Either error leaves the database as it was.
  */
-int import_run(PGconn *conn, const config_t *cfg, const char *path, import_result_t *out,
-               char *err, size_t errlen);
+int import_run(PGconn *conn, const config_t *cfg, const char *path, import_result_t *out, char *err,
+               size_t errlen);
 
 #endif

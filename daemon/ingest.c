@@ -29,27 +29,27 @@
 #include "log.h"
 #include "zsock.h"
 
-#define MAX_PER_TURN 256
+#define MAX_PER_TURN       256
 #define MAX_QUEUED_REPLIES 10000
-#define ROUTER_LINGER_MS 2000 /* replies still queued at shutdown get this long */
+#define ROUTER_LINGER_MS   2000 /* replies still queued at shutdown get this long */
 
 typedef struct source source_t;
 
 typedef struct reply {
     struct reply *next;
     source_t *src;
-    void *peer;          /* routing id */
+    void *peer; /* routing id */
     size_t peer_len;
-    char *id;            /* ack id, "" when none could be read */
-    char *why;           /* nack reason, NULL for an ack */
+    char *id;  /* ack id, "" when none could be read */
+    char *why; /* nack reason, NULL for an ack */
 } reply_t;
 
 struct source {
     ingest_t *owner;
     zsock_t *sock;
-    size_t index;        /* into cfg->ingest */
+    size_t index; /* into cfg->ingest */
     sock_mode_t mode;
-    reply_t *replies;    /* FIFO of replies waiting for room */
+    reply_t *replies; /* FIFO of replies waiting for room */
     reply_t **replies_tail;
     size_t replies_count;
 };
@@ -59,8 +59,8 @@ struct ingest {
     store_t *store;
     source_t *sources;
     size_t count;
-    bool paused;         /* by the owner */
-    bool blocked;        /* by the store being full */
+    bool paused;  /* by the owner */
+    bool blocked; /* by the store being full */
     ingest_stats_t stats;
 };
 
@@ -101,8 +101,9 @@ static int reply_send(source_t *src, reply_t *r)
         if (e == EAGAIN)
             return -EAGAIN;
         self->stats.replies_unroutable++;
-        log_debug("cannot reply to a sender on %s (%s): it re-sends what it did not see acknowledged",
-                  zsock_endpoint(src->sock), zmq_strerror(e));
+        log_debug(
+            "cannot reply to a sender on %s (%s): it re-sends what it did not see acknowledged",
+            zsock_endpoint(src->sock), zmq_strerror(e));
         return 0;
     }
     /* The rest of a message whose first frame was accepted always goes through. */
@@ -181,8 +182,8 @@ static reply_t *reply_new(source_t *src, const zmq_msg_t *peer, const char *id)
 }
 
 /* Judges one complete message and queues its event or its reject. */
-static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *frames,
-                           size_t nframes, size_t total)
+static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *frames, size_t nframes,
+                           size_t total)
 {
     ingest_t *self = src->owner;
     const cfg_ingest_t *icfg = &self->cfg->ingest[src->index];
@@ -219,8 +220,8 @@ static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *fram
         if (ev.source && ev.has_seq)
             snprintf(seqinfo, sizeof seqinfo, " (source \"%.64s\", seq %lld)", ev.source,
                      (long long)ev.seq);
-        log_warn("rejected message on %s, topic \"%s\": %s: %s%s", zsock_endpoint(src->sock),
-                 shown, reject_reason_name(rej), why, seqinfo);
+        log_warn("rejected message on %s, topic \"%s\": %s: %s%s", zsock_endpoint(src->sock), shown,
+                 reject_reason_name(rej), why, seqinfo);
         if (r) {
             /* The nack reason leads with the stable label, then the detail. */
             size_t len = strlen(reject_reason_name(rej)) + strlen(why) + 3;
@@ -301,7 +302,8 @@ ingest_t *ingest_new(uv_loop_t *loop, void *zctx, const config_t *cfg, store_t *
                      int *exit_code, char *err, size_t errlen)
 {
     ingest_t *self = calloc(1, sizeof *self);
-    if (self == NULL || (self->sources = calloc(cfg->ingest_count, sizeof *self->sources)) == NULL) {
+    if (self == NULL ||
+        (self->sources = calloc(cfg->ingest_count, sizeof *self->sources)) == NULL) {
         free(self);
         snprintf(err, errlen, "out of memory");
         *exit_code = 69;
@@ -329,8 +331,8 @@ ingest_t *ingest_new(uv_loop_t *loop, void *zctx, const config_t *cfg, store_t *
         src->replies_tail = &src->replies;
         zsock_set_handlers(src->sock, on_readable, on_writable, src);
         zsock_set_reading(src->sock, false);
-        log_info("ingest: %s %s %s", config_sock_mode_name(ic->mode), ic->bind ? "bound to" : "connected to",
-                 ic->endpoint);
+        log_info("ingest: %s %s %s", config_sock_mode_name(ic->mode),
+                 ic->bind ? "bound to" : "connected to", ic->endpoint);
     }
     store_set_space_cb(store, on_store_space, self);
     return self;

@@ -24,10 +24,10 @@
 typedef struct ingest ingest_t;
 
 typedef struct {
-    uint64_t received[EV_TYPE_COUNT];      /* valid messages by topic */
-    uint64_t rejected[REJ_REASON_COUNT];   /* rejects by reason */
-    uint64_t acks, nacks;                  /* router replies sent */
-    uint64_t replies_unroutable;           /* the sender was gone when its reply was ready */
+    uint64_t received[EV_TYPE_COUNT];    /* valid messages by topic */
+    uint64_t rejected[REJ_REASON_COUNT]; /* rejects by reason */
+    uint64_t acks, nacks;                /* router replies sent */
+    uint64_t replies_unroutable;         /* the sender was gone when its reply was ready */
 } ingest_stats_t;
 
 /*

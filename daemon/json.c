@@ -33,10 +33,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JSON_DEPTH_DEFAULT 64   /* used when the caller passes max_depth <= 0 */
-#define JSON_DEPTH_LIMIT 256    /* hard cap: keeps the recursion well inside any stack */
+#define JSON_DEPTH_DEFAULT  64  /* used when the caller passes max_depth <= 0 */
+#define JSON_DEPTH_LIMIT    256 /* hard cap: keeps the recursion well inside any stack */
 #define JSON_DUP_LINEAR_MAX 32  /* objects up to this size are checked pairwise */
-#define ARENA_BLOCK 4096
+#define ARENA_BLOCK         4096
 
 typedef struct {
     const char *key;
@@ -245,8 +245,7 @@ static void *palloc(parser_t *ps, size_t size)
 
 static void skip_ws(parser_t *ps)
 {
-    while (ps->p < ps->end &&
-           (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
+    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
         ps->p++;
 }
 
@@ -314,14 +313,38 @@ static bool parse_string(parser_t *ps, const char **out, size_t *outlen)
         if (c == '\\') {
             unsigned char e = p[1];
             switch (e) {
-            case '"': buf[n++] = '"'; p += 2; continue;
-            case '\\': buf[n++] = '\\'; p += 2; continue;
-            case '/': buf[n++] = '/'; p += 2; continue;
-            case 'b': buf[n++] = '\b'; p += 2; continue;
-            case 'f': buf[n++] = '\f'; p += 2; continue;
-            case 'n': buf[n++] = '\n'; p += 2; continue;
-            case 'r': buf[n++] = '\r'; p += 2; continue;
-            case 't': buf[n++] = '\t'; p += 2; continue;
+            case '"':
+                buf[n++] = '"';
+                p += 2;
+                continue;
+            case '\\':
+                buf[n++] = '\\';
+                p += 2;
+                continue;
+            case '/':
+                buf[n++] = '/';
+                p += 2;
+                continue;
+            case 'b':
+                buf[n++] = '\b';
+                p += 2;
+                continue;
+            case 'f':
+                buf[n++] = '\f';
+                p += 2;
+                continue;
+            case 'n':
+                buf[n++] = '\n';
+                p += 2;
+                continue;
+            case 'r':
+                buf[n++] = '\r';
+                p += 2;
+                continue;
+            case 't':
+                buf[n++] = '\t';
+                p += 2;
+                continue;
             case 'u': break;
             default:
                 if (e >= 0x20 && e < 0x7F)
@@ -380,7 +403,10 @@ static bool parse_string(parser_t *ps, const char **out, size_t *outlen)
     return true;
 }
 
-static bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static bool is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
 
 /* -? (0 | [1-9][0-9]*) (.[0-9]+)? ([eE][+-]?[0-9]+)?, kept as written. */
 static json_t *parse_number(parser_t *ps)
@@ -455,8 +481,7 @@ static json_t *parse_literal(parser_t *ps, const char *word, json_type_t type)
     return v;
 }
 
-static bool scratch_push(parser_t *ps, json_t *value, const char *key, size_t keylen,
-                         size_t keyoff)
+static bool scratch_push(parser_t *ps, json_t *value, const char *key, size_t keylen, size_t keyoff)
 {
     if (ps->nscratch == ps->capscratch) {
         size_t cap = ps->capscratch ? ps->capscratch * 2 : 64;
@@ -785,7 +810,10 @@ void json_destroy(json_t **root_p)
 
 /* --- accessors ------------------------------------------------------------ */
 
-json_type_t json_type(const json_t *v) { return v ? v->type : JSON_NULL; }
+json_type_t json_type(const json_t *v)
+{
+    return v ? v->type : JSON_NULL;
+}
 
 const char *json_type_name(json_type_t type)
 {
@@ -846,7 +874,10 @@ const char *json_string(const json_t *v)
     return v && v->type == JSON_STRING ? v->u.s : NULL;
 }
 
-size_t json_string_len(const json_t *v) { return v && v->type == JSON_STRING ? v->n : 0; }
+size_t json_string_len(const json_t *v)
+{
+    return v && v->type == JSON_STRING ? v->n : 0;
+}
 
 const char *json_number_text(const json_t *v)
 {
@@ -855,7 +886,10 @@ const char *json_number_text(const json_t *v)
 
 /* --- writer --------------------------------------------------------------- */
 
-void jbuf_init(jbuf_t *b) { *b = (jbuf_t)JBUF_INIT; }
+void jbuf_init(jbuf_t *b)
+{
+    *b = (jbuf_t)JBUF_INIT;
+}
 
 void jbuf_free(jbuf_t *b)
 {
@@ -897,7 +931,10 @@ void jbuf_append(jbuf_t *b, const char *s, size_t n)
     b->data[b->len] = '\0';
 }
 
-void jbuf_puts(jbuf_t *b, const char *s) { jbuf_append(b, s, strlen(s)); }
+void jbuf_puts(jbuf_t *b, const char *s)
+{
+    jbuf_append(b, s, strlen(s));
+}
 
 void jbuf_printf(jbuf_t *b, const char *fmt, ...)
 {

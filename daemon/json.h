@@ -34,8 +34,8 @@ typedef enum {
 typedef struct json json_t;
 
 typedef struct {
-    size_t offset;    /* byte offset of the error in the input */
-    char reason[96];  /* e.g. "duplicate key \"amount\"", "invalid UTF-8" */
+    size_t offset;   /* byte offset of the error in the input */
+    char reason[96]; /* e.g. "duplicate key \"amount\"", "invalid UTF-8" */
 } json_error_t;
 
 /*
@@ -47,7 +47,8 @@ json_t *json_parse(const char *text, size_t len, int max_depth, json_error_t *er
 void json_destroy(json_t **root_p); /* safe on NULL; sets *root_p to NULL */
 
 json_type_t json_type(const json_t *v);
-const char *json_type_name(json_type_t type); /* "null", "boolean", "number", "string", "array", "object" */
+const char *
+json_type_name(json_type_t type); /* "null", "boolean", "number", "string", "array", "object" */
 
 /* Objects: members in document order. json_object_get returns NULL when absent. */
 size_t json_object_size(const json_t *obj);
@@ -87,11 +88,14 @@ typedef struct {
     size_t cap;
 } jbuf_t;
 
-#define JBUF_INIT {NULL, 0, 0}
+#define JBUF_INIT                                                                                  \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 void jbuf_init(jbuf_t *b);
-void jbuf_free(jbuf_t *b);            /* frees data and re-initialises */
-void jbuf_reset(jbuf_t *b);           /* len = 0, keeps the allocation */
+void jbuf_free(jbuf_t *b);  /* frees data and re-initialises */
+void jbuf_reset(jbuf_t *b); /* len = 0, keeps the allocation */
 void jbuf_append(jbuf_t *b, const char *s, size_t n);
 void jbuf_puts(jbuf_t *b, const char *s);
 void jbuf_printf(jbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -16,8 +16,14 @@ static const char *const level_names[] = {"error", "warn", "info", "debug"};
 /* syslog priorities: err, warning, info, debug */
 static const int level_prio[] = {3, 4, 6, 7};
 
-void log_set_level(log_level_t level) { log_level = level; }
-log_level_t log_get_level(void) { return log_level; }
+void log_set_level(log_level_t level)
+{
+    log_level = level;
+}
+log_level_t log_get_level(void)
+{
+    return log_level;
+}
 
 bool log_level_parse(const char *name, log_level_t *out)
 {

@@ -36,8 +36,8 @@
 #include "store.h"
 
 #define SHUTDOWN_GRACE_MS 10000
-#define EXIT_USAGE 64
-#define EXIT_UNAVAILABLE 69
+#define EXIT_USAGE        64
+#define EXIT_UNAVAILABLE  69
 
 typedef struct {
     uv_loop_t loop;
@@ -58,18 +58,17 @@ typedef struct {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: retentiond [-c FILE] [--check-config]\n"
-            "\n"
-            "Runs the retention daemon in the foreground (systemd Type=notify).\n"
-            "\n"
-            "  -c, --config FILE   configuration file (default " CONFIG_DEFAULT_PATH ")\n"
-            "      --check-config  validate the configuration and exit (0 valid, 78 not)\n"
-            "  -V, --version       print the version and exit\n"
-            "  -h, --help          print this help and exit\n"
-            "\n"
-            "Signals: SIGTERM/SIGINT stop after committing what was received;\n"
-            "SIGHUP reloads the rules (see docs/configuration.md).\n");
+    fprintf(out, "usage: retentiond [-c FILE] [--check-config]\n"
+                 "\n"
+                 "Runs the retention daemon in the foreground (systemd Type=notify).\n"
+                 "\n"
+                 "  -c, --config FILE   configuration file (default " CONFIG_DEFAULT_PATH ")\n"
+                 "      --check-config  validate the configuration and exit (0 valid, 78 not)\n"
+                 "  -V, --version       print the version and exit\n"
+                 "  -h, --help          print this help and exit\n"
+                 "\n"
+                 "Signals: SIGTERM/SIGINT stop after committing what was received;\n"
+                 "SIGHUP reloads the rules (see docs/configuration.md).\n");
 }
 
 /* Closes every handle and module; the loop then runs until all are closed. */
@@ -81,7 +80,8 @@ static void finish(daemon_t *d)
     size_t left = d->store ? store_backlog(d->store) : 0;
     if (left > 0)
         log_warn("shutting down with %zu events not committed (their senders were not "
-                 "acknowledged)", left);
+                 "acknowledged)",
+                 left);
     /* Order: the store first (its callbacks reference ingest's replies), then
      * the sockets, then the database. */
     store_destroy(&d->store);
@@ -209,8 +209,7 @@ static void on_schema(pgconn_t *db, const PGresult *res, void *arg)
             const char *msg = PQresultErrorMessage(res);
             log_error("database is not migrated (%.*s): run `retentionctl -c %s migrate`",
                       (int)strcspn(msg, "\n"), msg, d->cfg->path);
-        }
-        else {
+        } else {
             log_error("database schema version is %d, this retentiond needs %d: run "
                       "`retentionctl -c %s migrate`",
                       have, want, d->cfg->path);
@@ -243,8 +242,10 @@ int main(int argc, char **argv)
     const char *path = CONFIG_DEFAULT_PATH;
     bool check_only = false;
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},  {"check-config", no_argument, NULL, 'k'},
-        {"version", no_argument, NULL, 'V'},       {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, 'k'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int opt;

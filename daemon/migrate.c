@@ -41,7 +41,10 @@ int migrate_current_version(PGconn *conn, char *err, size_t errlen)
     int version;
     if (PQresultStatus(res) == PGRES_TUPLES_OK) {
         version = atoi(PQgetvalue(res, 0, 0));
-    } else if (strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE) ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : "", "42P01") == 0) {
+    } else if (strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE)
+                          ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
+                          : "",
+                      "42P01") == 0) {
         version = 0; /* undefined_table: never migrated */
     } else {
         snprintf(err, errlen, "%s", PQresultErrorMessage(res));
@@ -88,8 +91,9 @@ int migrate_apply(PGconn *conn, int *from, int *to, char *err, size_t errlen)
         PGresult *res = NULL;
         int rc = exec_ok(conn, m->sql, err, errlen);
         if (rc == 0) {
-            res = PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                               2, NULL, params, NULL, NULL, 0);
+            res =
+                PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                             2, NULL, params, NULL, NULL, 0);
             if (PQresultStatus(res) != PGRES_COMMAND_OK) {
                 snprintf(err, errlen, "%s", PQresultErrorMessage(res));
                 rc = -1;

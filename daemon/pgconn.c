@@ -32,10 +32,10 @@ struct pgconn {
     bool announced_up;   /* the owner was last told "up" */
     bool logged_failure; /* a failed attempt was logged since the last success */
 
-    uv_poll_t *poll;     /* NULL when no socket */
+    uv_poll_t *poll; /* NULL when no socket */
     int poll_fd;
     int poll_events;
-    uv_timer_t timer;    /* reconnect backoff */
+    uv_timer_t timer; /* reconnect backoff */
     int backoff_ms;
     int backoff_max_ms;
 
@@ -44,8 +44,8 @@ struct pgconn {
 
     pgconn_result_cb cb; /* query in flight */
     void *cb_arg;
-    PGresult *result;    /* the statement's result, kept until PQgetResult returns NULL */
-    bool flushing;       /* PQflush returned 1: wait for writable too */
+    PGresult *result; /* the statement's result, kept until PQgetResult returns NULL */
+    bool flushing;    /* PQflush returned 1: wait for writable too */
     uint64_t sent_at;
     double last_latency_ms;
 
@@ -142,8 +142,8 @@ static void fail(pgconn_t *self, const char *what)
     if (self->announced_up) {
         log_error("database connection lost (%s): %s; reconnecting", what, why);
     } else if (!self->logged_failure) {
-        log_error("cannot connect to the database (%s): %s; retrying with backoff up to %d s",
-                  what, why, self->backoff_max_ms / 1000);
+        log_error("cannot connect to the database (%s): %s; retrying with backoff up to %d s", what,
+                  why, self->backoff_max_ms / 1000);
     }
     self->logged_failure = true;
 
@@ -154,8 +154,8 @@ static void fail(pgconn_t *self, const char *what)
     self->announced_up = false;
 
     uv_timer_start(&self->timer, on_timer, (uint64_t)self->backoff_ms, 0);
-    self->backoff_ms = self->backoff_ms * 2 > self->backoff_max_ms ? self->backoff_max_ms
-                                                                  : self->backoff_ms * 2;
+    self->backoff_ms =
+        self->backoff_ms * 2 > self->backoff_max_ms ? self->backoff_max_ms : self->backoff_ms * 2;
     if (cb)
         cb(self, NULL, cb_arg);
     if (was_up && self->state_cb)
@@ -187,9 +187,7 @@ static void connected(pgconn_t *self)
 static void connect_step(pgconn_t *self)
 {
     switch (PQconnectPoll(self->conn)) {
-    case PGRES_POLLING_OK:
-        connected(self);
-        return;
+    case PGRES_POLLING_OK: connected(self); return;
     case PGRES_POLLING_READING:
         if (poll_watch(self, UV_READABLE) < 0)
             fail(self, "connecting");
@@ -198,9 +196,7 @@ static void connect_step(pgconn_t *self)
         if (poll_watch(self, UV_WRITABLE) < 0)
             fail(self, "connecting");
         return;
-    default:
-        fail(self, "connecting");
-        return;
+    default: fail(self, "connecting"); return;
     }
 }
 

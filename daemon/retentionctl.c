@@ -79,15 +79,14 @@ static const command_t commands[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: retentionctl [-c FILE] [--json] COMMAND [ARGS...]\n"
-            "       retentionctl COMMAND --help | --help | --version\n"
-            "\n"
-            "options:\n"
-            "  -c, --config FILE  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
-            "  --json             print one JSON object instead of name: value lines\n"
-            "\n"
-            "commands:\n");
+    fprintf(out, "usage: retentionctl [-c FILE] [--json] COMMAND [ARGS...]\n"
+                 "       retentionctl COMMAND --help | --help | --version\n"
+                 "\n"
+                 "options:\n"
+                 "  -c, --config FILE  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
+                 "  --json             print one JSON object instead of name: value lines\n"
+                 "\n"
+                 "commands:\n");
     for (size_t i = 0; i < COMMANDS_COUNT; i++)
         fprintf(out, "  %s%s\n", commands[i].synopsis,
                 commands[i].run ? "" : "  (not implemented yet)");
@@ -149,7 +148,10 @@ static void out_str(out_t *o, const char *name, const char *s)
         jbuf_printf(&o->buf, "%s\n", s);
 }
 
-static void out_bool(out_t *o, const char *name, bool v) { out_num(o, name, v ? "true" : "false"); }
+static void out_bool(out_t *o, const char *name, bool v)
+{
+    out_num(o, name, v ? "true" : "false");
+}
 
 /* A value that may be absent: JSON null, or `text` (e.g. "none") in lines. */
 static void out_null(out_t *o, const char *name, const char *text)
@@ -171,7 +173,10 @@ static void out_end(out_t *o)
 
 /* --- database helpers --------------------------------------------------------- */
 
-static void quiet_notices(void *arg, const char *message) { (void)arg, (void)message; }
+static void quiet_notices(void *arg, const char *message)
+{
+    (void)arg, (void)message;
+}
 
 static void print_db_error(const char *what, const char *msg)
 {
@@ -200,9 +205,10 @@ static int require_schema(PGconn *conn, int *version)
         return EX_UNAVAILABLE;
     }
     if (v > migrate_latest_version()) {
-        fprintf(stderr,
-                "database schema version %d is newer than this program's %d: upgrade retentionctl\n",
-                v, migrate_latest_version());
+        fprintf(
+            stderr,
+            "database schema version %d is newer than this program's %d: upgrade retentionctl\n", v,
+            migrate_latest_version());
         return EX_UNAVAILABLE;
     }
     if (version)
@@ -263,23 +269,24 @@ static int cmd_status(ctl_t *ctl, const config_t *cfg, PGconn *conn)
     int rc = require_schema(conn, &version);
     if (rc)
         return rc;
-    PGresult *res = query_row(
-        conn,
-        "SELECT (SELECT count(*) FROM orders WHERE cancelled_at IS NULL),"
-        " (SELECT count(*) FROM clients),"
-        " coalesce((SELECT value FROM counters WHERE name = 'rejected'), 0),"
-        " (SELECT count(*) FROM dead_letters),"
-        " coalesce((SELECT value FROM counters WHERE name = 'events'), 0),"
-        " (SELECT coalesce(sum(gaps), 0) FROM seq_sources),"
-        " (SELECT coalesce(sum(reorders), 0) FROM seq_sources),"
-        " (SELECT count(*) FROM order_pending),"
-        " (SELECT " US("last_event_at") " FROM ingest_state),"
-        " (SELECT " US("now") " FROM event_clock)",
-        0, NULL);
+    PGresult *res =
+        query_row(conn,
+                  "SELECT (SELECT count(*) FROM orders WHERE cancelled_at IS NULL),"
+                  " (SELECT count(*) FROM clients),"
+                  " coalesce((SELECT value FROM counters WHERE name = 'rejected'), 0),"
+                  " (SELECT count(*) FROM dead_letters),"
+                  " coalesce((SELECT value FROM counters WHERE name = 'events'), 0),"
+                  " (SELECT coalesce(sum(gaps), 0) FROM seq_sources),"
+                  " (SELECT coalesce(sum(reorders), 0) FROM seq_sources),"
+                  " (SELECT count(*) FROM order_pending),"
+                  " (SELECT " US("last_event_at") " FROM ingest_state),"
+                                                  " (SELECT " US("now") " FROM event_clock)",
+                  0, NULL);
     if (!res)
         return EX_UNAVAILABLE;
-    static const char *const names[] = {"orders", "clients", "rejected", "dead_letters", "events",
-                                        "seq_gaps", "seq_reorders", "pending_order_changes"};
+    static const char *const names[] = {
+        "orders", "clients",  "rejected",     "dead_letters",
+        "events", "seq_gaps", "seq_reorders", "pending_order_changes"};
     out_t o;
     out_begin(&o, ctl->json);
     out_int(&o, "schema_version", version);
@@ -317,15 +324,16 @@ static int cmd_client(ctl_t *ctl, const config_t *cfg, PGconn *conn)
     const char *params[1] = {id};
     PGresult *res = query_row(
         conn,
-        "SELECT c.client_id, c.name, c.sales_type, c.status, c.do_not_contact,"           /* 0-4 */
-        " coalesce(c.manager_id, c.order_manager_id), c.development_manager_id,"          /* 5-6 */
-        " c.orders, c.revenue, c.margin,"                                                 /* 7-9 */
-        " " US("c.first_order_at") ", " US("c.last_order_at") ","                        /* 10-11 */
-        " round(c.cycle_days, 2), c.window_order_days,"                                  /* 12-13 */
-        " (SELECT count(*) FROM deals_lost d WHERE d.client_id = c.client_id),"           /* 14 */
-        " (SELECT count(*) FROM nps_responses n WHERE n.client_id = c.client_id),"        /* 15 */
-        " (SELECT " US("now") " FROM event_clock)"                                        /* 16 */
-        " FROM clients c WHERE c.client_id = $1",
+        "SELECT c.client_id, c.name, c.sales_type, c.status, c.do_not_contact,"  /* 0-4 */
+        " coalesce(c.manager_id, c.order_manager_id), c.development_manager_id," /* 5-6 */
+        " c.orders, c.revenue, c.margin,"                                        /* 7-9 */
+        " " US("c.first_order_at") ", " US(
+            "c.last_order_at") ","                                             /* 10-11 */
+                               " round(c.cycle_days, 2), c.window_order_days," /* 12-13 */
+                               " (SELECT count(*) FROM deals_lost d WHERE d.client_id = c.client_id)," /* 14 */
+                               " (SELECT count(*) FROM nps_responses n WHERE n.client_id = c.client_id)," /* 15 */
+                               " (SELECT " US("now") " FROM event_clock)" /* 16 */
+                                                     " FROM clients c WHERE c.client_id = $1",
         1, params);
     if (!res)
         return EX_UNAVAILABLE;
@@ -340,8 +348,8 @@ static int cmd_client(ctl_t *ctl, const config_t *cfg, PGconn *conn)
     out_str(&o, "client_id", PQgetvalue(res, 0, 0));
     out_opt(&o, "name", res, 1);
     bool defaulted = PQgetisnull(res, 0, 2);
-    const char *sales_type = defaulted ? config_sales_type_name(cfg->rules.default_sales_type)
-                                       : PQgetvalue(res, 0, 2);
+    const char *sales_type =
+        defaulted ? config_sales_type_name(cfg->rules.default_sales_type) : PQgetvalue(res, 0, 2);
     if (ctl->json) {
         out_str(&o, "sales_type", sales_type);
         out_bool(&o, "sales_type_defaulted", defaulted);

@@ -20,16 +20,16 @@
 #include "json.h"
 #include "log.h"
 
-#define STORE_MAX_BYTES (64u << 20)
+#define STORE_MAX_BYTES      (64u << 20)
 #define DEAD_LETTER_BODY_MAX 65536 /* bytes of a rejected body kept (the rest is counted) */
 
 typedef struct {
-    char *json;    /* the event object without its leading '{' */
+    char *json; /* the event object without its leading '{' */
     size_t len;
     store_done_cb cb;
     void *arg;
-    bool reject;   /* a dead letter: its callback gets status -1 */
-    char *why;     /* for rejects and refused events: what the callback hears */
+    bool reject; /* a dead letter: its callback gets status -1 */
+    char *why;   /* for rejects and refused events: what the callback hears */
 } item_t;
 
 struct store {
@@ -42,12 +42,12 @@ struct store {
     item_t *items;
     size_t cap, head, count; /* queue: items[head .. head+count) */
     size_t bytes;
-    size_t inflight;         /* items at the head in the batch being written */
-    size_t isolate;          /* items still to write one per batch after a refusal */
+    size_t inflight; /* items at the head in the batch being written */
+    size_t isolate;  /* items still to write one per batch after a refusal */
     char batch_id[37];
-    bool resend;             /* the last batch's outcome is unknown: same id, same items */
-    size_t resend_n;         /* how many items that batch held */
-    bool backoff;            /* a transient database error: wait for the timer */
+    bool resend;     /* the last batch's outcome is unknown: same id, same items */
+    size_t resend_n; /* how many items that batch held */
+    bool backoff;    /* a transient database error: wait for the timer */
     bool logged_transient;
     jbuf_t batch;
 
@@ -252,7 +252,8 @@ int store_add_reject(store_t *self, reject_reason_t reason, const char *why, con
     put_str(&b, "detail", why);
     put_common(&b, ev);
     put_hex(&b, "topic_hex", topic, topic_len > 1024 ? 1024 : topic_len);
-    put_hex(&b, "body_hex", body, body_len > DEAD_LETTER_BODY_MAX ? DEAD_LETTER_BODY_MAX : body_len);
+    put_hex(&b, "body_hex", body,
+            body_len > DEAD_LETTER_BODY_MAX ? DEAD_LETTER_BODY_MAX : body_len);
     jbuf_printf(&b, ",\"body_len\":%zu}", body_len);
     enqueue(self, &b, cb, arg, true, why);
     return 0;
@@ -320,9 +321,8 @@ static void log_seq_events(store_t *self, const PGresult *res)
             self->stats.seq_gaps++;
         else
             self->stats.seq_reorders++;
-        log_warn("sequence %s from source \"%s\": expected seq %s, got %s",
-                 gap ? "gap" : "reorder", json_string(src), json_number_text(exp),
-                 json_number_text(got));
+        log_warn("sequence %s from source \"%s\": expected seq %s, got %s", gap ? "gap" : "reorder",
+                 json_string(src), json_number_text(exp), json_number_text(got));
     }
     json_destroy(&root);
 }
@@ -395,7 +395,8 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
         const char *msg = PQresultErrorMessage(res);
         if (!self->logged_transient)
             log_warn("database could not apply a batch of %zu events (%.*s); retrying every "
-                     "second", n, (int)strcspn(msg, "\n"), msg);
+                     "second",
+                     n, (int)strcspn(msg, "\n"), msg);
         self->logged_transient = true;
         self->resend = false;
         self->backoff = true;
@@ -413,7 +414,8 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
             self->isolate = n;
         } else if (self->items[self->head].reject) {
             /* Even the dead-letter insert failed: nothing more we can keep. */
-            log_error("cannot store a dead letter: %.*s; dropping it", (int)strcspn(msg, "\n"), msg);
+            log_error("cannot store a dead letter: %.*s; dropping it", (int)strcspn(msg, "\n"),
+                      msg);
             self->items[self->head].reject = true;
             complete(self, 1);
             if (self->destroyed)
@@ -472,9 +474,13 @@ static void flush(store_t *self)
     snprintf(window, sizeof window, "%d", cfg->rules.cycle.window_days);
     snprintf(min_orders, sizeof min_orders, "%d", cfg->rules.cycle.min_orders);
     snprintf(dl_max, sizeof dl_max, "%d", cfg->dead_letter_max_rows);
-    const char *params[7] = {self->batch_id,  self->batch.data,
+    const char *params[7] = {self->batch_id,
+                             self->batch.data,
                              cfg->rules.default_margin_ratio.text,
-                             cfg->rules.calendar.timezone, window, min_orders, dl_max};
+                             cfg->rules.calendar.timezone,
+                             window,
+                             min_orders,
+                             dl_max};
     int rc = pgconn_query(self->db,
                           "SELECT rd_apply_batch($1::uuid, $2::jsonb, $3::numeric, $4, "
                           "$5::int, $6::int, $7::int)",

@@ -23,8 +23,8 @@
 
 #include "log.h"
 
-#define ZSOCK_HWM 100000           /* messages; above any sender's in-flight window */
-#define ZSOCK_HEARTBEAT_IVL_MS 10000
+#define ZSOCK_HWM                  100000 /* messages; above any sender's in-flight window */
+#define ZSOCK_HEARTBEAT_IVL_MS     10000
 #define ZSOCK_HEARTBEAT_TIMEOUT_MS 30000
 
 struct zsock {

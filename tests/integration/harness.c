@@ -85,8 +85,8 @@ void h_write_config(harness_t *h, const char *top_yaml, const char *rules_yaml)
             "  currency: RUB\n"
             "  calendar: { timezone: \"Europe/Moscow\" }\n"
             "%s",
-            h->conninfo, h->router_ep, h->pull_ep, h->sub_ep, h->emit_ep[0], h->emit_ep[1], h->emit_ep[2],
-            top_yaml ? top_yaml : "", rules_yaml ? rules_yaml : "");
+            h->conninfo, h->router_ep, h->pull_ep, h->sub_ep, h->emit_ep[0], h->emit_ep[1],
+            h->emit_ep[2], top_yaml ? top_yaml : "", rules_yaml ? rules_yaml : "");
     fclose(f);
 }
 
@@ -188,7 +188,8 @@ bool h_start(harness_t *h)
     close(fd);
 
     int64_t deadline = now_ms() + H_TIMEOUT_MS;
-    struct pollfd p[2] = {{.fd = h->notify_fd, .events = POLLIN}, {.fd = h->pidfd, .events = POLLIN}};
+    struct pollfd p[2] = {{.fd = h->notify_fd, .events = POLLIN},
+                          {.fd = h->pidfd, .events = POLLIN}};
     while (now_ms() < deadline) {
         if (poll(p, 2, (int)(deadline - now_ms())) <= 0)
             break;
@@ -243,7 +244,8 @@ int h_stop(harness_t *h)
 }
 
 /* Runs a program to completion, capturing its output. */
-static int run_capture(harness_t *h, char *const argv[], bool merge_stderr, char *out, size_t outlen)
+static int run_capture(harness_t *h, char *const argv[], bool merge_stderr, char *out,
+                       size_t outlen)
 {
     char path[400];
     snprintf(path, sizeof path, "%s/cmd.out", h->dir);
@@ -308,7 +310,8 @@ const char *h_field(const char *text, const char *name)
 {
     static char value[256];
     size_t nlen = strlen(name);
-    for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    for (const char *line = text; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         if (strncmp(line, name, nlen) == 0 && line[nlen] == ':' && line[nlen + 1] == ' ') {
             const char *v = line + nlen + 2;
             size_t len = strcspn(v, "\n");

@@ -21,24 +21,24 @@
 #define H_TIMEOUT_MS 20000 /* upper bound of any single wait */
 
 typedef struct harness {
-    char dir[256];          /* temporary directory */
+    char dir[256]; /* temporary directory */
     char dbname[64];
     char conninfo[512];
     char config_path[320];
     char log_path[320];
     char notify_path[320];
-    char router_ep[320];    /* ipc:// endpoints the daemon binds */
+    char router_ep[320]; /* ipc:// endpoints the daemon binds */
     char pull_ep[320];
-    char sub_ep[320];       /* the daemon connects its SUB here; the test binds a PUB */
-    char emit_ep[3][320];   /* reactivation, gift_risk, nps (the daemon binds PUSH) */
-    pid_t pid;              /* the daemon, 0 when not running */
+    char sub_ep[320];     /* the daemon connects its SUB here; the test binds a PUB */
+    char emit_ep[3][320]; /* reactivation, gift_risk, nps (the daemon binds PUSH) */
+    pid_t pid;            /* the daemon, 0 when not running */
     int pidfd;
     int notify_fd;
     void *zctx;
-    void *dealer;           /* connected to router_ep on first use */
+    void *dealer; /* connected to router_ep on first use */
     void *push;
     void *pub;
-    PGconn *db;             /* the test's own connection to its database */
+    PGconn *db; /* the test's own connection to its database */
 } harness_t;
 
 /* Creates the database and the directory, writes the configuration (extra_yaml

@@ -33,13 +33,12 @@ static const char *write_file(const char *name, const char *text)
     return path;
 }
 
-static const char *const HISTORY =
-    "client_id,order_id,ts,amount,margin,manager_id\n"
-    "c1,o1,2026-01-01T10:00:00Z,100.50,,m1\n"
-    "c1,o2,2026-01-31T10:00:00Z,200,50,\n"
-    "c1,o3,2026-03-02T10:00:00+03:00,300.1234,,\n"
-    "c2,o4,2026-02-01T00:00:00Z,10,,\n"
-    "\"c 3\",o5,2026-02-01T00:00:00Z,\"1,5\",,\n";
+static const char *const HISTORY = "client_id,order_id,ts,amount,margin,manager_id\n"
+                                   "c1,o1,2026-01-01T10:00:00Z,100.50,,m1\n"
+                                   "c1,o2,2026-01-31T10:00:00Z,200,50,\n"
+                                   "c1,o3,2026-03-02T10:00:00+03:00,300.1234,,\n"
+                                   "c2,o4,2026-02-01T00:00:00Z,10,,\n"
+                                   "\"c 3\",o5,2026-02-01T00:00:00Z,\"1,5\",,\n";
 
 Test(ctl, migrate_is_idempotent)
 {
@@ -62,8 +61,9 @@ Test(ctl, import_loads_history_once_and_rejects_a_bad_file_whole)
     snprintf(args, sizeof args, "import %s", write_file("good.csv", good));
     cr_assert_eq(h_ctl(&h, args, out, sizeof out), 0, "%s", out);
     cr_assert_str_eq(h_field(out, "imported"), "4");
-    cr_assert_str_eq(h_sql(&h, "SELECT round(cycle_days, 2)::text FROM clients WHERE client_id = 'c1'"),
-                     "30.00");
+    cr_assert_str_eq(
+        h_sql(&h, "SELECT round(cycle_days, 2)::text FROM clients WHERE client_id = 'c1'"),
+        "30.00");
     cr_assert_str_eq(h_sql(&h, "SELECT margin::text FROM clients WHERE client_id = 'c1'"),
                      "150.155850");
     /* again: nothing changes */

@@ -1,14 +1,14 @@
 /*
  * Integration: how the daemon starts, refuses to start, and stops.
  */
-#include <criterion/criterion.h>
 #include <arpa/inet.h>
+#include <criterion/criterion.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -51,7 +51,8 @@ Test(daemon, bad_configuration_exits_78_naming_file_line_and_column)
 Test(daemon, missing_configuration_file_exits_78)
 {
     char out[4096];
-    cr_assert_eq(h_run_daemon(&h, "-c /nonexistent/retentiond.yaml", out, sizeof out), 78, "%s", out);
+    cr_assert_eq(h_run_daemon(&h, "-c /nonexistent/retentiond.yaml", out, sizeof out), 78, "%s",
+                 out);
     cr_assert(strstr(out, "/nonexistent/retentiond.yaml") != NULL, "%s", out);
 }
 
@@ -97,8 +98,9 @@ Test(daemon, sighup_reloads_rules_and_refuses_socket_changes)
     kill(h.pid, SIGHUP);
     cr_assert(h_wait_notify(&h, "RELOADING=1"));
     cr_assert(h_wait_notify(&h, "READY=1"));
-    h_send_router(&h, "order.created",
-                  "{\"order_id\":\"o\",\"client_id\":\"c\",\"ts\":\"2026-01-01T00:00:00Z\",\"amount\":10}");
+    h_send_router(
+        &h, "order.created",
+        "{\"order_id\":\"o\",\"client_id\":\"c\",\"ts\":\"2026-01-01T00:00:00Z\",\"amount\":10}");
     char verb[16], id[64], reason[256];
     cr_assert(h_reply(&h, verb, sizeof verb, id, sizeof id, reason, sizeof reason));
     cr_assert_str_eq(h_sql(&h, "SELECT margin::text FROM orders"), "5.0");

@@ -67,7 +67,8 @@ Test(ingest, router_acknowledges_an_order_after_it_is_stored)
                "\"amount\":1234.56}",
                "o-1");
     /* The ack came after the commit: the row is there without waiting. */
-    cr_assert_str_eq(h_sql(&h, "SELECT amount::text FROM orders WHERE order_id = 'o-1'"), "1234.56");
+    cr_assert_str_eq(h_sql(&h, "SELECT amount::text FROM orders WHERE order_id = 'o-1'"),
+                     "1234.56");
     cr_assert_str_eq(h_sql(&h, "SELECT margin::text FROM orders WHERE order_id = 'o-1'"),
                      "308.6400");
     cr_assert_str_eq(status_field("orders"), "1");
@@ -90,8 +91,9 @@ Test(ingest, keeps_money_exact_from_number_and_string)
 
 Test(ingest, duplicate_order_is_acknowledged_and_changes_nothing)
 {
-    const char *body = "{\"order_id\":\"o-1\",\"client_id\":\"c-1\",\"ts\":\"2026-11-25T10:00:00Z\","
-                       "\"amount\":100}";
+    const char *body =
+        "{\"order_id\":\"o-1\",\"client_id\":\"c-1\",\"ts\":\"2026-11-25T10:00:00Z\","
+        "\"amount\":100}";
     expect_ack("order.created", body, "o-1");
     expect_ack("order.created",
                "{\"order_id\":\"o-1\",\"client_id\":\"c-1\",\"ts\":\"2026-11-26T10:00:00Z\","
@@ -119,8 +121,9 @@ Test(ingest, bad_messages_are_nacked_counted_and_kept_while_good_ones_flow)
     GOOD();
     expect_nack("order.created", "[1,2]", "", "not_object");
     GOOD();
-    expect_nack("order.created", "{\"order_id\":\"x-1\",\"ts\":\"2026-11-25T10:00:00Z\",\"amount\":1}",
-                "x-1", "client_id");
+    expect_nack("order.created",
+                "{\"order_id\":\"x-1\",\"ts\":\"2026-11-25T10:00:00Z\",\"amount\":1}", "x-1",
+                "client_id");
     GOOD();
     expect_nack("order.created",
                 "{\"order_id\":\"x-2\",\"client_id\":\"c\",\"ts\":\"2026-11-25T10:00:00Z\","
@@ -132,12 +135,13 @@ Test(ingest, bad_messages_are_nacked_counted_and_kept_while_good_ones_flow)
                 "\"amount\":1.00001}",
                 "x-3", "decimal");
     GOOD();
-    expect_nack("order.created",
-                "{\"order_id\":\"x-4\",\"client_id\":7,\"ts\":\"2026-11-25T10:00:00Z\",\"amount\":1}",
-                "x-4", "client_id");
+    expect_nack(
+        "order.created",
+        "{\"order_id\":\"x-4\",\"client_id\":7,\"ts\":\"2026-11-25T10:00:00Z\",\"amount\":1}",
+        "x-4", "client_id");
     GOOD();
-    expect_nack("nps.response", "{\"client_id\":\"c\",\"score\":11,\"ts\":\"2026-11-25T10:00:00Z\"}",
-                "c", "score");
+    expect_nack("nps.response",
+                "{\"client_id\":\"c\",\"score\":11,\"ts\":\"2026-11-25T10:00:00Z\"}", "c", "score");
     GOOD();
     expect_nack("order.exploded", "{\"order_id\":\"x-5\"}", "x-5", "unknown_topic");
     GOOD();
@@ -163,8 +167,10 @@ Test(ingest, bad_messages_are_nacked_counted_and_kept_while_good_ones_flow)
     GOOD();
     /* larger than max_message_bytes (4096 in the test configuration) */
     char big[6000];
-    snprintf(big, sizeof big, "{\"order_id\":\"x-8\",\"client_id\":\"c\",\"ts\":\"2026-11-25T10:00:00Z\","
-                              "\"amount\":1,\"comment\":\"%05000d\"}", 0);
+    snprintf(big, sizeof big,
+             "{\"order_id\":\"x-8\",\"client_id\":\"c\",\"ts\":\"2026-11-25T10:00:00Z\","
+             "\"amount\":1,\"comment\":\"%05000d\"}",
+             0);
     expect_nack("order.created", big, "", "max_message_bytes");
     GOOD();
 #undef GOOD
@@ -184,16 +190,31 @@ Test(ingest, cycle_is_the_mean_gap_between_order_days_in_the_window)
 {
     /* Two orders on one day count once; a cancelled order does not count; an
      * order arriving late (out of time order) takes its place in the history. */
-    expect_ack("order.created", "{\"order_id\":\"a\",\"client_id\":\"c\",\"ts\":\"2026-01-01T09:00:00Z\",\"amount\":10}", "a");
-    expect_ack("order.created", "{\"order_id\":\"b\",\"client_id\":\"c\",\"ts\":\"2026-03-02T09:00:00Z\",\"amount\":10}", "b");
-    expect_ack("order.created", "{\"order_id\":\"b2\",\"client_id\":\"c\",\"ts\":\"2026-03-02T15:00:00Z\",\"amount\":10}", "b2");
+    expect_ack(
+        "order.created",
+        "{\"order_id\":\"a\",\"client_id\":\"c\",\"ts\":\"2026-01-01T09:00:00Z\",\"amount\":10}",
+        "a");
+    expect_ack(
+        "order.created",
+        "{\"order_id\":\"b\",\"client_id\":\"c\",\"ts\":\"2026-03-02T09:00:00Z\",\"amount\":10}",
+        "b");
+    expect_ack(
+        "order.created",
+        "{\"order_id\":\"b2\",\"client_id\":\"c\",\"ts\":\"2026-03-02T15:00:00Z\",\"amount\":10}",
+        "b2");
     cr_assert_str_eq(h_sql(&h, "SELECT coalesce(cycle_days::text, 'none') FROM clients"), "none");
     /* late arrival: 2026-01-31 lies between the two */
-    expect_ack("order.created", "{\"order_id\":\"m\",\"client_id\":\"c\",\"ts\":\"2026-01-31T09:00:00Z\",\"amount\":10}", "m");
+    expect_ack(
+        "order.created",
+        "{\"order_id\":\"m\",\"client_id\":\"c\",\"ts\":\"2026-01-31T09:00:00Z\",\"amount\":10}",
+        "m");
     cr_assert_str_eq(h_sql(&h, "SELECT round(cycle_days, 2)::text FROM clients"), "30.00");
     cr_assert_str_eq(h_sql(&h, "SELECT window_order_days FROM clients"), "3");
     /* a stray order far back falls outside the 180-day window */
-    expect_ack("order.created", "{\"order_id\":\"old\",\"client_id\":\"c\",\"ts\":\"2025-01-01T09:00:00Z\",\"amount\":10}", "old");
+    expect_ack(
+        "order.created",
+        "{\"order_id\":\"old\",\"client_id\":\"c\",\"ts\":\"2025-01-01T09:00:00Z\",\"amount\":10}",
+        "old");
     cr_assert_str_eq(h_sql(&h, "SELECT round(cycle_days, 2)::text FROM clients"), "30.00");
     cr_assert_str_eq(h_sql(&h, "SELECT orders FROM clients"), "5");
     /* cancelling the middle order: two days left, below min_orders */
@@ -210,30 +231,46 @@ Test(ingest, cycle_is_the_mean_gap_between_order_days_in_the_window)
 
 Test(ingest, updates_and_cancellations_before_their_order_are_applied_when_it_arrives)
 {
-    expect_ack("order.updated", "{\"order_id\":\"o\",\"ts\":\"2026-01-02T00:00:00Z\",\"amount\":\"50.5\",\"margin\":5}", "o");
+    expect_ack(
+        "order.updated",
+        "{\"order_id\":\"o\",\"ts\":\"2026-01-02T00:00:00Z\",\"amount\":\"50.5\",\"margin\":5}",
+        "o");
     expect_ack("order.cancelled", "{\"order_id\":\"p\",\"ts\":\"2026-01-02T00:00:00Z\"}", "p");
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM order_pending"), "2");
-    expect_ack("order.created", "{\"order_id\":\"o\",\"client_id\":\"c\",\"ts\":\"2026-01-01T00:00:00Z\",\"amount\":10}", "o");
-    expect_ack("order.created", "{\"order_id\":\"p\",\"client_id\":\"c\",\"ts\":\"2026-01-01T00:00:00Z\",\"amount\":10}", "p");
-    cr_assert_str_eq(h_sql(&h, "SELECT revenue::text || '/' || margin::text FROM clients"), "50.5/5");
+    expect_ack(
+        "order.created",
+        "{\"order_id\":\"o\",\"client_id\":\"c\",\"ts\":\"2026-01-01T00:00:00Z\",\"amount\":10}",
+        "o");
+    expect_ack(
+        "order.created",
+        "{\"order_id\":\"p\",\"client_id\":\"c\",\"ts\":\"2026-01-01T00:00:00Z\",\"amount\":10}",
+        "p");
+    cr_assert_str_eq(h_sql(&h, "SELECT revenue::text || '/' || margin::text FROM clients"),
+                     "50.5/5");
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM order_pending"), "0");
     cr_assert_str_eq(status_field("orders"), "1");
     /* an update without margin: amount x default_margin_ratio */
-    expect_ack("order.updated", "{\"order_id\":\"o\",\"ts\":\"2026-01-03T00:00:00Z\",\"amount\":100}", "o");
+    expect_ack("order.updated",
+               "{\"order_id\":\"o\",\"ts\":\"2026-01-03T00:00:00Z\",\"amount\":100}", "o");
     cr_assert_str_eq(h_sql(&h, "SELECT margin::text FROM orders WHERE order_id = 'o'"), "25.00");
 }
 
 Test(ingest, master_data_upsert_sets_and_clears_fields)
 {
-    expect_ack("client.upsert", "{\"client_id\":\"c\",\"name\":\"Acme\",\"sales_type\":\"strategic\","
-                                "\"manager_id\":\"m1\",\"do_not_contact\":true}", "c");
-    expect_ack("client.upsert", "{\"client_id\":\"c\",\"manager_id\":null,\"status\":\"closed\"}", "c");
+    expect_ack("client.upsert",
+               "{\"client_id\":\"c\",\"name\":\"Acme\",\"sales_type\":\"strategic\","
+               "\"manager_id\":\"m1\",\"do_not_contact\":true}",
+               "c");
+    expect_ack("client.upsert", "{\"client_id\":\"c\",\"manager_id\":null,\"status\":\"closed\"}",
+               "c");
     cr_assert_str_eq(h_sql(&h, "SELECT concat_ws('|', name, sales_type, coalesce(manager_id, '-'), "
                                "do_not_contact, status) FROM clients"),
                      "Acme|strategic|-|t|closed");
     /* the order lends its manager when master data has none */
-    expect_ack("order.created", "{\"order_id\":\"o\",\"client_id\":\"c\",\"ts\":\"2026-01-01T00:00:00Z\","
-                                "\"amount\":10,\"manager_id\":\"m7\"}", "o");
+    expect_ack("order.created",
+               "{\"order_id\":\"o\",\"client_id\":\"c\",\"ts\":\"2026-01-01T00:00:00Z\","
+               "\"amount\":10,\"manager_id\":\"m7\"}",
+               "o");
     char out[4096];
     cr_assert_eq(h_ctl(&h, "client c", out, sizeof out), 0);
     cr_assert_str_eq(h_field(out, "account_manager"), "m7");
@@ -242,12 +279,18 @@ Test(ingest, master_data_upsert_sets_and_clears_fields)
 
 Test(ingest, other_topics_are_stored_and_acknowledged_with_their_ids)
 {
-    expect_ack("deal.lost", "{\"client_id\":\"c\",\"deal_id\":\"d-1\",\"ts\":\"2026-01-01T00:00:00Z\","
-                            "\"competitor\":\"Rival\"}", "d-1");
-    expect_ack("nps.response", "{\"client_id\":\"c\",\"score\":6,\"ts\":\"2026-01-01T00:00:00Z\","
-                               "\"job_id\":\"j-1\",\"comment\":\"slow\"}", "j-1");
-    expect_ack("reactivation.outcome", "{\"task_id\":\"t-1\",\"outcome\":\"forgot\","
-                                       "\"ts\":\"2026-01-01T00:00:00Z\"}", "t-1");
+    expect_ack("deal.lost",
+               "{\"client_id\":\"c\",\"deal_id\":\"d-1\",\"ts\":\"2026-01-01T00:00:00Z\","
+               "\"competitor\":\"Rival\"}",
+               "d-1");
+    expect_ack("nps.response",
+               "{\"client_id\":\"c\",\"score\":6,\"ts\":\"2026-01-01T00:00:00Z\","
+               "\"job_id\":\"j-1\",\"comment\":\"slow\"}",
+               "j-1");
+    expect_ack("reactivation.outcome",
+               "{\"task_id\":\"t-1\",\"outcome\":\"forgot\","
+               "\"ts\":\"2026-01-01T00:00:00Z\"}",
+               "t-1");
     expect_ack("clock.tick", "{\"ts\":\"2026-02-01T00:00:00+03:00\"}", "2026-02-01T00:00:00+03:00");
     cr_assert_str_eq(h_sql(&h, "SELECT competitor FROM deals_lost"), "Rival");
     cr_assert_str_eq(h_sql(&h, "SELECT score || comment FROM nps_responses"), "6slow");
@@ -265,8 +308,10 @@ Test(ingest, sequence_gaps_and_reorders_are_counted_per_source)
     const int seqs[] = {1, 2, 5, 3, 6, 9};
     for (size_t i = 0; i < sizeof seqs / sizeof *seqs; i++) {
         char body[256], id[16];
-        snprintf(body, sizeof body, "{\"order_id\":\"o%d\",\"client_id\":\"c\",\"ts\":\"2026-01-01T00:00:00Z\","
-                                    "\"amount\":1,\"source\":\"erp-1\",\"seq\":%d}", seqs[i], seqs[i]);
+        snprintf(body, sizeof body,
+                 "{\"order_id\":\"o%d\",\"client_id\":\"c\",\"ts\":\"2026-01-01T00:00:00Z\","
+                 "\"amount\":1,\"source\":\"erp-1\",\"seq\":%d}",
+                 seqs[i], seqs[i]);
         snprintf(id, sizeof id, "o%d", seqs[i]);
         expect_ack("order.created", body, id);
     }
@@ -275,16 +320,18 @@ Test(ingest, sequence_gaps_and_reorders_are_counted_per_source)
                "2026-01-01T00:00:00Z");
     cr_assert_str_eq(status_field("seq_gaps"), "2");     /* 2->5, 6->9 */
     cr_assert_str_eq(status_field("seq_reorders"), "1"); /* 3 after 5 */
-    cr_assert(strstr(h_log(&h), "sequence gap from source \"erp-1\": expected seq 3, got 5"),
-              "%s", h_log(&h));
+    cr_assert(strstr(h_log(&h), "sequence gap from source \"erp-1\": expected seq 3, got 5"), "%s",
+              h_log(&h));
 }
 
 Test(ingest, pull_mode_stores_every_message)
 {
     for (int i = 0; i < 500; i++) {
         char body[256];
-        snprintf(body, sizeof body, "{\"order_id\":\"p-%d\",\"client_id\":\"c-%d\",\"ts\":\"2026-01-01T00:00:00Z\","
-                                    "\"amount\":\"%d.25\"}", i, i % 37, i);
+        snprintf(body, sizeof body,
+                 "{\"order_id\":\"p-%d\",\"client_id\":\"c-%d\",\"ts\":\"2026-01-01T00:00:00Z\","
+                 "\"amount\":\"%d.25\"}",
+                 i, i % 37, i);
         h_send_push(&h, "order.created", body);
     }
     h_send_push(&h, "order.created", "garbage");
@@ -298,7 +345,8 @@ Test(ingest, sub_mode_receives_from_a_publisher)
 {
     /* PUB/SUB drops what is published before the subscription is in place, so
      * the same order is published until it shows up: duplicates change nothing. */
-    const char *body = "{\"order_id\":\"s-1\",\"client_id\":\"c\",\"ts\":\"2026-01-01T00:00:00Z\",\"amount\":1}";
+    const char *body =
+        "{\"order_id\":\"s-1\",\"client_id\":\"c\",\"ts\":\"2026-01-01T00:00:00Z\",\"amount\":1}";
     bool seen = false;
     for (int i = 0; i < 200 && !seen; i++) {
         h_send_pub(&h, "order.created", body);
@@ -314,11 +362,17 @@ Test(ingest, sub_mode_receives_from_a_publisher)
 
 Test(ingest, survives_losing_its_database_connection)
 {
-    expect_ack("order.created", "{\"order_id\":\"o1\",\"client_id\":\"c\",\"ts\":\"2026-01-01T00:00:00Z\",\"amount\":1}", "o1");
+    expect_ack(
+        "order.created",
+        "{\"order_id\":\"o1\",\"client_id\":\"c\",\"ts\":\"2026-01-01T00:00:00Z\",\"amount\":1}",
+        "o1");
     h_sql(&h, "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity "
               "WHERE application_name = 'retentiond' AND datname = current_database()");
     /* The next message waits for the reconnect, then is stored and acknowledged. */
-    expect_ack("order.created", "{\"order_id\":\"o2\",\"client_id\":\"c\",\"ts\":\"2026-01-02T00:00:00Z\",\"amount\":1}", "o2");
+    expect_ack(
+        "order.created",
+        "{\"order_id\":\"o2\",\"client_id\":\"c\",\"ts\":\"2026-01-02T00:00:00Z\",\"amount\":1}",
+        "o2");
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM orders"), "2");
     cr_assert(strstr(h_log(&h), "database connection lost") != NULL, "%s", h_log(&h));
 }
@@ -327,7 +381,10 @@ Test(ingest, sigterm_commits_and_exits_zero)
 {
     for (int i = 0; i < 200; i++) {
         char body[256];
-        snprintf(body, sizeof body, "{\"order_id\":\"t-%d\",\"client_id\":\"c\",\"ts\":\"2026-01-01T00:00:00Z\",\"amount\":1}", i);
+        snprintf(
+            body, sizeof body,
+            "{\"order_id\":\"t-%d\",\"client_id\":\"c\",\"ts\":\"2026-01-01T00:00:00Z\",\"amount\":1}",
+            i);
         h_send_router(&h, "order.created", body);
     }
     /* Wait for every ack, then stop: nothing acknowledged may be missing. */
@@ -345,12 +402,15 @@ Test(ingest, an_event_the_database_refuses_is_dead_lettered_and_the_rest_are_kep
 {
     /* A constraint only this test has: the database refuses one order. */
     h_sql(&h, "SELECT 1");
-    PQclear(PQexec(h.db, "ALTER TABLE orders ADD CONSTRAINT test_no_poison CHECK (order_id <> 'poison')"));
+    PQclear(PQexec(
+        h.db, "ALTER TABLE orders ADD CONSTRAINT test_no_poison CHECK (order_id <> 'poison')"));
     for (int i = 0; i < 20; i++) {
         char id[16], body[256];
         snprintf(id, sizeof id, i == 10 ? "poison" : "ok-%d", i);
-        snprintf(body, sizeof body, "{\"order_id\":\"%s\",\"client_id\":\"c\","
-                                    "\"ts\":\"2026-01-01T00:00:00Z\",\"amount\":1}", id);
+        snprintf(body, sizeof body,
+                 "{\"order_id\":\"%s\",\"client_id\":\"c\","
+                 "\"ts\":\"2026-01-01T00:00:00Z\",\"amount\":1}",
+                 id);
         h_send_router(&h, "order.created", body);
     }
     int acks = 0, nacks = 0;

@@ -70,17 +70,18 @@ static const char CONTRACT_EXAMPLE[] =
     "    holidays: []                        # dates, \"2027-01-01\"\n";
 
 /* Only the required keys: 8 lines, so a test's own lines start at line 9. */
-#define MINIMAL                                      \
-    "database:\n"                                    \
-    "  conninfo: \"postgresql:///retentiond\"\n"     \
-    "ingest:\n"                                      \
-    "  - endpoint: \"tcp://127.0.0.1:5556\"\n"       \
-    "emit:\n"                                        \
-    "  reactivation: { endpoint: \"tcp://127.0.0.1:5560\" }\n" \
-    "  gift_risk: { endpoint: \"tcp://127.0.0.1:5561\" }\n"    \
+#define MINIMAL                                                                                    \
+    "database:\n"                                                                                  \
+    "  conninfo: \"postgresql:///retentiond\"\n"                                                   \
+    "ingest:\n"                                                                                    \
+    "  - endpoint: \"tcp://127.0.0.1:5556\"\n"                                                     \
+    "emit:\n"                                                                                      \
+    "  reactivation: { endpoint: \"tcp://127.0.0.1:5560\" }\n"                                     \
+    "  gift_risk: { endpoint: \"tcp://127.0.0.1:5561\" }\n"                                        \
     "  nps: { endpoint: \"tcp://127.0.0.1:5562\" }\n"
 
-static const char Q1[] = "How likely are you to recommend us to a friend or colleague, from 0 to 10?";
+static const char Q1[] =
+    "How likely are you to recommend us to a friend or colleague, from 0 to 10?";
 static const char Q2[] = "What should we do to get a 10 from you next time?";
 
 static char err[1024];
@@ -350,9 +351,8 @@ Test(config, decimals_are_kept_in_canonical_text)
     static const struct {
         const char *in, *out;
     } cases[] = {
-        {"0.25", "0.25"}, {"0.250", "0.25"}, {"+0.5", "0.5"}, {".5", "0.5"},
-        {"00.5", "0.5"},  {"1.", "1"},       {"1.000", "1"},  {"-0.0", "0"},
-        {"0", "0"},       {"1", "1"},
+        {"0.25", "0.25"}, {"0.250", "0.25"}, {"+0.5", "0.5"}, {".5", "0.5"}, {"00.5", "0.5"},
+        {"1.", "1"},      {"1.000", "1"},    {"-0.0", "0"},   {"0", "0"},    {"1", "1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char text[512];
@@ -454,8 +454,8 @@ Test(config, wrong_type_is_an_error)
                  "cfg.yaml:9:30: rules.nps.daily_limit: expected an integer from 0 to 10000000, "
                  "got \"200\" (quoted, so a string)");
     /* integers: decimal only, no junk, no octal-looking zeros, no overflow */
-    static const char *const bad_ints[] = {"12abc", "1_000", "0x10", "010", "1.0", "1e3",
-                                           "99999999999999999999", ""};
+    static const char *const bad_ints[] = {
+        "12abc", "1_000", "0x10", "010", "1.0", "1e3", "99999999999999999999", ""};
     for (size_t i = 0; i < sizeof bad_ints / sizeof bad_ints[0]; i++) {
         char text[512], expected[256];
         snprintf(text, sizeof text, MINIMAL "rules: { nps: { daily_limit: %s } }\n", bad_ints[i]);
@@ -650,9 +650,9 @@ Test(config, bad_enum_value_is_an_error)
 
 Test(config, bad_hours_are_an_error)
 {
-    static const char *const bad[] = {"18:00-09:00", "09:00-09:00", "9:00-18:00", "09:00-24:01",
-                                      "24:00-24:00", "09:60-18:00", "09:00 18:00", "09:00-18:00x",
-                                      "25:00-26:00"};
+    static const char *const bad[] = {"18:00-09:00", "09:00-09:00",  "9:00-18:00",
+                                      "09:00-24:01", "24:00-24:00",  "09:60-18:00",
+                                      "09:00 18:00", "09:00-18:00x", "25:00-26:00"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char text[512], expected[256];
         snprintf(text, sizeof text, MINIMAL "rules:\n  calendar:\n    hours: \"%s\"\n", bad[i]);
