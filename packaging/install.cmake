@@ -1,0 +1,48 @@
+# packaging/install.cmake: install rules for everything that is not a target or a
+# schema file: the configuration file, the systemd unit and the man pages.
+#
+# Included from the top-level CMakeLists.txt after include(GNUInstallDirs) and the
+# install(TARGETS ...) rule; debian/rules also names it as CMAKE_PROJECT_INCLUDE
+# so a package build does not depend on that line. The guard makes the second
+# inclusion a no-op.
+include_guard(GLOBAL)
+include(GNUInstallDirs)
+
+# With CMAKE_INSTALL_PREFIX=/usr, GNUInstallDirs makes the full sysconfdir /etc,
+# where the binaries look by default (/etc/retentiond/retentiond.yaml).
+set(RD_CONFIG_DIR "${CMAKE_INSTALL_FULL_SYSCONFDIR}/retentiond"
+    CACHE PATH "Where the configuration file is installed")
+
+# With the /usr prefix, systemd's own answer when its pkg-config file is there
+# (Debian 12: /lib/systemd/system), else that path; with any other prefix (a
+# local /usr/local install) under the prefix, so an unprivileged install
+# never writes outside it.
+if(NOT DEFINED RD_SYSTEMD_UNITDIR)
+  set(_rd_unitdir "")
+  if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
+    find_package(PkgConfig QUIET)
+    if(PKG_CONFIG_FOUND)
+      pkg_get_variable(_rd_unitdir systemd systemdsystemunitdir)
+    endif()
+    if(NOT _rd_unitdir)
+      set(_rd_unitdir /lib/systemd/system)
+    endif()
+  else()
+    set(_rd_unitdir "${CMAKE_INSTALL_PREFIX}/lib/systemd/system")
+  endif()
+  set(RD_SYSTEMD_UNITDIR "${_rd_unitdir}" CACHE PATH "Where the systemd unit is installed")
+endif()
+option(RD_INSTALL_SYSTEMD_UNIT "Install the systemd unit" ON)
+
+# Installed with the default mode (0644): package maintainer scripts make it
+# root:retentiond 0640 once the user exists, because database.conninfo may
+# hold a password.
+install(FILES ${CMAKE_CURRENT_LIST_DIR}/../config/retentiond.yaml
+        DESTINATION ${RD_CONFIG_DIR})
+if(RD_INSTALL_SYSTEMD_UNIT)
+  install(FILES ${CMAKE_CURRENT_LIST_DIR}/systemd/retentiond.service
+          DESTINATION ${RD_SYSTEMD_UNITDIR})
+endif()
+install(FILES ${CMAKE_CURRENT_LIST_DIR}/man/retentiond.8
+              ${CMAKE_CURRENT_LIST_DIR}/man/retentionctl.8
+        DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
