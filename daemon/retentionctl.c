@@ -26,6 +26,7 @@
 #include "import.h"
 #include "json.h"
 #include "migrate.h"
+#include "model.h"
 
 #define EXIT_NO_SUCH_CLIENT 1
 
@@ -48,6 +49,8 @@ static int cmd_migrate(ctl_t *ctl, const config_t *cfg, PGconn *conn);
 static int cmd_status(ctl_t *ctl, const config_t *cfg, PGconn *conn);
 static int cmd_client(ctl_t *ctl, const config_t *cfg, PGconn *conn);
 static int cmd_import(ctl_t *ctl, const config_t *cfg, PGconn *conn);
+static int cmd_replay(ctl_t *ctl, const config_t *cfg, PGconn *conn);
+static int cmd_model(ctl_t *ctl, const config_t *cfg, PGconn *conn);
 
 static const command_t commands[] = {
     {"migrate", 0, 0, "migrate",
@@ -72,8 +75,26 @@ static const command_t commands[] = {
      "Nothing is emitted.\n",
      cmd_import},
     {"report", 1, 1, "report (reactivation|nps|managers)", "Not implemented yet.\n", NULL},
-    {"replay", 0, 8, "replay ...", "Not implemented yet.\n", NULL},
-    {"model", 1, 3, "model fit [--until TIME]", "Not implemented yet.\n", NULL},
+    {"replay", 2, 4, "replay --since TIME [--stream S]",
+     "Marks the outputs created at or after TIME (RFC 3339 with an offset, e.g.\n"
+     "2026-11-25T10:00:00Z) as neither sent nor acknowledged, on every stream or on\n"
+     "stream S (reactivation, gift_risk or nps). The running daemon then emits them\n"
+     "again, in their original order and with their original ids, so consumers that\n"
+     "deduplicate see nothing new. Prints replayed: N (the rows marked). Rows older\n"
+     "than database.outbox_retention_days that were delivered have been pruned and\n"
+     "cannot be replayed. A bad TIME exits 65, a bad stream name 64.\n",
+     cmd_replay},
+    {"model", 1, 3, "model fit [--until TIME]",
+     "Fits the BG/NBD model of repeat buying (see docs/model.md) by maximum\n"
+     "likelihood on the orders that are not cancelled, up to TIME (RFC 3339, e.g.\n"
+     "2026-06-30T23:59:59+03:00; default: all orders). Per client, x is the number\n"
+     "of distinct order days (calendar days in rules.calendar.timezone) after the\n"
+     "first; t_x and T are the days from the first order day to the last one and to\n"
+     "the end day (the day of TIME, or of the latest order), divided by 7: time is\n"
+     "in weeks, as in the literature. Prints r, alpha, a, b, log_likelihood,\n"
+     "clients, iterations and seconds. A bad TIME, or orders that cannot support a\n"
+     "fit (none, or no repeat purchase at all), exit 65.\n",
+     cmd_model},
 };
 #define COMMANDS_COUNT (sizeof commands / sizeof commands[0])
 
@@ -446,6 +467,208 @@ static int cmd_import(ctl_t *ctl, const config_t *cfg, PGconn *conn)
     return 0;
 }
 
+/* Reads `model fit [--until TIME]`; returns 0 or EX_USAGE (message printed). */
+static int model_args(const ctl_t *ctl, const char **until)
+{
+    bool fit = false;
+    *until = NULL;
+    for (int i = 0; i < ctl->nargs; i++) {
+        const char *a = ctl->args[i];
+        if (strcmp(a, "--until") == 0 && !*until && i + 1 < ctl->nargs) {
+            *until = ctl->args[++i];
+        } else if (strcmp(a, "fit") == 0 && !fit) {
+            fit = true;
+        } else {
+            fprintf(stderr, "retentionctl: model: %s %s\n",
+                    strcmp(a, "--until") == 0 ? (*until ? "repeated" : "missing TIME after")
+                                              : "unexpected argument",
+                    a);
+            fit = false;
+            break;
+        }
+    }
+    if (!fit) {
+        fprintf(stderr, "usage: retentionctl [-c FILE] [--json] model fit [--until TIME]\n");
+        return EX_USAGE;
+    }
+    return 0;
+}
+
+/* The per-client summaries, in whole days: for each (x, t_x, T) the number of
+ * clients that have it, which keeps the result small for a large population.
+ * Days are calendar days in $1; the end day is the day of $2, or of the latest
+ * order when $2 is NULL. The date difference `date - date` is whole days. */
+static const char *const MODEL_SUMMARY_SQL =
+    "WITH o AS ("
+    "  SELECT client_id, (ts AT TIME ZONE $1)::date AS day FROM orders"
+    "   WHERE cancelled_at IS NULL AND ($2::timestamptz IS NULL OR ts <= $2::timestamptz)"
+    "), c AS ("
+    "  SELECT count(DISTINCT day) - 1 AS x, min(day) AS first_day, max(day) AS last_day"
+    "    FROM o GROUP BY client_id"
+    "), e AS ("
+    "  SELECT coalesce(($2::timestamptz AT TIME ZONE $1)::date, (SELECT max(day) FROM o)) AS day"
+    ")"
+    " SELECT c.x, c.last_day - c.first_day, e.day - c.first_day, count(*)"
+    "   FROM c CROSS JOIN e GROUP BY 1, 2, 3";
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmd_model(ctl_t *ctl, const config_t *cfg, PGconn *conn)
+{
+    const char *until;
+    int rc = model_args(ctl, &until);
+    if (rc)
+        return rc;
+    char until_norm[40];
+    if (until) {
+        int64_t us;
+        if (!event_parse_time(until, strlen(until), &us, until_norm, sizeof until_norm)) {
+            fprintf(stderr,
+                    "retentionctl: model fit: bad --until time: %s (want RFC 3339, e.g. "
+                    "2026-06-30T23:59:59+03:00)\n",
+                    until);
+            return EX_DATAERR;
+        }
+    }
+    rc = require_schema(conn, NULL);
+    if (rc)
+        return rc;
+
+    double started = mono_s();
+    const char *params[2] = {cfg->rules.calendar.timezone, until ? until_norm : NULL};
+    PGresult *res = query_row(conn, MODEL_SUMMARY_SQL, 2, params);
+    if (!res)
+        return EX_UNAVAILABLE;
+    size_t n = 0;
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows; i++)
+        n += strtoull(PQgetvalue(res, i, 3), NULL, 10);
+    model_obs_t *obs = n ? malloc(n * sizeof *obs) : NULL;
+    if (n && !obs) {
+        PQclear(res);
+        fprintf(stderr, "retentionctl: model fit: out of memory for %zu clients\n", n);
+        return EX_OSERR;
+    }
+    size_t k = 0;
+    for (int i = 0; i < rows; i++) {
+        model_obs_t o = {.x = (unsigned)strtoul(PQgetvalue(res, i, 0), NULL, 10),
+                         .t_x = strtod(PQgetvalue(res, i, 1), NULL) / 7,
+                         .T = strtod(PQgetvalue(res, i, 2), NULL) / 7};
+        for (size_t c = strtoull(PQgetvalue(res, i, 3), NULL, 10); c > 0; c--)
+            obs[k++] = o;
+    }
+    PQclear(res);
+
+    model_params_t p;
+    char err[256];
+    if (model_fit(obs, n, &p, err, sizeof err) != 0) {
+        free(obs);
+        fprintf(stderr, "retentionctl: model fit: %s%s%s\n", err, until ? " up to " : "",
+                until ? until : "");
+        return EX_DATAERR;
+    }
+    free(obs);
+    double seconds = mono_s() - started;
+
+    out_t o;
+    out_begin(&o, ctl->json);
+    char v[64];
+    const struct {
+        const char *name;
+        double value;
+    } fields[] = {{"r", p.r}, {"alpha", p.alpha}, {"a", p.a}, {"b", p.b}};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        snprintf(v, sizeof v, "%.6f", fields[i].value);
+        out_num(&o, fields[i].name, v);
+    }
+    snprintf(v, sizeof v, "%.4f", p.log_likelihood);
+    out_num(&o, "log_likelihood", v);
+    out_int(&o, "clients", (long long)p.clients);
+    out_int(&o, "iterations", p.iterations);
+    snprintf(v, sizeof v, "%.3f", seconds);
+    out_num(&o, "seconds", v);
+    out_end(&o);
+    return 0;
+}
+
+/* replay --since TIME [--stream S]: the rows are marked unsent and unacknowledged;
+ * the daemon's outbox poll (every second) sends them again with their ids. */
+static int cmd_replay(ctl_t *ctl, const config_t *cfg, PGconn *conn)
+{
+    const char *since = NULL, *stream = NULL;
+    for (int i = 0; i < ctl->nargs; i++) {
+        const char *a = ctl->args[i];
+        const char **slot = strcmp(a, "--since") == 0    ? &since
+                            : strcmp(a, "--stream") == 0 ? &stream
+                                                         : NULL;
+        if (slot == NULL || *slot != NULL || i + 1 >= ctl->nargs) {
+            fprintf(stderr, "retentionctl: replay: %s %s\n",
+                    slot == NULL ? "unexpected argument"
+                    : *slot      ? "repeated"
+                                 : "missing value after",
+                    a);
+            fprintf(stderr, "usage: retentionctl [-c FILE] [--json] replay --since TIME "
+                            "[--stream S]\n");
+            return EX_USAGE;
+        }
+        *slot = ctl->args[++i];
+    }
+    if (since == NULL) {
+        fprintf(stderr, "retentionctl: replay: --since TIME is required\n"
+                        "usage: retentionctl [-c FILE] [--json] replay --since TIME "
+                        "[--stream S]\n");
+        return EX_USAGE;
+    }
+    if (stream != NULL) {
+        bool known = false;
+        for (int s = 0; s < EMIT_STREAM_COUNT; s++)
+            known |= strcmp(stream, config_emit_stream_name((emit_stream_t)s)) == 0;
+        if (!known) {
+            fprintf(stderr,
+                    "retentionctl: replay: unknown stream \"%s\" (reactivation, gift_risk or "
+                    "nps)\n",
+                    stream);
+            return EX_USAGE;
+        }
+    }
+    int64_t us;
+    char norm[40];
+    if (!event_parse_time(since, strlen(since), &us, norm, sizeof norm)) {
+        fprintf(stderr,
+                "retentionctl: replay: bad TIME \"%s\": want RFC 3339 with an offset, e.g. "
+                "2026-11-25T10:00:00Z\n",
+                since);
+        return EX_DATAERR;
+    }
+    int rc = require_schema(conn, NULL);
+    if (rc)
+        return rc;
+    const char *params[2] = {norm, stream};
+    PGresult *res = PQexecParams(conn,
+                                 "UPDATE outbox SET sent_at = NULL, acked_at = NULL"
+                                 " WHERE created_at >= $1::timestamptz"
+                                 " AND ($2::text IS NULL OR stream = $2::text)",
+                                 2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        print_db_error("replay failed", msg ? msg : PQresultErrorMessage(res));
+        PQclear(res);
+        return EX_UNAVAILABLE;
+    }
+    out_t o;
+    out_begin(&o, ctl->json);
+    out_num(&o, "replayed", PQcmdTuples(res));
+    out_end(&o);
+    PQclear(res);
+    (void)cfg;
+    return 0;
+}
+
 /* --- main ------------------------------------------------------------------------ */
 
 static const command_t *find_command(const char *name)
@@ -491,6 +714,9 @@ int main(int argc, char **argv)
                 ctl.config_path = a + 9;
             } else if (command && (strcmp(command, "model") == 0 && strcmp(a, "--until") == 0)) {
                 args[nargs++] = argv[i]; /* a command's own option, checked by the command */
+            } else if (command && strcmp(command, "replay") == 0 &&
+                       (strcmp(a, "--since") == 0 || strcmp(a, "--stream") == 0)) {
+                args[nargs++] = argv[i]; /* replay's own options, checked by cmd_replay */
             } else {
                 fprintf(stderr, "retentionctl: unknown option %s\n", a);
                 usage(stderr);
