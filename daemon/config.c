@@ -1100,6 +1100,7 @@ static const row_t emit_rows[] = {
     {"mode", parse_enum, E(mode), .def = "push", .names = emit_modes},
     {"bind", parse_bool, E(bind), .def = "true"},
     {"ack_timeout_s", parse_int, E(ack_timeout_s), .def = "30", .min = 1, .max = 86400},
+    {"max_in_flight", parse_int, E(max_in_flight), .def = "100", .min = 1, .max = 100000},
 };
 #undef E
 
@@ -1119,12 +1120,14 @@ static int mode_only_key(ctx_t *c, const schema_t *s, const node_t *const *keys,
                 config_sock_mode_name(want), config_sock_mode_name(mode));
 }
 
-/* ack_timeout_s: only a router waits for acks. */
+/* ack_timeout_s, max_in_flight: only a router waits for acks. */
 static int emit_check(ctx_t *c, const schema_t *s, const node_t *const *keys, const char *path,
                       void *base)
 {
     const cfg_emit_t *e = base;
-    return mode_only_key(c, s, keys, path, "ack_timeout_s", SOCK_ROUTER, e->mode);
+    if (mode_only_key(c, s, keys, path, "ack_timeout_s", SOCK_ROUTER, e->mode) < 0)
+        return -1;
+    return mode_only_key(c, s, keys, path, "max_in_flight", SOCK_ROUTER, e->mode);
 }
 static const schema_t emit_schema = SCHEMA(emit_rows, emit_check);
 
@@ -1160,6 +1163,8 @@ static const row_t database_rows[] = {
     {"reconnect_max_s", parse_int, C(reconnect_max_s), .def = "30", .min = 1, .max = 3600},
     {"dead_letter_max_rows", parse_int, C(dead_letter_max_rows), .def = "100000", .min = 1,
      .max = 100000000},
+    {"outbox_retention_days", parse_int, C(outbox_retention_days), .def = "30", .min = 1,
+     .max = 3650},
 };
 static const schema_t database_schema = SCHEMA(database_rows, NULL);
 

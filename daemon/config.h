@@ -66,6 +66,8 @@ typedef struct {
     sock_mode_t mode;  /* push | pub | router; default push */
     bool bind;         /* default true */
     int ack_timeout_s; /* router only; default 30; 1 .. 86400 */
+    int max_in_flight; /* ours: router only; unacknowledged outputs per consumer; default 100;
+                          1 .. 100000 */
 } cfg_emit_t;
 
 typedef enum { EMIT_REACTIVATION = 0, EMIT_GIFT_RISK, EMIT_NPS, EMIT_STREAM_COUNT } emit_stream_t;
@@ -74,12 +76,14 @@ typedef struct config {
     char *path; /* the file this was loaded from */
 
     /* database: */
-    char *conninfo;           /* required */
-    int batch_max_events;     /* ours: events per transaction; default 1000; 1 .. 100000 */
-    int batch_max_delay_ms;   /* ours: how long a batch may wait to fill; default 5; 0 .. 10000 */
-    int reconnect_max_s;      /* ours: cap of the reconnect backoff; default 30; 1 .. 3600 */
-    int dead_letter_max_rows; /* ours: rows kept in the dead-letter table; default 100000; 1 ..
-                                 100000000 */
+    char *conninfo;            /* required */
+    int batch_max_events;      /* ours: events per transaction; default 1000; 1 .. 100000 */
+    int batch_max_delay_ms;    /* ours: how long a batch may wait to fill; default 5; 0 .. 10000 */
+    int reconnect_max_s;       /* ours: cap of the reconnect backoff; default 30; 1 .. 3600 */
+    int dead_letter_max_rows;  /* ours: rows kept in the dead-letter table; default 100000; 1 ..
+                                  100000000 */
+    int outbox_retention_days; /* ours: delivered outbox rows are deleted after this; default 30;
+                                  1 .. 3650 */
 
     log_level_t log_level; /* ours: top-level `log_level`; default info */
     clock_mode_t clock;    /* default wall */

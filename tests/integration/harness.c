@@ -443,6 +443,11 @@ void h_teardown(harness_t *h)
         kill(h->pid, SIGKILL);
         wait_exit(h, H_TIMEOUT_MS);
     }
+    for (size_t i = 0; i < sizeof h->consumers / sizeof h->consumers[0]; i++)
+        if (h->consumers[i]) {
+            zmq_close(h->consumers[i]);
+            h->consumers[i] = NULL;
+        }
     void **socks[] = {&h->dealer, &h->push, &h->pub};
     for (int i = 0; i < 3; i++)
         if (*socks[i]) {
@@ -466,4 +471,318 @@ void h_teardown(harness_t *h)
         if (system(cmd) != 0)
             cr_log_warn("could not remove %s", h->dir);
     }
+}
+
+/* ---- output consumers --------------------------------------------------- */
+
+void h_write_config_emit(harness_t *h, const char *top_yaml, const char *rules_yaml,
+                         const char *const emit_yaml[3])
+{
+    /* The same file as h_write_config, but with each stream's mode settable. */
+    const char *mode[3];
+    for (int s = 0; s < 3; s++)
+        mode[s] = emit_yaml && emit_yaml[s] ? emit_yaml[s] : "mode: push";
+    FILE *f = fopen(h->config_path, "w");
+    cr_assert(f != NULL);
+    fprintf(f,
+            "database:\n"
+            "  conninfo: \"%s\"\n"
+            "  batch_max_delay_ms: 2\n"
+            "log_level: debug\n"
+            "clock: event\n"
+            "ingest:\n"
+            "  - { endpoint: \"%s\", mode: router, bind: true, max_message_bytes: 4096 }\n"
+            "  - { endpoint: \"%s\", mode: pull, bind: true }\n"
+            "  - { endpoint: \"%s\", mode: sub, bind: false }\n"
+            "emit:\n"
+            "  reactivation: { endpoint: \"%s\", %s, bind: true }\n"
+            "  gift_risk: { endpoint: \"%s\", %s, bind: true }\n"
+            "  nps: { endpoint: \"%s\", %s, bind: true }\n"
+            "%s"
+            "rules:\n"
+            "  currency: RUB\n"
+            "  calendar: { timezone: \"Europe/Moscow\" }\n"
+            "%s",
+            h->conninfo, h->router_ep, h->pull_ep, h->sub_ep, h->emit_ep[0], mode[0], h->emit_ep[1],
+            mode[1], h->emit_ep[2], mode[2], top_yaml ? top_yaml : "",
+            rules_yaml ? rules_yaml : "");
+    fclose(f);
+}
+
+void *h_consumer(harness_t *h, int stream, int type, const char *routing_id)
+{
+    size_t slot = 0;
+    while (slot < sizeof h->consumers / sizeof h->consumers[0] && h->consumers[slot])
+        slot++;
+    cr_assert(slot < sizeof h->consumers / sizeof h->consumers[0], "too many consumers");
+    void *s = zmq_socket(h->zctx, type);
+    cr_assert(s != NULL);
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    if (type == ZMQ_SUB)
+        zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+    if (routing_id)
+        zmq_setsockopt(s, ZMQ_ROUTING_ID, routing_id, strlen(routing_id));
+    cr_assert(zmq_connect(s, h->emit_ep[stream]) == 0, "connect %s: %s", h->emit_ep[stream],
+              zmq_strerror(errno));
+    h->consumers[slot] = s;
+    return s;
+}
+
+void h_consumer_close(harness_t *h, void *sock)
+{
+    for (size_t i = 0; i < sizeof h->consumers / sizeof h->consumers[0]; i++)
+        if (h->consumers[i] == sock)
+            h->consumers[i] = NULL;
+    zmq_close(sock);
+}
+
+bool h_recv_output(void *sock, int timeout_ms, char *topic, size_t topiclen, char *body,
+                   size_t bodylen)
+{
+    zmq_pollitem_t item = {.socket = sock, .events = ZMQ_POLLIN};
+    if (zmq_poll(&item, 1, timeout_ms) <= 0)
+        return false;
+    char *bufs[2] = {topic, body};
+    size_t lens[2] = {topiclen, bodylen};
+    int more = 1, i = 0;
+    for (; more; i++) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        cr_assert(zmq_msg_recv(&m, sock, 0) >= 0);
+        if (i < 2)
+            snprintf(bufs[i], lens[i], "%.*s", (int)zmq_msg_size(&m), (char *)zmq_msg_data(&m));
+        more = zmq_msg_more(&m);
+        zmq_msg_close(&m);
+    }
+    cr_assert_eq(i, 2, "an output has two frames, got %d", i);
+    return true;
+}
+
+void h_consumer_send(void *sock, const char *f1, const char *f2)
+{
+    cr_assert(zmq_send(sock, f1, strlen(f1), f2 ? ZMQ_SNDMORE : 0) >= 0);
+    if (f2)
+        cr_assert(zmq_send(sock, f2, strlen(f2), 0) >= 0);
+}
+
+/* ---- durability (test_durability.c): signals, memory, private PostgreSQL -- */
+
+int h_kill(harness_t *h, int sig)
+{
+    if (h->pid <= 0)
+        return -1;
+    cr_assert(kill(h->pid, sig) == 0, "kill(%d, %d): %s", (int)h->pid, sig, strerror(errno));
+    return wait_exit(h, H_TIMEOUT_MS);
+}
+
+bool h_alive(harness_t *h)
+{
+    if (h->pid <= 0 || h->pidfd < 0 || kill(h->pid, 0) != 0)
+        return false;
+    struct pollfd p = {.fd = h->pidfd, .events = POLLIN};
+    return poll(&p, 1, 0) == 0; /* a zombie is "alive" for kill(), not for the pidfd */
+}
+
+long h_rss_kib(harness_t *h)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)h->pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+int h_log_count(harness_t *h, const char *needle)
+{
+    FILE *f = fopen(h->log_path, "r");
+    if (f == NULL)
+        return 0;
+    int n = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) >= 0)
+        if (strstr(line, needle))
+            n++;
+    free(line);
+    fclose(f);
+    return n;
+}
+
+void h_config_database_keys(harness_t *h, const char *lines)
+{
+    FILE *f = fopen(h->config_path, "r");
+    cr_assert(f != NULL);
+    char text[16384];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    const char *at = strstr(text, "database:\n");
+    cr_assert(at != NULL && n + strlen(lines) < sizeof text, "no database: in %s", h->config_path);
+    at += strlen("database:\n");
+    f = fopen(h->config_path, "w");
+    cr_assert(f != NULL);
+    fprintf(f, "%.*s%s%s", (int)(at - text), text, lines, at);
+    fclose(f);
+}
+
+/* Runs scripts/pg-private with args, output into log (truncated), bounded by
+ * timeout_ms (initdb and a cold start can take several seconds under load). */
+static int pg_private(const char *const args[], int timeout_ms, char *log, size_t loglen)
+{
+    char script[512];
+    snprintf(script, sizeof script, "%s/scripts/pg-private", RD_SOURCE_DIR);
+    char *argv[8] = {script};
+    for (int i = 0; args[i] && i < 6; i++)
+        argv[i + 1] = (char *)args[i];
+    int fds[2];
+    cr_assert(pipe2(fds, O_CLOEXEC) == 0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        dup2(fds[1], STDERR_FILENO);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    cr_assert(pidfd >= 0);
+    size_t used = 0;
+    log[0] = '\0';
+    int64_t deadline = now_ms() + timeout_ms;
+    bool eof = false, exited = false;
+    while ((!eof || !exited) && now_ms() < deadline) {
+        struct pollfd p[2] = {{.fd = eof ? -1 : fds[0], .events = POLLIN},
+                              {.fd = exited ? -1 : pidfd, .events = POLLIN}};
+        if (poll(p, 2, (int)(deadline - now_ms())) <= 0)
+            break;
+        if (p[0].revents) {
+            char buf[1024];
+            ssize_t r = read(fds[0], buf, sizeof buf);
+            if (r <= 0)
+                eof = true;
+            else if (used + 1 < loglen) {
+                size_t k = (size_t)r < loglen - 1 - used ? (size_t)r : loglen - 1 - used;
+                memcpy(log + used, buf, k);
+                used += k;
+                log[used] = '\0';
+            }
+        }
+        if (p[1].revents)
+            exited = true;
+    }
+    if (!exited)
+        kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    close(pidfd);
+    close(fds[0]);
+    if (!exited)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* The postmaster's PID from DIR/data/postmaster.pid, 0 when absent. */
+static pid_t pg_postmaster_pid(const h_pg_t *pg)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/data/postmaster.pid", pg->dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    long pid = 0;
+    if (fscanf(f, "%ld", &pid) != 1)
+        pid = 0;
+    fclose(f);
+    return (pid_t)pid;
+}
+
+bool h_pg_start(h_pg_t *pg, const char *dir, int port)
+{
+    if (dir != pg->dir)
+        snprintf(pg->dir, sizeof pg->dir, "%s", dir);
+    pg->port = port;
+    snprintf(pg->host, sizeof pg->host, "%s/socket", pg->dir);
+    char portstr[16], log[8192];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    const char *args[] = {"start", pg->dir, portstr, NULL};
+    int rc = pg_private(args, 60000, log, sizeof log);
+    if (rc != 0) {
+        cr_log_error("scripts/pg-private start %s %d: exit %d\n%s", pg->dir, port, rc, log);
+        return false;
+    }
+    pg->pid = pg_postmaster_pid(pg);
+    return pg->pid > 0;
+}
+
+bool h_pg_stop(h_pg_t *pg)
+{
+    char log[8192];
+    const char *args[] = {"stop", pg->dir, NULL};
+    int rc = pg_private(args, 60000, log, sizeof log);
+    if (rc != 0) {
+        cr_log_error("scripts/pg-private stop %s: exit %d\n%s", pg->dir, rc, log);
+        return false;
+    }
+    pg->pid = 0;
+    return true;
+}
+
+void h_pg_cleanup(h_pg_t *pg)
+{
+    if (pg->dir[0] == '\0')
+        return;
+    pid_t pid = pg_postmaster_pid(pg);
+    if (pid <= 0 || kill(pid, 0) != 0) {
+        pg->pid = 0;
+        return;
+    }
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    h_pg_stop(pg);
+    if (pidfd >= 0) {
+        struct pollfd p = {.fd = pidfd, .events = POLLIN};
+        if (poll(&p, 1, 0) == 0) {
+            /* pg_ctl could not stop it: immediate shutdown of the postmaster. */
+            kill(pid, SIGQUIT);
+            if (poll(&p, 1, H_TIMEOUT_MS) == 0)
+                kill(pid, SIGKILL);
+        }
+        close(pidfd);
+    }
+    pg->pid = 0;
+}
+
+void h_use_pg(harness_t *h, const h_pg_t *pg)
+{
+    char ci[512], sql[160];
+    snprintf(ci, sizeof ci, "host=%s port=%d dbname=postgres", pg->host, pg->port);
+    PGconn *c = PQconnectdb(ci);
+    cr_assert(PQstatus(c) == CONNECTION_OK, "%s: %s", ci, PQerrorMessage(c));
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", h->dbname);
+    PGresult *r = PQexec(c, sql);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    char err[512];
+    snprintf(err, sizeof err, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+    cr_assert(ok, "%s: %s", sql, err);
+
+    snprintf(h->conninfo, sizeof h->conninfo, "host=%s port=%d dbname=%s", pg->host, pg->port,
+             h->dbname);
+    h_write_config(h, NULL, NULL);
+    if (h->db)
+        PQfinish(h->db);
+    h->db = PQconnectdb(h->conninfo);
+    cr_assert(PQstatus(h->db) == CONNECTION_OK, "%s", PQerrorMessage(h->db));
+    PQsetNoticeProcessor(h->db, ignore_notice, NULL);
+    char out[4096];
+    int rc = h_ctl(h, "migrate", out, sizeof out);
+    cr_assert(rc == 0, "retentionctl migrate failed (%d): %s", rc, out);
 }

@@ -38,7 +38,8 @@ typedef struct harness {
     void *dealer; /* connected to router_ep on first use */
     void *push;
     void *pub;
-    PGconn *db; /* the test's own connection to its database */
+    PGconn *db;         /* the test's own connection to its database */
+    void *consumers[8]; /* output consumers (h_consumer), closed by h_teardown */
 } harness_t;
 
 /* Creates the database and the directory, writes the configuration (extra_yaml
@@ -91,11 +92,67 @@ const char *h_sql(harness_t *h, const char *sql);
  * Returns false on timeout. */
 bool h_wait_sql(harness_t *h, const char *sql, const char *want);
 
+/* Writes the configuration like h_write_config, with emit_yaml[s] (s = 0
+ * reactivation, 1 gift_risk, 2 nps) in place of "mode: push" in that stream's
+ * flow mapping when not NULL, e.g. "mode: router, ack_timeout_s: 1". */
+void h_write_config_emit(harness_t *h, const char *top_yaml, const char *rules_yaml,
+                         const char *const emit_yaml[3]);
+
+/* Connects an output consumer to the daemon's emit stream `stream` (0..2):
+ * type ZMQ_PULL, ZMQ_SUB (subscribed to everything) or ZMQ_DEALER; routing_id
+ * (DEALER) may be NULL for an anonymous one. The harness owns the socket;
+ * h_consumer_close closes it earlier. */
+void *h_consumer(harness_t *h, int stream, int type, const char *routing_id);
+void h_consumer_close(harness_t *h, void *sock);
+/* Receives one output (topic, body; a third frame is an error). Returns false
+ * when none arrives within timeout_ms. */
+bool h_recv_output(void *sock, int timeout_ms, char *topic, size_t topiclen, char *body,
+                   size_t bodylen);
+/* Sends one frame, or two when f2 is not NULL ("ready"; "ack", id). */
+void h_consumer_send(void *sock, const char *f1, const char *f2);
+
 /* Stops the daemon if running (SIGKILL by PID), closes sockets, drops the
  * database, removes the directory. */
 void h_teardown(harness_t *h);
 
 /* The daemon's log so far (static buffer, last 16 KiB). */
 const char *h_log(harness_t *h);
+
+/* ---- durability (test_durability.c): signals, memory, private PostgreSQL ----
+ * Kept apart from the helpers above; none of them changes what those do. */
+
+/* Sends sig to the daemon (by PID) and waits on its pidfd for the exit.
+ * Returns the status (128 + signal when killed by one), -1 on timeout. */
+int h_kill(harness_t *h, int sig);
+/* Whether the daemon still runs: kill(pid, 0) == 0 and its pidfd reports no exit. */
+bool h_alive(harness_t *h);
+/* The daemon's VmRSS in KiB (/proc/PID/status), -1 when unknown. */
+long h_rss_kib(harness_t *h);
+/* How many lines of the daemon's whole log contain needle. */
+int h_log_count(harness_t *h, const char *needle);
+/* Adds lines (each "  key: value\n") under `database:` in the configuration
+ * file written last, e.g. "  reconnect_max_s: 1\n". */
+void h_config_database_keys(harness_t *h, const char *lines);
+
+/* A private PostgreSQL 15 cluster (scripts/pg-private) for tests that stop
+ * and start the server: the shared one (RD_TEST_PGHOST) is never touched. */
+typedef struct h_pg {
+    char dir[320];  /* the cluster's directory (data/, socket/, postgres.log) */
+    char host[340]; /* its socket directory */
+    int port;
+    pid_t pid; /* the postmaster while running, else 0 */
+} h_pg_t;
+
+/* Starts the cluster in dir (initdb on first use; dir's parents must be
+ * searchable by the postgres user when root) on port (names the socket
+ * file only: no TCP). Returns false, with the script's output logged, on failure. */
+bool h_pg_start(h_pg_t *pg, const char *dir, int port);
+/* Fast shutdown (scripts/pg-private stop), awaited. */
+bool h_pg_stop(h_pg_t *pg);
+/* Stops the cluster if it runs: pg_ctl, then SIGQUIT to the postmaster PID. */
+void h_pg_cleanup(h_pg_t *pg);
+/* Points the harness at the cluster: creates h->dbname there, rewrites the
+ * configuration, reconnects h->db and migrates. Call after h_setup. */
+void h_use_pg(harness_t *h, const h_pg_t *pg);
 
 #endif
