@@ -26,6 +26,7 @@
 #include <uv.h>
 #include <zmq.h>
 
+#include "calendar.h"
 #include "config.h"
 #include "emit.h"
 #include "ingest.h"
@@ -33,6 +34,7 @@
 #include "migrate.h"
 #include "notify.h"
 #include "pgconn.h"
+#include "schedule.h"
 #include "store.h"
 
 #define SHUTDOWN_GRACE_MS 10000
@@ -42,12 +44,14 @@
 typedef struct {
     uv_loop_t loop;
     config_t *cfg;
+    calendar_t *cal;
     void *zctx;
     notify_t *notify;
     emit_t *emit;
     ingest_t *ingest;
     store_t *store;
     pgconn_t *db;
+    schedule_t *sched;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t grace;
     bool ready;
@@ -85,6 +89,7 @@ static void finish(daemon_t *d)
     /* Order: the store first (its callbacks reference ingest's replies), then
      * the sockets, then the database. */
     store_destroy(&d->store);
+    schedule_destroy(&d->sched);
     ingest_destroy(&d->ingest);
     emit_destroy(&d->emit);
     pgconn_destroy(&d->db);
@@ -158,6 +163,7 @@ static const char *unreloadable_change(const config_t *a, const config_t *b)
 static void reload(daemon_t *d)
 {
     char err[1024];
+    calendar_t *cal = NULL;
     notify_reloading(d->notify);
     config_t *next = config_load(d->cfg->path, err, sizeof err);
     if (next == NULL) {
@@ -169,9 +175,18 @@ static void reload(daemon_t *d)
                       "and need a restart",
                       what);
             config_destroy(&next);
+        } else if ((cal = calendar_new(next, err, sizeof err)) == NULL) {
+            log_error("reload failed, keeping the running configuration: %s", err);
+            config_destroy(&next);
         } else {
+            if (d->sched)
+                schedule_set_config(d->sched, next, cal);
+            calendar_destroy(&d->cal);
+            d->cal = cal;
             if (d->store)
                 store_set_config(d->store, next);
+            if (d->emit)
+                emit_set_config(d->emit, next);
             if (d->ingest)
                 ingest_set_config(d->ingest, next);
             log_set_level(next->log_level);
@@ -192,6 +207,20 @@ static void on_signal(uv_signal_t *handle, int signum)
     }
     log_info("received %s, stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     stop(d, 0);
+}
+
+/* A batch committed: clients changed, or the event clock moved. */
+static void on_committed(void *arg)
+{
+    daemon_t *d = arg;
+    schedule_kick(d->sched);
+}
+
+/* The scheduler committed outputs: send them. */
+static void on_outputs(void *arg)
+{
+    daemon_t *d = arg;
+    emit_kick(d->emit);
 }
 
 static void on_schema(pgconn_t *db, const PGresult *res, void *arg)
@@ -218,6 +247,8 @@ static void on_schema(pgconn_t *db, const PGresult *res, void *arg)
         return;
     }
     d->ready = true;
+    d->sched = schedule_new(&d->loop, d->cfg, d->cal, on_outputs, d);
+    store_set_commit_cb(d->store, on_committed, d);
     ingest_set_paused(d->ingest, false);
     store_kick(d->store);
     notify_ready(d->notify, "running");
@@ -277,6 +308,12 @@ int main(int argc, char **argv)
         config_destroy(&d.cfg);
         return 0;
     }
+    d.cal = calendar_new(d.cfg, err, sizeof err);
+    if (d.cal == NULL) {
+        fprintf(stderr, "retentiond: %s: %s\n", path, err);
+        config_destroy(&d.cfg);
+        return CONFIG_EXIT_BAD;
+    }
     log_set_level(d.cfg->log_level);
     log_info("retentiond %s starting with %s", RD_VERSION, path);
 
@@ -314,6 +351,7 @@ int main(int argc, char **argv)
     if (uv_loop_close(&d.loop) != 0)
         log_warn("event loop closed with handles still open");
     zmq_ctx_term(d.zctx); /* bounded: every socket has an explicit linger */
+    calendar_destroy(&d.cal);
     config_destroy(&d.cfg);
     if (d.exit_code == 0)
         log_info("stopped");

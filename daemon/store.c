@@ -56,6 +56,8 @@ struct store {
     void *space_arg;
     void (*empty_cb)(void *);
     void *empty_arg;
+    void (*commit_cb)(void *);
+    void *commit_arg;
 
     store_stats_t stats;
     bool destroyed;
@@ -390,6 +392,8 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
         complete(self, n);
         if (self->destroyed)
             return;
+        if (self->commit_cb)
+            self->commit_cb(self->commit_arg);
     } else if (!refused_for_data(res)) {
         /* Not the data's fault: keep the batch and try again in a second. */
         const char *msg = PQresultErrorMessage(res);
@@ -509,6 +513,12 @@ void store_when_empty(store_t *self, void (*cb)(void *arg), void *arg)
     self->empty_cb = cb;
     self->empty_arg = arg;
     flush(self);
+}
+
+void store_set_commit_cb(store_t *self, void (*cb)(void *arg), void *arg)
+{
+    self->commit_cb = cb;
+    self->commit_arg = arg;
 }
 
 void store_set_space_cb(store_t *self, void (*cb)(void *arg), void *arg)

@@ -80,6 +80,9 @@ bool store_full(const store_t *self);
 /* Called when the store goes from full to having room again. */
 void store_set_space_cb(store_t *self, void (*cb)(void *arg), void *arg);
 
+/* Called after each committed batch (the rule engines look at what changed). */
+void store_set_commit_cb(store_t *self, void (*cb)(void *arg), void *arg);
+
 /* Sends what is queued now (e.g. the database just came back). */
 void store_kick(store_t *self);
 

@@ -1,5 +1,6 @@
--- 0001_core: clients, orders, the other inputs, dead letters, counters, and the
--- batch function the daemon calls once per transaction.
+-- 0001_core: clients, orders, the other inputs, dead letters, counters, the
+-- rule engines' episodes, decisions and outbox, and the functions the daemon
+-- calls: one per input batch, two per scheduler round.
 --
 -- Design rules (see docs/design.md):
 --   * Every client-facing table has client_id as (the first column of) its key:
@@ -38,9 +39,19 @@ CREATE TABLE clients (
     -- last order day, and the mean gap between them (NULL below min_orders)
     window_order_days      integer NOT NULL DEFAULT 0,
     cycle_days             numeric,
+    -- when the rule engines must look at this client next: '-infinity' after a
+    -- change (as soon as the clock allows), a time for a threshold or a retry,
+    -- NULL when nothing can happen before the next input (see "Rule engines")
+    eval_at                timestamptz,
+    -- contact spacing: the last unsolicited contact (stage-1 task, gift alert,
+    -- NPS job), and how many contacts had to wait for the gap
+    last_contact_at        timestamptz,
+    contact_deferrals      integer NOT NULL DEFAULT 0,
     created_at             timestamptz NOT NULL DEFAULT now(),
     updated_at             timestamptz NOT NULL DEFAULT now()
 );
+-- Finding who is due costs in proportion to who is due, not to all clients.
+CREATE INDEX clients_eval_at ON clients (eval_at) WHERE eval_at IS NOT NULL;
 
 -- order_id -> client_id. Its primary key is what makes a repeated order.created
 -- a duplicate.
@@ -82,8 +93,10 @@ CREATE TABLE deals_lost (
     competitor  text,
     reason      text,
     received_at timestamptz NOT NULL DEFAULT now(),
+    processed_at timestamptz,             -- seen by the rule engines
     PRIMARY KEY (client_id, deal_id)
 );
+CREATE INDEX deals_lost_pending ON deals_lost (client_id) WHERE processed_at IS NULL;
 
 CREATE TABLE nps_responses (
     client_id   text NOT NULL,
@@ -92,11 +105,13 @@ CREATE TABLE nps_responses (
     score       smallint NOT NULL CHECK (score BETWEEN 0 AND 10),
     comment     text,
     received_at timestamptz NOT NULL DEFAULT now(),
+    processed_at timestamptz,             -- seen by the rule engines
     PRIMARY KEY (client_id, job_id, ts)
 );
+CREATE INDEX nps_responses_pending ON nps_responses (client_id) WHERE processed_at IS NULL;
 
 -- Outcomes of reactivation calls, keyed by the task they answer. client_id is
--- filled from the task when it is known (the reactivation engine).
+-- filled from the task's decision; NULL for a task we never issued.
 CREATE TABLE reactivation_outcomes (
     task_id     text PRIMARY KEY,
     client_id   text,
@@ -104,8 +119,11 @@ CREATE TABLE reactivation_outcomes (
                                                  'manager_change', 'no_answer')),
     ts          timestamptz NOT NULL,
     comment     text,
-    received_at timestamptz NOT NULL DEFAULT now()
+    received_at timestamptz NOT NULL DEFAULT now(),
+    processed_at timestamptz              -- seen by the rule engines
 );
+CREATE INDEX reactivation_outcomes_pending ON reactivation_outcomes (client_id)
+    WHERE processed_at IS NULL;
 
 -- The event clock (clock: event): the ts of the latest clock.tick. Time never
 -- moves backward: an older tick is acknowledged and ignored.
@@ -160,8 +178,79 @@ CREATE TABLE applied_batches (
 );
 CREATE INDEX applied_batches_at ON applied_batches (applied_at);
 
+-- An episode: a reactivation (a client asleep) or a risk episode (a valuable
+-- client in the risk zone). At most one open episode per client and kind.
+CREATE TABLE episodes (
+    client_id    text NOT NULL,
+    kind         text NOT NULL CHECK (kind IN ('reactivation', 'gift_risk')),
+    episode_no   integer NOT NULL,
+    reason       text NOT NULL,         -- missed_cycles | deal_lost | risk_zone
+    -- returned: the client ordered again before its first call went out
+    status       text NOT NULL CHECK (status IN ('open', 'converted', 'late', 'closed',
+                                                 'not_target', 'exhausted', 'returned')),
+    holdout      boolean NOT NULL DEFAULT false,
+    opened_at    timestamptz NOT NULL,
+    stage        smallint NOT NULL DEFAULT 1,
+    attempts     smallint NOT NULL DEFAULT 0,   -- calls made at the current stage
+    last_call_at timestamptz,                   -- created_at of the latest task
+    retry_at     timestamptz,                   -- a no_answer call is due again then
+    cycle_days   numeric,                       -- the cycle when the episode opened
+    closed_at    timestamptz,
+    outcome      text,                          -- the last call outcome
+    batch_id     text,
+    PRIMARY KEY (client_id, kind, episode_no)
+);
+CREATE UNIQUE INDEX episodes_one_open ON episodes (client_id, kind) WHERE status = 'open';
+
+-- Every task and alert decided, by its output id. Like order_keys, keyed by the
+-- id the outside world sends back (reactivation.outcome names only task_id).
+CREATE TABLE decisions (
+    output_id     text PRIMARY KEY,
+    client_id     text NOT NULL,
+    topic         text NOT NULL,          -- task.reactivation, alert.gift_risk, ...
+    episode_no    integer,
+    stage         smallint,
+    attempt       smallint,
+    script        text,
+    assignee_role text,
+    assignee_id   text,
+    created_at    timestamptz NOT NULL,
+    due_at        timestamptz,
+    outcome       text,
+    outcome_at    timestamptz
+);
+CREATE INDEX decisions_client ON decisions (client_id, created_at);
+
+-- The transactional outbox: written in the same transaction as the decision,
+-- sent afterwards, re-sent until it is known to be delivered. output_id is
+-- unique: one decision is never emitted under two ids, nor one id twice over.
+CREATE TABLE outbox (
+    seq        bigserial PRIMARY KEY,
+    stream     text NOT NULL CHECK (stream IN ('reactivation', 'gift_risk', 'nps')),
+    topic      text NOT NULL,
+    output_id  text NOT NULL UNIQUE,
+    client_id  text NOT NULL,
+    body       text NOT NULL,                 -- the JSON sent, byte for byte
+    created_at timestamptz NOT NULL,
+    sent_at    timestamptz,                   -- push/pub: handed to ZeroMQ
+    acked_at   timestamptz,                   -- router: the consumer acknowledged it
+    sends      integer NOT NULL DEFAULT 0
+);
+CREATE INDEX outbox_unsent ON outbox (stream, seq) WHERE sent_at IS NULL;
+CREATE INDEX outbox_unacked ON outbox (stream, seq) WHERE acked_at IS NULL;
+-- A queue table: dead tuples pile up fast (see PITFALLS.md).
+ALTER TABLE outbox SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000);
+ALTER TABLE clients SET (autovacuum_vacuum_scale_factor = 0.05);
+
+-- Named instants the scheduler keeps (e.g. the last reactivation batch run).
+CREATE TABLE schedule_state (
+    name  text PRIMARY KEY,
+    value timestamptz NOT NULL
+);
+
 -- rd_refresh_clients: recomputes lifetime figures and the purchase cycle of the
--- given clients from their orders. The cycle is the mean gap between
+-- given clients from their orders, and marks them for the rule engines. The
+-- cycle is the mean gap between
 -- consecutive distinct order days (calendar days in p_tz) in the window
 -- [last day - p_window_days, last day]; the mean of consecutive gaps telescopes
 -- to (last - first) / (days - 1). NULL below p_min_orders days.
@@ -196,6 +285,7 @@ RETURNS void LANGUAGE sql AS $$
            window_order_days = coalesce(win.n, 0),
            cycle_days = CASE WHEN win.n >= greatest(p_min_orders, 2)
                              THEN (win.last_day - win.first_day)::numeric / (win.n - 1) END,
+           eval_at = '-infinity',
            updated_at = now()
       FROM ids
       LEFT JOIN life USING (client_id)
@@ -295,6 +385,7 @@ DECLARE
     v_rejected int;
     v_new_orders int := 0;
     v_events int;
+    v_unknown jsonb;
     v_up record;
 BEGIN
     INSERT INTO applied_batches (batch_id) VALUES (p_batch_id) ON CONFLICT DO NOTHING;
@@ -428,10 +519,25 @@ BEGIN
       FROM rd_ev WHERE t = 'nps.response' ORDER BY client_id, coalesce(job_id, ''), ts, i
     ON CONFLICT DO NOTHING;
 
-    INSERT INTO reactivation_outcomes (task_id, outcome, ts, comment)
-    SELECT DISTINCT ON (task_id) task_id, e->>'outcome', ts, e->>'comment'
-      FROM rd_ev WHERE t = 'reactivation.outcome' ORDER BY task_id, i
-    ON CONFLICT DO NOTHING;
+    -- An outcome finds its client through the decision that issued the task;
+    -- one for a task we never issued is kept (client_id NULL) and reported.
+    CREATE TEMP TABLE IF NOT EXISTS rd_outcomes (task_id text, client_id text) ON COMMIT DELETE ROWS;
+    WITH ins AS (
+        INSERT INTO reactivation_outcomes (task_id, client_id, outcome, ts, comment)
+        SELECT DISTINCT ON (ev.task_id) ev.task_id, d.client_id, ev.e->>'outcome', ev.ts,
+               ev.e->>'comment'
+          FROM rd_ev ev LEFT JOIN decisions d ON d.output_id = ev.task_id
+         WHERE ev.t = 'reactivation.outcome'
+         ORDER BY ev.task_id, ev.i
+        ON CONFLICT DO NOTHING
+        RETURNING task_id, client_id, outcome, ts
+    ), upd AS (
+        UPDATE decisions d SET outcome = ins.outcome, outcome_at = ins.ts
+          FROM ins WHERE d.output_id = ins.task_id
+    )
+    INSERT INTO rd_outcomes SELECT task_id, client_id FROM ins;
+    SELECT coalesce(jsonb_agg(task_id), '[]'::jsonb) INTO v_unknown
+      FROM (SELECT task_id FROM rd_outcomes WHERE client_id IS NULL LIMIT 100) x;
 
     INSERT INTO event_clock AS ec (singleton, now)
     SELECT true, max(ts) FROM rd_ev WHERE t = 'clock.tick' HAVING max(ts) IS NOT NULL
@@ -444,8 +550,157 @@ BEGIN
     IF v_touched IS NOT NULL THEN
         PERFORM rd_refresh_clients(v_touched, p_tz, p_window_days, p_min_orders);
     END IF;
+    -- Every other client a fact arrived for: the rule engines look again.
+    -- (rd_refresh_clients already marked those whose orders changed.)
+    UPDATE clients c SET eval_at = '-infinity'
+      FROM (SELECT client_id FROM rd_ev
+             WHERE t IN ('client.upsert', 'deal.lost', 'nps.response')
+            UNION SELECT client_id FROM rd_outcomes WHERE client_id IS NOT NULL) x
+     WHERE c.client_id = x.client_id AND c.eval_at IS DISTINCT FROM '-infinity';
 
     RETURN jsonb_build_object('events', v_events, 'rejected', v_rejected,
-                              'new_orders', v_new_orders, 'seq_events', v_gaps);
+                              'new_orders', v_new_orders, 'seq_events', v_gaps,
+                              'unknown_tasks', v_unknown);
+END;
+$$;
+
+-- Times cross the boundary with the C code as integer microseconds since the
+-- epoch: exact both ways (to_timestamp() would go through a double).
+CREATE FUNCTION rd_us(t timestamptz) RETURNS bigint LANGUAGE sql IMMUTABLE STRICT AS $$
+    SELECT CASE WHEN t = '-infinity' THEN -9223372036854775807
+                WHEN t = 'infinity' THEN 9223372036854775807
+                ELSE (extract(epoch FROM t) * 1000000)::bigint END
+$$;
+CREATE FUNCTION rd_ts(us bigint) RETURNS timestamptz LANGUAGE sql IMMUTABLE STRICT AS $$
+    SELECT 'epoch'::timestamptz + us * interval '1 microsecond'
+$$;
+
+-- rd_episode_json: an episode as the scheduler reads it.
+CREATE FUNCTION rd_episode_json(e episodes) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN e IS NULL THEN NULL ELSE jsonb_build_object(
+        'episode_no', e.episode_no, 'reason', e.reason, 'status', e.status,
+        'holdout', e.holdout, 'opened_at', rd_us(e.opened_at), 'stage', e.stage,
+        'attempts', e.attempts, 'last_call_at', rd_us(e.last_call_at),
+        'retry_at', rd_us(e.retry_at), 'cycle_days', e.cycle_days,
+        'closed_at', rd_us(e.closed_at), 'outcome', e.outcome, 'batch_id', e.batch_id) END
+$$;
+
+-- rd_claim_due: locks up to p_limit clients whose eval_at has come and returns
+-- everything the rule engines need about them. p_now NULL means the event
+-- clock (clock: event); before its first tick nothing is due. SKIP LOCKED: a
+-- client another scheduler holds is simply left to it.
+CREATE FUNCTION rd_claim_due(p_now timestamptz, p_limit int) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_now timestamptz := p_now;
+    v_clients jsonb;
+BEGIN
+    IF v_now IS NULL THEN
+        SELECT now INTO v_now FROM event_clock;
+        IF v_now IS NULL THEN
+            RETURN jsonb_build_object('now', NULL, 'clients', '[]'::jsonb);
+        END IF;
+    END IF;
+    WITH due AS (
+        SELECT * FROM clients
+         WHERE eval_at <= v_now
+         ORDER BY eval_at
+         LIMIT p_limit
+           FOR UPDATE SKIP LOCKED
+    )
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+        'client_id', d.client_id,
+        'sales_type', d.sales_type,
+        'do_not_contact', d.do_not_contact,
+        'status', d.status,
+        'manager_id', coalesce(d.manager_id, d.order_manager_id),
+        'development_manager_id', d.development_manager_id,
+        'orders', d.orders,
+        'revenue', d.revenue,
+        'margin', d.margin,
+        'last_order_at', rd_us(d.last_order_at),
+        'cycle_days', d.cycle_days,
+        'last_contact_at', rd_us(d.last_contact_at),
+        'react', (SELECT rd_episode_json(e) FROM episodes e
+                   WHERE e.client_id = d.client_id AND e.kind = 'reactivation'
+                   ORDER BY e.episode_no DESC LIMIT 1),
+        'risk', (SELECT rd_episode_json(e) FROM episodes e
+                  WHERE e.client_id = d.client_id AND e.kind = 'gift_risk'
+                  ORDER BY e.episode_no DESC LIMIT 1),
+        'outcomes', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                         'task_id', o.task_id, 'outcome', o.outcome, 'comment', o.comment,
+                         'episode_no', t.episode_no, 'stage', t.stage, 'attempt', t.attempt)
+                         ORDER BY o.received_at, o.task_id), '[]'::jsonb)
+                       FROM reactivation_outcomes o JOIN decisions t ON t.output_id = o.task_id
+                      WHERE o.client_id = d.client_id AND o.processed_at IS NULL),
+        'deals', (SELECT coalesce(jsonb_agg(jsonb_build_object('deal_id', l.deal_id,
+                                                               'ts', rd_us(l.ts))
+                                            ORDER BY l.received_at, l.deal_id), '[]'::jsonb)
+                    FROM deals_lost l
+                   WHERE l.client_id = d.client_id AND l.processed_at IS NULL)
+        ) ORDER BY d.eval_at), '[]'::jsonb)
+      INTO v_clients
+      FROM due d;
+    RETURN jsonb_build_object('now', rd_us(v_now), 'clients', v_clients);
+END;
+$$;
+
+-- rd_apply_decisions: writes one scheduler round's decisions (built by
+-- daemon/schedule.c): episodes (inserted or updated, older first so that the
+-- one-open-episode index holds at every row), decisions and their outbox rows
+-- (an output id already there is a decision already made: nothing changes),
+-- inputs marked as seen, and each client's next eval_at and status.
+CREATE FUNCTION rd_apply_decisions(p jsonb) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    v_outputs int;
+BEGIN
+    INSERT INTO episodes AS e (client_id, kind, episode_no, reason, status, holdout, opened_at,
+                               stage, attempts, last_call_at, retry_at, cycle_days, closed_at,
+                               outcome, batch_id)
+    SELECT x.client_id, x.kind, x.episode_no, x.reason, x.status, x.holdout, rd_ts(x.opened_at),
+           x.stage, x.attempts, rd_ts(x.last_call_at), rd_ts(x.retry_at), x.cycle_days,
+           rd_ts(x.closed_at), x.outcome, x.batch_id
+      FROM jsonb_to_recordset(p->'episodes') AS x(client_id text, kind text, episode_no int,
+               reason text, status text, holdout boolean, opened_at bigint, stage smallint,
+               attempts smallint, last_call_at bigint, retry_at bigint, cycle_days numeric,
+               closed_at bigint, outcome text, batch_id text)
+     ORDER BY x.client_id, x.kind, x.episode_no
+    ON CONFLICT (client_id, kind, episode_no) DO UPDATE SET
+        status = excluded.status, holdout = excluded.holdout, stage = excluded.stage,
+        attempts = excluded.attempts, last_call_at = excluded.last_call_at,
+        retry_at = excluded.retry_at, closed_at = excluded.closed_at,
+        outcome = excluded.outcome, batch_id = excluded.batch_id;
+
+    INSERT INTO decisions (output_id, client_id, topic, episode_no, stage, attempt, script,
+                           assignee_role, assignee_id, created_at, due_at)
+    SELECT x.output_id, x.client_id, x.topic, x.episode_no, x.stage, x.attempt, x.script,
+           x.assignee_role, x.assignee_id, rd_ts(x.created_at), rd_ts(x.due_at)
+      FROM jsonb_to_recordset(p->'decisions') AS x(output_id text, client_id text, topic text,
+               episode_no int, stage smallint, attempt smallint, script text,
+               assignee_role text, assignee_id text, created_at bigint, due_at bigint)
+    ON CONFLICT DO NOTHING;
+
+    INSERT INTO outbox (stream, topic, output_id, client_id, body, created_at)
+    SELECT x.stream, x.topic, x.output_id, x.client_id, x.body, rd_ts(x.created_at)
+      FROM jsonb_to_recordset(p->'outbox') AS x(stream text, topic text, output_id text,
+               client_id text, body text, created_at bigint)
+    ON CONFLICT (output_id) DO NOTHING;
+    GET DIAGNOSTICS v_outputs = ROW_COUNT;
+
+    UPDATE reactivation_outcomes o SET processed_at = now()
+      FROM jsonb_array_elements_text(p->'outcomes_seen') AS x(task_id)
+     WHERE o.task_id = x.task_id;
+    UPDATE deals_lost l SET processed_at = now()
+      FROM jsonb_to_recordset(p->'deals_seen') AS x(client_id text, deal_id text)
+     WHERE l.client_id = x.client_id AND l.deal_id = x.deal_id;
+
+    UPDATE clients c
+       SET eval_at = rd_ts(x.eval_at),
+           status = coalesce(x.status, c.status),
+           last_contact_at = rd_ts(x.last_contact_at),
+           contact_deferrals = c.contact_deferrals + x.deferrals
+      FROM jsonb_to_recordset(p->'clients') AS x(client_id text, eval_at bigint, status text,
+               last_contact_at bigint, deferrals int)
+     WHERE c.client_id = x.client_id;
+    RETURN v_outputs;
 END;
 $$;

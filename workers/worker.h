@@ -1,35 +1,40 @@
 /*
  * worker: the one small interface every rule engine sits behind.
  *
- * A worker decides, from a client's state and an event or the clock, which
- * outputs to make (reactivation tasks, gift-risk alerts, NPS jobs). Deciding is
- * a pure function of its inputs, so table-driven tests call it without a
- * database; the I/O a worker needs (loading client state, writing decisions
- * together with their outbox rows) goes through the daemon's modules. The
- * daemon holds a list of workers and never reaches into one.
+ * An engine is a pure function of (client state, now, configuration): it reads
+ * a client_t, may change the episodes it owns, appends outputs to a
+ * decisions_t, and says when it must look at the client again. It does no I/O:
+ * the scheduler (daemon/schedule.c) claims due clients from the database,
+ * calls every engine on each, and writes what they decided in one transaction;
+ * table-driven tests call engines directly with hand-built clients.
  *
- * The engines themselves arrive with their issues (reactivation, gift risk,
- * NPS); this header fixes the shape they share.
+ * Engines are stateless (everything they remember is in the database, in the
+ * client's episodes), so the interface needs no init or destroy: the
+ * configuration and calendar arrive with each call, which also makes a reload
+ * take effect at the next decision.
  */
 #ifndef RD_WORKER_H
 #define RD_WORKER_H
 
 #include <stdint.h>
 
+#include "calendar.h"
+#include "client.h"
 #include "config.h"
-#include "event.h"
+#include "decision.h"
 
-typedef struct worker_ctx worker_ctx_t; /* the daemon's services, opaque to workers */
+#define WORKER_NEVER INT64_MAX /* nothing can happen before the client's next change */
+
+typedef struct {
+    const config_t *cfg;
+    const calendar_t *cal;
+} worker_env_t;
 
 typedef struct worker {
     const char *name;
-    /* Allocates the worker's state for cfg; returns NULL on failure. */
-    void *(*init)(const config_t *cfg, worker_ctx_t *ctx);
-    /* An input event was committed. */
-    int (*on_event)(void *state, const event_t *ev);
-    /* The clock moved to now_us (UTC microseconds): handle what fell due. */
-    int (*on_due)(void *state, int64_t now_us);
-    void (*destroy)(void *state);
+    /* Decides for client c at now (UTC microseconds). Returns the next instant
+     * (> now) it must look again, or WORKER_NEVER. */
+    int64_t (*evaluate)(const worker_env_t *env, client_t *c, int64_t now, decisions_t *out);
 } worker_t;
 
 #endif

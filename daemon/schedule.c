@@ -1,0 +1,314 @@
+/*
+ * schedule: see schedule.h.
+ *
+ * A round is a chain of single statements on the scheduler's own connection
+ * (one query in flight at a time): BEGIN -> claim -> apply -> COMMIT, then,
+ * with the wall clock, a look at the earliest eval_at to arm the timer. Any
+ * failure rolls back (or loses) the round; a timer retries it a second later.
+ *
+ * Invariant: at most one round at a time; a kick during a round sets `again`
+ * so a change that arrived meanwhile is never missed.
+ */
+#include "schedule.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "decision.h"
+#include "event.h"
+#include "gift_risk.h"
+#include "json.h"
+#include "log.h"
+#include "pgconn.h"
+#include "reactivation.h"
+#include "worker.h"
+
+#define CLAIM_LIMIT  500
+#define MAX_SLEEP_MS 60000 /* wall clock: look at least this often anyway */
+#define RETRY_MS     1000
+
+typedef enum { ST_IDLE, ST_BEGIN, ST_CLAIM, ST_APPLY, ST_COMMIT, ST_NEXT, ST_ROLLBACK } step_t;
+
+/* In priority order: when several fall due together, the stage-1 task goes
+ * first, then the gift alert (contact spacing defers what follows). */
+static const worker_t *const workers[] = {&reactivation_worker, &gift_risk_worker};
+
+struct schedule {
+    uv_loop_t *loop;
+    const config_t *cfg;
+    const calendar_t *cal;
+    pgconn_t *db;
+    uv_timer_t timer;
+    step_t step;
+    bool again;       /* kicked during a round */
+    bool full;        /* the last claim hit the limit: more are due */
+    bool warned_loop; /* an engine asked to look again in the past (a bug): said once */
+    decisions_t *decisions;
+    size_t claimed;
+    void (*on_outputs)(void *);
+    void *arg;
+    schedule_stats_t stats;
+};
+
+static void run(schedule_t *self);
+
+static int64_t wall_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void on_timer(uv_timer_t *timer);
+
+static void arm(schedule_t *self, uint64_t ms)
+{
+    uv_timer_start(&self->timer, on_timer, ms, 0);
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    schedule_t *self = timer->data;
+    if (self->step == ST_ROLLBACK) {
+        arm(self, RETRY_MS); /* still rolling back: try a little later */
+        return;
+    }
+    run(self);
+}
+
+static void on_result(pgconn_t *db, const PGresult *res, void *arg);
+
+static void submit(schedule_t *self, step_t step, const char *sql, int n, const char *const *params)
+{
+    self->step = step;
+    if (pgconn_query(self->db, sql, n, params, on_result, self) != 0) {
+        self->step = ST_IDLE; /* not connected: the state callback kicks us */
+        self->stats.failures++;
+    }
+}
+
+/* Runs every engine on every claimed client and renders the round's writes. */
+static void decide(schedule_t *self, const PGresult *res)
+{
+    decisions_reset(self->decisions);
+    self->claimed = 0;
+    const char *text = PQgetvalue(res, 0, 0);
+    json_error_t jerr;
+    json_t *root = json_parse(text, strlen(text), 64, &jerr);
+    if (root == NULL) {
+        log_error("scheduler: cannot read the claimed clients (%s at byte %zu)", jerr.reason,
+                  jerr.offset);
+        return;
+    }
+    const json_t *now_v = json_object_get(root, "now");
+    const json_t *clients = json_object_get(root, "clients");
+    if (now_v == NULL || json_type(now_v) != JSON_NUMBER || clients == NULL) {
+        json_destroy(&root); /* event clock before its first tick: nothing is due */
+        return;
+    }
+    int64_t now = strtoll(json_number_text(now_v), NULL, 10);
+    worker_env_t env = {.cfg = self->cfg, .cal = self->cal};
+    for (size_t i = 0; i < json_array_size(clients); i++) {
+        client_t c;
+        char err[256];
+        if (client_parse(&c, json_array_at(clients, i), self->cfg->rules.default_sales_type, err,
+                         sizeof err) != 0) {
+            log_error("scheduler: %s", err);
+            client_clear(&c);
+            continue;
+        }
+        int64_t next = WORKER_NEVER;
+        for (size_t w = 0; w < sizeof workers / sizeof *workers; w++) {
+            int64_t t = workers[w]->evaluate(&env, &c, now, self->decisions);
+            if (t < next)
+                next = t;
+        }
+        if (next <= now) {
+            if (!self->warned_loop)
+                log_error("scheduler: an engine asked to look at client \"%s\" again in the past; "
+                          "looking again in a minute",
+                          c.client_id);
+            self->warned_loop = true;
+            next = now + 60 * INT64_C(1000000);
+        }
+        if (c.react.dirty)
+            decisions_put_episode(self->decisions, &c, "reactivation", &c.react);
+        if (c.risk.dirty)
+            decisions_put_episode(self->decisions, &c, "gift_risk", &c.risk);
+        decisions_put_client(self->decisions, &c, next == WORKER_NEVER ? TIME_NONE : next);
+        self->claimed++;
+        client_clear(&c);
+    }
+    json_destroy(&root);
+}
+
+static void finish_round(schedule_t *self)
+{
+    self->step = ST_IDLE;
+    if (self->full || self->again) {
+        self->again = false;
+        run(self);
+        return;
+    }
+    if (self->cfg->clock == CLOCK_WALL) {
+        /* Sleep until the earliest eval_at. */
+        submit(self, ST_NEXT, "SELECT rd_us(min(eval_at)) FROM clients WHERE eval_at IS NOT NULL",
+               0, NULL);
+    }
+}
+
+static void fail_round(schedule_t *self, const PGresult *res)
+{
+    self->stats.failures++;
+    if (res) {
+        const char *msg = PQresultErrorMessage(res);
+        log_error("scheduler: round failed: %.*s; retrying in %d ms", (int)strcspn(msg, "\n"), msg,
+                  RETRY_MS);
+        submit(self, ST_ROLLBACK, "ROLLBACK", 0, NULL);
+    } else {
+        self->step = ST_IDLE;
+    }
+    arm(self, RETRY_MS);
+}
+
+static void on_result(pgconn_t *db, const PGresult *res, void *arg)
+{
+    schedule_t *self = arg;
+    (void)db;
+    step_t step = self->step;
+    if (step == ST_ROLLBACK) {
+        self->step = ST_IDLE; /* the retry timer is armed */
+        return;
+    }
+    if (res == NULL) {
+        fail_round(self, NULL); /* connection lost: the round is void, or committed */
+        return;
+    }
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        fail_round(self, res);
+        return;
+    }
+    switch (step) {
+    case ST_BEGIN: {
+        char now[40], limit[16];
+        snprintf(limit, sizeof limit, "%d", CLAIM_LIMIT);
+        const char *params[2] = {NULL, limit};
+        if (self->cfg->clock == CLOCK_WALL) {
+            event_format_time(wall_now_us(), now, sizeof now);
+            params[0] = now;
+        }
+        submit(self, ST_CLAIM, "SELECT rd_claim_due($1::timestamptz, $2::int)", 2, params);
+        break;
+    }
+    case ST_CLAIM: {
+        decide(self, res);
+        self->full = self->claimed == CLAIM_LIMIT;
+        const char *params[1] = {decisions_json(self->decisions)};
+        submit(self, ST_APPLY, "SELECT rd_apply_decisions($1::jsonb)", 1, params);
+        break;
+    }
+    case ST_APPLY: submit(self, ST_COMMIT, "COMMIT", 0, NULL); break;
+    case ST_COMMIT: {
+        size_t outputs = decisions_output_count(self->decisions);
+        self->stats.rounds++;
+        self->stats.evaluated += self->claimed;
+        self->stats.outputs += outputs;
+        if (self->claimed > 0)
+            log_debug("scheduler: %zu clients evaluated, %zu outputs", self->claimed, outputs);
+        if (outputs > 0 && self->on_outputs)
+            self->on_outputs(self->arg);
+        finish_round(self);
+        break;
+    }
+    case ST_NEXT: {
+        self->step = ST_IDLE;
+        if (self->again) {
+            self->again = false;
+            run(self);
+            break;
+        }
+        uint64_t ms = MAX_SLEEP_MS;
+        if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+            int64_t at = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+            int64_t wait = (at - wall_now_us()) / 1000 + 1;
+            ms = wait <= 0 ? 0 : (uint64_t)wait < MAX_SLEEP_MS ? (uint64_t)wait : MAX_SLEEP_MS;
+        }
+        arm(self, ms);
+        break;
+    }
+    default: break;
+    }
+}
+
+static void run(schedule_t *self)
+{
+    if (self->step != ST_IDLE) {
+        self->again = true;
+        return;
+    }
+    if (!pgconn_idle(self->db))
+        return; /* connecting: the state callback runs us */
+    uv_timer_stop(&self->timer);
+    self->full = false;
+    submit(self, ST_BEGIN, "BEGIN", 0, NULL);
+}
+
+static void on_db_state(pgconn_t *db, bool up, void *arg)
+{
+    (void)db;
+    if (up)
+        run(arg);
+}
+
+schedule_t *schedule_new(uv_loop_t *loop, const config_t *cfg, const calendar_t *cal,
+                         void (*on_outputs)(void *arg), void *arg)
+{
+    schedule_t *self = calloc(1, sizeof *self);
+    if (self == NULL)
+        return NULL;
+    self->loop = loop;
+    self->cfg = cfg;
+    self->cal = cal;
+    self->on_outputs = on_outputs;
+    self->arg = arg;
+    self->decisions = decisions_new();
+    uv_timer_init(loop, &self->timer);
+    self->timer.data = self;
+    self->db = pgconn_new(loop, cfg->conninfo, cfg->reconnect_max_s * 1000, on_db_state, self);
+    return self;
+}
+
+static void timer_closed(uv_handle_t *handle)
+{
+    free(handle->data);
+}
+
+void schedule_destroy(schedule_t **self_p)
+{
+    schedule_t *self = *self_p;
+    if (self == NULL)
+        return;
+    *self_p = NULL;
+    pgconn_destroy(&self->db);
+    decisions_destroy(&self->decisions);
+    uv_close((uv_handle_t *)&self->timer, timer_closed);
+}
+
+void schedule_kick(schedule_t *self)
+{
+    run(self);
+}
+
+void schedule_set_config(schedule_t *self, const config_t *cfg, const calendar_t *cal)
+{
+    self->cfg = cfg;
+    self->cal = cal;
+}
+
+const schedule_stats_t *schedule_stats(const schedule_t *self)
+{
+    return &self->stats;
+}

@@ -1,0 +1,282 @@
+/*
+ * Integration: reactivation end to end with the event clock: orders and ticks
+ * in through the router socket, tasks out of the reactivation stream (PUSH),
+ * real PostgreSQL in between.
+ */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "harness.h"
+#include "json.h"
+
+static harness_t h;
+static void *pull;
+
+static void start(const char *rules)
+{
+    h_setup(&h);
+    if (rules)
+        h_write_config(&h, NULL, rules);
+    cr_assert(h_start(&h), "daemon did not start");
+    pull = zmq_socket(h.zctx, ZMQ_PULL);
+    int linger = 0;
+    zmq_setsockopt(pull, ZMQ_LINGER, &linger, sizeof linger);
+    cr_assert_eq(zmq_connect(pull, h.emit_ep[0]), 0);
+}
+
+static void teardown(void)
+{
+    if (pull)
+        zmq_close(pull);
+    pull = NULL;
+    h_teardown(&h);
+}
+
+TestSuite(reactivation_flow, .fini = teardown, .timeout = 90);
+
+/* Sends one message on the router socket and requires its ack. */
+static void send_ok(const char *topic, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void send_ok(const char *topic, const char *fmt, ...)
+{
+    char body[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(body, sizeof body, fmt, ap);
+    va_end(ap);
+    h_send_router(&h, topic, body);
+    char verb[16], id[256], reason[512];
+    cr_assert(h_reply(&h, verb, sizeof verb, id, sizeof id, reason, sizeof reason), "no reply");
+    cr_assert_str_eq(verb, "ack", "%s %s: %s", topic, body, reason);
+}
+
+static void tick(const char *ts)
+{
+    send_ok("clock.tick", "{\"ts\":\"%s\"}", ts);
+}
+
+static void order(const char *client, const char *id, const char *ts)
+{
+    send_ok("order.created",
+            "{\"order_id\":\"%s\",\"client_id\":\"%s\",\"ts\":\"%s\",\"amount\":100,"
+            "\"manager_id\":\"am-%s\"}",
+            id, client, ts, client);
+}
+
+/* Receives the next output on the reactivation stream and parses its body. */
+static json_t *next_task(void)
+{
+    zmq_pollitem_t item = {.socket = pull, .events = ZMQ_POLLIN};
+    cr_assert(zmq_poll(&item, 1, H_TIMEOUT_MS) == 1, "no task arrived\n%s", h_log(&h));
+    char topic[64], body[8192];
+    int n = zmq_recv(pull, topic, sizeof topic - 1, 0);
+    cr_assert(n > 0);
+    topic[n] = '\0';
+    cr_assert_str_eq(topic, "task.reactivation");
+    int more;
+    size_t len = sizeof more;
+    zmq_getsockopt(pull, ZMQ_RCVMORE, &more, &len);
+    cr_assert(more);
+    n = zmq_recv(pull, body, sizeof body - 1, 0);
+    cr_assert(n > 0);
+    body[n] = '\0';
+    json_error_t err;
+    json_t *v = json_parse(body, (size_t)n, 16, &err);
+    cr_assert(v != NULL, "%s: %s", body, err.reason);
+    return v;
+}
+
+static const char *str(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    cr_assert(v != NULL, "no %s", key);
+    return json_type(v) == JSON_STRING ? json_string(v) : json_number_text(v);
+}
+
+/* Waits until the scheduler has looked at client c and settled its next time. */
+static void settled(const char *client, const char *eval_at)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(to_char(eval_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS'), "
+             "'none') FROM clients WHERE client_id = '%s'",
+             client);
+    cr_assert(h_wait_sql(&h, sql, eval_at), "%s", h_log(&h));
+}
+
+/* Three orders 30 days apart: a 30-day cycle, last order 2025-12-31 10:00Z. */
+static void history(const char *client)
+{
+    char id[64];
+    const char *days[] = {"2025-11-01", "2025-12-01", "2025-12-31"};
+    for (int i = 0; i < 3; i++) {
+        char ts[40];
+        snprintf(id, sizeof id, "%s-o%d", client, i);
+        snprintf(ts, sizeof ts, "%sT10:00:00Z", days[i]);
+        order(client, id, ts);
+    }
+}
+
+Test(reactivation_flow, a_transactional_client_is_called_after_two_cycles_then_woken_up)
+{
+    start(NULL);
+    tick("2026-01-01T00:00:00Z");
+    history("c1");
+    /* 59 days after the last order: nothing, and due at exactly 60 days */
+    tick("2026-02-28T10:00:00Z");
+    settled("c1", "2026-03-01T10:00:00");
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "0");
+
+    tick("2026-03-02T10:00:00Z"); /* 61 days: stage 1 */
+    json_t *t1 = next_task();
+    cr_assert_str_eq(str(t1, "client_id"), "c1");
+    cr_assert_str_eq(str(t1, "stage"), "1");
+    cr_assert_str_eq(str(t1, "script"), "ideal_supplier_survey");
+    cr_assert_str_eq(str(t1, "reason"), "missed_cycles");
+    cr_assert_str_eq(str(json_object_get(t1, "assignee"), "role"), "account_manager");
+    cr_assert_str_eq(str(json_object_get(t1, "assignee"), "id"), "am-c1");
+    cr_assert_str_eq(str(t1, "created_at"), "2026-03-02T10:00:00.000000Z");
+    /* Monday 2026-03-02 13:00 Moscow is inside working hours: due at once */
+    cr_assert_str_eq(str(t1, "due_at"), "2026-03-02T10:00:00.000000Z");
+    cr_assert_str_eq(str(json_object_get(t1, "context"), "avg_cycle_days"), "30.00");
+    char task1[64];
+    snprintf(task1, sizeof task1, "%s", str(t1, "task_id"));
+
+    /* the survey's answer: forgot -> the wake-up call with the offer */
+    send_ok("reactivation.outcome",
+            "{\"task_id\":\"%s\",\"outcome\":\"forgot\",\"ts\":\"2026-03-02T12:00:00Z\"}", task1);
+    json_t *t2 = next_task();
+    cr_assert_str_eq(str(t2, "stage"), "2");
+    cr_assert_str_eq(str(t2, "script"), "wakeup_forgot");
+    cr_assert_str_neq(str(t2, "task_id"), task1);
+
+    /* an order within 1.5 cycles of the wake-up call converts the episode */
+    order("c1", "c1-back", "2026-03-20T10:00:00Z");
+    cr_assert(h_wait_sql(&h, "SELECT status FROM episodes WHERE client_id = 'c1'", "converted"),
+              "%s", h_log(&h));
+    cr_assert_str_eq(h_sql(&h, "SELECT outcome FROM decisions WHERE stage = 1"), "forgot");
+    json_destroy(&t1);
+    json_destroy(&t2);
+}
+
+Test(reactivation_flow, a_lost_deal_triggers_a_strategic_client_on_arrival)
+{
+    start(NULL);
+    tick("2026-01-05T07:00:00Z");
+    send_ok("client.upsert",
+            "{\"client_id\":\"s1\",\"sales_type\":\"strategic\",\"manager_id\":\"am\","
+            "\"development_manager_id\":\"dm\"}");
+    order("s1", "s1-o1", "2026-01-02T10:00:00Z");
+    settled("s1", "none");
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "0");
+    send_ok("deal.lost", "{\"client_id\":\"s1\",\"deal_id\":\"d1\",\"ts\":\"2026-01-05T06:00:00Z\","
+                         "\"competitor\":\"Rival\"}");
+    json_t *t = next_task();
+    cr_assert_str_eq(str(t, "reason"), "deal_lost");
+    cr_assert_str_eq(str(json_object_get(t, "assignee"), "role"), "development_manager");
+    cr_assert_str_eq(str(json_object_get(t, "assignee"), "id"), "dm");
+    json_destroy(&t);
+}
+
+Test(reactivation_flow, no_answer_is_retried_as_a_new_task_and_closed_never_again)
+{
+    start(NULL);
+    tick("2026-01-01T00:00:00Z");
+    history("c2");
+    tick("2026-03-02T10:00:00Z");
+    json_t *t1 = next_task();
+    send_ok("reactivation.outcome",
+            "{\"task_id\":\"%s\",\"outcome\":\"no_answer\",\"ts\":\"2026-03-02T11:00:00Z\"}",
+            str(t1, "task_id"));
+    settled("c2", "2026-03-09T10:00:00"); /* retry_after_days: 7 after the outcome */
+    tick("2026-03-09T10:00:00Z");
+    json_t *t2 = next_task();
+    cr_assert_str_eq(str(t2, "stage"), "1");
+    cr_assert_str_eq(str(t2, "attempt"), "2");
+    cr_assert_str_neq(str(t2, "task_id"), str(t1, "task_id"));
+    send_ok("reactivation.outcome",
+            "{\"task_id\":\"%s\",\"outcome\":\"closed\",\"ts\":\"2026-03-09T11:00:00Z\"}",
+            str(t2, "task_id"));
+    cr_assert(h_wait_sql(&h, "SELECT status FROM clients WHERE client_id = 'c2'", "closed"));
+    cr_assert_str_eq(h_sql(&h, "SELECT status FROM episodes WHERE client_id = 'c2'"), "closed");
+    /* a year later, still nothing */
+    order("c2", "c2-x", "2026-04-01T10:00:00Z");
+    tick("2027-04-01T10:00:00Z");
+    settled("c2", "none");
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox WHERE client_id = 'c2'"), "2");
+    json_destroy(&t1);
+    json_destroy(&t2);
+}
+
+Test(reactivation_flow, do_not_contact_clients_get_no_task)
+{
+    start(NULL);
+    tick("2026-01-01T00:00:00Z");
+    send_ok("client.upsert", "{\"client_id\":\"q\",\"do_not_contact\":true}");
+    history("q");
+    tick("2026-06-01T10:00:00Z");
+    settled("q", "none");
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "0");
+}
+
+Test(reactivation_flow, a_restart_never_decides_twice)
+{
+    start(NULL);
+    tick("2026-01-01T00:00:00Z");
+    history("r");
+    tick("2026-03-02T10:00:00Z");
+    json_t *t1 = next_task();
+    cr_assert_eq(h_stop(&h), 0);
+    cr_assert(h_start(&h));
+    tick("2026-03-03T10:00:00Z");
+    settled("r", "none");
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM decisions"), "1");
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "1");
+    json_destroy(&t1);
+}
+
+Test(reactivation_flow, an_import_of_history_yields_one_task_now_not_one_per_missed_cycle)
+{
+    start(NULL);
+    char path[400];
+    snprintf(path, sizeof path, "%s/history.csv", h.dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f != NULL);
+    fputs("order_id,client_id,ts,amount\n"
+          "i1,imp,2024-01-01T10:00:00Z,10\n"
+          "i2,imp,2024-01-11T10:00:00Z,10\n"
+          "i3,imp,2024-01-21T10:00:00Z,10\n",
+          f);
+    fclose(f);
+    char args[512], out[4096];
+    snprintf(args, sizeof args, "import %s", path);
+    cr_assert_eq(h_ctl(&h, args, out, sizeof out), 0, "%s", out);
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "0", "the import emits nothing");
+    tick("2026-01-05T07:00:00Z"); /* two years of 10-day cycles missed */
+    json_t *t = next_task();
+    cr_assert_str_eq(str(t, "client_id"), "imp");
+    settled("imp", "none");
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "1");
+    json_destroy(&t);
+}
+
+Test(reactivation_flow, batch_mode_emits_due_clients_together_at_the_run)
+{
+    start("  reactivation: { mode: batch, batch_every_days: 30 }\n");
+    tick("2026-01-01T00:00:00Z");
+    history("b1");
+    history("b2");
+    tick("2026-03-05T10:00:00Z"); /* both due, queued */
+    settled("b1",
+            "2026-03-07T21:00:00"); /* the next run: local midnight of a day divisible by 30 */
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "0");
+    tick("2026-03-08T07:00:00Z");
+    json_t *a = next_task();
+    json_t *b = next_task();
+    cr_assert_str_eq(str(a, "batch_id"), str(b, "batch_id"));
+    cr_assert_str_eq(str(a, "batch_id"), "batch-2026-03-08");
+    json_destroy(&a);
+    json_destroy(&b);
+}

@@ -1,0 +1,49 @@
+/*
+ * support_engine: a fixture for the rule engines' table-driven tests: a
+ * configuration from a few lines of YAML, its calendar, hand-built clients,
+ * one engine call, and the outputs decided so far, parsed.
+ */
+#ifndef RD_SUPPORT_ENGINE_H
+#define RD_SUPPORT_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "calendar.h"
+#include "client.h"
+#include "config.h"
+#include "decision.h"
+#include "worker.h"
+
+#define DAY  INT64_C(86400000000)
+#define HOUR INT64_C(3600000000)
+
+extern config_t *eng_cfg;
+extern calendar_t *eng_cal;
+extern decisions_t *eng_out;
+extern int64_t T0; /* Wednesday 2026-11-25 10:00 Moscow (07:00Z): inside working hours */
+
+/* Loads a configuration whose `rules:` section holds `rules` (lines indented
+ * by two spaces; NULL for the defaults) and builds its calendar. */
+void eng_load(const char *rules);
+void eng_teardown(void); /* frees what eng_load and the parsed outputs hold */
+
+/* A client of this sales type: 6 orders, revenue 6000, margin 1500.25, a
+ * 30-day cycle, last order at `last`, account manager "am-1". */
+client_t eng_client(const char *type, int64_t last);
+
+/* Runs the engine on c at now. */
+int64_t eng_eval(const worker_t *w, client_t *c, int64_t now);
+
+/* Outputs decided so far. */
+size_t eng_count(void);
+/* Field `path` ("stage", "assignee.role") of output i as text ("<absent>" when
+ * missing; booleans as true/false). The buffer is reused by the next call. */
+const char *eng_field(size_t i, const char *path);
+/* The stream of output i ("reactivation", "gift_risk", "nps"). */
+const char *eng_stream(size_t i);
+/* Whether outputs i and j have different values of field key. */
+bool eng_differ(size_t i, size_t j, const char *key);
+
+#endif

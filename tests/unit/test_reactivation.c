@@ -1,0 +1,381 @@
+/*
+ * The reactivation engine's rules, table by table, without a database: a
+ * hand-built client, a time, and the outputs and episode that come out.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "reactivation.h"
+#include "support_engine.h"
+
+static void teardown(void)
+{
+    eng_teardown();
+}
+
+TestSuite(reactivation, .fini = teardown);
+
+#define load         eng_load
+#define client       eng_client
+#define field        eng_field
+#define output_count eng_count
+
+static int64_t eval(client_t *c, int64_t now)
+{
+    return eng_eval(&reactivation_worker, c, now);
+}
+
+static bool ids_differ(size_t i, size_t j)
+{
+    return eng_differ(i, j, "task_id");
+}
+
+static outcome_in_t outcome_of(const client_t *c, const char *outcome)
+{
+    outcome_in_t o = {.task_id = "t",
+                      .outcome = (char *)outcome,
+                      .comment = NULL,
+                      .episode_no = c->react.episode_no,
+                      .stage = c->react.stage,
+                      .attempt = c->react.attempts};
+    return o;
+}
+
+/* Feeds one outcome for the current call and evaluates at now. */
+static int64_t answer(client_t *c, const char *outcome, int64_t now)
+{
+    outcome_in_t o = outcome_of(c, outcome);
+    c->outcomes = &o;
+    c->outcomes_count = 1;
+    int64_t next = eval(c, now);
+    c->outcomes = NULL;
+    c->outcomes_count = 0;
+    return next;
+}
+
+static void release(client_t *c)
+{
+    client_clear(c);
+}
+
+Test(reactivation, transactional_waits_at_59_days_and_fires_at_61_for_a_30_day_cycle)
+{
+    load(NULL);
+    client_t c = client("transactional", T0 - 59 * DAY);
+    int64_t next = eval(&c, T0);
+    cr_assert_eq(output_count(), 0);
+    cr_assert_eq(next, T0 + DAY, "due exactly two cycles after the last order");
+    client_t d = client("transactional", T0 - 61 * DAY);
+    eval(&d, T0);
+    cr_assert_eq(output_count(), 1);
+    cr_assert_str_eq(field(0, "stage"), "1");
+    cr_assert_str_eq(field(0, "script"), "ideal_supplier_survey");
+    cr_assert_str_eq(field(0, "reason"), "missed_cycles");
+    cr_assert_str_eq(field(0, "assignee.role"), "account_manager");
+    cr_assert_str_eq(field(0, "assignee.id"), "am-1");
+    cr_assert_str_eq(field(0, "context.orders"), "6");
+    cr_assert_str_eq(field(0, "context.avg_cycle_days"), "30.00");
+    cr_assert_str_eq(field(0, "context.days_since_last_order"), "61.00");
+    cr_assert_str_eq(field(0, "context.margin"), "1500.25");
+    cr_assert_str_eq(field(0, "created_at"), "2026-11-25T07:00:00.000000Z");
+    release(&c);
+    release(&d);
+}
+
+Test(reactivation, the_threshold_is_inclusive_in_exact_time)
+{
+    load(NULL);
+    client_t c = client("transactional", T0 - 60 * DAY);
+    eval(&c, T0 - 1);
+    cr_assert_eq(output_count(), 0);
+    eval(&c, T0);
+    cr_assert_eq(output_count(), 1);
+    release(&c);
+}
+
+Test(reactivation, transactional_consultative_fires_after_one_cycle)
+{
+    load(NULL);
+    client_t c = client("transactional_consultative", T0 - 29 * DAY);
+    cr_assert_eq(eval(&c, T0), T0 + DAY);
+    cr_assert_eq(output_count(), 0);
+    client_t d = client("transactional_consultative", T0 - 31 * DAY);
+    eval(&d, T0);
+    cr_assert_eq(output_count(), 1);
+    release(&c);
+    release(&d);
+}
+
+Test(reactivation, consultative_and_strategic_sleep_is_not_a_trigger_but_a_lost_deal_is)
+{
+    load(NULL);
+    const char *types[] = {"consultative", "strategic"};
+    for (int i = 0; i < 2; i++) {
+        client_t c = client(types[i], T0 - 400 * DAY);
+        cr_assert_eq(eval(&c, T0), WORKER_NEVER);
+        cr_assert_eq(output_count(), (size_t)i);
+        deal_in_t deal = {.deal_id = "d-1", .ts = T0};
+        c.deals = &deal;
+        c.deals_count = 1;
+        eval(&c, T0);
+        c.deals = NULL;
+        c.deals_count = 0;
+        cr_assert_eq(output_count(), (size_t)i + 1);
+        cr_assert_str_eq(field((size_t)i, "reason"), "deal_lost");
+        /* to the development manager, or the account manager when there is none */
+        cr_assert_str_eq(field((size_t)i, "assignee.role"), "account_manager");
+        release(&c);
+    }
+}
+
+Test(reactivation, a_lost_deal_does_not_trigger_a_transactional_client)
+{
+    load(NULL);
+    client_t c = client("transactional", T0 - 10 * DAY);
+    deal_in_t deal = {.deal_id = "d-1", .ts = T0};
+    c.deals = &deal;
+    c.deals_count = 1;
+    eval(&c, T0);
+    c.deals = NULL;
+    c.deals_count = 0;
+    cr_assert_eq(output_count(), 0);
+    cr_assert(strstr(decisions_json(eng_out), "\"deals_seen\":[{") != NULL,
+              "the deal is marked seen");
+    release(&c);
+}
+
+Test(reactivation, development_manager_gets_consultative_tasks_when_known)
+{
+    load(NULL);
+    client_t c = client("strategic", T0);
+    c.development_manager_id = strdup("dm-9");
+    deal_in_t deal = {.deal_id = "d-1", .ts = T0};
+    c.deals = &deal;
+    c.deals_count = 1;
+    eval(&c, T0);
+    c.deals = NULL;
+    c.deals_count = 0;
+    cr_assert_str_eq(field(0, "assignee.role"), "development_manager");
+    cr_assert_str_eq(field(0, "assignee.id"), "dm-9");
+    release(&c);
+}
+
+Test(reactivation, no_cycle_no_trigger)
+{
+    load(NULL);
+    client_t c = client("transactional", T0 - 400 * DAY);
+    c.has_cycle = false;
+    cr_assert_eq(eval(&c, T0), WORKER_NEVER);
+    cr_assert_eq(output_count(), 0);
+    release(&c);
+}
+
+Test(reactivation, do_not_contact_and_closed_clients_never_get_a_task)
+{
+    load(NULL);
+    client_t c = client("transactional", T0 - 400 * DAY);
+    c.do_not_contact = true;
+    cr_assert_eq(eval(&c, T0), WORKER_NEVER);
+    client_t d = client("transactional", T0 - 400 * DAY);
+    d.closed = true;
+    cr_assert_eq(eval(&d, T0), WORKER_NEVER);
+    cr_assert_eq(output_count(), 0);
+    release(&c);
+    release(&d);
+}
+
+Test(reactivation, survey_by_head_sends_every_stage_1_call_to_the_head_of_clients)
+{
+    load("  reactivation: { survey_by_head: true, head_of_clients: \"boss\" }\n");
+    client_t c = client("transactional", T0 - 61 * DAY);
+    eval(&c, T0);
+    cr_assert_str_eq(field(0, "assignee.role"), "head_of_clients");
+    cr_assert_str_eq(field(0, "assignee.id"), "boss");
+    /* a retry is a stage-1 call too */
+    answer(&c, "no_answer", T0 + HOUR);
+    eval(&c, T0 + 8 * DAY);
+    cr_assert_eq(output_count(), 2);
+    cr_assert_str_eq(field(1, "assignee.role"), "head_of_clients");
+    /* stage 2 goes by sales type */
+    answer(&c, "forgot", T0 + 9 * DAY);
+    cr_assert_str_eq(field(2, "assignee.role"), "account_manager");
+    release(&c);
+}
+
+Test(reactivation, an_unknown_account_manager_falls_back_to_the_head_of_clients)
+{
+    load(NULL);
+    client_t c = client("transactional", T0 - 61 * DAY);
+    free(c.manager_id);
+    c.manager_id = NULL;
+    eval(&c, T0);
+    cr_assert_str_eq(field(0, "assignee.role"), "head_of_clients");
+    cr_assert_str_eq(field(0, "assignee.id"), "head-1");
+    release(&c);
+}
+
+Test(reactivation, stage_1_outcomes_lead_to_the_matching_wakeup_call)
+{
+    static const struct {
+        const char *outcome;
+        const char *script;
+        const char *role;
+        const char *reassign;
+    } cases[] = {
+        {"offended", "wakeup_offended", "account_manager", "<absent>"},
+        {"forgot", "wakeup_forgot", "account_manager", "<absent>"},
+        {"manager_change", "wakeup_offended", "head_of_clients", "true"},
+    };
+    load(NULL);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        decisions_reset(eng_out);
+        client_t c = client("transactional", T0 - 61 * DAY);
+        eval(&c, T0);
+        cr_assert_eq(answer(&c, cases[i].outcome, T0 + DAY), WORKER_NEVER);
+        cr_assert_eq(output_count(), 2, "%s", cases[i].outcome);
+        cr_assert_str_eq(field(1, "stage"), "2");
+        cr_assert_str_eq(field(1, "script"), cases[i].script);
+        cr_assert_str_eq(field(1, "assignee.role"), cases[i].role);
+        cr_assert_str_eq(field(1, "reassign"), cases[i].reassign);
+        cr_assert(ids_differ(1, 0));
+        release(&c);
+    }
+}
+
+Test(reactivation, not_target_ends_the_episode_without_stage_2)
+{
+    load(NULL);
+    client_t c = client("transactional", T0 - 61 * DAY);
+    eval(&c, T0);
+    cr_assert_eq(answer(&c, "not_target", T0 + DAY), WORKER_NEVER);
+    cr_assert_eq(output_count(), 1);
+    cr_assert_str_eq(c.react.status, "not_target");
+    /* the same sleep never opens a second episode */
+    cr_assert_eq(eval(&c, T0 + 100 * DAY), WORKER_NEVER);
+    cr_assert_eq(output_count(), 1);
+    release(&c);
+}
+
+Test(reactivation, closed_means_never_contact_again)
+{
+    load(NULL);
+    client_t c = client("transactional", T0 - 61 * DAY);
+    eval(&c, T0);
+    answer(&c, "closed", T0 + DAY);
+    cr_assert(c.close_client);
+    cr_assert_str_eq(c.react.status, "closed");
+    cr_assert_eq(output_count(), 1);
+    release(&c);
+}
+
+Test(reactivation, no_answer_is_retried_after_retry_days_up_to_max_attempts)
+{
+    load(NULL); /* retry_after_days 7, max_attempts 3 */
+    client_t c = client("transactional", T0 - 61 * DAY);
+    eval(&c, T0);
+    int64_t t = T0;
+    for (int attempt = 1; attempt < 3; attempt++) {
+        int64_t next = answer(&c, "no_answer", t + HOUR);
+        cr_assert_eq(next, t + HOUR + 7 * DAY, "attempt %d", attempt);
+        cr_assert_eq(eval(&c, next - 1), next, "not before the retry time");
+        t = next;
+        eval(&c, t);
+        cr_assert_eq(output_count(), (size_t)attempt + 1);
+        cr_assert_str_eq(field((size_t)attempt, "stage"), "1");
+        cr_assert_str_eq(field((size_t)attempt, "attempt"), attempt == 1 ? "2" : "3");
+    }
+    cr_assert_eq(answer(&c, "no_answer", t + HOUR), WORKER_NEVER);
+    cr_assert_str_eq(c.react.status, "exhausted");
+    cr_assert_eq(output_count(), 3);
+    /* three different ids */
+    cr_assert(ids_differ(0, 1));
+    cr_assert(ids_differ(1, 2));
+    release(&c);
+}
+
+Test(reactivation, an_order_within_the_evaluation_window_converts_later_is_late)
+{
+    load(NULL); /* evaluate_after_cycles 1.5: 45 days for a 30-day cycle */
+    static const struct {
+        int64_t after_call;
+        const char *status;
+    } cases[] = {{44 * DAY, "converted"}, {45 * DAY, "converted"}, {46 * DAY, "late"}};
+    for (size_t i = 0; i < 3; i++) {
+        client_t c = client("transactional", T0 - 61 * DAY);
+        eval(&c, T0);
+        answer(&c, "forgot", T0 + DAY); /* stage 2 at T0 + 1 day: the last call */
+        c.last_order_at = T0 + DAY + cases[i].after_call;
+        eval(&c, c.last_order_at + HOUR);
+        cr_assert_str_eq(c.react.status, cases[i].status);
+        release(&c);
+    }
+}
+
+Test(reactivation, a_later_sleep_starts_a_new_episode_with_new_ids)
+{
+    load(NULL);
+    client_t c = client("transactional", T0 - 61 * DAY);
+    eval(&c, T0);
+    c.last_order_at = T0 + 10 * DAY; /* back */
+    eval(&c, T0 + 10 * DAY);
+    cr_assert_str_eq(c.react.status, "converted");
+    eval(&c, T0 + 71 * DAY); /* asleep again */
+    cr_assert_eq(output_count(), 2);
+    cr_assert_eq(c.react.episode_no, 2);
+    cr_assert(ids_differ(0, 1));
+    release(&c);
+}
+
+Test(reactivation, ids_are_derived_from_the_decision)
+{
+    char a[64], b[64], x[64];
+    decision_id(a, sizeof a, "rt-", "c-1", "reactivation", 1, 1, 1);
+    decision_id(b, sizeof b, "rt-", "c-1", "reactivation", 1, 1, 1);
+    decision_id(x, sizeof x, "rt-", "c-1", "reactivation", 1, 2, 1);
+    cr_assert_str_eq(a, b);
+    cr_assert_str_neq(a, x);
+    cr_assert_eq(strlen(a), 35);
+}
+
+Test(reactivation, due_at_is_the_next_working_hour_in_the_company_zone)
+{
+    load(NULL);
+    int64_t saturday; /* 2026-11-28 23:00 Moscow */
+    cr_assert(event_parse_time("2026-11-28T20:00:00Z", 20, &saturday, NULL, 0));
+    client_t c = client("transactional", saturday - 61 * DAY);
+    eval(&c, saturday);
+    cr_assert_str_eq(field(0, "due_at"), "2026-11-30T06:00:00.000000Z"); /* Monday 09:00 */
+    cr_assert_str_eq(field(0, "created_at"), "2026-11-28T20:00:00.000000Z");
+    release(&c);
+}
+
+Test(reactivation, batch_mode_holds_due_clients_until_the_run_and_stamps_its_id)
+{
+    load("  reactivation: { mode: batch, batch_every_days: 30 }\n");
+    client_t c = client("transactional", T0 - 61 * DAY);
+    int64_t next = eval(&c, T0);
+    cr_assert_eq(output_count(), 0, "queued, not emitted");
+    cr_assert_str_eq(c.react.status, "open");
+    cr_assert(next > T0 && next <= T0 + 30 * DAY, "released at the next run");
+    eval(&c, next);
+    cr_assert_eq(output_count(), 1);
+    cr_assert(strncmp(field(0, "batch_id"), "batch-", 6) == 0, "%s", field(0, "batch_id"));
+    release(&c);
+}
+
+Test(reactivation, a_held_out_episode_is_recorded_and_never_emitted)
+{
+    load("  reactivation: { holdout_ratio: 1 }\n");
+    client_t c = client("transactional", T0 - 61 * DAY);
+    cr_assert_eq(eval(&c, T0), WORKER_NEVER);
+    cr_assert_eq(output_count(), 0);
+    cr_assert(c.react.holdout);
+    cr_assert_str_eq(c.react.status, "open");
+    c.last_order_at = T0 + 5 * DAY;
+    eval(&c, T0 + 5 * DAY);
+    cr_assert_str_eq(c.react.status, "converted");
+    release(&c);
+}

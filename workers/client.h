@@ -1,0 +1,98 @@
+/*
+ * client: what the rule engines know about one client when they decide.
+ *
+ * A client_t is filled by the scheduler from one claimed row (client_parse, on
+ * the JSON rd_claim_due returns) or by a test by hand; the engines read it and
+ * change the episode fields they own, marking them dirty so the scheduler
+ * writes them back. All strings belong to the client_t.
+ */
+#ifndef RD_CLIENT_H
+#define RD_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "json.h"
+
+#define TIME_NONE INT64_MIN /* an absent instant */
+
+/* An episode (see schema: episodes). present = false: the client never had one. */
+typedef struct {
+    bool present;
+    bool dirty; /* changed by an engine: write it back */
+    int episode_no;
+    char reason[16]; /* missed_cycles | deal_lost | risk_zone */
+    char status[16]; /* open | converted | late | closed | not_target | exhausted */
+    bool holdout;
+    int64_t opened_at;
+    int stage;
+    int attempts; /* calls made at the current stage */
+    int64_t last_call_at;
+    int64_t retry_at;    /* TIME_NONE: no retry pending */
+    double cycle_days;   /* the cycle when the episode opened */
+    char cycle_text[40]; /* the same, exact, as the database has it */
+    int64_t closed_at;
+    char outcome[16];
+    char batch_id[48];
+} episode_t;
+
+/* A reactivation.outcome not yet seen by the engines, with the task it answers. */
+typedef struct {
+    char *task_id;
+    char *outcome;
+    char *comment;
+    int episode_no;
+    int stage;
+    int attempt;
+} outcome_in_t;
+
+/* A deal.lost not yet seen by the engines. */
+typedef struct {
+    char *deal_id;
+    int64_t ts;
+} deal_in_t;
+
+typedef struct client {
+    char *client_id;
+    sales_type_t sales_type; /* the default applied when master data has none */
+    bool do_not_contact;
+    bool closed;      /* status closed: never contact again */
+    char *manager_id; /* account manager (master data, else from orders); NULL: none */
+    char *development_manager_id;
+    int orders;
+    char *revenue; /* exact decimal text */
+    char *margin;
+    int64_t last_order_at; /* TIME_NONE: no order */
+    bool has_cycle;
+    double cycle_days;
+    char cycle_text[40];
+
+    int64_t last_contact_at; /* last unsolicited contact; TIME_NONE: never */
+    int deferrals;           /* contacts deferred by spacing in this evaluation */
+
+    episode_t react; /* latest reactivation episode */
+    episode_t risk;  /* latest risk episode */
+
+    outcome_in_t *outcomes;
+    size_t outcomes_count;
+    deal_in_t *deals;
+    size_t deals_count;
+
+    bool close_client; /* an engine learnt the client left the market */
+} client_t;
+
+/*
+ * Fills c from one element of rd_claim_due's "clients" array. default_type is
+ * rules.default_sales_type. Returns 0, or -1 with a message when the element
+ * lacks what the scheduler always sends (a bug, not bad input).
+ */
+int client_parse(client_t *c, const json_t *obj, sales_type_t default_type, char *err,
+                 size_t errlen);
+void client_clear(client_t *c); /* frees the strings and arrays; zeroes c */
+
+/* Whether an episode is open. */
+bool episode_is_open(const episode_t *e);
+
+#endif

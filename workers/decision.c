@@ -1,0 +1,335 @@
+/*
+ * decision: see decision.h.
+ *
+ * The round's JSON is built incrementally in five buffers (one per array of
+ * rd_apply_decisions' parameter) so adding is O(size of what is added), and
+ * assembled once in decisions_json().
+ */
+#include "decision.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+
+struct decisions {
+    jbuf_t episodes, decisions, outbox, outcomes_seen, deals_seen, clients, all;
+    size_t outputs;
+};
+
+decisions_t *decisions_new(void)
+{
+    decisions_t *self = calloc(1, sizeof *self);
+    if (self == NULL)
+        abort();
+    return self;
+}
+
+void decisions_destroy(decisions_t **self_p)
+{
+    decisions_t *self = *self_p;
+    if (self == NULL)
+        return;
+    *self_p = NULL;
+    jbuf_t *bufs[] = {&self->episodes,   &self->decisions, &self->outbox, &self->outcomes_seen,
+                      &self->deals_seen, &self->clients,   &self->all};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        jbuf_free(bufs[i]);
+    free(self);
+}
+
+void decisions_reset(decisions_t *self)
+{
+    jbuf_t *bufs[] = {&self->episodes,   &self->decisions, &self->outbox, &self->outcomes_seen,
+                      &self->deals_seen, &self->clients,   &self->all};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        jbuf_reset(bufs[i]);
+    self->outputs = 0;
+}
+
+size_t decisions_output_count(const decisions_t *self)
+{
+    return self->outputs;
+}
+
+/* Starts the next element of an array held in b (elements comma-separated). */
+static void next_elem(jbuf_t *b)
+{
+    if (b->len > 0)
+        jbuf_puts(b, ",");
+}
+
+static void put_str(jbuf_t *b, const char *key, const char *value)
+{
+    jbuf_key(b, key);
+    if (value)
+        jbuf_string(b, value, strlen(value));
+    else
+        jbuf_puts(b, "null");
+}
+
+static void put_time_us(jbuf_t *b, const char *key, int64_t t)
+{
+    jbuf_key(b, key);
+    if (t == TIME_NONE)
+        jbuf_puts(b, "null");
+    else
+        jbuf_printf(b, "%lld", (long long)t);
+}
+
+static void put_rfc3339(jbuf_t *b, const char *key, int64_t t)
+{
+    jbuf_key(b, key);
+    if (t == TIME_NONE) {
+        jbuf_puts(b, "null");
+        return;
+    }
+    char text[40];
+    event_format_time(t, text, sizeof text);
+    jbuf_string(b, text, strlen(text));
+}
+
+/* The figures behind a decision (contract: context). */
+static void put_context(jbuf_t *b, const client_t *c, int64_t now)
+{
+    jbuf_key(b, "context");
+    jbuf_printf(b, "{\"orders\":%d,", c->orders);
+    jbuf_key(b, "avg_cycle_days");
+    if (c->has_cycle)
+        jbuf_printf(b, "%.2f,", c->cycle_days);
+    else
+        jbuf_puts(b, "null,");
+    jbuf_key(b, "days_since_last_order");
+    if (c->last_order_at != TIME_NONE)
+        jbuf_printf(b, "%.2f,", (double)(now - c->last_order_at) / 86400e6);
+    else
+        jbuf_puts(b, "null,");
+    put_rfc3339(b, "last_order_at", c->last_order_at);
+    /* Lifetime money as exact decimal text, written as JSON numbers. */
+    jbuf_printf(b, ",\"revenue\":%s,\"margin\":%s}", c->revenue, c->margin);
+}
+
+void decisions_add_output(decisions_t *self, const client_t *c, int64_t now,
+                          const decision_row_t *row, const char *fields)
+{
+    jbuf_t body = JBUF_INIT;
+    jbuf_puts(&body, "{");
+    put_str(&body, row->id_key, row->output_id);
+    jbuf_puts(&body, ",");
+    put_str(&body, "client_id", c->client_id);
+    jbuf_puts(&body, ",");
+    put_rfc3339(&body, "created_at", now);
+    if (fields)
+        jbuf_puts(&body, fields);
+    if (row->assignee_id) {
+        jbuf_puts(&body, ",\"assignee\":{");
+        put_str(&body, "role", config_role_name(row->role));
+        jbuf_puts(&body, ",");
+        put_str(&body, "id", row->assignee_id);
+        jbuf_puts(&body, "}");
+    }
+    if (row->due_at != TIME_NONE) {
+        jbuf_puts(&body, ",");
+        put_rfc3339(&body, "due_at", row->due_at);
+    }
+    jbuf_puts(&body, ",");
+    put_context(&body, c, now);
+    jbuf_puts(&body, "}");
+
+    next_elem(&self->outbox);
+    jbuf_puts(&self->outbox, "{");
+    put_str(&self->outbox, "stream", config_emit_stream_name(row->stream));
+    jbuf_puts(&self->outbox, ",");
+    put_str(&self->outbox, "topic", row->topic);
+    jbuf_puts(&self->outbox, ",");
+    put_str(&self->outbox, "output_id", row->output_id);
+    jbuf_puts(&self->outbox, ",");
+    put_str(&self->outbox, "client_id", c->client_id);
+    jbuf_puts(&self->outbox, ",");
+    put_str(&self->outbox, "body", body.data);
+    jbuf_puts(&self->outbox, ",");
+    put_time_us(&self->outbox, "created_at", now);
+    jbuf_puts(&self->outbox, "}");
+    jbuf_free(&body);
+
+    next_elem(&self->decisions);
+    jbuf_puts(&self->decisions, "{");
+    put_str(&self->decisions, "output_id", row->output_id);
+    jbuf_puts(&self->decisions, ",");
+    put_str(&self->decisions, "client_id", c->client_id);
+    jbuf_puts(&self->decisions, ",");
+    put_str(&self->decisions, "topic", row->topic);
+    jbuf_printf(&self->decisions, ",\"episode_no\":%d,\"stage\":%d,\"attempt\":%d,",
+                row->episode_no, row->stage, row->attempt);
+    put_str(&self->decisions, "script", row->script);
+    jbuf_puts(&self->decisions, ",");
+    put_str(&self->decisions, "assignee_role",
+            row->assignee_id ? config_role_name(row->role) : NULL);
+    jbuf_puts(&self->decisions, ",");
+    put_str(&self->decisions, "assignee_id", row->assignee_id);
+    jbuf_puts(&self->decisions, ",");
+    put_time_us(&self->decisions, "created_at", now);
+    jbuf_puts(&self->decisions, ",");
+    put_time_us(&self->decisions, "due_at", row->due_at);
+    jbuf_puts(&self->decisions, "}");
+    self->outputs++;
+}
+
+void decisions_put_episode(decisions_t *self, const client_t *c, const char *kind,
+                           const episode_t *e)
+{
+    jbuf_t *b = &self->episodes;
+    next_elem(b);
+    jbuf_puts(b, "{");
+    put_str(b, "client_id", c->client_id);
+    jbuf_puts(b, ",");
+    put_str(b, "kind", kind);
+    jbuf_printf(b, ",\"episode_no\":%d,", e->episode_no);
+    put_str(b, "reason", e->reason);
+    jbuf_puts(b, ",");
+    put_str(b, "status", e->status);
+    jbuf_printf(b, ",\"holdout\":%s,", e->holdout ? "true" : "false");
+    put_time_us(b, "opened_at", e->opened_at);
+    jbuf_printf(b, ",\"stage\":%d,\"attempts\":%d,", e->stage, e->attempts);
+    put_time_us(b, "last_call_at", e->last_call_at);
+    jbuf_puts(b, ",");
+    put_time_us(b, "retry_at", e->retry_at);
+    jbuf_puts(b, ",\"cycle_days\":");
+    jbuf_puts(b, e->cycle_text[0] ? e->cycle_text : "null");
+    jbuf_puts(b, ",");
+    put_time_us(b, "closed_at", e->closed_at);
+    jbuf_puts(b, ",");
+    put_str(b, "outcome", e->outcome[0] ? e->outcome : NULL);
+    jbuf_puts(b, ",");
+    put_str(b, "batch_id", e->batch_id[0] ? e->batch_id : NULL);
+    jbuf_puts(b, "}");
+}
+
+void decisions_outcome_seen(decisions_t *self, const char *task_id)
+{
+    next_elem(&self->outcomes_seen);
+    jbuf_string(&self->outcomes_seen, task_id, strlen(task_id));
+}
+
+void decisions_deal_seen(decisions_t *self, const char *client_id, const char *deal_id)
+{
+    jbuf_t *b = &self->deals_seen;
+    next_elem(b);
+    jbuf_puts(b, "{");
+    put_str(b, "client_id", client_id);
+    jbuf_puts(b, ",");
+    put_str(b, "deal_id", deal_id);
+    jbuf_puts(b, "}");
+}
+
+void decisions_put_client(decisions_t *self, const client_t *c, int64_t eval_at)
+{
+    jbuf_t *b = &self->clients;
+    next_elem(b);
+    jbuf_puts(b, "{");
+    put_str(b, "client_id", c->client_id);
+    jbuf_puts(b, ",");
+    put_time_us(b, "eval_at", eval_at);
+    jbuf_puts(b, ",");
+    put_str(b, "status", c->close_client ? "closed" : NULL);
+    jbuf_puts(b, ",");
+    put_time_us(b, "last_contact_at", c->last_contact_at);
+    jbuf_printf(b, ",\"deferrals\":%d}", c->deferrals);
+}
+
+const char *decisions_json(decisions_t *self)
+{
+    jbuf_t *b = &self->all;
+    jbuf_reset(b);
+    struct {
+        const char *key;
+        jbuf_t *arr;
+    } parts[] = {{"episodes", &self->episodes},     {"decisions", &self->decisions},
+                 {"outbox", &self->outbox},         {"outcomes_seen", &self->outcomes_seen},
+                 {"deals_seen", &self->deals_seen}, {"clients", &self->clients}};
+    jbuf_puts(b, "{");
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+        jbuf_printf(b, "%s\"%s\":[", i ? "," : "", parts[i].key);
+        if (parts[i].arr->len)
+            jbuf_append(b, parts[i].arr->data, parts[i].arr->len);
+        jbuf_puts(b, "]");
+    }
+    jbuf_puts(b, "}");
+    return b->data;
+}
+
+/* FNV-1a, 64 bits, from a given basis: two bases give 128 bits of id. */
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= UINT64_C(0x100000001b3);
+    }
+    return h;
+}
+
+/* Hashes the fields with a separator no id can contain (NUL). */
+static uint64_t hash_key(uint64_t basis, const char *client_id, const char *kind, int episode_no,
+                         int stage, int attempt)
+{
+    char nums[48];
+    int n = snprintf(nums, sizeof nums, "%d/%d/%d", episode_no, stage, attempt);
+    uint64_t h = fnv1a(basis, client_id, strlen(client_id) + 1);
+    h = fnv1a(h, kind, strlen(kind) + 1);
+    return fnv1a(h, nums, (size_t)n);
+}
+
+void decision_id(char *out, size_t outlen, const char *prefix, const char *client_id,
+                 const char *kind, int episode_no, int stage, int attempt)
+{
+    uint64_t a =
+        hash_key(UINT64_C(0xcbf29ce484222325), client_id, kind, episode_no, stage, attempt);
+    uint64_t b =
+        hash_key(UINT64_C(0x84222325cbf29ce4), client_id, kind, episode_no, stage, attempt);
+    snprintf(out, outlen, "%s%016llx%016llx", prefix, (unsigned long long)a, (unsigned long long)b);
+}
+
+double decision_unit(const char *client_id, const char *kind, int episode_no)
+{
+    uint64_t h = hash_key(UINT64_C(0x9e3779b97f4a7c15), client_id, kind, episode_no, 0, 0);
+    /* FNV's low bits mix poorly: fold the high half in before taking 53 bits. */
+    h ^= h >> 29;
+    h *= UINT64_C(0xbf58476d1ce4e5b9);
+    h ^= h >> 32;
+    return (double)(h >> 11) / 9007199254740992.0;
+}
+
+bool decision_contact_allowed(client_t *c, const config_t *cfg, int64_t now, int64_t *until)
+{
+    int64_t gap = (int64_t)cfg->rules.contact.min_days_between_contacts * INT64_C(86400000000);
+    if (gap == 0 || c->last_contact_at == TIME_NONE || now >= c->last_contact_at + gap)
+        return true;
+    *until = c->last_contact_at + gap;
+    c->deferrals++;
+    return false;
+}
+
+void decision_contact_made(client_t *c, int64_t now)
+{
+    c->last_contact_at = now;
+}
+
+const char *decision_assignee(const client_t *c, const config_t *cfg, role_t wanted, role_t *role)
+{
+    if (wanted == ROLE_HEAD_OF_CLIENTS) {
+        *role = ROLE_HEAD_OF_CLIENTS;
+        return cfg->rules.reactivation.head_of_clients;
+    }
+    if (wanted == ROLE_DEVELOPMENT_MANAGER && c->development_manager_id) {
+        *role = ROLE_DEVELOPMENT_MANAGER;
+        return c->development_manager_id;
+    }
+    if (c->manager_id) {
+        *role = ROLE_ACCOUNT_MANAGER;
+        return c->manager_id;
+    }
+    *role = ROLE_HEAD_OF_CLIENTS;
+    return cfg->rules.reactivation.head_of_clients;
+}

@@ -1,0 +1,98 @@
+/*
+ * decision: what the rule engines produce in one scheduler round, and the
+ * helpers every engine shares (stable ids, assignees, the output envelope).
+ *
+ * A decisions_t collects, for many clients: outputs (their outbox rows and
+ * decision rows), episodes to write back, inputs seen, and each client's next
+ * evaluation time. decisions_json() renders all of it as the one parameter of
+ * rd_apply_decisions (schema/0001_core.sql), so a round is written in one
+ * statement and one transaction.
+ */
+#ifndef RD_DECISION_H
+#define RD_DECISION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client.h"
+#include "config.h"
+#include "json.h"
+
+typedef struct decisions decisions_t;
+
+/* One output and the decision row behind it. */
+typedef struct {
+    emit_stream_t stream;
+    const char *topic;  /* task.reactivation, alert.gift_risk, ... */
+    const char *id_key; /* "task_id", "alert_id" or "job_id" */
+    const char *output_id;
+    int episode_no; /* 0 when not part of an episode */
+    int stage;
+    int attempt;
+    const char *script; /* NULL when none */
+    role_t role;
+    const char *assignee_id; /* NULL: the output has no assignee */
+    int64_t due_at;          /* TIME_NONE: none */
+} decision_row_t;
+
+decisions_t *decisions_new(void);
+void decisions_destroy(decisions_t **self_p); /* safe on NULL; sets *self_p to NULL */
+void decisions_reset(decisions_t *self);      /* empties it for the next round */
+
+/*
+ * Adds an output for client c decided at now. The body is the JSON object
+ *   {"<id_key>": id, "client_id": ..., "created_at": now, <fields>,
+ *    "assignee": {...} (when assignee_id), "due_at": ... (when set),
+ *    "context": {...}}
+ * where `fields` is a (possibly empty) run of members each starting with a
+ * comma, e.g. ",\"stage\":1,\"script\":\"wakeup_forgot\"".
+ */
+void decisions_add_output(decisions_t *self, const client_t *c, int64_t now,
+                          const decision_row_t *row, const char *fields);
+
+/* Writes episode e of kind ("reactivation" or "gift_risk") back for c. */
+void decisions_put_episode(decisions_t *self, const client_t *c, const char *kind,
+                           const episode_t *e);
+
+void decisions_outcome_seen(decisions_t *self, const char *task_id);
+void decisions_deal_seen(decisions_t *self, const char *client_id, const char *deal_id);
+
+/* c's next evaluation time (TIME_NONE: only on its next change) and whether it
+ * left the market. Called once per claimed client, after every engine. */
+void decisions_put_client(decisions_t *self, const client_t *c, int64_t eval_at);
+
+size_t decisions_output_count(const decisions_t *self);
+
+/* The parameter for rd_apply_decisions. Valid until the next change. */
+const char *decisions_json(decisions_t *self);
+
+/*
+ * A stable output id: prefix + 32 hex digits of a 128-bit hash of (client,
+ * kind, episode, stage, attempt). The same decision always gets the same id (a
+ * re-decided round after a crash, a replay); different decisions never share
+ * one in practice (2^-64 for a billion decisions). out must hold 48 bytes.
+ */
+void decision_id(char *out, size_t outlen, const char *prefix, const char *client_id,
+                 const char *kind, int episode_no, int stage, int attempt);
+
+/* A deterministic number in [0, 1) for (client, kind, episode): the holdout draw. */
+double decision_unit(const char *client_id, const char *kind, int episode_no);
+
+/*
+ * Contact spacing (rules.contact): whether an unsolicited contact (stage-1
+ * task, gift alert, NPS job) may go to c at now. When not, *until is the first
+ * instant it may and the deferral is counted on c. 0 days turns spacing off.
+ */
+bool decision_contact_allowed(client_t *c, const config_t *cfg, int64_t now, int64_t *until);
+/* Records an unsolicited contact made at now (engines that run after see it). */
+void decision_contact_made(client_t *c, int64_t now);
+
+/*
+ * Resolves who gets a task that should go to `wanted`: the development manager
+ * when wanted and known; else the account manager when known (role
+ * account_manager); else head_of_clients. Fills *role and returns the id.
+ */
+const char *decision_assignee(const client_t *c, const config_t *cfg, role_t wanted, role_t *role);
+
+#endif

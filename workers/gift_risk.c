@@ -1,0 +1,130 @@
+/*
+ * gift_risk: see gift_risk.h.
+ *
+ * Invariant, as for reactivation: at most one open risk episode per client,
+ * and one per sleep (a new episode needs an order newer than the last one's
+ * opening). An alert is an unsolicited contact: contact spacing applies, and a
+ * deferred alert still goes out if the zone is still open when the gap ends.
+ */
+#include "gift_risk.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "money.h"
+#include "reactivation.h"
+
+#define US_PER_DAY 86400000000.0
+#define KIND       "gift_risk"
+
+bool gift_risk_budget(const config_t *cfg, const char *margin, char *out, size_t outlen)
+{
+    money_t m, ratio, max;
+    if (!money_parse(margin, &m) || !money_parse(cfg->rules.gift_risk.budget_ratio.text, &ratio) ||
+        !money_parse(cfg->rules.gift_risk.budget_max.text, &max))
+        return false;
+    money_t budget = money_round(money_mul(ratio, m), 2);
+    money_t cap = money_round(max, 2);
+    money_t zero = {0, 2};
+    if (money_cmp(budget, cap) > 0)
+        budget = cap;
+    if (money_cmp(budget, zero) < 0)
+        budget = zero;
+    money_format(budget, out, outlen);
+    return true;
+}
+
+static bool valuable(const config_t *cfg, const client_t *c)
+{
+    money_t m, min;
+    return money_parse(c->margin, &m) && money_parse(cfg->rules.gift_risk.min_margin.text, &min) &&
+           money_cmp(m, min) >= 0;
+}
+
+static void close_risk(episode_t *e, const char *status, int64_t now)
+{
+    snprintf(e->status, sizeof e->status, "%s", status);
+    e->closed_at = now;
+    e->dirty = true;
+}
+
+static void open_risk(client_t *c, const config_t *cfg, int64_t now)
+{
+    episode_t *e = &c->risk;
+    int next_no = e->present ? e->episode_no + 1 : 1;
+    memset(e, 0, sizeof *e);
+    e->present = e->dirty = true;
+    e->episode_no = next_no;
+    snprintf(e->reason, sizeof e->reason, "risk_zone");
+    snprintf(e->status, sizeof e->status, "open");
+    e->opened_at = now;
+    e->last_call_at = e->retry_at = e->closed_at = TIME_NONE;
+    e->cycle_days = c->cycle_days;
+    snprintf(e->cycle_text, sizeof e->cycle_text, "%s", c->cycle_text);
+    e->holdout = decision_unit(c->client_id, KIND, next_no) < cfg->rules.gift_risk.holdout_ratio;
+}
+
+static void emit_alert(client_t *c, const config_t *cfg, int64_t now, decisions_t *out)
+{
+    episode_t *e = &c->risk;
+    char id[64], budget[64], fields[160];
+    decision_id(id, sizeof id, "ga-", c->client_id, KIND, e->episode_no, 0, 0);
+    if (!gift_risk_budget(cfg, c->margin, budget, sizeof budget))
+        snprintf(budget, sizeof budget, "0.00");
+    snprintf(fields, sizeof fields, ",\"gift_budget\":%s,\"currency\":\"%s\",\"episode\":%d",
+             budget, cfg->rules.currency, e->episode_no);
+    role_t role;
+    const char *assignee = decision_assignee(c, cfg, ROLE_ACCOUNT_MANAGER, &role);
+    decision_row_t row = {
+        .stream = EMIT_GIFT_RISK,
+        .topic = "alert.gift_risk",
+        .id_key = "alert_id",
+        .output_id = id,
+        .episode_no = e->episode_no,
+        .role = role,
+        .assignee_id = assignee,
+        .due_at = TIME_NONE,
+    };
+    decisions_add_output(out, c, now, &row, fields);
+    e->last_call_at = now;
+    decision_contact_made(c, now);
+}
+
+static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decisions_t *out)
+{
+    const config_t *cfg = env->cfg;
+    episode_t *e = &c->risk;
+    if (episode_is_open(e) && c->last_order_at != TIME_NONE && c->last_order_at > e->opened_at)
+        close_risk(e, "converted", now); /* the next order ends the risk episode */
+    if (c->closed || c->close_client) {
+        if (episode_is_open(e))
+            close_risk(e, "closed", now);
+        return WORKER_NEVER;
+    }
+    if (c->do_not_contact || episode_is_open(e) || !c->has_cycle || c->cycle_days <= 0 ||
+        c->last_order_at == TIME_NONE || !valuable(cfg, c))
+        return WORKER_NEVER; /* a new order or new master data is a change: we look again */
+    bool slept_again = !e->present || e->opened_at < c->last_order_at;
+    if (!slept_again)
+        return WORKER_NEVER;
+
+    int64_t start =
+        c->last_order_at + (int64_t)(cfg->rules.gift_risk.cycles * c->cycle_days * US_PER_DAY);
+    int64_t end = reactivation_due_at(cfg, c); /* TIME_NONE: the zone has no end */
+    if (end != TIME_NONE && start >= end)
+        return WORKER_NEVER; /* gift_risk.cycles beyond the trigger: no zone */
+    if (now < start)
+        return start;
+    if (end != TIME_NONE && now >= end)
+        return WORKER_NEVER; /* past the zone: reactivation's turn */
+    int64_t until;
+    if (!decision_contact_allowed(c, cfg, now, &until))
+        return end == TIME_NONE || until < end ? until : WORKER_NEVER;
+
+    open_risk(c, cfg, now);
+    if (!e->holdout)
+        emit_alert(c, cfg, now, out);
+    return WORKER_NEVER;
+}
+
+const worker_t gift_risk_worker = {.name = "gift_risk", .evaluate = evaluate};

@@ -1,0 +1,329 @@
+/*
+ * reactivation: see reactivation.h and docs/design.md ("Reactivation").
+ *
+ * One evaluation, in order:
+ *   1. outcomes of calls: each answers the episode's current call or is stale;
+ *   2. lost deals: a trigger for consultative and strategic clients;
+ *   3. a client closed or marked do-not-contact gets nothing (a closed client's
+ *      open episode is closed);
+ *   4. an open episode ends with a newer order (converted within
+ *      evaluate_after_cycles cycles of the last call, late otherwise), or sends
+ *      its due retry, or waits;
+ *   5. otherwise a trigger opens a new episode; its stage-1 call goes out at
+ *      once in continuous mode, at the next batch run in batch mode; until then
+ *      (or while contact spacing holds it back) the episode waits at stage 0.
+ *
+ * Invariant: one open episode per client; a missed-cycles trigger needs an
+ * order newer than the last episode's opening (one episode per sleep).
+ */
+#include "reactivation.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define US_PER_DAY 86400000000.0
+#define KIND       "reactivation"
+
+typedef struct {
+    const worker_env_t *env;
+    client_t *c;
+    episode_t *e;
+    int64_t now;
+    decisions_t *out;
+} react_t;
+
+static const char *const script_names[] = {"ideal_supplier_survey", "wakeup_offended",
+                                           "wakeup_forgot"};
+enum { SCRIPT_SURVEY, SCRIPT_WAKEUP_OFFENDED, SCRIPT_WAKEUP_FORGOT };
+
+int64_t reactivation_due_at(const config_t *cfg, const client_t *c)
+{
+    double k;
+    if (c->sales_type == SALES_TRANSACTIONAL)
+        k = cfg->rules.reactivation.cycles_transactional;
+    else if (c->sales_type == SALES_TRANSACTIONAL_CONSULTATIVE)
+        k = cfg->rules.reactivation.cycles_transactional_consultative;
+    else
+        return TIME_NONE;
+    if (!c->has_cycle || c->cycle_days <= 0 || c->last_order_at == TIME_NONE)
+        return TIME_NONE;
+    /* "after k cycles" holds when now - last order >= k x cycle, in exact time. */
+    return c->last_order_at + (int64_t)(k * c->cycle_days * US_PER_DAY);
+}
+
+static void close_episode(react_t *r, const char *status)
+{
+    snprintf(r->e->status, sizeof r->e->status, "%s", status);
+    r->e->closed_at = r->now;
+    r->e->retry_at = TIME_NONE;
+    r->e->dirty = true;
+}
+
+/* Emits one call of the open episode (stage 1 or 2) and records it. */
+static void emit_call(react_t *r, int script, role_t wanted, bool reassign)
+{
+    const config_t *cfg = r->env->cfg;
+    episode_t *e = r->e;
+    char id[64];
+    decision_id(id, sizeof id, "rt-", r->c->client_id, KIND, e->episode_no, e->stage, e->attempts);
+    role_t role;
+    const char *assignee = decision_assignee(r->c, cfg, wanted, &role);
+    char fields[256];
+    int n = snprintf(fields, sizeof fields, ",\"stage\":%d,\"script\":\"%s\",\"reason\":\"%s\"",
+                     e->stage, script_names[script], e->reason);
+    if (e->batch_id[0] && e->stage == 1)
+        n += snprintf(fields + n, sizeof fields - (size_t)n, ",\"batch_id\":\"%s\"", e->batch_id);
+    if (reassign)
+        n += snprintf(fields + n, sizeof fields - (size_t)n, ",\"reassign\":true");
+    snprintf(fields + n, sizeof fields - (size_t)n, ",\"episode\":%d,\"attempt\":%d", e->episode_no,
+             e->attempts);
+    decision_row_t row = {
+        .stream = EMIT_REACTIVATION,
+        .topic = "task.reactivation",
+        .id_key = "task_id",
+        .output_id = id,
+        .episode_no = e->episode_no,
+        .stage = e->stage,
+        .attempt = e->attempts,
+        .script = script_names[script],
+        .role = role,
+        .assignee_id = assignee,
+        .due_at = calendar_next_open(r->env->cal, r->now),
+    };
+    decisions_add_output(r->out, r->c, r->now, &row, fields);
+    e->last_call_at = r->now;
+    e->retry_at = TIME_NONE;
+    e->dirty = true;
+}
+
+/* Who makes a stage-1 call: head_of_clients with survey_by_head, else per
+ * sales type. */
+static role_t survey_role(const react_t *r)
+{
+    const config_t *cfg = r->env->cfg;
+    if (cfg->rules.reactivation.survey_by_head)
+        return ROLE_HEAD_OF_CLIENTS;
+    return cfg->rules.reactivation.assignee[r->c->sales_type];
+}
+
+/* A stage-1 call is an unsolicited contact: it opens a spacing gap. */
+static void emit_survey(react_t *r)
+{
+    r->e->stage = 1;
+    r->e->attempts++;
+    emit_call(r, SCRIPT_SURVEY, survey_role(r), false);
+    decision_contact_made(r->c, r->now);
+}
+
+/* Applies the outcome of the episode's current call. */
+static void apply_outcome(react_t *r, const outcome_in_t *o)
+{
+    const config_t *cfg = r->env->cfg;
+    episode_t *e = r->e;
+    snprintf(e->outcome, sizeof e->outcome, "%s", o->outcome);
+    e->dirty = true;
+    if (strcmp(o->outcome, "no_answer") == 0) {
+        if (e->attempts < cfg->rules.reactivation.max_attempts)
+            e->retry_at =
+                r->now + (int64_t)cfg->rules.reactivation.retry_after_days * (int64_t)US_PER_DAY;
+        else
+            close_episode(r, "exhausted");
+    } else if (strcmp(o->outcome, "closed") == 0) {
+        r->c->close_client = true; /* left the market: never contact again */
+        close_episode(r, "closed");
+    } else if (strcmp(o->outcome, "not_target") == 0) {
+        close_episode(r, "not_target");
+    } else if (e->stage == 1) {
+        /* offended, forgot, manager_change: the wake-up call. */
+        e->stage = 2;
+        e->attempts = 1;
+        if (strcmp(o->outcome, "manager_change") == 0)
+            emit_call(r, SCRIPT_WAKEUP_OFFENDED, ROLE_HEAD_OF_CLIENTS, true);
+        else
+            emit_call(r,
+                      strcmp(o->outcome, "offended") == 0 ? SCRIPT_WAKEUP_OFFENDED
+                                                          : SCRIPT_WAKEUP_FORGOT,
+                      cfg->rules.reactivation.assignee[r->c->sales_type], false);
+    }
+    /* A stage-2 call answered with anything else: the offer was made; the
+     * episode now waits for the client's next order. */
+}
+
+/* A newer order ended the open episode: judge it. */
+static void end_by_order(react_t *r)
+{
+    episode_t *e = r->e;
+    bool called = e->stage >= 1 && !e->holdout;
+    if (!called && !e->holdout) {
+        close_episode(r, "returned"); /* came back while queued for a batch run */
+        return;
+    }
+    /* Held-out episodes are judged from their opening, as if called then. */
+    int64_t ref = called ? e->last_call_at : e->opened_at;
+    double cycle = e->cycle_days > 0 ? e->cycle_days : r->c->cycle_days;
+    double window = r->env->cfg->rules.reactivation.evaluate_after_cycles * cycle * US_PER_DAY;
+    bool converted = cycle <= 0 || (double)(r->c->last_order_at - ref) <= window;
+    close_episode(r, converted ? "converted" : "late");
+}
+
+/* Batch runs are at local midnight of every batch_every_days-th day since
+ * 1970-01-01 in the calendar's zone: deterministic, the same on a replay. */
+static int32_t batch_run_day(const worker_env_t *env, int64_t t)
+{
+    int32_t n = (int32_t)env->cfg->rules.reactivation.batch_every_days;
+    int32_t day = calendar_day(env->cal, t);
+    int32_t run = day - ((day % n) + n) % n;
+    if (calendar_day_start(env->cal, run) > t)
+        run -= n;
+    return run;
+}
+
+/* "batch-YYYY-MM-DD" for a local day number (days since 1970-01-01). */
+static void batch_id_for(int32_t day, char *out, size_t outlen)
+{
+    /* civil_from_days (H. Hinnant's algorithm) */
+    int64_t z = (int64_t)day + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = yoe + era * 400;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    snprintf(out, outlen, "batch-%04lld-%02lld-%02lld", (long long)(y + (m <= 2)), (long long)m,
+             (long long)d);
+}
+
+/* Opens a new episode (the previous one, if any, is closed). */
+static void open_episode(react_t *r, const char *reason)
+{
+    episode_t *e = r->e;
+    int next_no = e->present ? e->episode_no + 1 : 1;
+    memset(e, 0, sizeof *e);
+    e->present = true;
+    e->dirty = true;
+    e->episode_no = next_no;
+    snprintf(e->reason, sizeof e->reason, "%s", reason);
+    snprintf(e->status, sizeof e->status, "open");
+    e->opened_at = r->now;
+    e->last_call_at = e->retry_at = e->closed_at = TIME_NONE;
+    e->cycle_days = r->c->has_cycle ? r->c->cycle_days : 0;
+    snprintf(e->cycle_text, sizeof e->cycle_text, "%s", r->c->has_cycle ? r->c->cycle_text : "");
+    e->holdout = decision_unit(r->c->client_id, KIND, next_no) <
+                 r->env->cfg->rules.reactivation.holdout_ratio;
+}
+
+/*
+ * Stage 1 of an episode waiting at stage 0: in batch mode at the next batch
+ * run, in continuous mode as soon as contact spacing allows.
+ */
+static int64_t release(react_t *r)
+{
+    const worker_env_t *env = r->env;
+    int64_t until;
+    if (env->cfg->rules.reactivation.mode == REACT_CONTINUOUS) {
+        if (!decision_contact_allowed(r->c, env->cfg, r->now, &until))
+            return until;
+        emit_survey(r);
+        return WORKER_NEVER;
+    }
+    int32_t run = batch_run_day(env, r->now);
+    int64_t run_at = calendar_day_start(env->cal, run);
+    if (run_at < r->e->opened_at) /* queued after this run: wait for the next */
+        return calendar_day_start(env->cal, run + env->cfg->rules.reactivation.batch_every_days);
+    if (!decision_contact_allowed(r->c, env->cfg, r->now, &until))
+        return until;
+    batch_id_for(run, r->e->batch_id, sizeof r->e->batch_id);
+    emit_survey(r);
+    return WORKER_NEVER;
+}
+
+static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decisions_t *out)
+{
+    const config_t *cfg = env->cfg;
+    react_t r = {.env = env, .c = c, .e = &c->react, .now = now, .out = out};
+    episode_t *e = &c->react;
+
+    for (size_t i = 0; i < c->outcomes_count; i++) {
+        const outcome_in_t *o = &c->outcomes[i];
+        decisions_outcome_seen(out, o->task_id);
+        if (episode_is_open(e) && o->episode_no == e->episode_no && o->stage == e->stage &&
+            o->attempt == e->attempts && e->retry_at == TIME_NONE)
+            apply_outcome(&r, o); /* else stale: an answer to an earlier call */
+    }
+    bool deal_lost = false;
+    for (size_t i = 0; i < c->deals_count; i++) {
+        decisions_deal_seen(out, c->client_id, c->deals[i].deal_id);
+        deal_lost |= c->sales_type == SALES_CONSULTATIVE || c->sales_type == SALES_STRATEGIC;
+    }
+
+    if (c->closed || c->close_client) {
+        if (episode_is_open(e))
+            close_episode(&r, "closed");
+        return WORKER_NEVER;
+    }
+    if (c->do_not_contact)
+        return WORKER_NEVER; /* lifting the mark is a change: we look again then */
+
+    if (episode_is_open(e)) {
+        if (c->last_order_at != TIME_NONE && c->last_order_at > e->opened_at) {
+            end_by_order(&r);
+        } else if (e->holdout) {
+            return WORKER_NEVER; /* held out: never contacted, ends with an order */
+        } else if (e->stage == 0) {
+            return release(&r);
+        } else if (e->retry_at != TIME_NONE) {
+            int64_t until;
+            if (now < e->retry_at)
+                return e->retry_at;
+            if (e->stage == 1) {
+                /* A stage-1 retry is unsolicited like the first call. */
+                if (!decision_contact_allowed(c, cfg, now, &until))
+                    return until;
+                emit_survey(&r);
+            } else {
+                /* Stage 2 answers the client's own words: exempt from spacing. */
+                e->attempts++;
+                emit_call(&r,
+                          strcmp(e->outcome, "forgot") == 0 ? SCRIPT_WAKEUP_FORGOT
+                                                            : SCRIPT_WAKEUP_OFFENDED,
+                          cfg->rules.reactivation.assignee[c->sales_type], false);
+            }
+            return WORKER_NEVER;
+        } else {
+            return WORKER_NEVER; /* waiting for the call's outcome or an order */
+        }
+    }
+
+    const char *reason = NULL;
+    int64_t next = WORKER_NEVER;
+    if (deal_lost) {
+        reason = "deal_lost";
+    } else {
+        int64_t due = reactivation_due_at(cfg, c);
+        /* One episode per sleep: the last one must predate the last order. */
+        bool slept_again = !e->present || e->opened_at < c->last_order_at;
+        if (due != TIME_NONE && slept_again) {
+            if (now >= due)
+                reason = "missed_cycles";
+            else
+                next = due;
+        }
+    }
+    if (reason == NULL)
+        return next;
+    int64_t until;
+    if (!deal_lost && cfg->rules.reactivation.mode == REACT_CONTINUOUS &&
+        !decision_contact_allowed(c, cfg, now, &until))
+        return until; /* deferred, not lost: the missed cycles still hold then */
+
+    /* Opened now; stage 1 goes out now, at the batch run, or when spacing
+     * allows (a lost deal is remembered by its waiting episode). */
+    open_episode(&r, reason);
+    if (e->holdout)
+        return WORKER_NEVER; /* recorded, never emitted */
+    return release(&r);
+}
+
+const worker_t reactivation_worker = {.name = "reactivation", .evaluate = evaluate};
