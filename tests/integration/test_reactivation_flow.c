@@ -157,6 +157,18 @@ Test(reactivation_flow, a_transactional_client_is_called_after_two_cycles_then_w
     cr_assert(h_wait_sql(&h, "SELECT status FROM episodes WHERE client_id = 'c1'", "converted"),
               "%s", h_log(&h));
     cr_assert_str_eq(h_sql(&h, "SELECT outcome FROM decisions WHERE stage = 1"), "forgot");
+
+    char out[8192];
+    cr_assert_eq(h_ctl(&h, "report reactivation", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "2026-03  am-c1") != NULL, "%s", out);
+    cr_assert(strstr(out, "references: naive calling 5%, method average 30%, best recorded 61%"),
+              "%s", out);
+    cr_assert_eq(h_ctl(&h, "report reactivation --json", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "\"total\":{\"episodes\":1,\"tasks\":2,\"offended\":0,\"forgot\":1") !=
+                  NULL,
+              "%s", out);
+    cr_assert(strstr(out, "\"converted\":1,\"late\":0,\"open\":0,\"conversion\":1.0000") != NULL,
+              "%s", out);
     json_destroy(&t1);
     json_destroy(&t2);
 }

@@ -1,0 +1,27 @@
+/*
+ * report: what ops staff and managers look at (`retentionctl report ...`).
+ *
+ * Each report is one read-only query over the episodes and decisions, grouped
+ * by month (calendar months in rules.calendar.timezone) and manager, printed
+ * as an aligned table or, with json, as one JSON object.
+ */
+#ifndef RD_REPORT_H
+#define RD_REPORT_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "config.h"
+
+/*
+ * Prints the reactivation report: per month and account manager, episodes,
+ * tasks, outcomes by kind, conversions and the conversion rate beside the
+ * method's references (5 % naive calling, 30 % average, 61 % best); then the
+ * contacted-versus-holdout comparison with the lift and its 95 % confidence
+ * interval. Returns 0, or -1 with a message in err (a database error).
+ */
+int report_reactivation(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err,
+                        size_t errlen);
+
+#endif
