@@ -86,6 +86,8 @@ typedef struct config {
                                   1 .. 3650 */
 
     log_level_t log_level; /* ours: top-level `log_level`; default info */
+    char *metrics_listen;  /* ours: `metrics.listen`, "HOST:PORT" of the Prometheus endpoint;
+                              default NULL = no endpoint; see config_parse_listen */
     clock_mode_t clock;    /* default wall */
 
     cfg_ingest_t *ingest; /* at least one */
@@ -163,5 +165,12 @@ const char *config_role_name(role_t role);
 const char *config_emit_stream_name(emit_stream_t stream);
 /* Parses a sales type name; returns false when unknown. */
 bool config_sales_type_parse(const char *name, sales_type_t *out);
+
+struct sockaddr_storage;
+/* Parses a listen address "HOST:PORT" (metrics.listen): HOST a numeric IPv4
+ * address ("127.0.0.1", "0.0.0.0") or a bracketed IPv6 one ("[::1]"), PORT 1 to
+ * 65535. Numbers only, so nothing resolves names on the event loop. Fills *out
+ * (family AF_INET or AF_INET6, port set) and returns true, or returns false. */
+bool config_parse_listen(const char *text, struct sockaddr_storage *out);
 
 #endif

@@ -2,9 +2,10 @@
  * retentiond: the daemon's entry point.
  *
  * Start-up, in order: command line -> configuration (exit 78 when bad) -> log
- * level -> event loop and signals -> output and input sockets (bound now, so a
- * port conflict stops us before we claim to be ready) -> database connection ->
- * schema version check -> READY=1 and reading starts.
+ * level -> event loop and signals -> output and input sockets and the metrics
+ * endpoint (bound now, so a port conflict stops us before we claim to be
+ * ready) -> database connection -> schema version check -> READY=1 and reading
+ * starts.
  *
  * Shutdown (SIGTERM, SIGINT): stop reading, let the store commit what it holds
  * (router senders get their acks), within SHUTDOWN_GRACE_MS; then close
@@ -31,6 +32,7 @@
 #include "emit.h"
 #include "ingest.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrate.h"
 #include "notify.h"
 #include "pgconn.h"
@@ -52,6 +54,7 @@ typedef struct {
     store_t *store;
     pgconn_t *db;
     schedule_t *sched;
+    metrics_t *metrics; /* NULL when metrics.listen is absent */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t grace;
     bool ready;
@@ -88,6 +91,7 @@ static void finish(daemon_t *d)
                  left);
     /* Order: the store first (its callbacks reference ingest's replies), then
      * the sockets, then the database. */
+    metrics_destroy(&d->metrics); /* it reads the modules below */
     store_destroy(&d->store);
     schedule_destroy(&d->sched);
     ingest_destroy(&d->ingest);
@@ -141,6 +145,9 @@ static const char *unreloadable_change(const config_t *a, const config_t *b)
         return "database";
     if (a->clock != b->clock)
         return "clock";
+    if ((a->metrics_listen == NULL) != (b->metrics_listen == NULL) ||
+        (a->metrics_listen && strcmp(a->metrics_listen, b->metrics_listen) != 0))
+        return "metrics";
     if (a->ingest_count != b->ingest_count)
         return "ingest";
     for (size_t i = 0; i < a->ingest_count; i++) {
@@ -343,6 +350,15 @@ int main(int argc, char **argv)
         if (d.ingest == NULL) {
             log_error("%s", err);
             d.exit_code = code;
+            finish(&d);
+        }
+    }
+    if (d.ingest != NULL && d.cfg->metrics_listen != NULL) {
+        const metrics_sources_t src = {&d.ingest, &d.store, &d.sched, &d.emit, &d.db};
+        d.metrics = metrics_new(&d.loop, d.cfg, &src, err, sizeof err);
+        if (d.metrics == NULL) {
+            log_error("%s", err);
+            d.exit_code = EXIT_UNAVAILABLE;
             finish(&d);
         }
     }

@@ -366,6 +366,22 @@ static void refuse_head(store_t *self, const char *pgerr)
     self->bytes += it->len;
 }
 
+static const double latency_bounds[] = {STORE_LATENCY_BOUNDS};
+static const double size_bounds[] = {STORE_BATCH_BOUNDS};
+_Static_assert(sizeof latency_bounds / sizeof latency_bounds[0] == STORE_LATENCY_BUCKETS,
+               "STORE_LATENCY_BOUNDS has STORE_LATENCY_BUCKETS values");
+_Static_assert(sizeof size_bounds / sizeof size_bounds[0] == STORE_BATCH_BUCKETS,
+               "STORE_BATCH_BOUNDS has STORE_BATCH_BUCKETS values");
+
+/* Adds one observation to a histogram of store_stats_t (bounds ascending). */
+static void observe(uint64_t *buckets, const double *bounds, size_t nbounds, double v)
+{
+    size_t i = 0;
+    while (i < nbounds && v > bounds[i])
+        i++;
+    buckets[i]++;
+}
+
 static void on_result(pgconn_t *db, const PGresult *res, void *arg)
 {
     store_t *self = arg;
@@ -380,7 +396,12 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
         self->stats.batch_retries++;
         return; /* store_kick on reconnect */
     }
+    double latency_s = pgconn_last_latency_ms(self->db) / 1000.0;
+    observe(self->stats.db_latency, latency_bounds, STORE_LATENCY_BUCKETS, latency_s);
+    self->stats.db_latency_sum_s += latency_s;
     if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        observe(self->stats.batch_size, size_bounds, STORE_BATCH_BUCKETS, (double)n);
+        self->stats.batch_size_sum += n;
         if (self->logged_transient)
             log_info("database applies batches again");
         self->logged_transient = false;

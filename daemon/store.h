@@ -44,6 +44,14 @@ typedef void (*store_done_cb)(void *arg, int status, const char *why);
  * will never be known to this process (not committed before shutdown). */
 #define STORE_ABANDONED (-2)
 
+/* Upper bounds of the histogram buckets in store_stats_t (Prometheus `le`):
+ * items (events and dead letters) per committed batch, and the database round
+ * trip of a batch statement in seconds (pgconn_last_latency_ms). */
+#define STORE_BATCH_BUCKETS   12
+#define STORE_BATCH_BOUNDS    1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10000, 100000
+#define STORE_LATENCY_BUCKETS 12
+#define STORE_LATENCY_BOUNDS  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5
+
 /* Counters since start, for logs, metrics and tests. */
 typedef struct {
     uint64_t events_committed;  /* accepted events in committed batches */
@@ -53,6 +61,13 @@ typedef struct {
     uint64_t refused;           /* events the database refused */
     uint64_t seq_gaps;
     uint64_t seq_reorders;
+    /* Histograms, one count per bucket (not cumulative): bucket i counts the
+     * observations above bound i-1 and at most bound i; the last one
+     * (index *_BUCKETS) those above every bound. */
+    uint64_t batch_size[STORE_BATCH_BUCKETS + 1]; /* items per committed batch */
+    uint64_t batch_size_sum;
+    uint64_t db_latency[STORE_LATENCY_BUCKETS + 1]; /* round trip of each batch statement */
+    double db_latency_sum_s;
 } store_stats_t;
 
 /* Creates a store writing through db (borrowed; must outlive the store). cfg is

@@ -1,0 +1,486 @@
+/*
+ * metrics: the Prometheus endpoint, libmicrohttpd driven from the libuv loop.
+ *
+ * MHD runs in "external polling" mode with epoll (MHD_USE_EPOLL and no
+ * MHD_USE_INTERNAL_POLLING_THREAD): it starts no thread, and everything it
+ * watches (the listening socket and the connections) is in one epoll file
+ * descriptor of its own. That descriptor is readable when any of them has
+ * work, so a single uv_poll_t on it wakes us; MHD_run() then does the work
+ * without blocking. After every MHD_run() we ask MHD_get_timeout() when it
+ * must run again even without activity (a connection timing out, a request
+ * it parsed and must hand to the handler) and arm a uv_timer_t for that; MHD's
+ * documentation requires exactly this pairing.
+ *
+ * The outbox depth comes from a query, `SELECT stream, count(*) ... WHERE
+ * sent_at IS NULL` (the partial index outbox_unsent), every DEPTH_REFRESH_MS
+ * on a connection of our own; a scrape reports the last result, so it never
+ * waits for the database and the database sees the same load however often
+ * Prometheus scrapes.
+ *
+ * Invariants:
+ *   - MHD is only called from the loop thread, so the request handler reads
+ *     the modules' counters directly, without locks;
+ *   - the poll handle is closed (which removes the descriptor from libuv's
+ *     epoll set at once) before MHD_stop_daemon closes the descriptor;
+ *   - the object is freed in the last close callback, never earlier.
+ */
+#include "metrics.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "config.h"
+#include "event.h"
+#include "json.h"
+#include "log.h"
+
+#define CONNECTION_LIMIT     16u
+#define CONNECTION_TIMEOUT_S 10u
+/* The exposition has a fixed set of series (topics x reasons x streams), a few
+ * kilobytes; this cap only guards against a future bug. */
+#define RESPONSE_MAX_BYTES (1024u * 1024u)
+#define CONTENT_TYPE       "text/plain; version=0.0.4; charset=utf-8"
+#define DEPTH_REFRESH_MS   10000
+#define DEPTH_SQL          "SELECT stream, count(*) FROM outbox WHERE sent_at IS NULL GROUP BY stream"
+
+struct metrics {
+    uv_loop_t *loop;
+    struct MHD_Daemon *mhd;
+    uv_poll_t poll;
+    uv_timer_t timer;
+    uv_timer_t depth_timer;
+    int handles;                        /* open uv handles; the object is freed when it reaches 0 */
+    pgconn_t *depth_db;                 /* our own connection, for the outbox depth */
+    uint64_t unsent[EMIT_STREAM_COUNT]; /* outbox rows never sent, at the last refresh */
+    bool depth_failed;                  /* the last refresh failed (logged once) */
+    metrics_sources_t src;
+    uint64_t started_ns; /* uv_hrtime() when created: the uptime's origin */
+    double start_time_s; /* wall clock at the same moment, seconds since the epoch */
+    char listen[64];
+    char *start_err;  /* while starting: where MHD's log goes, to report it */
+    size_t start_len; /* its size */
+};
+
+/* ---- The exposition ----------------------------------------------------- */
+
+static void family(jbuf_t *b, const char *name, const char *type, const char *help)
+{
+    jbuf_printf(b, "# HELP retentiond_%s %s\n# TYPE retentiond_%s %s\n", name, help, name, type);
+}
+
+/* One sample. `labels` is "" or `name="value"` with a value from our own
+ * fixed names (topics, reasons, streams), which need no escaping. */
+static void sample(jbuf_t *b, const char *name, const char *labels, uint64_t v)
+{
+    jbuf_printf(b, "retentiond_%s%s%s%s %llu\n", name, labels[0] ? "{" : "", labels,
+                labels[0] ? "}" : "", (unsigned long long)v);
+}
+
+static void counter(jbuf_t *b, const char *name, const char *help, uint64_t v)
+{
+    family(b, name, "counter", help);
+    sample(b, name, "", v);
+}
+
+static void gauge(jbuf_t *b, const char *name, const char *help, double v)
+{
+    family(b, name, "gauge", help);
+    jbuf_printf(b, "retentiond_%s %.17g\n", name, v);
+}
+
+/* A histogram from per-bucket counts (store_stats_t's form): Prometheus wants
+ * cumulative buckets, ending with +Inf, then _sum and _count. */
+static void histogram(jbuf_t *b, const char *name, const char *help, const double *bounds,
+                      size_t nbounds, const uint64_t *counts, double sum)
+{
+    family(b, name, "histogram", help);
+    uint64_t total = 0;
+    for (size_t i = 0; i < nbounds; i++) {
+        total += counts[i];
+        jbuf_printf(b, "retentiond_%s_bucket{le=\"%g\"} %llu\n", name, bounds[i],
+                    (unsigned long long)total);
+    }
+    total += counts[nbounds];
+    jbuf_printf(b, "retentiond_%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)total);
+    jbuf_printf(b, "retentiond_%s_sum %.17g\n", name, sum);
+    jbuf_printf(b, "retentiond_%s_count %llu\n", name, (unsigned long long)total);
+}
+
+/* One series per emit stream, from the field at `offset` of emit_stream_stats_t. */
+static void per_stream(jbuf_t *b, const char *name, const char *type, const char *help,
+                       const emit_stats_t *es, size_t offset, bool is_gauge32)
+{
+    family(b, name, type, help);
+    for (int s = 0; s < EMIT_STREAM_COUNT; s++) {
+        const char *field = (const char *)&es->stream[s] + offset;
+        uint64_t v;
+        if (is_gauge32) {
+            uint32_t v32;
+            memcpy(&v32, field, sizeof v32);
+            v = v32;
+        } else {
+            memcpy(&v, field, sizeof v);
+        }
+        char labels[64];
+        snprintf(labels, sizeof labels, "stream=\"%s\"", config_emit_stream_name(s));
+        sample(b, name, labels, v);
+    }
+}
+
+static void render_ingest(jbuf_t *b, const ingest_stats_t *is)
+{
+    char labels[64];
+    family(b, "events_total", "counter", "Valid input messages received, by topic.");
+    for (int t = 0; t < EV_TYPE_COUNT; t++) {
+        snprintf(labels, sizeof labels, "topic=\"%s\"", event_type_name(t));
+        sample(b, "events_total", labels, is->received[t]);
+    }
+    family(b, "rejected_total", "counter", "Input messages rejected, by reason.");
+    for (int r = REJ_NONE + 1; r < REJ_REASON_COUNT; r++) {
+        snprintf(labels, sizeof labels, "reason=\"%s\"", reject_reason_name(r));
+        sample(b, "rejected_total", labels, is->rejected[r]);
+    }
+    counter(b, "router_acks_total", "Acks sent to router-mode input senders.", is->acks);
+    counter(b, "router_nacks_total", "Nacks sent to router-mode input senders.", is->nacks);
+    counter(b, "router_replies_unroutable_total",
+            "Router replies dropped because the sender was gone.", is->replies_unroutable);
+}
+
+static void render_store(jbuf_t *b, const store_stats_t *ss, size_t backlog, double last_query_s)
+{
+    static const double size_bounds[] = {STORE_BATCH_BOUNDS};
+    static const double latency_bounds[] = {STORE_LATENCY_BOUNDS};
+    gauge(b, "store_backlog", "Input events queued or in flight to the database.", (double)backlog);
+    counter(b, "store_batches_total", "Input batches committed.", ss->batches);
+    counter(b, "store_batch_retries_total",
+            "Input batches sent again after the connection was lost during their commit.",
+            ss->batch_retries);
+    counter(b, "store_events_committed_total", "Accepted events committed.", ss->events_committed);
+    counter(b, "store_dead_letters_committed_total", "Rejected messages committed as dead letters.",
+            ss->rejects_committed);
+    counter(b, "store_refused_total", "Events the database refused (kept as dead letters).",
+            ss->refused);
+    counter(b, "sequence_gaps_total", "Gaps seen in producers' sequence numbers.", ss->seq_gaps);
+    counter(b, "sequence_reorders_total", "Producers' sequence numbers seen out of order.",
+            ss->seq_reorders);
+    histogram(b, "store_batch_size", "Items (events and dead letters) per committed batch.",
+              size_bounds, STORE_BATCH_BUCKETS, ss->batch_size, (double)ss->batch_size_sum);
+    histogram(b, "db_round_trip_seconds", "Database round trip of each input batch statement.",
+              latency_bounds, STORE_LATENCY_BUCKETS, ss->db_latency, ss->db_latency_sum_s);
+    gauge(b, "db_last_query_seconds", "Round trip of the store connection's last query.",
+          last_query_s);
+}
+
+static void render_emit(const metrics_t *self, jbuf_t *b, const emit_stats_t *es)
+{
+    per_stream(b, "outputs_sent_total", "counter",
+               "Outputs handed to ZeroMQ (first sends and re-sends), by stream.", es,
+               offsetof(emit_stream_stats_t, sent), false);
+    per_stream(b, "outputs_acked_total", "counter",
+               "Outputs acknowledged by router consumers, by stream.", es,
+               offsetof(emit_stream_stats_t, acked), false);
+    per_stream(b, "outputs_resent_total", "counter",
+               "Router outputs sent again (timeout, ready, lost consumer), by stream.", es,
+               offsetof(emit_stream_stats_t, resent), false);
+    per_stream(b, "output_bad_frames_total", "counter",
+               "Messages from router consumers that were neither ready nor ack, by stream.", es,
+               offsetof(emit_stream_stats_t, bad_frames), false);
+    per_stream(b, "outbox_queued", "gauge", "Outbox rows read and not yet sent, by stream.", es,
+               offsetof(emit_stream_stats_t, queued), true);
+    per_stream(b, "outbox_in_flight", "gauge",
+               "Router outputs sent and not yet acknowledged, by stream.", es,
+               offsetof(emit_stream_stats_t, in_flight), true);
+    per_stream(b, "output_consumers", "gauge", "Router consumers that said ready, by stream.", es,
+               offsetof(emit_stream_stats_t, consumers), true);
+    family(b, "outbox_unsent", "gauge",
+           "Outbox rows not sent yet, by stream (read from the database every 10 s).");
+    for (int s = 0; s < EMIT_STREAM_COUNT; s++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "stream=\"%s\"", config_emit_stream_name(s));
+        sample(b, "outbox_unsent", labels, self->unsent[s]);
+    }
+    counter(b, "outbox_db_errors_total", "Outbox statements that failed (each is tried again).",
+            es->db_errors);
+    counter(b, "outbox_pruned_total", "Delivered outbox rows deleted after their retention.",
+            es->pruned);
+}
+
+static void render_schedule(jbuf_t *b, const schedule_stats_t *st)
+{
+    counter(b, "scheduler_rounds_total", "Scheduler rounds committed.", st->rounds);
+    counter(b, "scheduler_evaluations_total", "Client evaluations by the rule engines.",
+            st->evaluated);
+    counter(b, "scheduler_outputs_total", "Outputs the rule engines wrote to the outbox.",
+            st->outputs);
+    counter(b, "scheduler_failures_total", "Scheduler rounds rolled back or lost.", st->failures);
+}
+
+/* The whole exposition, from the modules as they are now (a missing one
+ * reports zeros, so every series always exists). */
+static void render(const metrics_t *self, jbuf_t *b)
+{
+    static const ingest_stats_t no_ingest;
+    static const store_stats_t no_store;
+    static const emit_stats_t no_emit;
+    static const schedule_stats_t no_schedule;
+    const ingest_t *in = *self->src.ingest;
+    const store_t *st = *self->src.store;
+    const emit_t *em = *self->src.emit;
+    const schedule_t *sc = *self->src.sched;
+    const pgconn_t *db = *self->src.db;
+
+    gauge(b, "up", "1 while the daemon runs.", 1);
+    family(b, "build_info", "gauge", "The running version (the value is always 1).");
+    jbuf_printf(b, "retentiond_build_info{version=\"%s\"} 1\n", RD_VERSION);
+    gauge(b, "start_time_seconds", "When the daemon started, in seconds since the epoch.",
+          self->start_time_s);
+    gauge(b, "uptime_seconds", "Seconds since the daemon started.",
+          (double)(uv_hrtime() - self->started_ns) / 1e9);
+    render_ingest(b, in ? ingest_stats(in) : &no_ingest);
+    render_store(b, st ? store_stats(st) : &no_store, st ? store_backlog(st) : 0,
+                 db ? pgconn_last_latency_ms(db) / 1000.0 : 0);
+    render_emit(self, b, em ? emit_stats(em) : &no_emit);
+    render_schedule(b, sc ? schedule_stats(sc) : &no_schedule);
+}
+
+/* ---- HTTP --------------------------------------------------------------- */
+
+static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned status, const char *text,
+                                  bool allow)
+{
+    struct MHD_Response *res =
+        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+    if (res == NULL)
+        return MHD_NO; /* out of memory: MHD closes the connection */
+    MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    if (allow)
+        MHD_add_response_header(res, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    enum MHD_Result rc = MHD_queue_response(conn, status, res);
+    MHD_destroy_response(res);
+    return rc;
+}
+
+/*
+ * MHD calls this once the headers are in, then once per piece of body, then
+ * once more with nothing left. Other methods are refused at once (MHD then
+ * closes the connection rather than read their body); a GET answers on the
+ * last call, after any body it carried was skipped, so the connection can be
+ * kept alive for the next scrape.
+ */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    metrics_t *self = cls;
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed: use GET\n", true);
+    if (*con_cls == NULL) {
+        *con_cls = self; /* any non-NULL mark: the headers were seen */
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(url, "/metrics") != 0)
+        return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found: the metrics are at /metrics\n",
+                          false);
+    jbuf_t b = JBUF_INIT;
+    render(self, &b);
+    if (b.len > RESPONSE_MAX_BYTES) {
+        log_error("metrics: response of %zu bytes is larger than the %u allowed", b.len,
+                  RESPONSE_MAX_BYTES);
+        jbuf_free(&b);
+        return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "response too large\n", false);
+    }
+    struct MHD_Response *res =
+        MHD_create_response_from_buffer_with_free_callback(b.len, b.data, free);
+    if (res == NULL) {
+        jbuf_free(&b);
+        return MHD_NO;
+    }
+    MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE);
+    enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_OK, res);
+    MHD_destroy_response(res); /* the buffer is freed with the response */
+    return rc;
+}
+
+/* MHD's own messages (end with a newline). While starting they are kept for
+ * the caller's error message; afterwards they are logged. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    metrics_t *self = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    if (self->start_err != NULL) {
+        if (self->start_err[0] == '\0')
+            snprintf(self->start_err, self->start_len, "%s", msg);
+        return;
+    }
+    log_warn("metrics: %s", msg);
+}
+
+static void on_timer(uv_timer_t *timer);
+
+/* Lets MHD do what is ready, then arms the timer for when it must run next. */
+static void drive(metrics_t *self)
+{
+    if (MHD_run(self->mhd) != MHD_YES)
+        log_warn("metrics: MHD_run failed");
+    MHD_UNSIGNED_LONG_LONG ms = 0;
+    if (MHD_get_timeout(self->mhd, &ms) == MHD_YES)
+        uv_timer_start(&self->timer, on_timer, (uint64_t)ms, 0);
+    else
+        uv_timer_stop(&self->timer);
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    drive(timer->data);
+}
+
+static void on_poll(uv_poll_t *handle, int status, int events)
+{
+    metrics_t *self = handle->data;
+    if (status < 0)
+        log_warn("metrics: polling failed: %s", uv_strerror(status));
+    drive(self);
+}
+
+/* ---- The outbox depth ----------------------------------------------------- */
+
+static void on_depth(pgconn_t *db, const PGresult *res, void *arg)
+{
+    metrics_t *self = arg;
+    if (res == NULL)
+        return; /* connection lost: the next refresh after it is back */
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *msg = PQresultErrorMessage(res);
+        if (!self->depth_failed)
+            log_warn("metrics: reading the outbox depth failed (%.*s); keeping the last values",
+                     (int)strcspn(msg, "\n"), msg);
+        self->depth_failed = true;
+        return;
+    }
+    self->depth_failed = false;
+    memset(self->unsent, 0, sizeof self->unsent);
+    for (int i = 0; i < PQntuples(res); i++)
+        for (int s = 0; s < EMIT_STREAM_COUNT; s++)
+            if (strcmp(PQgetvalue(res, i, 0), config_emit_stream_name(s)) == 0)
+                self->unsent[s] = strtoull(PQgetvalue(res, i, 1), NULL, 10);
+}
+
+static void refresh_depth(metrics_t *self)
+{
+    if (pgconn_idle(self->depth_db))
+        pgconn_query(self->depth_db, DEPTH_SQL, 0, NULL, on_depth, self);
+}
+
+static void on_depth_timer(uv_timer_t *timer)
+{
+    refresh_depth(timer->data);
+}
+
+static void on_depth_db(pgconn_t *db, bool up, void *arg)
+{
+    if (up)
+        refresh_depth(arg);
+}
+
+/* ---- Life cycle ------------------------------------------------------------- */
+
+metrics_t *metrics_new(uv_loop_t *loop, const config_t *cfg, const metrics_sources_t *src,
+                       char *err, size_t errlen)
+{
+    const char *listen = cfg->metrics_listen;
+    struct sockaddr_storage addr;
+    if (!config_parse_listen(listen, &addr)) {
+        snprintf(err, errlen, "metrics.listen: not an address \"HOST:PORT\": %s", listen);
+        return NULL;
+    }
+    metrics_t *self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        snprintf(err, errlen, "metrics: out of memory");
+        return NULL;
+    }
+    self->loop = loop;
+    self->src = *src;
+    self->started_ns = uv_hrtime();
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    self->start_time_s = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+    snprintf(self->listen, sizeof self->listen, "%s", listen);
+
+    char mhd_err[256] = "";
+    self->start_err = mhd_err;
+    self->start_len = sizeof mhd_err;
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    if (addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    /* The port argument is ignored with MHD_OPTION_SOCK_ADDR, which has it. */
+    self->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, self, MHD_OPTION_EXTERNAL_LOGGER,
+                                 on_mhd_log, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                                 MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
+                                 MHD_OPTION_LISTEN_BACKLOG_SIZE, CONNECTION_LIMIT, MHD_OPTION_END);
+    self->start_err = NULL;
+    if (self->mhd == NULL) {
+        snprintf(err, errlen, "metrics.listen: cannot listen on %s: %s", listen,
+                 mhd_err[0] ? mhd_err : "libmicrohttpd failed to start");
+        free(self);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(self->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    int rc = info != NULL ? uv_poll_init(loop, &self->poll, info->epoll_fd) : UV_EINVAL;
+    if (rc < 0) {
+        snprintf(err, errlen, "metrics: cannot poll libmicrohttpd's epoll descriptor: %s",
+                 uv_strerror(rc));
+        MHD_stop_daemon(self->mhd);
+        free(self);
+        return NULL;
+    }
+    uv_timer_init(loop, &self->timer);
+    uv_timer_init(loop, &self->depth_timer);
+    self->poll.data = self;
+    self->timer.data = self;
+    self->depth_timer.data = self;
+    self->handles = 3;
+    uv_poll_start(&self->poll, UV_READABLE, on_poll);
+    drive(self);
+    self->depth_db =
+        pgconn_new(loop, cfg->conninfo, cfg->reconnect_max_s * 1000, on_depth_db, self);
+    if (self->depth_db != NULL)
+        uv_timer_start(&self->depth_timer, on_depth_timer, DEPTH_REFRESH_MS, DEPTH_REFRESH_MS);
+    else
+        log_error("metrics: out of memory: the outbox depth stays unknown (0)");
+    log_info("metrics: serving http://%s/metrics", self->listen);
+    return self;
+}
+
+static void on_closed(uv_handle_t *handle)
+{
+    metrics_t *self = handle->data;
+    if (--self->handles == 0)
+        free(self);
+}
+
+void metrics_destroy(metrics_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL)
+        return;
+    metrics_t *self = *self_p;
+    *self_p = NULL;
+    uv_close((uv_handle_t *)&self->poll, on_closed); /* before the descriptor is closed */
+    uv_close((uv_handle_t *)&self->timer, on_closed);
+    uv_close((uv_handle_t *)&self->depth_timer, on_closed);
+    pgconn_destroy(&self->depth_db); /* a query in flight is abandoned, on_depth not called */
+    MHD_stop_daemon(self->mhd);
+    self->mhd = NULL;
+}

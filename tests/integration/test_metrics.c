@@ -1,0 +1,298 @@
+/*
+ * Integration: the Prometheus endpoint (metrics.listen). The daemon listens on
+ * 127.0.0.1 and a port that was free a moment before; the test scrapes it with
+ * a plain TCP client (its own few lines of HTTP/1.0, every read bounded by a
+ * poll timeout) and checks that the counters move as messages are sent.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static harness_t h;
+static int port;
+
+/* A port nothing listens on now: bind port 0, read what the kernel chose,
+ * close. Another process could take it before the daemon does; on loopback in
+ * a test run that does not happen in practice. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    cr_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0, "bind: %s", strerror(errno));
+    cr_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void write_config(int p)
+{
+    char top[128];
+    snprintf(top, sizeof top, "metrics:\n  listen: \"127.0.0.1:%d\"\n", p);
+    h_write_config(&h, top, NULL);
+}
+
+static void setup(void)
+{
+    h_setup(&h);
+    port = free_port();
+    write_config(port);
+}
+
+static void teardown(void)
+{
+    h_teardown(&h);
+}
+
+TestSuite(metrics, .init = setup, .fini = teardown, .timeout = 60);
+
+/* Sends `request` to the endpoint and returns the whole response (status
+ * line, headers, body), read until the server closes. Static buffer. */
+static const char *http(const char *request)
+{
+    static char buf[256 * 1024];
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect to port %d: %s\n%s", port,
+              strerror(errno), h_log(&h));
+    size_t len = strlen(request), off = 0;
+    while (off < len) {
+        ssize_t n = send(fd, request + off, len - off, MSG_NOSIGNAL);
+        cr_assert(n > 0, "send: %s", strerror(errno));
+        off += (size_t)n;
+    }
+    size_t got = 0;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        cr_assert(poll(&p, 1, H_TIMEOUT_MS) == 1, "no response within %d ms", H_TIMEOUT_MS);
+        cr_assert(got < sizeof buf - 1, "response larger than %zu bytes", sizeof buf);
+        ssize_t n = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+        cr_assert(n >= 0, "recv: %s", strerror(errno));
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    return buf;
+}
+
+static const char *scrape(void)
+{
+    const char *res = http("GET /metrics HTTP/1.0\r\n\r\n");
+    cr_assert(strncmp(res, "HTTP/1.0 200 ", 13) == 0 || strncmp(res, "HTTP/1.1 200 ", 13) == 0,
+              "%.200s", res);
+    return res;
+}
+
+/* The value of the sample `series` (name with its labels, as printed) in an
+ * exposition, or NULL when there is no such line. Static buffer. */
+static const char *value(const char *text, const char *series)
+{
+    static char v[64];
+    size_t slen = strlen(series);
+    for (const char *line = text; line != NULL && *line != '\0';
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (strncmp(line, series, slen) == 0 && line[slen] == ' ') {
+            snprintf(v, sizeof v, "%.*s", (int)strcspn(line + slen + 1, "\r\n"), line + slen + 1);
+            return v;
+        }
+    }
+    return NULL;
+}
+
+static void expect(const char *text, const char *series, const char *want)
+{
+    const char *got = value(text, series);
+    cr_assert(got != NULL, "no sample %s in:\n%s", series, text);
+    cr_assert_str_eq(got, want, "%s", series);
+}
+
+static double number(const char *text, const char *series)
+{
+    const char *got = value(text, series);
+    cr_assert(got != NULL, "no sample %s in:\n%s", series, text);
+    return strtod(got, NULL);
+}
+
+static void roundtrip(const char *topic, const char *body, const char *want_verb)
+{
+    char verb[16], id[256], reason[512];
+    h_send_router(&h, topic, body);
+    cr_assert(h_reply(&h, verb, sizeof verb, id, sizeof id, reason, sizeof reason),
+              "no reply to %s %s\n%s", topic, body, h_log(&h));
+    cr_assert_str_eq(verb, want_verb, "%s %s: %s %s %s", topic, body, verb, id, reason);
+}
+
+Test(metrics, counters_move_as_messages_are_sent)
+{
+    cr_assert(h_start(&h), "daemon did not start");
+    const char *m = scrape();
+    expect(m, "retentiond_up", "1");
+    expect(m, "retentiond_events_total{topic=\"order.created\"}", "0");
+    expect(m, "retentiond_rejected_total{reason=\"bad_json\"}", "0");
+    expect(m, "retentiond_router_acks_total", "0");
+
+    roundtrip("order.created",
+              "{\"order_id\":\"o-1\",\"client_id\":\"c-1\",\"ts\":\"2026-11-25T10:00:00Z\","
+              "\"amount\":100}",
+              "ack");
+    roundtrip("order.created", "{not json", "nack");
+    roundtrip("order.created",
+              "{\"order_id\":\"o-2\",\"client_id\":\"c-1\",\"ts\":\"2026-12-25T10:00:00Z\","
+              "\"amount\":200}",
+              "ack");
+    roundtrip("no.such.topic", "{}", "nack");
+
+    m = scrape();
+    expect(m, "retentiond_events_total{topic=\"order.created\"}", "2");
+    expect(m, "retentiond_events_total{topic=\"deal.lost\"}", "0");
+    expect(m, "retentiond_rejected_total{reason=\"bad_json\"}", "1");
+    expect(m, "retentiond_rejected_total{reason=\"unknown_topic\"}", "1");
+    expect(m, "retentiond_rejected_total{reason=\"not_object\"}", "0");
+    expect(m, "retentiond_router_acks_total", "2");
+    expect(m, "retentiond_router_nacks_total", "2");
+    /* An ack is sent after its batch committed, so the store has counted it. */
+    expect(m, "retentiond_store_events_committed_total", "2");
+    expect(m, "retentiond_store_dead_letters_committed_total", "2");
+    double batches = number(m, "retentiond_store_batches_total");
+    cr_assert(batches >= 1 && batches <= 4, "%g batches", batches);
+    /* Both histograms saw every committed batch, and their buckets add up. */
+    cr_assert_eq(number(m, "retentiond_store_batch_size_count"), batches);
+    cr_assert_eq(number(m, "retentiond_store_batch_size_bucket{le=\"+Inf\"}"), batches);
+    expect(m, "retentiond_store_batch_size_sum", "4");
+    cr_assert_geq(number(m, "retentiond_db_round_trip_seconds_count"), batches);
+    cr_assert_gt(number(m, "retentiond_db_round_trip_seconds_sum"), 0);
+    cr_assert_leq(number(m, "retentiond_db_round_trip_seconds_bucket{le=\"0.001\"}"),
+                  number(m, "retentiond_db_round_trip_seconds_bucket{le=\"5\"}"));
+    expect(m, "retentiond_outbox_in_flight{stream=\"reactivation\"}", "0");
+    expect(m, "retentiond_outputs_sent_total{stream=\"nps\"}", "0");
+    cr_assert_gt(number(m, "retentiond_uptime_seconds"), 0);
+    cr_assert(value(m, "retentiond_scheduler_rounds_total") != NULL);
+    cr_assert(strstr(m, "# TYPE retentiond_db_round_trip_seconds histogram\n") != NULL);
+    cr_assert(strstr(m, "# TYPE retentiond_events_total counter\n") != NULL);
+    cr_assert(strstr(m, "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n") != NULL,
+              "%.400s", m);
+}
+
+Test(metrics, sequence_gaps_and_reorders_are_counted)
+{
+    cr_assert(h_start(&h), "daemon did not start");
+    const int seqs[] = {1, 2, 5, 3};
+    for (size_t i = 0; i < sizeof seqs / sizeof *seqs; i++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"order_id\":\"o%d\",\"client_id\":\"c\",\"ts\":\"2026-01-01T00:00:00Z\","
+                 "\"amount\":1,\"source\":\"erp-1\",\"seq\":%d}",
+                 seqs[i], seqs[i]);
+        roundtrip("order.created", body, "ack");
+    }
+    const char *m = scrape();
+    expect(m, "retentiond_sequence_gaps_total", "1");     /* 2 -> 5 */
+    expect(m, "retentiond_sequence_reorders_total", "1"); /* 3 after 5 */
+}
+
+Test(metrics, outbox_depth_counts_rows_not_sent)
+{
+    /* Three outputs that cannot leave: the nps stream is a PUSH nobody
+     * connects to, so they stay unsent (and one batch of them queued). */
+    cr_assert_str_eq(h_sql(&h, "WITH ins AS (INSERT INTO outbox (stream, topic, output_id, "
+                               "client_id, body, created_at) SELECT 'nps', 'job.nps_survey', "
+                               "'job-' || i, 'c', '{}', now() FROM generate_series(1, 3) i "
+                               "RETURNING 1) SELECT count(*) FROM ins"),
+                     "3");
+    cr_assert(h_start(&h), "daemon did not start");
+    const char *m = NULL;
+    for (int waited = 0; waited < H_TIMEOUT_MS; waited += 100) {
+        m = scrape();
+        const char *unsent = value(m, "retentiond_outbox_unsent{stream=\"nps\"}");
+        bool done = unsent != NULL && strcmp(unsent, "3") == 0;
+        const char *queued = value(m, "retentiond_outbox_queued{stream=\"nps\"}");
+        if (done && queued != NULL && strcmp(queued, "3") == 0)
+            break;
+        usleep(100 * 1000);
+    }
+    expect(m, "retentiond_outbox_unsent{stream=\"nps\"}", "3");
+    expect(m, "retentiond_outbox_queued{stream=\"nps\"}", "3");
+    expect(m, "retentiond_outbox_unsent{stream=\"reactivation\"}", "0");
+}
+
+Test(metrics, other_paths_are_404_and_other_methods_405)
+{
+    cr_assert(h_start(&h), "daemon did not start");
+    const char *res = http("GET /nope HTTP/1.0\r\n\r\n");
+    cr_assert(strstr(res, " 404 ") != NULL && strstr(res, " 404 ") < strchr(res, '\n'), "%.200s",
+              res);
+    res = http("GET / HTTP/1.0\r\n\r\n");
+    cr_assert(strstr(res, " 404 ") != NULL && strstr(res, " 404 ") < strchr(res, '\n'), "%.200s",
+              res);
+    res = http("POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n");
+    cr_assert(strstr(res, " 405 ") != NULL && strstr(res, " 405 ") < strchr(res, '\n'), "%.200s",
+              res);
+    cr_assert(strstr(res, "\r\nAllow: GET, HEAD\r\n") != NULL, "%.300s", res);
+    /* HEAD: the headers of GET, no body. */
+    res = http("HEAD /metrics HTTP/1.0\r\n\r\n");
+    cr_assert(strstr(res, " 200 ") != NULL, "%.200s", res);
+    cr_assert(strstr(res, "retentiond_up") == NULL, "%.400s", res);
+    /* After all that the endpoint still answers, and so does the daemon. */
+    expect(scrape(), "retentiond_up", "1");
+    cr_assert_eq(h_stop(&h), 0, "%s", h_log(&h));
+}
+
+Test(metrics, a_port_in_use_stops_the_daemon_with_69)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    cr_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    cr_assert(listen(fd, 1) == 0);
+    cr_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    write_config(ntohs(a.sin_port));
+    char args[400], out[8192];
+    snprintf(args, sizeof args, "-c %s", h.config_path);
+    int rc = h_run_daemon(&h, args, out, sizeof out);
+    close(fd);
+    cr_assert_eq(rc, 69, "exit %d:\n%s", rc, out);
+    cr_assert(strstr(out, "metrics.listen: cannot listen on 127.0.0.1:") != NULL, "%s", out);
+}
+
+Test(metrics, listen_address_is_validated)
+{
+    static const char *const bad[] = {
+        "localhost:9187", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:09187",
+        "::1:9187",       "[::1]",     "1.2.3:80",    "127.0.0.1:80x",
+    };
+    char args[400], out[8192];
+    snprintf(args, sizeof args, "-c %s --check-config", h.config_path);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char top[128];
+        snprintf(top, sizeof top, "metrics:\n  listen: \"%s\"\n", bad[i]);
+        h_write_config(&h, top, NULL);
+        int rc = h_run_daemon(&h, args, out, sizeof out);
+        cr_assert_eq(rc, 78, "%s: exit %d:\n%s", bad[i], rc, out);
+        cr_assert(strstr(out, "metrics.listen: expected an address \"HOST:PORT\"") != NULL, "%s",
+                  out);
+    }
+    static const char *const good[] = {"127.0.0.1:9187", "0.0.0.0:1", "[::1]:9187", "[::]:65535"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        char top[128];
+        snprintf(top, sizeof top, "metrics:\n  listen: \"%s\"\n", good[i]);
+        h_write_config(&h, top, NULL);
+        int rc = h_run_daemon(&h, args, out, sizeof out);
+        cr_assert_eq(rc, 0, "%s: exit %d:\n%s", good[i], rc, out);
+    }
+}
