@@ -64,30 +64,7 @@ static void admin_exec(const char *sql)
 
 void h_write_config(harness_t *h, const char *top_yaml, const char *rules_yaml)
 {
-    FILE *f = fopen(h->config_path, "w");
-    cr_assert(f != NULL);
-    fprintf(f,
-            "database:\n"
-            "  conninfo: \"%s\"\n"
-            "  batch_max_delay_ms: 2\n"
-            "log_level: debug\n"
-            "clock: event\n"
-            "ingest:\n"
-            "  - { endpoint: \"%s\", mode: router, bind: true, max_message_bytes: 4096 }\n"
-            "  - { endpoint: \"%s\", mode: pull, bind: true }\n"
-            "  - { endpoint: \"%s\", mode: sub, bind: false }\n"
-            "emit:\n"
-            "  reactivation: { endpoint: \"%s\", mode: push, bind: true }\n"
-            "  gift_risk: { endpoint: \"%s\", mode: push, bind: true }\n"
-            "  nps: { endpoint: \"%s\", mode: push, bind: true }\n"
-            "%s"
-            "rules:\n"
-            "  currency: RUB\n"
-            "  calendar: { timezone: \"Europe/Moscow\" }\n"
-            "%s",
-            h->conninfo, h->router_ep, h->pull_ep, h->sub_ep, h->emit_ep[0], h->emit_ep[1],
-            h->emit_ep[2], top_yaml ? top_yaml : "", rules_yaml ? rules_yaml : "");
-    fclose(f);
+    h_write_config_emit(h, top_yaml, rules_yaml, NULL);
 }
 
 void h_setup(harness_t *h)
@@ -478,7 +455,7 @@ void h_teardown(harness_t *h)
 void h_write_config_emit(harness_t *h, const char *top_yaml, const char *rules_yaml,
                          const char *const emit_yaml[3])
 {
-    /* The same file as h_write_config, but with each stream's mode settable. */
+    /* Each stream's mode is settable; NULL (or a NULL entry) is push. */
     const char *mode[3];
     for (int s = 0; s < 3; s++)
         mode[s] = emit_yaml && emit_yaml[s] ? emit_yaml[s] : "mode: push";
@@ -713,7 +690,7 @@ bool h_pg_start(h_pg_t *pg, const char *dir, int port)
     char portstr[16], log[8192];
     snprintf(portstr, sizeof portstr, "%d", port);
     const char *args[] = {"start", pg->dir, portstr, NULL};
-    int rc = pg_private(args, 60000, log, sizeof log);
+    int rc = pg_private(args, 30000, log, sizeof log);
     if (rc != 0) {
         cr_log_error("scripts/pg-private start %s %d: exit %d\n%s", pg->dir, port, rc, log);
         return false;
@@ -726,7 +703,7 @@ bool h_pg_stop(h_pg_t *pg)
 {
     char log[8192];
     const char *args[] = {"stop", pg->dir, NULL};
-    int rc = pg_private(args, 60000, log, sizeof log);
+    int rc = pg_private(args, 30000, log, sizeof log);
     if (rc != 0) {
         cr_log_error("scripts/pg-private stop %s: exit %d\n%s", pg->dir, rc, log);
         return false;
@@ -785,4 +762,70 @@ void h_use_pg(harness_t *h, const h_pg_t *pg)
     char out[4096];
     int rc = h_ctl(h, "migrate", out, sizeof out);
     cr_assert(rc == 0, "retentionctl migrate failed (%d): %s", rc, out);
+}
+
+/* --- rule-engine flows: send with an ack, outputs as JSON -------------------- */
+
+void h_send_ok(harness_t *h, const char *topic, const char *fmt, ...)
+{
+    char body[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(body, sizeof body, fmt, ap);
+    va_end(ap);
+    h_send_router(h, topic, body);
+    char verb[16], id[256], reason[512];
+    cr_assert(h_reply(h, verb, sizeof verb, id, sizeof id, reason, sizeof reason),
+              "no reply to %s %s\n%s", topic, body, h_log(h));
+    cr_assert_str_eq(verb, "ack", "%s %s: %s", topic, body, reason);
+}
+
+json_t *h_next_json(harness_t *h, void *sock, const char *want_topic)
+{
+    char topic[128], body[16384];
+    if (!h_recv_output(sock, H_TIMEOUT_MS, topic, sizeof topic, body, sizeof body)) {
+        char outbox[1024];
+        snprintf(outbox, sizeof outbox, "%s",
+                 h_sql(h,
+                       "SELECT coalesce(string_agg(topic || ' ' || client_id || ' sent=' || "
+                       "(sent_at IS NOT NULL), '; ' ORDER BY seq), 'empty') || ' / clients: ' || "
+                       "(SELECT string_agg(client_id || ' eval_at=' || coalesce(eval_at::text, "
+                       "'null'), '; ') FROM clients) || ' / unseen responses: ' || "
+                       "(SELECT count(*) FROM nps_responses WHERE processed_at IS NULL) FROM "
+                       "outbox"));
+        cr_assert_fail("no %s arrived; outbox: %s\n%s", want_topic, outbox, h_log(h));
+    }
+    cr_assert_str_eq(topic, want_topic, "%s", body);
+    json_error_t err;
+    json_t *v = json_parse(body, strlen(body), 16, &err);
+    cr_assert(v != NULL, "%s: %s", body, err.reason);
+    return v;
+}
+
+const char *h_json_str(const json_t *obj, const char *path)
+{
+    static char value[512];
+    char copy[128];
+    snprintf(copy, sizeof copy, "%s", path);
+    const json_t *v = obj;
+    for (char *part = strtok(copy, "."); part && v; part = strtok(NULL, "."))
+        v = json_object_get(v, part);
+    cr_assert(v != NULL, "no %s", path);
+    if (json_type(v) == JSON_STRING)
+        snprintf(value, sizeof value, "%s", json_string(v));
+    else if (json_type(v) == JSON_NUMBER)
+        snprintf(value, sizeof value, "%s", json_number_text(v));
+    else
+        snprintf(value, sizeof value, "%s", json_type_name(json_type(v)));
+    return value;
+}
+
+void h_settled(harness_t *h, const char *client_id, const char *eval_at)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(to_char(eval_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS'), "
+             "'none') FROM clients WHERE client_id = '%s'",
+             client_id);
+    cr_assert(h_wait_sql(h, sql, eval_at), "%s", h_log(h));
 }

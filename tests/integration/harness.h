@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "json.h"
+
 #define H_TIMEOUT_MS 20000 /* upper bound of any single wait */
 
 typedef struct harness {
@@ -110,6 +112,18 @@ bool h_recv_output(void *sock, int timeout_ms, char *topic, size_t topiclen, cha
                    size_t bodylen);
 /* Sends one frame, or two when f2 is not NULL ("ready"; "ack", id). */
 void h_consumer_send(void *sock, const char *f1, const char *f2);
+
+/* Rule-engine flows. h_send_ok sends on the router socket and requires an ack.
+ * h_next_json receives the next output on sock, requires its topic, and
+ * returns its body parsed (json_destroy it). h_json_str reads a member by path
+ * ("assignee.role") as text (static buffer). h_settled waits until the
+ * scheduler has evaluated client_id and set its eval_at (UTC,
+ * "YYYY-MM-DDTHH:MM:SS", or "none"). */
+void h_send_ok(harness_t *h, const char *topic, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+json_t *h_next_json(harness_t *h, void *sock, const char *want_topic);
+const char *h_json_str(const json_t *obj, const char *path);
+void h_settled(harness_t *h, const char *client_id, const char *eval_at);
 
 /* Stops the daemon if running (SIGKILL by PID), closes sockets, drops the
  * database, removes the directory. */
