@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "nps.h"
 
 /* Columns of the per-month query, after month and manager. */
 static const char *const counts[] = {
@@ -162,5 +163,75 @@ int report_reactivation(PGconn *db, const config_t *cfg, bool json, FILE *out, c
     }
     PQclear(months);
     PQclear(hold);
+    return 0;
+}
+
+static const char *const SQL_NPS =
+    "SELECT month, manager, promoters, passives, detractors FROM ("
+    "  SELECT coalesce(to_char(n.ts AT TIME ZONE $1, 'YYYY-MM'), 'total') AS month,"
+    "         CASE WHEN GROUPING(coalesce(c.manager_id, c.order_manager_id, '(none)')) = 1"
+    "              THEN '(all)' ELSE coalesce(c.manager_id, c.order_manager_id, '(none)')"
+    "         END AS manager,"
+    "         count(*) FILTER (WHERE n.score >= 9) AS promoters,"
+    "         count(*) FILTER (WHERE n.score BETWEEN 7 AND 8) AS passives,"
+    "         count(*) FILTER (WHERE n.score <= 6) AS detractors"
+    "    FROM nps_responses n LEFT JOIN clients c USING (client_id)"
+    "   GROUP BY GROUPING SETS ((to_char(n.ts AT TIME ZONE $1, 'YYYY-MM'),"
+    "                            coalesce(c.manager_id, c.order_manager_id, '(none)')),"
+    "                           (to_char(n.ts AT TIME ZONE $1, 'YYYY-MM')), ())"
+    ") r ORDER BY month = 'total', month, manager = '(all)' DESC, manager";
+
+int report_nps(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err, size_t errlen)
+{
+    const char *params[1] = {cfg->rules.calendar.timezone};
+    PGresult *res = query(db, SQL_NPS, 1, params, err, errlen);
+    if (res == NULL)
+        return -1;
+    double target = cfg->rules.nps.target;
+    int rows = PQntuples(res);
+    jbuf_t b = JBUF_INIT;
+    if (json)
+        jbuf_printf(&b, "{\"target\":%g,\"rows\":[", target);
+    else
+        fprintf(out,
+                "NPS by month answered (%s) and account manager; target %g\n\n"
+                "%-7s  %-16s %9s %8s %10s %7s %6s\n",
+                cfg->rules.calendar.timezone, target, "month", "manager", "promoters", "passives",
+                "detractors", "answers", "nps");
+    for (int r = 0; r < rows; r++) {
+        const char *month = PQgetvalue(res, r, 0), *manager = PQgetvalue(res, r, 1);
+        long p = atol(PQgetvalue(res, r, 2)), n = atol(PQgetvalue(res, r, 3)),
+             d = atol(PQgetvalue(res, r, 4));
+        double index = nps_index(p, n, d);
+        bool below = !isnan(index) && index < target;
+        if (json) {
+            jbuf_puts(&b, r ? ",{" : "{");
+            jbuf_key(&b, "month");
+            jbuf_string(&b, month, strlen(month));
+            jbuf_puts(&b, ",");
+            jbuf_key(&b, "manager");
+            jbuf_string(&b, manager, strlen(manager));
+            jbuf_printf(&b, ",\"promoters\":%ld,\"passives\":%ld,\"detractors\":%ld,", p, n, d);
+            jbuf_key(&b, "nps");
+            if (isnan(index))
+                jbuf_puts(&b, "null");
+            else
+                jbuf_printf(&b, "%.1f", index);
+            jbuf_printf(&b, ",\"below_target\":%s}", below ? "true" : "false");
+        } else {
+            char shown[16];
+            snprintf(shown, sizeof shown, isnan(index) ? "n/a" : "%.1f", index);
+            fprintf(out, "%-7s  %-16.16s %9ld %8ld %10ld %7ld %6s%s\n", month, manager, p, n, d,
+                    p + n + d, shown, below ? "  below target" : "");
+        }
+    }
+    if (json) {
+        jbuf_puts(&b, "]}");
+        fprintf(out, "%s\n", b.data);
+    } else if (rows == 0) {
+        fprintf(out, "(no answers yet)\n");
+    }
+    jbuf_free(&b);
+    PQclear(res);
     return 0;
 }

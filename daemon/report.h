@@ -24,4 +24,12 @@
 int report_reactivation(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err,
                         size_t errlen);
 
+/*
+ * Prints the NPS report: per month (of the answer, in the calendar's zone), per
+ * account manager and overall: promoters (9-10), passives (7-8), detractors
+ * (0-6), answers, NPS = % promoters - % detractors, against rules.nps.target;
+ * a month below target is marked. Months without answers have no index.
+ */
+int report_nps(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err, size_t errlen);
+
 #endif

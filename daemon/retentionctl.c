@@ -82,7 +82,11 @@ static const command_t commands[] = {
      "converted, late and still open, and the conversion rate (converted / contacted\n"
      "episodes), beside the method's references (naive calling 5 %, method average\n"
      "30 %, best recorded 61 %); then contacted versus held-out episodes and the\n"
-     "lift with its 95 % confidence interval.\n",
+     "lift with its 95 % confidence interval.\n"
+     "nps: per month answered and account manager, and per month overall:\n"
+     "promoters (9-10), passives (7-8), detractors (0-6), answers and NPS\n"
+     "(% promoters - % detractors) against rules.nps.target; a month below target\n"
+     "is marked, a month without answers has no index.\n",
      cmd_report},
     {"replay", 2, 4, "replay --since TIME [--stream S]",
      "Marks the outputs created at or after TIME (RFC 3339 with an offset, e.g.\n"
@@ -811,7 +815,12 @@ int main(int argc, char **argv)
 static int cmd_report(ctl_t *ctl, const config_t *cfg, PGconn *conn)
 {
     const char *which = ctl->args[0];
-    if (strcmp(which, "reactivation") != 0) {
+    int (*report)(PGconn *, const config_t *, bool, FILE *, char *, size_t) = NULL;
+    if (strcmp(which, "reactivation") == 0)
+        report = report_reactivation;
+    else if (strcmp(which, "nps") == 0)
+        report = report_nps;
+    if (report == NULL) {
         fprintf(stderr, "retentionctl: report %s: not implemented yet\n", which);
         return EX_USAGE;
     }
@@ -819,7 +828,7 @@ static int cmd_report(ctl_t *ctl, const config_t *cfg, PGconn *conn)
     if (rc)
         return rc;
     char err[512];
-    if (report_reactivation(conn, cfg, ctl->json, stdout, err, sizeof err) != 0) {
+    if (report(conn, cfg, ctl->json, stdout, err, sizeof err) != 0) {
         fprintf(stderr, "retentionctl: report %s: %s", which, err);
         return EX_UNAVAILABLE;
     }

@@ -21,6 +21,7 @@
 #include "gift_risk.h"
 #include "json.h"
 #include "log.h"
+#include "nps.h"
 #include "pgconn.h"
 #include "reactivation.h"
 #include "worker.h"
@@ -33,7 +34,9 @@ typedef enum { ST_IDLE, ST_BEGIN, ST_CLAIM, ST_APPLY, ST_COMMIT, ST_NEXT, ST_ROL
 
 /* In priority order: when several fall due together, the stage-1 task goes
  * first, then the gift alert (contact spacing defers what follows). */
-static const worker_t *const workers[] = {&reactivation_worker, &gift_risk_worker};
+static const worker_t *const workers[] = {&reactivation_worker, &gift_risk_worker, &nps_worker};
+
+#define NPS_EVERY_MS 60000 /* wall clock: how often the NPS phase looks for candidates */
 
 struct schedule {
     uv_loop_t *loop;
@@ -42,9 +45,12 @@ struct schedule {
     pgconn_t *db;
     uv_timer_t timer;
     step_t step;
-    bool again;       /* kicked during a round */
-    bool full;        /* the last claim hit the limit: more are due */
-    bool warned_loop; /* an engine asked to look again in the past (a bug): said once */
+    bool again;        /* kicked during a round */
+    bool full;         /* the last claim hit the limit: more are due */
+    bool warned_loop;  /* an engine asked to look again in the past (a bug): said once */
+    bool nps_phase;    /* this round picks NPS survey candidates instead of due clients */
+    int64_t round_now; /* "now" of the last client round (the event clock, or the wall) */
+    int64_t nps_now;   /* "now" of the last NPS phase */
     decisions_t *decisions;
     size_t claimed;
     void (*on_outputs)(void *);
@@ -109,6 +115,7 @@ static void decide(schedule_t *self, const PGresult *res)
         return;
     }
     int64_t now = strtoll(json_number_text(now_v), NULL, 10);
+    self->round_now = now;
     worker_env_t env = {.cfg = self->cfg, .cal = self->cal};
     for (size_t i = 0; i < json_array_size(clients); i++) {
         client_t c;
@@ -116,6 +123,14 @@ static void decide(schedule_t *self, const PGresult *res)
         if (client_parse(&c, json_array_at(clients, i), self->cfg->rules.default_sales_type, err,
                          sizeof err) != 0) {
             log_error("scheduler: %s", err);
+            client_clear(&c);
+            continue;
+        }
+        if (self->nps_phase) {
+            /* Chosen by rd_claim_nps: a survey job, and the client's eval_at untouched. */
+            nps_make_job(&env, &c, now, self->decisions);
+            decisions_put_client(self->decisions, &c, c.eval_at);
+            self->claimed++;
             client_clear(&c);
             continue;
         }
@@ -144,9 +159,28 @@ static void decide(schedule_t *self, const PGresult *res)
     json_destroy(&root);
 }
 
+/* Whether the NPS phase should look for candidates: when time moved since
+ * the last look (the event clock ticked; a minute of wall time passed). */
+static bool nps_due(const schedule_t *self)
+{
+    if (self->round_now == 0)
+        return false; /* no clock yet */
+    if (self->cfg->clock == CLOCK_EVENT)
+        return self->round_now != self->nps_now;
+    return self->round_now - self->nps_now >= NPS_EVERY_MS * INT64_C(1000);
+}
+
 static void finish_round(schedule_t *self)
 {
     self->step = ST_IDLE;
+    if (self->nps_phase) {
+        self->nps_phase = false;
+        self->nps_now = self->round_now;
+    } else if (!self->full && !self->again && nps_due(self)) {
+        self->nps_phase = true;
+        submit(self, ST_BEGIN, "BEGIN", 0, NULL);
+        return;
+    }
     if (self->full || self->again) {
         self->again = false;
         run(self);
@@ -194,18 +228,35 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
     switch (step) {
     case ST_BEGIN: {
         char now[40], limit[16];
-        snprintf(limit, sizeof limit, "%d", CLAIM_LIMIT);
-        const char *params[2] = {NULL, limit};
+        const char *now_p = NULL;
         if (self->cfg->clock == CLOCK_WALL) {
             event_format_time(wall_now_us(), now, sizeof now);
-            params[0] = now;
+            now_p = now;
         }
+        if (self->nps_phase) {
+            const config_t *cfg = self->cfg;
+            char every[16], delay[16], between[16], gap[16], daily[16];
+            snprintf(every, sizeof every, "%d", cfg->rules.nps.every_days);
+            snprintf(delay, sizeof delay, "%d", cfg->rules.nps.delay_after_order_days);
+            snprintf(between, sizeof between, "%d", cfg->rules.nps.min_days_between);
+            snprintf(gap, sizeof gap, "%d", cfg->rules.contact.min_days_between_contacts);
+            snprintf(daily, sizeof daily, "%d", cfg->rules.nps.daily_limit);
+            const char *params[7] = {
+                now_p, cfg->rules.calendar.timezone, every, delay, between, gap, daily};
+            submit(self, ST_CLAIM,
+                   "SELECT rd_claim_nps($1::timestamptz, $2, $3::int, $4::int, $5::int, $6::int, "
+                   "$7::int)",
+                   7, params);
+            break;
+        }
+        snprintf(limit, sizeof limit, "%d", CLAIM_LIMIT);
+        const char *params[2] = {now_p, limit};
         submit(self, ST_CLAIM, "SELECT rd_claim_due($1::timestamptz, $2::int)", 2, params);
         break;
     }
     case ST_CLAIM: {
         decide(self, res);
-        self->full = self->claimed == CLAIM_LIMIT;
+        self->full = !self->nps_phase && self->claimed == CLAIM_LIMIT;
         const char *params[1] = {decisions_json(self->decisions)};
         submit(self, ST_APPLY, "SELECT rd_apply_decisions($1::jsonb)", 1, params);
         break;

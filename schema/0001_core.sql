@@ -47,6 +47,9 @@ CREATE TABLE clients (
     -- NPS job), and how many contacts had to wait for the gap
     last_contact_at        timestamptz,
     contact_deferrals      integer NOT NULL DEFAULT 0,
+    -- NPS: when the last survey job was created, and how many in all
+    last_nps_job_at        timestamptz,
+    nps_jobs               integer NOT NULL DEFAULT 0,
     created_at             timestamptz NOT NULL DEFAULT now(),
     updated_at             timestamptz NOT NULL DEFAULT now()
 );
@@ -220,6 +223,10 @@ CREATE TABLE decisions (
     outcome_at    timestamptz
 );
 CREATE INDEX decisions_client ON decisions (client_id, created_at);
+-- The NPS daily limit counts today's jobs.
+CREATE INDEX decisions_topic ON decisions (topic, created_at);
+-- NPS candidates are clients who ordered recently.
+CREATE INDEX clients_last_order ON clients (last_order_at);
 
 -- The transactional outbox: written in the same transaction as the decision,
 -- sent afterwards, re-sent until it is known to be delivered. output_id is
@@ -308,6 +315,7 @@ BEGIN
         margin numeric, manager_id text
     ) ON COMMIT DELETE ROWS;
     CREATE TEMP TABLE IF NOT EXISTS rd_new (order_id text, client_id text) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS rd_outcomes (task_id text, client_id text) ON COMMIT DELETE ROWS;
     CREATE TEMP TABLE IF NOT EXISTS rd_amend (
         order_id text, client_id text, amount numeric, margin numeric,
         updated_at timestamptz, cancelled_at timestamptz
@@ -521,7 +529,6 @@ BEGIN
 
     -- An outcome finds its client through the decision that issued the task;
     -- one for a task we never issued is kept (client_id NULL) and reported.
-    CREATE TEMP TABLE IF NOT EXISTS rd_outcomes (task_id text, client_id text) ON COMMIT DELETE ROWS;
     WITH ins AS (
         INSERT INTO reactivation_outcomes (task_id, client_id, outcome, ts, comment)
         SELECT DISTINCT ON (ev.task_id) ev.task_id, d.client_id, ev.e->>'outcome', ev.ts,
@@ -551,12 +558,15 @@ BEGIN
         PERFORM rd_refresh_clients(v_touched, p_tz, p_window_days, p_min_orders);
     END IF;
     -- Every other client a fact arrived for: the rule engines look again.
-    -- (rd_refresh_clients already marked those whose orders changed.)
+    -- (rd_refresh_clients already marked those whose orders changed.) No
+    -- "AND eval_at <> '-infinity'" shortcut: a scheduler round may hold the row
+    -- with a claim that predates this fact; the update must wait for that round
+    -- and mark the client again after it, or the fact would never be seen.
     UPDATE clients c SET eval_at = '-infinity'
       FROM (SELECT client_id FROM rd_ev
              WHERE t IN ('client.upsert', 'deal.lost', 'nps.response')
             UNION SELECT client_id FROM rd_outcomes WHERE client_id IS NOT NULL) x
-     WHERE c.client_id = x.client_id AND c.eval_at IS DISTINCT FROM '-infinity';
+     WHERE c.client_id = x.client_id;
 
     RETURN jsonb_build_object('events', v_events, 'rejected', v_rejected,
                               'new_orders', v_new_orders, 'seq_events', v_gaps,
@@ -572,7 +582,9 @@ CREATE FUNCTION rd_us(t timestamptz) RETURNS bigint LANGUAGE sql IMMUTABLE STRIC
                 ELSE (extract(epoch FROM t) * 1000000)::bigint END
 $$;
 CREATE FUNCTION rd_ts(us bigint) RETURNS timestamptz LANGUAGE sql IMMUTABLE STRICT AS $$
-    SELECT 'epoch'::timestamptz + us * interval '1 microsecond'
+    SELECT CASE WHEN us = -9223372036854775807 THEN '-infinity'::timestamptz
+                WHEN us = 9223372036854775807 THEN 'infinity'::timestamptz
+                ELSE 'epoch'::timestamptz + us * interval '1 microsecond' END
 $$;
 
 -- rd_episode_json: an episode as the scheduler reads it.
@@ -636,7 +648,13 @@ BEGIN
                                                                'ts', rd_us(l.ts))
                                             ORDER BY l.received_at, l.deal_id), '[]'::jsonb)
                     FROM deals_lost l
-                   WHERE l.client_id = d.client_id AND l.processed_at IS NULL)
+                   WHERE l.client_id = d.client_id AND l.processed_at IS NULL),
+        'nps', (SELECT coalesce(jsonb_agg(jsonb_build_object('job_id', n.job_id,
+                                                             'ts', rd_us(n.ts), 'score', n.score,
+                                                             'comment', n.comment)
+                                          ORDER BY n.received_at, n.ts), '[]'::jsonb)
+                  FROM nps_responses n
+                 WHERE n.client_id = d.client_id AND n.processed_at IS NULL)
         ) ORDER BY d.eval_at), '[]'::jsonb)
       INTO v_clients
       FROM due d;
@@ -692,15 +710,79 @@ BEGIN
     UPDATE deals_lost l SET processed_at = now()
       FROM jsonb_to_recordset(p->'deals_seen') AS x(client_id text, deal_id text)
      WHERE l.client_id = x.client_id AND l.deal_id = x.deal_id;
+    UPDATE nps_responses n SET processed_at = now()
+      FROM jsonb_to_recordset(p->'nps_seen') AS x(client_id text, job_id text, ts bigint)
+     WHERE n.client_id = x.client_id AND n.job_id = x.job_id AND n.ts = rd_ts(x.ts);
 
     UPDATE clients c
        SET eval_at = rd_ts(x.eval_at),
            status = coalesce(x.status, c.status),
            last_contact_at = rd_ts(x.last_contact_at),
-           contact_deferrals = c.contact_deferrals + x.deferrals
+           contact_deferrals = c.contact_deferrals + x.deferrals,
+           last_nps_job_at = coalesce(rd_ts(x.last_nps_job_at), c.last_nps_job_at),
+           nps_jobs = c.nps_jobs + x.nps_jobs_added
       FROM jsonb_to_recordset(p->'clients') AS x(client_id text, eval_at bigint, status text,
-               last_contact_at bigint, deferrals int)
+               last_contact_at bigint, deferrals int, last_nps_job_at bigint, nps_jobs_added int)
      WHERE c.client_id = x.client_id;
     RETURN v_outputs;
+END;
+$$;
+
+-- rd_claim_nps: the clients who get an NPS survey job now, most valuable
+-- (lifetime margin) first, at most what is left of today's daily limit (today:
+-- the calendar day of p_now in p_tz), locked like rd_claim_due. Eligible: last
+-- order within p_every_days and at least p_delay_days old; previous job at
+-- least p_min_between_days old; not do-not-contact or closed; no open
+-- reactivation episode; outside the contact-spacing gap (p_gap_days; a client
+-- inside it is skipped, not queued). p_now NULL: the event clock. Also returns
+-- whether the day's limit was reached.
+CREATE FUNCTION rd_claim_nps(p_now timestamptz, p_tz text, p_every_days int, p_delay_days int,
+                             p_min_between_days int, p_gap_days int, p_daily_limit int)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_now timestamptz := p_now;
+    v_day_start timestamptz;
+    v_left int;
+    v_clients jsonb;
+BEGIN
+    IF v_now IS NULL THEN
+        SELECT now INTO v_now FROM event_clock;
+        IF v_now IS NULL THEN
+            RETURN jsonb_build_object('now', NULL, 'clients', '[]'::jsonb);
+        END IF;
+    END IF;
+    v_day_start := date_trunc('day', v_now AT TIME ZONE p_tz) AT TIME ZONE p_tz;
+    SELECT p_daily_limit - count(*) INTO v_left
+      FROM decisions WHERE topic = 'job.nps_survey' AND created_at >= v_day_start;
+    IF v_left <= 0 THEN
+        RETURN jsonb_build_object('now', rd_us(v_now), 'clients', '[]'::jsonb);
+    END IF;
+    WITH pick AS (
+        SELECT c.* FROM clients c
+         WHERE c.last_order_at > v_now - p_every_days * interval '1 day'
+           AND c.last_order_at <= v_now - p_delay_days * interval '1 day'
+           AND (c.last_nps_job_at IS NULL
+                OR c.last_nps_job_at <= v_now - p_min_between_days * interval '1 day')
+           AND NOT c.do_not_contact AND c.status = 'active'
+           AND (p_gap_days = 0 OR c.last_contact_at IS NULL
+                OR c.last_contact_at <= v_now - p_gap_days * interval '1 day')
+           AND NOT EXISTS (SELECT 1 FROM episodes e
+                            WHERE e.client_id = c.client_id AND e.kind = 'reactivation'
+                              AND e.status = 'open')
+         ORDER BY c.margin DESC, c.client_id
+         LIMIT v_left
+           FOR UPDATE SKIP LOCKED
+    )
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+        'client_id', p.client_id, 'sales_type', p.sales_type,
+        'manager_id', coalesce(p.manager_id, p.order_manager_id),
+        'development_manager_id', p.development_manager_id,
+        'orders', p.orders, 'revenue', p.revenue, 'margin', p.margin,
+        'last_order_at', rd_us(p.last_order_at), 'cycle_days', p.cycle_days,
+        'last_contact_at', rd_us(p.last_contact_at), 'nps_jobs', p.nps_jobs,
+        'eval_at', rd_us(p.eval_at))
+        ORDER BY p.margin DESC, p.client_id), '[]'::jsonb)
+      INTO v_clients FROM pick p;
+    RETURN jsonb_build_object('now', rd_us(v_now), 'clients', v_clients);
 END;
 $$;

@@ -106,6 +106,9 @@ int client_parse(client_t *c, const json_t *obj, sales_type_t default_type, char
     c->cycle_days = cycle ? strtod(cycle, NULL) : 0;
     copy_to(c->cycle_text, sizeof c->cycle_text, cycle);
     c->last_contact_at = time_at(obj, "last_contact_at");
+    c->nps_jobs = int_at(obj, "nps_jobs");
+    c->last_nps_job_at = TIME_NONE;
+    c->eval_at = time_at(obj, "eval_at");
     episode_parse(&c->react, json_object_get(obj, "react"));
     episode_parse(&c->risk, json_object_get(obj, "risk"));
 
@@ -125,6 +128,21 @@ int client_parse(client_t *c, const json_t *obj, sales_type_t default_type, char
         in->episode_no = int_at(o, "episode_no");
         in->stage = int_at(o, "stage");
         in->attempt = int_at(o, "attempt");
+    }
+    const json_t *nps = json_object_get(obj, "nps");
+    n = nps ? json_array_size(nps) : 0;
+    if (n > 0) {
+        c->nps = calloc(n, sizeof *c->nps);
+        if (c->nps == NULL)
+            abort();
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *r = json_array_at(nps, i);
+        nps_in_t *in = &c->nps[c->nps_count++];
+        in->job_id = dup_or_null(str_at(r, "job_id") ? str_at(r, "job_id") : "");
+        in->ts = time_at(r, "ts");
+        in->score = int_at(r, "score");
+        in->comment = dup_or_null(str_at(r, "comment"));
     }
     const json_t *deals = json_object_get(obj, "deals");
     n = deals ? json_array_size(deals) : 0;
@@ -158,6 +176,11 @@ void client_clear(client_t *c)
     for (size_t i = 0; i < c->deals_count; i++)
         free(c->deals[i].deal_id);
     free(c->deals);
+    for (size_t i = 0; i < c->nps_count; i++) {
+        free(c->nps[i].job_id);
+        free(c->nps[i].comment);
+    }
+    free(c->nps);
     memset(c, 0, sizeof *c);
 }
 

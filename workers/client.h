@@ -54,6 +54,14 @@ typedef struct {
     int64_t ts;
 } deal_in_t;
 
+/* An nps.response not yet seen by the engines. */
+typedef struct {
+    char *job_id; /* "" when the response named no job */
+    int64_t ts;
+    int score;
+    char *comment; /* NULL when none */
+} nps_in_t;
+
 typedef struct client {
     char *client_id;
     sales_type_t sales_type; /* the default applied when master data has none */
@@ -74,6 +82,13 @@ typedef struct client {
 
     episode_t react; /* latest reactivation episode */
     episode_t risk;  /* latest risk episode */
+
+    /* NPS */
+    int nps_jobs;            /* survey jobs so far */
+    int64_t last_nps_job_at; /* set by an engine that creates one; TIME_NONE: unchanged */
+    int64_t eval_at;         /* as claimed (the NPS phase writes it back unchanged) */
+    nps_in_t *nps;           /* responses not yet seen by the engines */
+    size_t nps_count;
 
     outcome_in_t *outcomes;
     size_t outcomes_count;

@@ -14,7 +14,7 @@
 #include "event.h"
 
 struct decisions {
-    jbuf_t episodes, decisions, outbox, outcomes_seen, deals_seen, clients, all;
+    jbuf_t episodes, decisions, outbox, outcomes_seen, deals_seen, nps_seen, clients, all;
     size_t outputs;
 };
 
@@ -26,24 +26,32 @@ decisions_t *decisions_new(void)
     return self;
 }
 
+/* Every buffer, for freeing and resetting them all. */
+static size_t all_bufs(decisions_t *self, jbuf_t **bufs)
+{
+    jbuf_t *list[] = {&self->episodes,   &self->decisions, &self->outbox,  &self->outcomes_seen,
+                      &self->deals_seen, &self->nps_seen,  &self->clients, &self->all};
+    size_t n = sizeof list / sizeof *list;
+    memcpy(bufs, list, sizeof list);
+    return n;
+}
+
 void decisions_destroy(decisions_t **self_p)
 {
     decisions_t *self = *self_p;
     if (self == NULL)
         return;
     *self_p = NULL;
-    jbuf_t *bufs[] = {&self->episodes,   &self->decisions, &self->outbox, &self->outcomes_seen,
-                      &self->deals_seen, &self->clients,   &self->all};
-    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+    jbuf_t *bufs[16];
+    for (size_t i = 0, n = all_bufs(self, bufs); i < n; i++)
         jbuf_free(bufs[i]);
     free(self);
 }
 
 void decisions_reset(decisions_t *self)
 {
-    jbuf_t *bufs[] = {&self->episodes,   &self->decisions, &self->outbox, &self->outcomes_seen,
-                      &self->deals_seen, &self->clients,   &self->all};
-    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+    jbuf_t *bufs[16];
+    for (size_t i = 0, n = all_bufs(self, bufs); i < n; i++)
         jbuf_reset(bufs[i]);
     self->outputs = 0;
 }
@@ -223,6 +231,19 @@ void decisions_deal_seen(decisions_t *self, const char *client_id, const char *d
     jbuf_puts(b, "}");
 }
 
+void decisions_nps_seen(decisions_t *self, const char *client_id, const nps_in_t *r)
+{
+    jbuf_t *b = &self->nps_seen;
+    next_elem(b);
+    jbuf_puts(b, "{");
+    put_str(b, "client_id", client_id);
+    jbuf_puts(b, ",");
+    put_str(b, "job_id", r->job_id);
+    jbuf_puts(b, ",");
+    put_time_us(b, "ts", r->ts);
+    jbuf_puts(b, "}");
+}
+
 void decisions_put_client(decisions_t *self, const client_t *c, int64_t eval_at)
 {
     jbuf_t *b = &self->clients;
@@ -235,7 +256,10 @@ void decisions_put_client(decisions_t *self, const client_t *c, int64_t eval_at)
     put_str(b, "status", c->close_client ? "closed" : NULL);
     jbuf_puts(b, ",");
     put_time_us(b, "last_contact_at", c->last_contact_at);
-    jbuf_printf(b, ",\"deferrals\":%d}", c->deferrals);
+    jbuf_puts(b, ",");
+    put_time_us(b, "last_nps_job_at", c->last_nps_job_at);
+    jbuf_printf(b, ",\"deferrals\":%d,\"nps_jobs_added\":%d}", c->deferrals,
+                c->last_nps_job_at != TIME_NONE);
 }
 
 const char *decisions_json(decisions_t *self)
@@ -247,7 +271,8 @@ const char *decisions_json(decisions_t *self)
         jbuf_t *arr;
     } parts[] = {{"episodes", &self->episodes},     {"decisions", &self->decisions},
                  {"outbox", &self->outbox},         {"outcomes_seen", &self->outcomes_seen},
-                 {"deals_seen", &self->deals_seen}, {"clients", &self->clients}};
+                 {"deals_seen", &self->deals_seen}, {"nps_seen", &self->nps_seen},
+                 {"clients", &self->clients}};
     jbuf_puts(b, "{");
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
         jbuf_printf(b, "%s\"%s\":[", i ? "," : "", parts[i].key);
@@ -289,6 +314,12 @@ void decision_id(char *out, size_t outlen, const char *prefix, const char *clien
     uint64_t b =
         hash_key(UINT64_C(0x84222325cbf29ce4), client_id, kind, episode_no, stage, attempt);
     snprintf(out, outlen, "%s%016llx%016llx", prefix, (unsigned long long)a, (unsigned long long)b);
+}
+
+void decision_id_text(char *out, size_t outlen, const char *prefix, const char *client_id,
+                      const char *key)
+{
+    decision_id(out, outlen, prefix, client_id, key, 0, 0, 0);
 }
 
 double decision_unit(const char *client_id, const char *kind, int episode_no)

@@ -57,9 +57,11 @@ void decisions_put_episode(decisions_t *self, const client_t *c, const char *kin
 
 void decisions_outcome_seen(decisions_t *self, const char *task_id);
 void decisions_deal_seen(decisions_t *self, const char *client_id, const char *deal_id);
+void decisions_nps_seen(decisions_t *self, const char *client_id, const nps_in_t *r);
 
-/* c's next evaluation time (TIME_NONE: only on its next change) and whether it
- * left the market. Called once per claimed client, after every engine. */
+/* c's next evaluation time (TIME_NONE: only on its next change), whether it
+ * left the market, its contact and NPS bookkeeping. Called once per claimed
+ * client, after every engine. */
 void decisions_put_client(decisions_t *self, const client_t *c, int64_t eval_at);
 
 size_t decisions_output_count(const decisions_t *self);
@@ -75,6 +77,9 @@ const char *decisions_json(decisions_t *self);
  */
 void decision_id(char *out, size_t outlen, const char *prefix, const char *client_id,
                  const char *kind, int episode_no, int stage, int attempt);
+/* The same for a decision keyed by text (e.g. the NPS response it answers). */
+void decision_id_text(char *out, size_t outlen, const char *prefix, const char *client_id,
+                      const char *key);
 
 /* A deterministic number in [0, 1) for (client, kind, episode): the holdout draw. */
 double decision_unit(const char *client_id, const char *kind, int episode_no);
