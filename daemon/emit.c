@@ -56,6 +56,7 @@
 #define EMIT_BAD_LOG_MAX   10     /* bad consumer messages logged per minute */
 #define EMIT_RID_MAX       255    /* ZeroMQ routing ids are 1..255 bytes */
 #define EMIT_FRAME_KEEP    256    /* bytes kept of each consumer frame */
+#define EMIT_RECOVER_S     60     /* push/pub: sends this recent are repeated at start */
 
 typedef enum { IT_PENDING, IT_RETRY, IT_INFLIGHT, IT_ACKED } item_state_t;
 
@@ -87,7 +88,7 @@ typedef struct {
     uint64_t stalled_until; /* EAGAIN (its queue is full): skipped until then */
 } consumer_t;
 
-typedef enum { JOB_NONE, JOB_FETCH, JOB_MARK, JOB_ACK, JOB_COUNT, JOB_PRUNE } job_t;
+typedef enum { JOB_NONE, JOB_RECOVER, JOB_FETCH, JOB_MARK, JOB_ACK, JOB_COUNT, JOB_PRUNE } job_t;
 
 typedef struct {
     emit_t *emit;
@@ -133,7 +134,8 @@ struct emit {
     int retention_days;
     unsigned ticks;
     bool prune_due;
-    job_t job; /* the statement in flight */
+    bool recover_due; /* push/pub crash recovery, once, before the first read */
+    job_t job;        /* the statement in flight */
     stream_t *job_stream;
     bool db_backoff; /* a statement failed: wait for the next tick */
     bool db_failing; /* logged once until a statement succeeds */
@@ -930,6 +932,33 @@ static bool start_prune(emit_t *self)
     return ok;
 }
 
+/*
+ * A push/pub send only hands the message to libzmq, which writes it to the
+ * peer later; a crash (kill -9, power) loses what was still queued in the
+ * process although its row says sent. There is no acknowledgement to wait
+ * for, so at start the outputs sent in the last EMIT_RECOVER_S seconds are
+ * sent again: at least once across crashes too, and consumers deduplicate on
+ * the id. (Router streams need none of this: only an ack marks delivery.)
+ */
+static bool start_recover(emit_t *self)
+{
+    jbuf_t names = JBUF_INIT;
+    jbuf_puts(&names, "{");
+    for (int s = 0; s < EMIT_STREAM_COUNT; s++)
+        if (!is_router(&self->st[s]))
+            jbuf_printf(&names, "%s%s", names.len > 1 ? "," : "", self->st[s].name);
+    jbuf_puts(&names, "}");
+    char secs[16];
+    snprintf(secs, sizeof secs, "%d", EMIT_RECOVER_S);
+    const char *params[2] = {names.data, secs};
+    bool ok = start(self, JOB_RECOVER, NULL,
+                    "UPDATE outbox SET sent_at = NULL WHERE stream = ANY($1::text[])"
+                    " AND sent_at > now() - make_interval(secs => $2::int)",
+                    2, params);
+    jbuf_free(&names);
+    return ok;
+}
+
 static bool fetch_allowed(stream_t *st)
 {
     if (!st->fetch_wanted || st->pending.head)
@@ -946,6 +975,11 @@ static void pump(emit_t *self)
         return;
     self->pumping = true;
     bool started = false;
+    if (self->recover_due) {
+        started = start_recover(self);
+        self->pumping = false;
+        return; /* nothing is read before the recovery is done */
+    }
     for (int s = 0; s < EMIT_STREAM_COUNT && !started; s++)
         if (self->st[s].marks_n > 0)
             started = start_mark(self, &self->st[s]);
@@ -1062,6 +1096,15 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
         self->prune_due = n >= EMIT_PRUNE_CHUNK; /* more to delete: go on */
         break;
     }
+    case JOB_RECOVER: {
+        self->recover_due = false;
+        long long n = strtoll(PQcmdTuples((PGresult *)res), NULL, 10);
+        if (n > 0)
+            log_info("emit: sending again %lld outputs sent in the last %d s before start "
+                     "(a crash may have lost them in transit)",
+                     n, EMIT_RECOVER_S);
+        break;
+    }
     case JOB_FETCH: fetched(st, res); break;
     case JOB_NONE: break;
     }
@@ -1140,6 +1183,7 @@ emit_t *emit_new(uv_loop_t *loop, void *zctx, const config_t *cfg, int *exit_cod
         return NULL;
     }
     self->loop = loop;
+    self->recover_due = true;
     uv_timer_init(loop, &self->tick);
     uv_timer_init(loop, &self->retry);
     self->tick.data = self->retry.data = self;
@@ -1188,7 +1232,8 @@ emit_t *emit_new(uv_loop_t *loop, void *zctx, const config_t *cfg, int *exit_cod
                  ec->bind ? "bound to" : "connected to", ec->endpoint);
     }
     emit_set_config(self, cfg);
-    self->db = pgconn_new(loop, cfg->conninfo, cfg->reconnect_max_s * 1000, on_db_state, self);
+    self->db =
+        pgconn_new(loop, "emit", cfg->conninfo, cfg->reconnect_max_s * 1000, on_db_state, self);
     if (self->db == NULL) {
         snprintf(err, errlen, "out of memory");
         *exit_code = 69;

@@ -344,7 +344,8 @@ int main(int argc, char **argv)
         d.exit_code = code;
         finish(&d);
     } else {
-        d.db = pgconn_new(&d.loop, d.cfg->conninfo, d.cfg->reconnect_max_s * 1000, on_db_state, &d);
+        d.db = pgconn_new(&d.loop, "store", d.cfg->conninfo, d.cfg->reconnect_max_s * 1000,
+                          on_db_state, &d);
         d.store = store_new(&d.loop, d.db, d.cfg);
         d.ingest = ingest_new(&d.loop, d.zctx, d.cfg, d.store, &code, err, sizeof err);
         if (d.ingest == NULL) {

@@ -455,7 +455,7 @@ metrics_t *metrics_new(uv_loop_t *loop, const config_t *cfg, const metrics_sourc
     uv_poll_start(&self->poll, UV_READABLE, on_poll);
     drive(self);
     self->depth_db =
-        pgconn_new(loop, cfg->conninfo, cfg->reconnect_max_s * 1000, on_depth_db, self);
+        pgconn_new(loop, "metrics", cfg->conninfo, cfg->reconnect_max_s * 1000, on_depth_db, self);
     if (self->depth_db != NULL)
         uv_timer_start(&self->depth_timer, on_depth_timer, DEPTH_REFRESH_MS, DEPTH_REFRESH_MS);
     else

@@ -15,6 +15,7 @@
 #include "pgconn.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,7 @@ typedef enum { PG_DOWN = 0, PG_CONNECTING, PG_READY } pg_state_t;
 
 struct pgconn {
     uv_loop_t *loop;
+    char name[32];
     char *conninfo;
     PGconn *conn;
     pg_state_t state;
@@ -140,7 +142,7 @@ static void fail(pgconn_t *self, const char *what)
     self->flushing = false;
 
     if (self->announced_up) {
-        log_error("database connection lost (%s): %s; reconnecting", what, why);
+        log_error("%s: database connection lost (%s): %s; reconnecting", self->name, what, why);
     } else if (!self->logged_failure) {
         log_error("cannot connect to the database (%s): %s; retrying with backoff up to %d s", what,
                   why, self->backoff_max_ms / 1000);
@@ -175,8 +177,8 @@ static void connected(pgconn_t *self)
         fail(self, "watching the socket");
         return;
     }
-    log_info("database connection ready (server %d, %s)", PQserverVersion(self->conn),
-             PQdb(self->conn));
+    log_info("%s: database connection ready (server %d, %s)", self->name,
+             PQserverVersion(self->conn), PQdb(self->conn));
     self->logged_failure = false;
     self->announced_up = true;
     if (self->state_cb)
@@ -284,12 +286,13 @@ static void on_poll(uv_poll_t *handle, int status, int events)
         read_results(self);
 }
 
-pgconn_t *pgconn_new(uv_loop_t *loop, const char *conninfo, int reconnect_max_ms,
+pgconn_t *pgconn_new(uv_loop_t *loop, const char *name, const char *conninfo, int reconnect_max_ms,
                      pgconn_state_cb state_cb, void *arg)
 {
     pgconn_t *self = calloc(1, sizeof *self);
     if (self == NULL)
         return NULL;
+    snprintf(self->name, sizeof self->name, "%s", name);
     self->conninfo = strdup(conninfo);
     if (self->conninfo == NULL) {
         free(self);

@@ -31,12 +31,13 @@ typedef void (*pgconn_state_cb)(pgconn_t *db, bool up, void *arg);
 typedef void (*pgconn_result_cb)(pgconn_t *db, const PGresult *res, void *arg);
 
 /*
- * Creates the connection object and starts connecting. conninfo is copied.
+ * Creates the connection object and starts connecting. conninfo and name (who
+ * uses the connection, for log lines: "store", "scheduler") are copied.
  * reconnect_max_ms caps the backoff between attempts (it starts at 100 ms).
  * Returns NULL on allocation failure only: a bad conninfo shows up as a failed
  * attempt, logged once.
  */
-pgconn_t *pgconn_new(uv_loop_t *loop, const char *conninfo, int reconnect_max_ms,
+pgconn_t *pgconn_new(uv_loop_t *loop, const char *name, const char *conninfo, int reconnect_max_ms,
                      pgconn_state_cb state_cb, void *arg);
 
 /*

@@ -328,7 +328,8 @@ schedule_t *schedule_new(uv_loop_t *loop, const config_t *cfg, const calendar_t 
     self->decisions = decisions_new();
     uv_timer_init(loop, &self->timer);
     self->timer.data = self;
-    self->db = pgconn_new(loop, cfg->conninfo, cfg->reconnect_max_s * 1000, on_db_state, self);
+    self->db = pgconn_new(loop, "scheduler", cfg->conninfo, cfg->reconnect_max_s * 1000,
+                          on_db_state, self);
     return self;
 }
 
