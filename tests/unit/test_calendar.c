@@ -10,6 +10,7 @@
  */
 #include "calendar.h"
 #include "config.h"
+#include "event.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -69,11 +70,7 @@ static int64_t at(const char *iso)
 /* UTC microseconds as "YYYY-MM-DDTHH:MM:SS.ffffffZ", for failure messages. */
 static const char *utc(int64_t us, char *buf, size_t len)
 {
-    time_t s = (time_t)(us >= 0 ? us / 1000000 : (us - 999999) / 1000000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(us - (int64_t)s * 1000000));
+    event_format_time(us, buf, len);
     return buf;
 }
 
