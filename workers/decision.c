@@ -332,6 +332,30 @@ double decision_unit(const char *client_id, const char *kind, int episode_no)
     return (double)(h >> 11) / 9007199254740992.0;
 }
 
+void episode_begin(episode_t *e, const client_t *c, const char *kind, const char *reason,
+                   double holdout_ratio, int64_t now)
+{
+    int next_no = e->present ? e->episode_no + 1 : 1;
+    memset(e, 0, sizeof *e);
+    e->present = e->dirty = true;
+    e->episode_no = next_no;
+    snprintf(e->reason, sizeof e->reason, "%s", reason);
+    snprintf(e->status, sizeof e->status, "open");
+    e->opened_at = now;
+    e->last_call_at = e->retry_at = e->closed_at = TIME_NONE;
+    e->cycle_days = c->has_cycle ? c->cycle_days : 0;
+    snprintf(e->cycle_text, sizeof e->cycle_text, "%s", c->has_cycle ? c->cycle_text : "");
+    e->holdout = decision_unit(c->client_id, kind, next_no) < holdout_ratio;
+}
+
+void episode_end(episode_t *e, const char *status, int64_t now)
+{
+    snprintf(e->status, sizeof e->status, "%s", status);
+    e->closed_at = now;
+    e->retry_at = TIME_NONE;
+    e->dirty = true;
+}
+
 bool decision_contact_allowed(client_t *c, const config_t *cfg, int64_t now, int64_t *until)
 {
     int64_t gap = (int64_t)cfg->rules.contact.min_days_between_contacts * INT64_C(86400000000);

@@ -85,6 +85,17 @@ void decision_id_text(char *out, size_t outlen, const char *prefix, const char *
 double decision_unit(const char *client_id, const char *kind, int episode_no);
 
 /*
+ * Opens the next episode of `kind` ("reactivation", "gift_risk") for c in e
+ * (which holds the previous one, if any): number + 1, open, at now, with the
+ * client's current cycle, held out when decision_unit() falls below
+ * holdout_ratio. Marks it dirty.
+ */
+void episode_begin(episode_t *e, const client_t *c, const char *kind, const char *reason,
+                   double holdout_ratio, int64_t now);
+/* Ends episode e with status at now (no retry pending); marks it dirty. */
+void episode_end(episode_t *e, const char *status, int64_t now);
+
+/*
  * Contact spacing (rules.contact): whether an unsolicited contact (stage-1
  * task, gift alert, NPS job) may go to c at now. When not, *until is the first
  * instant it may and the deferral is counted on c. 0 days turns spacing off.

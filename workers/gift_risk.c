@@ -41,29 +41,6 @@ static bool valuable(const config_t *cfg, const client_t *c)
            money_cmp(m, min) >= 0;
 }
 
-static void close_risk(episode_t *e, const char *status, int64_t now)
-{
-    snprintf(e->status, sizeof e->status, "%s", status);
-    e->closed_at = now;
-    e->dirty = true;
-}
-
-static void open_risk(client_t *c, const config_t *cfg, int64_t now)
-{
-    episode_t *e = &c->risk;
-    int next_no = e->present ? e->episode_no + 1 : 1;
-    memset(e, 0, sizeof *e);
-    e->present = e->dirty = true;
-    e->episode_no = next_no;
-    snprintf(e->reason, sizeof e->reason, "risk_zone");
-    snprintf(e->status, sizeof e->status, "open");
-    e->opened_at = now;
-    e->last_call_at = e->retry_at = e->closed_at = TIME_NONE;
-    e->cycle_days = c->cycle_days;
-    snprintf(e->cycle_text, sizeof e->cycle_text, "%s", c->cycle_text);
-    e->holdout = decision_unit(c->client_id, KIND, next_no) < cfg->rules.gift_risk.holdout_ratio;
-}
-
 static void emit_alert(client_t *c, const config_t *cfg, int64_t now, decisions_t *out)
 {
     episode_t *e = &c->risk;
@@ -95,10 +72,10 @@ static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decis
     const config_t *cfg = env->cfg;
     episode_t *e = &c->risk;
     if (episode_is_open(e) && c->last_order_at != TIME_NONE && c->last_order_at > e->opened_at)
-        close_risk(e, "converted", now); /* the next order ends the risk episode */
+        episode_end(e, "converted", now); /* the next order ends the risk episode */
     if (c->closed || c->close_client) {
         if (episode_is_open(e))
-            close_risk(e, "closed", now);
+            episode_end(e, "closed", now);
         return WORKER_NEVER;
     }
     if (c->do_not_contact || episode_is_open(e) || !c->has_cycle || c->cycle_days <= 0 ||
@@ -121,7 +98,7 @@ static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decis
     if (!decision_contact_allowed(c, cfg, now, &until))
         return end == TIME_NONE || until < end ? until : WORKER_NEVER;
 
-    open_risk(c, cfg, now);
+    episode_begin(e, c, KIND, "risk_zone", cfg->rules.gift_risk.holdout_ratio, now);
     if (!e->holdout)
         emit_alert(c, cfg, now, out);
     return WORKER_NEVER;

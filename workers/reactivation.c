@@ -53,10 +53,7 @@ int64_t reactivation_due_at(const config_t *cfg, const client_t *c)
 
 static void close_episode(react_t *r, const char *status)
 {
-    snprintf(r->e->status, sizeof r->e->status, "%s", status);
-    r->e->closed_at = r->now;
-    r->e->retry_at = TIME_NONE;
-    r->e->dirty = true;
+    episode_end(r->e, status, r->now);
 }
 
 /* Emits one call of the open episode (stage 1 or 2) and records it. */
@@ -198,20 +195,7 @@ static void batch_id_for(int32_t day, char *out, size_t outlen)
 /* Opens a new episode (the previous one, if any, is closed). */
 static void open_episode(react_t *r, const char *reason)
 {
-    episode_t *e = r->e;
-    int next_no = e->present ? e->episode_no + 1 : 1;
-    memset(e, 0, sizeof *e);
-    e->present = true;
-    e->dirty = true;
-    e->episode_no = next_no;
-    snprintf(e->reason, sizeof e->reason, "%s", reason);
-    snprintf(e->status, sizeof e->status, "open");
-    e->opened_at = r->now;
-    e->last_call_at = e->retry_at = e->closed_at = TIME_NONE;
-    e->cycle_days = r->c->has_cycle ? r->c->cycle_days : 0;
-    snprintf(e->cycle_text, sizeof e->cycle_text, "%s", r->c->has_cycle ? r->c->cycle_text : "");
-    e->holdout = decision_unit(r->c->client_id, KIND, next_no) <
-                 r->env->cfg->rules.reactivation.holdout_ratio;
+    episode_begin(r->e, r->c, KIND, reason, r->env->cfg->rules.reactivation.holdout_ratio, r->now);
 }
 
 /*
