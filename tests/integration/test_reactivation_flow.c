@@ -246,3 +246,55 @@ Test(reactivation_flow, batch_mode_emits_due_clients_together_at_the_run)
     json_destroy(&a);
     json_destroy(&b);
 }
+
+Test(reactivation_flow, every_stage_1_outcome_sorts_the_client)
+{
+    static const struct {
+        const char *outcome;
+        const char *script; /* the stage-2 script, NULL when none */
+        const char *role;
+        const char *episode; /* the episode's status afterwards */
+    } cases[] = {
+        {"offended", "wakeup_offended", "account_manager", "open"},
+        {"forgot", "wakeup_forgot", "account_manager", "open"},
+        {"manager_change", "wakeup_offended", "head_of_clients", "open"},
+        {"not_target", NULL, NULL, "not_target"},
+        {"closed", NULL, NULL, "closed"},
+    };
+    start("  contact: { min_days_between_contacts: 0 }\n");
+    tick("2026-01-01T00:00:00Z");
+    size_t n = sizeof cases / sizeof *cases;
+    for (size_t i = 0; i < n; i++) {
+        char client[16];
+        snprintf(client, sizeof client, "k%zu", i);
+        history(client);
+    }
+    tick("2026-03-02T10:00:00Z");
+    char task[8][64];
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = next_task();
+        size_t k = (size_t)(str(t, "client_id")[1] - '0');
+        snprintf(task[k], sizeof task[k], "%s", str(t, "task_id"));
+        json_destroy(&t);
+    }
+    for (size_t i = 0; i < n; i++) {
+        send_ok("reactivation.outcome",
+                "{\"task_id\":\"%s\",\"outcome\":\"%s\",\"ts\":\"2026-03-02T12:00:00Z\"}", task[i],
+                cases[i].outcome);
+        char sql[256], client[16];
+        snprintf(client, sizeof client, "k%zu", i);
+        snprintf(sql, sizeof sql, "SELECT status FROM episodes WHERE client_id = '%s'", client);
+        cr_assert(h_wait_sql(&h, sql, cases[i].episode), "%s", cases[i].outcome);
+        if (cases[i].script) {
+            json_t *t = next_task();
+            cr_assert_str_eq(str(t, "client_id"), client);
+            cr_assert_str_eq(str(t, "stage"), "2");
+            cr_assert_str_eq(str(t, "script"), cases[i].script);
+            cr_assert_str_eq(str(t, "assignee.role"), cases[i].role);
+            json_destroy(&t);
+        }
+    }
+    cr_assert_str_eq(h_sql(&h, "SELECT status FROM clients WHERE client_id = 'k4'"), "closed");
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox WHERE body LIKE '%\"reassign\":true%'"),
+                     "1");
+}
