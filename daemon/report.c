@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "event.h"
 #include "json.h"
 #include "nps.h"
 
@@ -230,6 +231,211 @@ int report_nps(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err,
         fprintf(out, "%s\n", b.data);
     } else if (rows == 0) {
         fprintf(out, "(no answers yet)\n");
+    }
+    jbuf_free(&b);
+    PQclear(res);
+    return 0;
+}
+
+/* --- managers ----------------------------------------------------------------- */
+
+#define MANAGERS_WINDOW_DAYS 30
+
+/* Per account manager; $1 is now (NULL before the event clock's first tick:
+ * then no order is in the window). NPS answers of clients without a row (an
+ * answer may arrive before any order) count under "(none)". */
+static const char *const SQL_MANAGERS =
+    "WITH cm AS ("
+    "  SELECT client_id, coalesce(manager_id, order_manager_id, '(none)') AS manager"
+    "    FROM clients"
+    "), c AS ("
+    "  SELECT manager, count(*) AS clients FROM cm GROUP BY 1"
+    "), o AS ("
+    "  SELECT cm.manager, count(*) AS orders FROM orders o JOIN cm USING (client_id)"
+    "   WHERE o.cancelled_at IS NULL AND o.ts <= $1::timestamptz"
+    "     AND o.ts > $1::timestamptz - make_interval(days => $2::int)"
+    "   GROUP BY 1"
+    "), e AS ("
+    "  SELECT cm.manager, count(*) AS opened,"
+    "         count(*) FILTER (WHERE e.status = 'converted') AS converted"
+    "    FROM episodes e JOIN cm USING (client_id)"
+    "   WHERE e.kind = 'reactivation' AND NOT e.holdout GROUP BY 1"
+    "), d AS ("
+    "  SELECT cm.manager,"
+    "         count(*) FILTER (WHERE d.topic = 'task.reactivation') AS tasks,"
+    "         count(*) FILTER (WHERE d.topic = 'task.reactivation' AND d.outcome IS NOT NULL)"
+    "           AS answered,"
+    "         count(*) FILTER (WHERE d.topic = 'alert.gift_risk') AS gift_alerts,"
+    "         count(*) FILTER (WHERE d.topic = 'task.nps_followup' AND d.script = 'detractor')"
+    "           AS detractor_followups"
+    "    FROM decisions d JOIN cm USING (client_id) GROUP BY 1"
+    "), n AS ("
+    "  SELECT coalesce(cm.manager, '(none)') AS manager,"
+    "         count(*) FILTER (WHERE r.score >= 9) AS promoters,"
+    "         count(*) FILTER (WHERE r.score BETWEEN 7 AND 8) AS passives,"
+    "         count(*) FILTER (WHERE r.score <= 6) AS detractors"
+    "    FROM nps_responses r LEFT JOIN cm USING (client_id) GROUP BY 1"
+    "), m AS ("
+    "  SELECT manager FROM c UNION SELECT manager FROM n"
+    ")"
+    "SELECT m.manager, coalesce(c.clients, 0), coalesce(o.orders, 0),"
+    "       coalesce(e.opened, 0), coalesce(e.converted, 0),"
+    "       coalesce(d.tasks, 0), coalesce(d.answered, 0), coalesce(d.gift_alerts, 0),"
+    "       coalesce(n.promoters, 0), coalesce(n.passives, 0), coalesce(n.detractors, 0),"
+    "       coalesce(d.detractor_followups, 0)"
+    "  FROM m LEFT JOIN c USING (manager) LEFT JOIN o USING (manager)"
+    "  LEFT JOIN e USING (manager) LEFT JOIN d USING (manager) LEFT JOIN n USING (manager)"
+    " ORDER BY m.manager = '(none)', m.manager";
+
+enum {
+    M_CLIENTS,
+    M_ORDERS,
+    M_OPENED,
+    M_CONVERTED,
+    M_TASKS,
+    M_ANSWERED,
+    M_GIFT_ALERTS,
+    M_PROMOTERS,
+    M_PASSIVES,
+    M_DETRACTORS,
+    M_DETRACTOR_FOLLOWUPS,
+    M_COUNT
+};
+
+typedef struct {
+    const char *manager;
+    long v[M_COUNT];
+} manager_row_t;
+
+/* "Now" of the rules: the event clock with clock: event (NULL before its first
+ * tick), else the database's wall clock. Returns false on a database error. */
+static bool report_now(PGconn *db, const config_t *cfg, bool *has_now, int64_t *now_us, char *err,
+                       size_t errlen)
+{
+    PGresult *res =
+        query(db,
+              cfg->clock == CLOCK_EVENT
+                  ? "SELECT (extract(epoch FROM now) * 1000000)::bigint FROM event_clock"
+                  : "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
+              0, NULL, err, errlen);
+    if (res == NULL)
+        return false;
+    *has_now = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0);
+    *now_us = *has_now ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    PQclear(res);
+    return true;
+}
+
+static void managers_json_row(jbuf_t *b, const char *manager, const manager_row_t *r, bool has_now)
+{
+    static const char *const names[M_COUNT] = {
+        "clients",      "orders_30d",     "episodes_opened",    "episodes_converted",
+        "tasks",        "tasks_answered", "gift_alerts",        "nps_promoters",
+        "nps_passives", "nps_detractors", "detractor_followups"};
+    jbuf_puts(b, "{");
+    if (manager) {
+        jbuf_key(b, "manager");
+        jbuf_string(b, manager, strlen(manager));
+        jbuf_puts(b, ",");
+    }
+    for (int k = 0; k < M_COUNT; k++) {
+        jbuf_printf(b, "%s\"%s\":", k ? "," : "", names[k]);
+        if (k == M_ORDERS && !has_now)
+            jbuf_puts(b, "null");
+        else
+            jbuf_printf(b, "%ld", r->v[k]);
+        if (k == M_CONVERTED)
+            jbuf_printf(b, ",\"conversion\":%.4f", rate(r->v[M_CONVERTED], r->v[M_OPENED]));
+        if (k == M_ANSWERED)
+            jbuf_printf(b, ",\"tasks_pending\":%ld", r->v[M_TASKS] - r->v[M_ANSWERED]);
+    }
+    long answers = r->v[M_PROMOTERS] + r->v[M_PASSIVES] + r->v[M_DETRACTORS];
+    double index = nps_index(r->v[M_PROMOTERS], r->v[M_PASSIVES], r->v[M_DETRACTORS]);
+    jbuf_printf(b, ",\"nps_answers\":%ld,\"nps\":", answers);
+    if (isnan(index))
+        jbuf_puts(b, "null");
+    else
+        jbuf_printf(b, "%.1f", index);
+    jbuf_puts(b, "}");
+}
+
+static void managers_text_row(FILE *out, const char *manager, const manager_row_t *r, bool has_now)
+{
+    char orders[24], nps[16];
+    if (has_now)
+        snprintf(orders, sizeof orders, "%ld", r->v[M_ORDERS]);
+    else
+        snprintf(orders, sizeof orders, "n/a");
+    double index = nps_index(r->v[M_PROMOTERS], r->v[M_PASSIVES], r->v[M_DETRACTORS]);
+    if (isnan(index))
+        snprintf(nps, sizeof nps, "n/a");
+    else
+        snprintf(nps, sizeof nps, "%.1f", index);
+    fprintf(out, "%-16.16s %7ld %10s %8ld %9ld %9.1f%% %6ld %8ld %7ld %11ld %11ld %6s %19ld\n",
+            manager, r->v[M_CLIENTS], orders, r->v[M_OPENED], r->v[M_CONVERTED],
+            100 * rate(r->v[M_CONVERTED], r->v[M_OPENED]), r->v[M_TASKS], r->v[M_ANSWERED],
+            r->v[M_TASKS] - r->v[M_ANSWERED], r->v[M_GIFT_ALERTS],
+            r->v[M_PROMOTERS] + r->v[M_PASSIVES] + r->v[M_DETRACTORS], nps,
+            r->v[M_DETRACTOR_FOLLOWUPS]);
+}
+
+int report_managers(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err, size_t errlen)
+{
+    bool has_now;
+    int64_t now_us;
+    if (!report_now(db, cfg, &has_now, &now_us, err, errlen))
+        return -1;
+    char now_text[40] = "", days[16];
+    if (has_now)
+        event_format_time(now_us, now_text, sizeof now_text);
+    snprintf(days, sizeof days, "%d", MANAGERS_WINDOW_DAYS);
+    const char *params[2] = {has_now ? now_text : NULL, days};
+    PGresult *res = query(db, SQL_MANAGERS, 2, params, err, errlen);
+    if (res == NULL)
+        return -1;
+    int rows = PQntuples(res);
+    manager_row_t total = {.manager = "total"};
+    jbuf_t b = JBUF_INIT;
+    if (json) {
+        jbuf_puts(&b, "{\"as_of\":");
+        if (has_now)
+            jbuf_string(&b, now_text, strlen(now_text));
+        else
+            jbuf_puts(&b, "null");
+        jbuf_printf(&b, ",\"clock\":\"%s\",\"orders_window_days\":%d,\"managers\":[",
+                    cfg->clock == CLOCK_EVENT ? "event" : "wall", MANAGERS_WINDOW_DAYS);
+    } else {
+        fprintf(out, "account managers as of %s (%s clock); orders in the last %d days\n\n",
+                has_now ? now_text : "none (no clock.tick yet)",
+                cfg->clock == CLOCK_EVENT ? "event" : "wall", MANAGERS_WINDOW_DAYS);
+        fprintf(out, "%-16s %7s %10s %8s %9s %10s %6s %8s %7s %11s %11s %6s %19s\n", "manager",
+                "clients", "orders_30d", "episodes", "converted", "conversion", "tasks", "answered",
+                "pending", "gift_alerts", "nps_answers", "nps", "detractor_followups");
+    }
+    for (int r = 0; r < rows; r++) {
+        manager_row_t row = {.manager = PQgetvalue(res, r, 0)};
+        for (int k = 0; k < M_COUNT; k++) {
+            row.v[k] = atol(PQgetvalue(res, r, k + 1));
+            total.v[k] += row.v[k];
+        }
+        if (json) {
+            if (r)
+                jbuf_puts(&b, ",");
+            managers_json_row(&b, row.manager, &row, has_now);
+        } else {
+            managers_text_row(out, row.manager, &row, has_now);
+        }
+    }
+    if (json) {
+        jbuf_puts(&b, "],\"total\":");
+        managers_json_row(&b, NULL, &total, has_now);
+        jbuf_puts(&b, "}");
+        fprintf(out, "%s\n", b.data);
+    } else {
+        if (rows == 0)
+            fprintf(out, "(no clients yet)\n");
+        fprintf(out, "\n");
+        managers_text_row(out, "total", &total, has_now);
     }
     jbuf_free(&b);
     PQclear(res);

@@ -61,12 +61,24 @@ static const command_t commands[] = {
      cmd_migrate},
     {"status", 0, 0, "status",
      "Prints the stored totals as name: value lines (one JSON object with --json):\n"
-     "schema_version, orders, clients, rejected, dead_letters, events, seq_gaps,\n"
-     "seq_reorders, pending_order_changes, last_event_at, event_clock.\n",
+     "health (ok: the database answers with this program's schema; otherwise the\n"
+     "command exits 69), schema_version, orders, clients, rejected, dead_letters,\n"
+     "events, seq_gaps, seq_reorders, pending_order_changes, last_event_at,\n"
+     "event_clock, outbox_unsent (outputs not yet sent), outbox_unacked (not yet\n"
+     "acknowledged, on the streams configured in router mode), outbox_unsent_STREAM\n"
+     "per stream (reactivation, gift_risk, nps), episodes_open (reactivation and\n"
+     "gift-risk episodes still open) and contact_deferrals (contacts that had to wait\n"
+     "for the contact gap, summed over clients).\n",
      cmd_status},
     {"client", 1, 1, "client ID",
      "Prints one client's state: master data, lifetime figures, purchase cycle and\n"
-     "days since the last order. An unknown id prints \"no such client: ID\" and\n"
+     "days since the last order; the rule engines' state: eval_at (the next\n"
+     "evaluation, \"pending\" for the next scheduler round, or none), last_contact_at,\n"
+     "contact_deferrals, nps_jobs, last_nps_job_at; the latest reactivation and\n"
+     "gift-risk episodes (reactivation.status, gift_risk.opened_at, ...; nested\n"
+     "objects with --json); outputs_total and the last 5 outputs, newest first, as\n"
+     "output.N: CREATED_AT TOPIC ID STATE (sent, unsent, acked, or pruned: delivered\n"
+     "and removed from the outbox). An unknown id prints \"no such client: ID\" and\n"
      "exits with status 1.\n",
      cmd_client},
     {"import", 1, 1, "import FILE.csv",
@@ -86,7 +98,13 @@ static const command_t commands[] = {
      "nps: per month answered and account manager, and per month overall:\n"
      "promoters (9-10), passives (7-8), detractors (0-6), answers and NPS\n"
      "(% promoters - % detractors) against rules.nps.target; a month below target\n"
-     "is marked, a month without answers has no index.\n",
+     "is marked, a month without answers has no index.\n"
+     "managers: per account manager (of the client: master data, else from its\n"
+     "orders, else \"(none)\") and in total: clients, orders in the 30 days up to now\n"
+     "(the event clock with clock: event), reactivation episodes opened (contacted)\n"
+     "and converted with the conversion rate, reactivation tasks answered and\n"
+     "pending (no outcome yet), gift alerts, NPS answers and index, detractor\n"
+     "follow-ups.\n",
      cmd_report},
     {"replay", 2, 4, "replay --since TIME [--stream S]",
      "Marks the outputs created at or after TIME (RFC 3339 with an offset, e.g.\n"
@@ -130,18 +148,24 @@ static void usage(FILE *out)
 
 /* --- output: name: value lines, or one JSON object -------------------------- */
 
-/* One printer for both forms, so text and JSON can never list different names. */
+/* One printer for both forms, so text and JSON can never list different names.
+ * Groups nest: in JSON a group is an object member, in text its name prefixes
+ * the names inside it ("reactivation.status: open"). */
+#define OUT_DEPTH 4
+
 typedef struct {
     bool json;
     jbuf_t buf;
-    size_t n;
+    size_t n[OUT_DEPTH + 1]; /* members written at each level (JSON commas) */
+    int depth;
+    char prefix[128]; /* text: "group." for every open group */
 } out_t;
 
 static void out_begin(out_t *o, bool json)
 {
+    memset(o, 0, sizeof *o);
     o->json = json;
     jbuf_init(&o->buf);
-    o->n = 0;
     if (json)
         jbuf_puts(&o->buf, "{");
 }
@@ -149,11 +173,41 @@ static void out_begin(out_t *o, bool json)
 static void out_key(out_t *o, const char *name)
 {
     if (o->json) {
-        if (o->n++)
+        if (o->n[o->depth]++)
             jbuf_puts(&o->buf, ", ");
         jbuf_key(&o->buf, name);
     } else {
-        jbuf_printf(&o->buf, "%s: ", name);
+        jbuf_printf(&o->buf, "%s%s: ", o->prefix, name);
+    }
+}
+
+/* Opens a group `name`: a nested object, or a name prefix. */
+static void out_open(out_t *o, const char *name)
+{
+    if (o->json) {
+        out_key(o, name);
+        jbuf_puts(&o->buf, "{");
+    } else {
+        size_t len = strlen(o->prefix);
+        snprintf(o->prefix + len, sizeof o->prefix - len, "%s.", name);
+    }
+    if (o->depth < OUT_DEPTH)
+        o->n[++o->depth] = 0;
+}
+
+static void out_close(out_t *o)
+{
+    if (o->depth > 0)
+        o->depth--;
+    if (o->json) {
+        jbuf_puts(&o->buf, "}");
+    } else {
+        size_t len = strlen(o->prefix);
+        if (len > 0)
+            len--; /* the group's own '.' */
+        while (len > 0 && o->prefix[len - 1] != '.')
+            len--;
+        o->prefix[len] = '\0';
     }
 }
 
@@ -297,25 +351,47 @@ static int cmd_migrate(ctl_t *ctl, const config_t *cfg, PGconn *conn)
     return 0;
 }
 
+/* The outbox figures of `status`. Unsent rows are found through the partial
+ * index outbox_unsent; "unacknowledged" is counted on the streams this
+ * configuration runs in router mode ($1), the only ones that wait for acks. */
+/* clang-format off */
+static const char *const STATUS_SQL =
+    "SELECT (SELECT count(*) FROM orders WHERE cancelled_at IS NULL),"         /* 0 */
+    " (SELECT count(*) FROM clients),"                                         /* 1 */
+    " coalesce((SELECT value FROM counters WHERE name = 'rejected'), 0),"      /* 2 */
+    " (SELECT count(*) FROM dead_letters),"                                    /* 3 */
+    " coalesce((SELECT value FROM counters WHERE name = 'events'), 0),"        /* 4 */
+    " (SELECT coalesce(sum(gaps), 0) FROM seq_sources),"                       /* 5 */
+    " (SELECT coalesce(sum(reorders), 0) FROM seq_sources),"                   /* 6 */
+    " (SELECT count(*) FROM order_pending),"                                   /* 7 */
+    " (SELECT " US("last_event_at") " FROM ingest_state),"                     /* 8 */
+    " (SELECT " US("now") " FROM event_clock),"                                /* 9 */
+    " (SELECT count(*) FROM outbox WHERE sent_at IS NULL),"                    /* 10 */
+    " (SELECT count(*) FROM outbox WHERE acked_at IS NULL"
+    "   AND stream = ANY ($1::text[])),"                                       /* 11 */
+    " (SELECT count(*) FROM outbox"
+    "   WHERE sent_at IS NULL AND stream = 'reactivation'),"                   /* 12 */
+    " (SELECT count(*) FROM outbox WHERE sent_at IS NULL AND stream = 'gift_risk')," /* 13 */
+    " (SELECT count(*) FROM outbox WHERE sent_at IS NULL AND stream = 'nps'),"  /* 14 */
+    " (SELECT count(*) FROM episodes WHERE status = 'open'),"                  /* 15 */
+    " (SELECT coalesce(sum(contact_deferrals), 0) FROM clients)";              /* 16 */
+/* clang-format on */
+
 static int cmd_status(ctl_t *ctl, const config_t *cfg, PGconn *conn)
 {
     int version;
     int rc = require_schema(conn, &version);
     if (rc)
         return rc;
-    PGresult *res =
-        query_row(conn,
-                  "SELECT (SELECT count(*) FROM orders WHERE cancelled_at IS NULL),"
-                  " (SELECT count(*) FROM clients),"
-                  " coalesce((SELECT value FROM counters WHERE name = 'rejected'), 0),"
-                  " (SELECT count(*) FROM dead_letters),"
-                  " coalesce((SELECT value FROM counters WHERE name = 'events'), 0),"
-                  " (SELECT coalesce(sum(gaps), 0) FROM seq_sources),"
-                  " (SELECT coalesce(sum(reorders), 0) FROM seq_sources),"
-                  " (SELECT count(*) FROM order_pending),"
-                  " (SELECT " US("last_event_at") " FROM ingest_state),"
-                                                  " (SELECT " US("now") " FROM event_clock)",
-                  0, NULL);
+    /* The router streams, as a text[] literal: their names need no quoting. */
+    char routers[64] = "{";
+    for (int s = 0; s < EMIT_STREAM_COUNT; s++)
+        if (cfg->emit[s].mode == SOCK_ROUTER)
+            snprintf(routers + strlen(routers), sizeof routers - strlen(routers), "%s%s",
+                     routers[1] ? "," : "", config_emit_stream_name((emit_stream_t)s));
+    snprintf(routers + strlen(routers), sizeof routers - strlen(routers), "}");
+    const char *params[1] = {routers};
+    PGresult *res = query_row(conn, STATUS_SQL, 1, params);
     if (!res)
         return EX_UNAVAILABLE;
     static const char *const names[] = {
@@ -323,6 +399,9 @@ static int cmd_status(ctl_t *ctl, const config_t *cfg, PGconn *conn)
         "events", "seq_gaps", "seq_reorders", "pending_order_changes"};
     out_t o;
     out_begin(&o, ctl->json);
+    /* Printed only when the database answered with the schema this program
+     * knows; otherwise the command has already exited 69 with the reason. */
+    out_str(&o, "health", "ok");
     out_int(&o, "schema_version", version);
     for (int i = 0; i < 8; i++)
         out_num(&o, names[i], PQgetvalue(res, 0, i));
@@ -335,6 +414,15 @@ static int cmd_status(ctl_t *ctl, const config_t *cfg, PGconn *conn)
         out_str(&o, "event_clock", t);
     else
         out_null(&o, "event_clock", "none");
+    out_num(&o, "outbox_unsent", PQgetvalue(res, 0, 10));
+    out_num(&o, "outbox_unacked", PQgetvalue(res, 0, 11));
+    for (int s = 0; s < EMIT_STREAM_COUNT; s++) {
+        char name[64];
+        snprintf(name, sizeof name, "outbox_unsent_%s", config_emit_stream_name((emit_stream_t)s));
+        out_num(&o, name, PQgetvalue(res, 0, 12 + s));
+    }
+    out_num(&o, "episodes_open", PQgetvalue(res, 0, 15));
+    out_num(&o, "contact_deferrals", PQgetvalue(res, 0, 16));
     out_end(&o);
     PQclear(res);
     return 0;
@@ -349,6 +437,126 @@ static void out_opt(out_t *o, const char *name, PGresult *res, int col)
         out_str(o, name, PQgetvalue(res, 0, col));
 }
 
+/* One client, for `client ID`. eval_at is '-infinity' when the client waits
+ * for the next scheduler round (column 17), and is shown as a time otherwise. */
+/* clang-format off */
+static const char *const CLIENT_SQL =
+    "SELECT c.client_id, c.name, c.sales_type, c.status, c.do_not_contact,"     /* 0-4 */
+    " coalesce(c.manager_id, c.order_manager_id), c.development_manager_id,"    /* 5-6 */
+    " c.orders, c.revenue, c.margin,"                                           /* 7-9 */
+    " " US("c.first_order_at") ", " US("c.last_order_at") ","                   /* 10-11 */
+    " round(c.cycle_days, 2), c.window_order_days,"                             /* 12-13 */
+    " (SELECT count(*) FROM deals_lost d WHERE d.client_id = c.client_id),"     /* 14 */
+    " (SELECT count(*) FROM nps_responses n WHERE n.client_id = c.client_id),"  /* 15 */
+    " (SELECT " US("now") " FROM event_clock),"                                 /* 16 */
+    " c.eval_at = '-infinity',"                                                 /* 17 */
+    " " US("CASE WHEN isfinite(c.eval_at) THEN c.eval_at END") ","              /* 18 */
+    " " US("c.last_contact_at") ", c.contact_deferrals,"                        /* 19-20 */
+    " c.nps_jobs, " US("c.last_nps_job_at") ","                                 /* 21-22 */
+    " (SELECT count(*) FROM decisions d WHERE d.client_id = c.client_id)"       /* 23 */
+    " FROM clients c WHERE c.client_id = $1";
+
+/* The latest episode of each kind. */
+static const char *const CLIENT_EPISODES_SQL =
+    "SELECT DISTINCT ON (kind) kind, episode_no, status, reason, stage, attempts," /* 0-5 */
+    " holdout, " US("opened_at") ", " US("last_call_at") ","                       /* 6-8 */
+    " " US("retry_at") ", " US("closed_at") ", outcome, batch_id"                  /* 9-12 */
+    " FROM episodes WHERE client_id = $1 ORDER BY kind, episode_no DESC";
+
+/* The latest outputs, newest first, with their delivery state. Every output
+ * has a decision; its outbox row is deleted once delivered and older than
+ * database.outbox_retention_days ("pruned"). */
+static const char *const CLIENT_OUTPUTS_SQL =
+    "SELECT " US("d.created_at") ", d.topic, d.output_id,"
+    " CASE WHEN o.seq IS NULL THEN 'pruned' WHEN o.acked_at IS NOT NULL THEN 'acked'"
+    "      WHEN o.sent_at IS NOT NULL THEN 'sent' ELSE 'unsent' END"
+    " FROM decisions d LEFT JOIN outbox o ON o.output_id = d.output_id"
+    " WHERE d.client_id = $1"
+    " ORDER BY d.created_at DESC, o.seq DESC NULLS LAST, d.output_id DESC LIMIT 5";
+/* clang-format on */
+
+/* A time column of row `row`: formatted, or "none" / null. */
+static void out_time_at(out_t *o, const char *name, PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col)) {
+        out_null(o, name, "none");
+        return;
+    }
+    char t[40];
+    event_format_time(strtoll(PQgetvalue(res, row, col), NULL, 10), t, sizeof t);
+    out_str(o, name, t);
+}
+
+/* The latest episode of `kind` as a group of lines, or `kind: none`. */
+static void out_episode(out_t *o, const char *kind, PGresult *ep)
+{
+    int row = -1;
+    for (int r = 0; r < PQntuples(ep); r++)
+        if (strcmp(PQgetvalue(ep, r, 0), kind) == 0)
+            row = r;
+    if (row < 0) {
+        out_null(o, kind, "none");
+        return;
+    }
+    out_open(o, kind);
+    out_num(o, "episode", PQgetvalue(ep, row, 1));
+    out_str(o, "status", PQgetvalue(ep, row, 2));
+    out_str(o, "reason", PQgetvalue(ep, row, 3));
+    out_num(o, "stage", PQgetvalue(ep, row, 4));
+    out_num(o, "attempts", PQgetvalue(ep, row, 5));
+    out_bool(o, "holdout", PQgetvalue(ep, row, 6)[0] == 't');
+    out_time_at(o, "opened_at", ep, row, 7);
+    out_time_at(o, "last_call_at", ep, row, 8);
+    out_time_at(o, "retry_at", ep, row, 9);
+    out_time_at(o, "closed_at", ep, row, 10);
+    if (PQgetisnull(ep, row, 11))
+        out_null(o, "outcome", "none");
+    else
+        out_str(o, "outcome", PQgetvalue(ep, row, 11));
+    if (PQgetisnull(ep, row, 12))
+        out_null(o, "batch_id", "none");
+    else
+        out_str(o, "batch_id", PQgetvalue(ep, row, 12));
+    out_close(o);
+}
+
+/* The latest outputs: "output.N: CREATED TOPIC ID STATE" lines, or in JSON an
+ * array "outputs" of objects. */
+static void out_outputs(out_t *o, PGresult *res)
+{
+    int rows = PQntuples(res);
+    if (o->json) {
+        out_key(o, "outputs");
+        jbuf_puts(&o->buf, "[");
+    }
+    for (int r = 0; r < rows; r++) {
+        char t[40];
+        event_format_time(strtoll(PQgetvalue(res, r, 0), NULL, 10), t, sizeof t);
+        const char *topic = PQgetvalue(res, r, 1), *id = PQgetvalue(res, r, 2),
+                   *state = PQgetvalue(res, r, 3);
+        if (o->json) {
+            jbuf_puts(&o->buf, r ? ", {" : "{");
+            jbuf_key(&o->buf, "created_at");
+            jbuf_string(&o->buf, t, strlen(t));
+            jbuf_puts(&o->buf, ", ");
+            jbuf_key(&o->buf, "topic");
+            jbuf_string(&o->buf, topic, strlen(topic));
+            jbuf_puts(&o->buf, ", ");
+            jbuf_key(&o->buf, "id");
+            jbuf_string(&o->buf, id, strlen(id));
+            jbuf_puts(&o->buf, ", ");
+            jbuf_key(&o->buf, "state");
+            jbuf_string(&o->buf, state, strlen(state));
+            jbuf_puts(&o->buf, "}");
+        } else {
+            jbuf_printf(&o->buf, "%soutput.%d: %s %s %s %s\n", o->prefix, r + 1, t, topic, id,
+                        state);
+        }
+    }
+    if (o->json)
+        jbuf_puts(&o->buf, "]");
+}
+
 static int cmd_client(ctl_t *ctl, const config_t *cfg, PGconn *conn)
 {
     int rc = require_schema(conn, NULL);
@@ -356,19 +564,7 @@ static int cmd_client(ctl_t *ctl, const config_t *cfg, PGconn *conn)
         return rc;
     const char *id = ctl->args[0];
     const char *params[1] = {id};
-    PGresult *res = query_row(
-        conn,
-        "SELECT c.client_id, c.name, c.sales_type, c.status, c.do_not_contact,"  /* 0-4 */
-        " coalesce(c.manager_id, c.order_manager_id), c.development_manager_id," /* 5-6 */
-        " c.orders, c.revenue, c.margin,"                                        /* 7-9 */
-        " " US("c.first_order_at") ", " US(
-            "c.last_order_at") ","                                             /* 10-11 */
-                               " round(c.cycle_days, 2), c.window_order_days," /* 12-13 */
-                               " (SELECT count(*) FROM deals_lost d WHERE d.client_id = c.client_id)," /* 14 */
-                               " (SELECT count(*) FROM nps_responses n WHERE n.client_id = c.client_id)," /* 15 */
-                               " (SELECT " US("now") " FROM event_clock)" /* 16 */
-                                                     " FROM clients c WHERE c.client_id = $1",
-        1, params);
+    PGresult *res = query_row(conn, CLIENT_SQL, 1, params);
     if (!res)
         return EX_UNAVAILABLE;
     if (PQntuples(res) == 0) {
@@ -443,7 +639,33 @@ static int cmd_client(ctl_t *ctl, const config_t *cfg, PGconn *conn)
     }
     out_num(&o, "deals_lost", PQgetvalue(res, 0, 14));
     out_num(&o, "nps_responses", PQgetvalue(res, 0, 15));
+
+    /* The rule engines' state. */
+    if (PQgetvalue(res, 0, 17)[0] == 't')
+        out_str(&o, "eval_at", "pending");
+    else
+        out_time_at(&o, "eval_at", res, 0, 18);
+    out_time_at(&o, "last_contact_at", res, 0, 19);
+    out_num(&o, "contact_deferrals", PQgetvalue(res, 0, 20));
+    out_num(&o, "nps_jobs", PQgetvalue(res, 0, 21));
+    out_time_at(&o, "last_nps_job_at", res, 0, 22);
+    const char *total_outputs = PQgetvalue(res, 0, 23);
+
+    PGresult *ep = query_row(conn, CLIENT_EPISODES_SQL, 1, params);
+    PGresult *outs = ep ? query_row(conn, CLIENT_OUTPUTS_SQL, 1, params) : NULL;
+    if (!outs) {
+        PQclear(ep);
+        PQclear(res);
+        jbuf_free(&o.buf);
+        return EX_UNAVAILABLE;
+    }
+    out_episode(&o, "reactivation", ep);
+    out_episode(&o, "gift_risk", ep);
+    out_num(&o, "outputs_total", total_outputs);
+    out_outputs(&o, outs);
     out_end(&o);
+    PQclear(outs);
+    PQclear(ep);
     PQclear(res);
     return 0;
 }
@@ -820,8 +1042,13 @@ static int cmd_report(ctl_t *ctl, const config_t *cfg, PGconn *conn)
         report = report_reactivation;
     else if (strcmp(which, "nps") == 0)
         report = report_nps;
+    else if (strcmp(which, "managers") == 0)
+        report = report_managers;
     if (report == NULL) {
-        fprintf(stderr, "retentionctl: report %s: not implemented yet\n", which);
+        fprintf(stderr,
+                "retentionctl: report: unknown report \"%s\" (reactivation, nps or managers)\n"
+                "usage: retentionctl [-c FILE] [--json] report (reactivation|nps|managers)\n",
+                which);
         return EX_USAGE;
     }
     int rc = require_schema(conn, NULL);

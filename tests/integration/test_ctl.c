@@ -99,3 +99,43 @@ Test(ctl, exit_statuses_follow_the_contract)
     h_write_config(&h, NULL, NULL);
     cr_assert_eq(h_ctl(&h, "status", out, sizeof out), 69);
 }
+
+Test(ctl, status_adds_health_and_outbox_lines_beside_the_contract_ones)
+{
+    char out[4096];
+    cr_assert_eq(h_ctl(&h, "status", out, sizeof out), 0, "%s", out);
+    static const char *const zero[] = {"orders",
+                                       "clients",
+                                       "rejected",
+                                       "outbox_unsent",
+                                       "outbox_unacked",
+                                       "outbox_unsent_reactivation",
+                                       "outbox_unsent_gift_risk",
+                                       "outbox_unsent_nps",
+                                       "episodes_open",
+                                       "contact_deferrals"};
+    for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++) {
+        const char *v = h_field(out, zero[i]);
+        cr_assert(v != NULL && strcmp(v, "0") == 0, "%s in:\n%s", zero[i], out);
+    }
+    cr_assert_str_eq(h_field(out, "health"), "ok");
+    cr_assert_str_eq(h_field(out, "schema_version"), "1");
+    cr_assert_eq(h_ctl(&h, "status --json", out, sizeof out), 0, "%s", out);
+    cr_assert(strncmp(out, "{\"health\":\"ok\", \"schema_version\":1, \"orders\":0,", 46) == 0,
+              "%s", out);
+    cr_assert(strstr(out, "\"outbox_unsent_nps\":0") != NULL, "%s", out);
+    /* a database that is not migrated: exit 69 and nothing on standard output */
+    PQclear(PQexec(h.db, "DELETE FROM schema_migrations"));
+    cr_assert_eq(h_ctl(&h, "status", out, sizeof out), 69, "%s", out);
+    cr_assert_str_eq(out, "");
+}
+
+Test(ctl, report_help_and_unknown_report)
+{
+    char out[4096];
+    cr_assert_eq(h_ctl(&h, "report --help", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "managers: per account manager") != NULL, "%s", out);
+    cr_assert_eq(h_ctl(&h, "report nonsense", out, sizeof out), 64);
+    cr_assert_eq(h_ctl(&h, "report managers", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "(no clients yet)") != NULL, "%s", out);
+}
