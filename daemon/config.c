@@ -1249,6 +1249,9 @@ static const row_t gift_risk_rows[] = {
      .max = INFINITY},
     {"holdout_ratio", parse_double, C(rules.gift_risk.holdout_ratio), .def = "0", .min = 0,
      .max = 1},
+    /* Ours (client value analytics): the risk zone also opens when the model's
+     * probability that the client is still alive falls to this; 0 = off. */
+    {"max_p_alive", parse_double, C(rules.gift_risk.max_p_alive), .def = "0", .min = 0, .max = 1},
 };
 static const schema_t gift_risk_schema = SCHEMA(gift_risk_rows, NULL);
 

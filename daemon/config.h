@@ -122,6 +122,7 @@ typedef struct config {
             cfg_decimal_t budget_ratio; /* default 0.02; 0 .. 1 */
             cfg_decimal_t budget_max;   /* default 50000; >= 0 */
             double holdout_ratio;       /* default 0; 0 .. 1 */
+            double max_p_alive;         /* ours: default 0 (off); 0 .. 1 */
         } gift_risk;
         struct {
             int every_days;             /* default 30; 1 .. 3660 */

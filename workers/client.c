@@ -106,6 +106,10 @@ int client_parse(client_t *c, const json_t *obj, sales_type_t default_type, char
     c->cycle_days = cycle ? strtod(cycle, NULL) : 0;
     copy_to(c->cycle_text, sizeof c->cycle_text, cycle);
     c->last_contact_at = time_at(obj, "last_contact_at");
+    const char *p_alive = num_at(obj, "p_alive");
+    c->has_model = p_alive != NULL;
+    c->p_alive = p_alive ? strtod(p_alive, NULL) : 0;
+    c->expected_next_order_at = time_at(obj, "expected_next_order_at");
     c->nps_jobs = int_at(obj, "nps_jobs");
     c->last_nps_job_at = TIME_NONE;
     c->eval_at = time_at(obj, "eval_at");

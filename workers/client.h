@@ -77,8 +77,11 @@ typedef struct client {
     double cycle_days;
     char cycle_text[40];
 
-    int64_t last_contact_at; /* last unsolicited contact; TIME_NONE: never */
-    int deferrals;           /* contacts deferred by spacing in this evaluation */
+    int64_t last_contact_at;        /* last unsolicited contact; TIME_NONE: never */
+    bool has_model;                 /* the value model has run for this client */
+    double p_alive;                 /* its probability that the client still buys from us */
+    int64_t expected_next_order_at; /* TIME_NONE: none expected, or no model */
+    int deferrals;                  /* contacts deferred by spacing in this evaluation */
 
     episode_t react; /* latest reactivation episode */
     episode_t risk;  /* latest risk episode */

@@ -115,7 +115,13 @@ static void put_context(jbuf_t *b, const client_t *c, int64_t now)
         jbuf_puts(b, "null,");
     put_rfc3339(b, "last_order_at", c->last_order_at);
     /* Lifetime money as exact decimal text, written as JSON numbers. */
-    jbuf_printf(b, ",\"revenue\":%s,\"margin\":%s}", c->revenue, c->margin);
+    jbuf_printf(b, ",\"revenue\":%s,\"margin\":%s", c->revenue, c->margin);
+    if (c->has_model) {
+        /* The value model's view, once it has run (docs/model.md). */
+        jbuf_printf(b, ",\"p_alive\":%.4f,", c->p_alive);
+        put_rfc3339(b, "expected_next_order_at", c->expected_next_order_at);
+    }
+    jbuf_puts(b, "}");
 }
 
 void decisions_add_output(decisions_t *self, const client_t *c, int64_t now,

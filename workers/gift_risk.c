@@ -88,6 +88,11 @@ static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decis
     int64_t start =
         c->last_order_at + (int64_t)(cfg->rules.gift_risk.cycles * c->cycle_days * US_PER_DAY);
     int64_t end = reactivation_due_at(cfg, c); /* TIME_NONE: the zone has no end */
+    /* The model may open the zone earlier: when the probability that the
+     * client still buys from us has fallen to max_p_alive (0 = off). */
+    double max_p = cfg->rules.gift_risk.max_p_alive;
+    if (max_p > 0 && c->has_model && c->p_alive <= max_p && now < start)
+        start = now;
     if (end != TIME_NONE && start >= end)
         return WORKER_NEVER; /* gift_risk.cycles beyond the trigger: no zone */
     if (now < start)

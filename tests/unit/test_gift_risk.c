@@ -178,3 +178,24 @@ Test(gift_risk, a_held_out_risk_episode_is_recorded_not_emitted)
     cr_assert_str_eq(c.risk.status, "open");
     client_clear(&c);
 }
+
+Test(gift_risk, a_low_probability_alive_opens_the_zone_before_the_cycle_rule)
+{
+    eng_load("  gift_risk: { max_p_alive: 0.3 }\n");
+    client_t c = valuable("transactional", T0 - 20 * DAY); /* the cycle rule: 45 days */
+    c.has_model = true;
+    c.p_alive = 0.25;
+    c.expected_next_order_at = TIME_NONE;
+    eval(&c, T0);
+    cr_assert_eq(eng_count(), 1);
+    cr_assert_str_eq(eng_field(0, "context.p_alive"), "0.2500");
+    cr_assert_str_eq(eng_field(0, "context.expected_next_order_at"), "null");
+    /* above the threshold: the cycle rule decides */
+    client_t d = valuable("transactional", T0 - 20 * DAY);
+    d.has_model = true;
+    d.p_alive = 0.9;
+    cr_assert_eq(eval(&d, T0), T0 + 25 * DAY);
+    cr_assert_eq(eng_count(), 1);
+    client_clear(&c);
+    client_clear(&d);
+}
