@@ -50,6 +50,14 @@ CREATE TABLE clients (
     -- NPS: when the last survey job was created, and how many in all
     last_nps_job_at        timestamptz,
     nps_jobs               integer NOT NULL DEFAULT 0,
+    -- client value analytics (the BG/NBD model, ABC/XYZ classes), written by
+    -- the model worker; NULL until it has run
+    p_alive                numeric,
+    expected_orders_30d    numeric,
+    expected_orders_90d    numeric,
+    expected_next_order_at timestamptz,
+    abc_class              char(1),
+    xyz_class              char(1),
     created_at             timestamptz NOT NULL DEFAULT now(),
     updated_at             timestamptz NOT NULL DEFAULT now()
 );
@@ -255,49 +263,126 @@ CREATE TABLE schedule_state (
     value timestamptz NOT NULL
 );
 
--- rd_refresh_clients: recomputes lifetime figures and the purchase cycle of the
--- given clients from their orders, and marks them for the rule engines. The
--- cycle is the mean gap between
--- consecutive distinct order days (calendar days in p_tz) in the window
+-- rd_refresh_clients: brings the lifetime figures and the purchase cycle of the
+-- given clients up to date after this transaction's order changes, and marks
+-- them for the rule engines (eval_at = '-infinity'). The cycle is the mean gap
+-- between consecutive distinct order days (calendar days in p_tz) in the window
 -- [last day - p_window_days, last day]; the mean of consecutive gaps telescopes
--- to (last - first) / (days - 1). NULL below p_min_orders days.
+-- to (last - first) / (days - 1). NULL below max(p_min_orders, 2) days.
+--
+-- Two paths, with the same result as a recompute from all the client's orders:
+--   * a client whose only change is new orders, listed in rd_client_delta by
+--     rd_merge_orders (and not removed since by an amendment), gets their count,
+--     amount and margin added and least/greatest of first/last; its window is
+--     read from orders_client_ts over the window only. Lifetime sums only ever
+--     gain terms on this path, so even their numeric scale is what sum() over all
+--     orders gives. Its rows in rd_client_delta are consumed.
+--   * every other id (an order amended or cancelled, a pending amendment applied
+--     on arrival) is recomputed from all its orders, in one pass over them.
 CREATE FUNCTION rd_refresh_clients(p_ids text[], p_tz text, p_window_days int, p_min_orders int)
-RETURNS void LANGUAGE sql AS $$
-    WITH ids AS (
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_full text[];
+BEGIN
+    WITH ids AS MATERIALIZED (
         SELECT DISTINCT unnest(p_ids) AS client_id
-    ), life AS (
-        SELECT o.client_id, count(*) AS n, sum(o.amount) AS revenue, sum(o.margin) AS margin,
+    ), d AS (
+        DELETE FROM rd_client_delta d USING ids
+         WHERE d.client_id = ids.client_id
+        RETURNING d.client_id, d.ts, d.amount, d.margin
+    ), a AS (
+        SELECT client_id, count(*) AS n, sum(amount) AS revenue, sum(margin) AS margin,
+               min(ts) AS first_at, max(ts) AS last_at
+          FROM d GROUP BY client_id
+    ), up AS (
+        INSERT INTO clients AS c (client_id, orders, revenue, margin, first_order_at,
+                                  last_order_at, window_order_days, cycle_days, eval_at)
+        SELECT a.client_id, a.n, a.revenue, a.margin, a.first_at, a.last_at, w.n,
+               CASE WHEN w.n >= greatest(p_min_orders, 2)
+                    THEN (w.last_day - w.first_day)::numeric / (w.n - 1) END,
+               '-infinity'
+          FROM a
+          -- the stored last order, by the primary key (a join here was planned
+          -- as a sequential scan of clients: a has no statistics)
+          CROSS JOIN LATERAL (
+              SELECT greatest((SELECT old.last_order_at FROM clients old
+                                WHERE old.client_id = a.client_id), a.last_at) AS last_at
+          ) l
+          CROSS JOIN LATERAL (
+              -- Order days from two days before the window that ends at the
+              -- latest order's day: that covers every day of the real window
+              -- (whose last day is the greatest order day) in any time zone.
+              SELECT count(*) FILTER (WHERE x.day >= x.top - p_window_days) AS n,
+                     min(x.day) FILTER (WHERE x.day >= x.top - p_window_days) AS first_day,
+                     max(x.top) AS last_day
+                FROM (SELECT dd.day, max(dd.day) OVER () AS top
+                        FROM (SELECT DISTINCT (o.ts AT TIME ZONE p_tz)::date AS day
+                                FROM orders o
+                               WHERE o.client_id = a.client_id AND o.cancelled_at IS NULL
+                                 AND o.ts >= ((l.last_at AT TIME ZONE p_tz)::date
+                                              - p_window_days - 2)::timestamp AT TIME ZONE p_tz) dd) x
+          ) w
+         ORDER BY a.client_id
+        ON CONFLICT (client_id) DO UPDATE SET
+            orders = c.orders + excluded.orders,
+            revenue = c.revenue + excluded.revenue,
+            margin = c.margin + excluded.margin,
+            first_order_at = least(c.first_order_at, excluded.first_order_at),
+            last_order_at = greatest(c.last_order_at, excluded.last_order_at),
+            window_order_days = excluded.window_order_days,
+            cycle_days = excluded.cycle_days,
+            eval_at = '-infinity',
+            updated_at = now()
+        RETURNING c.client_id
+    )
+    SELECT array_agg(ids.client_id ORDER BY ids.client_id) INTO v_full
+      FROM ids
+     WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.client_id = ids.client_id);
+
+    IF v_full IS NULL THEN
+        RETURN;
+    END IF;
+    WITH ids AS (
+        SELECT unnest(v_full) AS client_id
+    ), per_day AS (
+        SELECT o.client_id, (o.ts AT TIME ZONE p_tz)::date AS day, count(*) AS n,
+               sum(o.amount) AS revenue, sum(o.margin) AS margin,
                min(o.ts) AS first_at, max(o.ts) AS last_at
           FROM orders o JOIN ids USING (client_id)
          WHERE o.cancelled_at IS NULL
-         GROUP BY o.client_id
-    ), days AS (
-        SELECT DISTINCT o.client_id, (o.ts AT TIME ZONE p_tz)::date AS day
-          FROM orders o JOIN ids USING (client_id)
-         WHERE o.cancelled_at IS NULL
+         GROUP BY 1, 2
+    ), life AS (
+        SELECT client_id, sum(n) AS n, sum(revenue) AS revenue, sum(margin) AS margin,
+               min(first_at) AS first_at, max(last_at) AS last_at, max(day) AS last_day
+          FROM per_day GROUP BY client_id
     ), win AS (
         SELECT d.client_id, count(*) AS n, min(d.day) AS first_day, max(d.day) AS last_day
-          FROM days d
-          JOIN (SELECT client_id, max(day) AS last_day FROM days GROUP BY client_id) m
-            USING (client_id)
-         WHERE d.day >= m.last_day - p_window_days
+          FROM per_day d JOIN life USING (client_id)
+         WHERE d.day >= life.last_day - p_window_days
          GROUP BY d.client_id
     )
-    UPDATE clients c
-       SET orders = coalesce(life.n, 0),
-           revenue = coalesce(life.revenue, 0),
-           margin = coalesce(life.margin, 0),
-           first_order_at = life.first_at,
-           last_order_at = life.last_at,
-           window_order_days = coalesce(win.n, 0),
-           cycle_days = CASE WHEN win.n >= greatest(p_min_orders, 2)
-                             THEN (win.last_day - win.first_day)::numeric / (win.n - 1) END,
-           eval_at = '-infinity',
-           updated_at = now()
+    INSERT INTO clients AS c (client_id, orders, revenue, margin, first_order_at, last_order_at,
+                              window_order_days, cycle_days, eval_at)
+    SELECT ids.client_id, coalesce(life.n, 0), coalesce(life.revenue, 0), coalesce(life.margin, 0),
+           life.first_at, life.last_at, coalesce(win.n, 0),
+           CASE WHEN win.n >= greatest(p_min_orders, 2)
+                THEN (win.last_day - win.first_day)::numeric / (win.n - 1) END,
+           '-infinity'
       FROM ids
       LEFT JOIN life USING (client_id)
       LEFT JOIN win USING (client_id)
-     WHERE c.client_id = ids.client_id;
+     ORDER BY ids.client_id
+    ON CONFLICT (client_id) DO UPDATE SET
+        orders = excluded.orders,
+        revenue = excluded.revenue,
+        margin = excluded.margin,
+        first_order_at = excluded.first_order_at,
+        last_order_at = excluded.last_order_at,
+        window_order_days = excluded.window_order_days,
+        cycle_days = excluded.cycle_days,
+        eval_at = '-infinity',
+        updated_at = now();
+END;
 $$;
 
 -- rd_work_tables: the session's temporary work tables (emptied at each commit).
@@ -320,6 +405,10 @@ BEGIN
         order_id text, client_id text, amount numeric, margin numeric,
         updated_at timestamptz, cancelled_at timestamptz
     ) ON COMMIT DELETE ROWS;
+    -- The new orders rd_merge_orders stored, not cancelled: what rd_refresh_clients adds.
+    CREATE TEMP TABLE IF NOT EXISTS rd_client_delta (
+        client_id text, ts timestamptz, amount numeric, margin numeric
+    ) ON COMMIT DELETE ROWS;
 END;
 $$;
 
@@ -328,7 +417,10 @@ $$;
 -- duplicates and change nothing). New orders are listed in rd_new; updates and
 -- cancellations that arrived before their order are applied to them; a
 -- client's order_manager_id comes from its latest new order carrying one.
--- Returns the number of new orders. The caller refreshes the clients in rd_new.
+-- Returns the number of new orders. The caller refreshes the clients in rd_new
+-- (rd_refresh_clients creates the rows of new clients): the new orders are in
+-- rd_client_delta, except those of a client that had a pending amendment
+-- applied, which is recomputed in full instead.
 CREATE FUNCTION rd_merge_orders(p_margin_ratio numeric) RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
     v_new int;
@@ -347,35 +439,39 @@ BEGIN
         RETURN 0;
     END IF;
 
-    INSERT INTO clients (client_id)
-    SELECT DISTINCT client_id FROM rd_new ORDER BY 1
-    ON CONFLICT DO NOTHING;
-
-    INSERT INTO orders (client_id, order_id, ts, amount, margin, manager_id)
-    SELECT DISTINCT ON (inc.order_id) inc.client_id, inc.order_id, inc.ts, inc.amount,
-           coalesce(inc.margin, inc.amount * p_margin_ratio), inc.manager_id
-      FROM rd_incoming inc JOIN rd_new n USING (order_id)
-     ORDER BY inc.order_id, inc.i;
+    WITH o AS (
+        INSERT INTO orders (client_id, order_id, ts, amount, margin, manager_id)
+        SELECT DISTINCT ON (inc.order_id) inc.client_id, inc.order_id, inc.ts, inc.amount,
+               coalesce(inc.margin, inc.amount * p_margin_ratio), inc.manager_id
+          FROM rd_incoming inc JOIN rd_new n USING (order_id)
+         ORDER BY inc.order_id, inc.i
+        RETURNING client_id, ts, amount, margin
+    )
+    INSERT INTO rd_client_delta (client_id, ts, amount, margin)
+    SELECT client_id, ts, amount, margin FROM o;
 
     WITH p AS (
         DELETE FROM order_pending op USING rd_new n
          WHERE op.order_id = n.order_id
         RETURNING op.*, n.client_id
+    ), u AS (
+        UPDATE orders o
+           SET amount = coalesce(p.amount, o.amount),
+               margin = CASE WHEN p.amount IS NOT NULL THEN p.margin ELSE o.margin END,
+               updated_at = coalesce(p.updated_at, o.updated_at),
+               cancelled_at = coalesce(o.cancelled_at, p.cancelled_at)
+          FROM p
+         WHERE o.client_id = p.client_id AND o.order_id = p.order_id
+        RETURNING o.client_id
     )
-    UPDATE orders o
-       SET amount = coalesce(p.amount, o.amount),
-           margin = CASE WHEN p.amount IS NOT NULL THEN p.margin ELSE o.margin END,
-           updated_at = coalesce(p.updated_at, o.updated_at),
-           cancelled_at = coalesce(o.cancelled_at, p.cancelled_at)
-      FROM p
-     WHERE o.client_id = p.client_id AND o.order_id = p.order_id;
+    DELETE FROM rd_client_delta d USING u WHERE d.client_id = u.client_id;
 
-    UPDATE clients c SET order_manager_id = lm.manager_id
-      FROM (SELECT DISTINCT ON (inc.client_id) inc.client_id, inc.manager_id
-              FROM rd_incoming inc JOIN rd_new n USING (order_id)
-             WHERE inc.manager_id IS NOT NULL
-             ORDER BY inc.client_id, inc.i DESC) lm
-     WHERE c.client_id = lm.client_id;
+    INSERT INTO clients AS c (client_id, order_manager_id)
+    SELECT DISTINCT ON (inc.client_id) inc.client_id, inc.manager_id
+      FROM rd_incoming inc JOIN rd_new n USING (order_id)
+     WHERE inc.manager_id IS NOT NULL
+     ORDER BY inc.client_id, inc.i DESC
+    ON CONFLICT (client_id) DO UPDATE SET order_manager_id = excluded.order_manager_id;
     RETURN v_new;
 END;
 $$;
@@ -392,6 +488,7 @@ DECLARE
     v_gaps jsonb;
     v_rejected int;
     v_new_orders int := 0;
+    v_amends int;
     v_events int;
     v_unknown jsonb;
     v_up record;
@@ -497,23 +594,31 @@ BEGIN
                           WHERE ev.t = 'order.cancelled' AND ev.order_id = a.order_id
                           ORDER BY ev.i LIMIT 1) c ON true
       LEFT JOIN order_keys k ON k.order_id = a.order_id;
+    GET DIAGNOSTICS v_amends = ROW_COUNT;
 
-    UPDATE orders o
-       SET amount = coalesce(a.amount, o.amount),
-           margin = CASE WHEN a.amount IS NOT NULL THEN a.margin ELSE o.margin END,
-           updated_at = coalesce(a.updated_at, o.updated_at),
-           cancelled_at = coalesce(o.cancelled_at, a.cancelled_at)
-      FROM rd_amend a
-     WHERE a.client_id IS NOT NULL AND o.client_id = a.client_id AND o.order_id = a.order_id;
+    IF v_amends > 0 THEN
+        UPDATE orders o
+           SET amount = coalesce(a.amount, o.amount),
+               margin = CASE WHEN a.amount IS NOT NULL THEN a.margin ELSE o.margin END,
+               updated_at = coalesce(a.updated_at, o.updated_at),
+               cancelled_at = coalesce(o.cancelled_at, a.cancelled_at)
+          FROM rd_amend a
+         WHERE a.client_id IS NOT NULL AND o.client_id = a.client_id AND o.order_id = a.order_id;
 
-    INSERT INTO order_pending AS op (order_id, amount, margin, updated_at, cancelled_at)
-    SELECT order_id, amount, margin, updated_at, cancelled_at
-      FROM rd_amend WHERE client_id IS NULL
-    ON CONFLICT (order_id) DO UPDATE SET
-        amount = coalesce(excluded.amount, op.amount),
-        margin = CASE WHEN excluded.amount IS NOT NULL THEN excluded.margin ELSE op.margin END,
-        updated_at = coalesce(excluded.updated_at, op.updated_at),
-        cancelled_at = coalesce(op.cancelled_at, excluded.cancelled_at);
+        INSERT INTO order_pending AS op (order_id, amount, margin, updated_at, cancelled_at)
+        SELECT order_id, amount, margin, updated_at, cancelled_at
+          FROM rd_amend WHERE client_id IS NULL
+        ON CONFLICT (order_id) DO UPDATE SET
+            amount = coalesce(excluded.amount, op.amount),
+            margin = CASE WHEN excluded.amount IS NOT NULL THEN excluded.margin ELSE op.margin END,
+            updated_at = coalesce(excluded.updated_at, op.updated_at),
+            cancelled_at = coalesce(op.cancelled_at, excluded.cancelled_at);
+
+        -- A client with an order amended now is recomputed from all its orders
+        -- (an update or a cancellation can lower a sum's scale, move first/last
+        -- or remove a day), not incremented: drop its new orders from the delta.
+        DELETE FROM rd_client_delta d USING rd_amend a WHERE d.client_id = a.client_id;
+    END IF;
 
     -- Other inputs: stored once (a re-sent message is a duplicate).
     INSERT INTO deals_lost (client_id, deal_id, ts, competitor, reason)
@@ -587,6 +692,13 @@ CREATE FUNCTION rd_ts(us bigint) RETURNS timestamptz LANGUAGE sql IMMUTABLE STRI
                 ELSE 'epoch'::timestamptz + us * interval '1 microsecond' END
 $$;
 
+-- rd_clock_now: the rule engines' now: p_now (the wall clock, passed by the
+-- daemon), or with p_now NULL the event clock (clock: event), NULL before its
+-- first tick.
+CREATE FUNCTION rd_clock_now(p_now timestamptz) RETURNS timestamptz LANGUAGE sql STABLE AS $$
+    SELECT coalesce(p_now, (SELECT now FROM event_clock))
+$$;
+
 -- rd_episode_json: an episode as the scheduler reads it.
 CREATE FUNCTION rd_episode_json(e episodes) RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN e IS NULL THEN NULL ELSE jsonb_build_object(
@@ -603,19 +715,18 @@ $$;
 -- client another scheduler holds is simply left to it.
 CREATE FUNCTION rd_claim_due(p_now timestamptz, p_limit int) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
-    v_now timestamptz := p_now;
+    v_now timestamptz := rd_clock_now(p_now);
     v_clients jsonb;
 BEGIN
     IF v_now IS NULL THEN
-        SELECT now INTO v_now FROM event_clock;
-        IF v_now IS NULL THEN
-            RETURN jsonb_build_object('now', NULL, 'clients', '[]'::jsonb);
-        END IF;
+        RETURN jsonb_build_object('now', NULL, 'clients', '[]'::jsonb);
     END IF;
     WITH due AS (
         SELECT * FROM clients
          WHERE eval_at <= v_now
-         ORDER BY eval_at
+         -- Among clients due at the same instant (a batch run), the largest
+         -- expected loss first: margin x (1 - p_alive) when the model has run.
+         ORDER BY eval_at, margin * (1 - coalesce(p_alive, 0)) DESC
          LIMIT p_limit
            FOR UPDATE SKIP LOCKED
     )
@@ -632,6 +743,8 @@ BEGIN
         'last_order_at', rd_us(d.last_order_at),
         'cycle_days', d.cycle_days,
         'last_contact_at', rd_us(d.last_contact_at),
+        'p_alive', d.p_alive,
+        'expected_next_order_at', rd_us(d.expected_next_order_at),
         'react', (SELECT rd_episode_json(e) FROM episodes e
                    WHERE e.client_id = d.client_id AND e.kind = 'reactivation'
                    ORDER BY e.episode_no DESC LIMIT 1),
@@ -655,7 +768,7 @@ BEGIN
                                           ORDER BY n.received_at, n.ts), '[]'::jsonb)
                   FROM nps_responses n
                  WHERE n.client_id = d.client_id AND n.processed_at IS NULL)
-        ) ORDER BY d.eval_at), '[]'::jsonb)
+        ) ORDER BY d.eval_at, d.margin * (1 - coalesce(d.p_alive, 0)) DESC), '[]'::jsonb)
       INTO v_clients
       FROM due d;
     RETURN jsonb_build_object('now', rd_us(v_now), 'clients', v_clients);
@@ -740,16 +853,13 @@ CREATE FUNCTION rd_claim_nps(p_now timestamptz, p_tz text, p_every_days int, p_d
                              p_min_between_days int, p_gap_days int, p_daily_limit int)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
-    v_now timestamptz := p_now;
+    v_now timestamptz := rd_clock_now(p_now);
     v_day_start timestamptz;
     v_left int;
     v_clients jsonb;
 BEGIN
     IF v_now IS NULL THEN
-        SELECT now INTO v_now FROM event_clock;
-        IF v_now IS NULL THEN
-            RETURN jsonb_build_object('now', NULL, 'clients', '[]'::jsonb);
-        END IF;
+        RETURN jsonb_build_object('now', NULL, 'clients', '[]'::jsonb);
     END IF;
     v_day_start := date_trunc('day', v_now AT TIME ZONE p_tz) AT TIME ZONE p_tz;
     SELECT p_daily_limit - count(*) INTO v_left

@@ -10,8 +10,10 @@
  * min_orders = 3 days).
  */
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -267,4 +269,290 @@ Test(cycle, batched_and_one_by_one_give_identical_state)
                   "WHERE client_id = 'd'");
     cr_assert_str_eq(batched, one_by_one);
     cr_assert(strncmp(one_by_one, "3|25|", 5) == 0, "%s", one_by_one);
+}
+
+/* ---- edges of the incremental refresh ------------------------------------
+ * rd_refresh_clients adds a batch's new orders to the stored figures and reads
+ * only the window's days; any amendment sends the client through a full
+ * recompute. These cases pin the edges between the two paths. */
+
+#define CANCEL(i, id, ts)                                                                          \
+    "{\"i\":" #i ",\"t\":\"order.cancelled\",\"order_id\":\"" id "\",\"ts\":\"" ts "\"}"
+#define UPDATE(i, id, ts, amount)                                                                  \
+    "{\"i\":" #i ",\"t\":\"order.updated\",\"order_id\":\"" id "\",\"ts\":\"" ts                  \
+    "\",\"amount\":\"" amount "\"}"
+
+Test(cycle, cancelling_the_last_order_moves_the_window_back)
+{
+    /* Last day 04-15: the window starts 2025-10-17, so 2025-10-01 is out (52.00).
+     * Without 04-15 the last day is 02-01 and 2025-10-01 is back in: (123) / 2. */
+    cycle_case_t c = {{"[" ORDER(0, "a", "2025-10-01T10:00:00Z", "10") "," ORDER(
+                           1, "b", "2026-01-01T10:00:00Z",
+                           "10") "," ORDER(2, "c", "2026-02-01T10:00:00Z", "10") "]",
+                       "[" ORDER(0, "d", "2026-04-15T10:00:00Z", "10") "]",
+                       "[" CANCEL(0, "d", "2026-04-16T00:00:00Z") "]"},
+                      "3",
+                      "30",
+                      "3",
+                      "61.50"};
+    check(&c);
+    cr_assert_str_eq(h_sql(&h, "SELECT last_order_at = '2026-02-01T10:00:00Z' FROM clients "
+                               "WHERE client_id = 'c'"),
+                     "t");
+}
+
+Test(cycle, cancelling_the_first_order)
+{
+    cycle_case_t c = {{"[" ORDER(0, "a", "2026-01-01T10:00:00Z", "10") "," ORDER(
+                           1, "b", "2026-01-11T10:00:00Z",
+                           "10") "," ORDER(2, "c", "2026-01-21T10:00:00Z",
+                                           "10") "," ORDER(3, "d", "2026-01-31T10:00:00Z", "10") "]",
+                       "[" CANCEL(0, "a", "2026-02-01T00:00:00Z") "]"},
+                      "3",
+                      "30",
+                      "3",
+                      "10.00"};
+    check(&c);
+    cr_assert_str_eq(h_sql(&h, "SELECT first_order_at = '2026-01-11T10:00:00Z' FROM clients "
+                               "WHERE client_id = 'c'"),
+                     "t");
+}
+
+Test(cycle, cancelling_one_of_two_orders_on_a_day_keeps_the_day)
+{
+    /* Two orders on the last day (Moscow): cancelling one keeps the day and the cycle. */
+    cycle_case_t c = {{"[" ORDER(0, "a", "2026-01-01T10:00:00Z", "10") "," ORDER(
+                           1, "b", "2026-01-11T10:00:00Z",
+                           "10") "," ORDER(2, "c", "2026-01-21T09:00:00Z",
+                                           "10") "," ORDER(3, "d", "2026-01-21T20:00:00Z", "10") "]",
+                       "[" CANCEL(0, "d", "2026-01-22T00:00:00Z") "]"},
+                      "3",
+                      "30",
+                      "3",
+                      "10.00"};
+    check(&c);
+    cr_assert_str_eq(h_sql(&h, "SELECT last_order_at = '2026-01-21T09:00:00Z' FROM clients "
+                               "WHERE client_id = 'c'"),
+                     "t");
+}
+
+Test(cycle, an_update_after_a_cancellation_changes_nothing)
+{
+    cycle_case_t c = {{"[" ORDER(0, "a", "2026-01-01T10:00:00Z", "10") "," ORDER(
+                           1, "b", "2026-01-11T10:00:00Z",
+                           "10") "," ORDER(2, "c", "2026-01-21T10:00:00Z", "10") "]",
+                       "[" CANCEL(0, "b", "2026-01-22T00:00:00Z") "]",
+                       "[" UPDATE(0, "b", "2026-01-23T00:00:00Z", "99") "]"},
+                      "2",
+                      "20",
+                      "2",
+                      "none"};
+    check(&c);
+}
+
+Test(cycle, an_update_or_cancellation_gives_the_scale_of_a_fresh_sum)
+{
+    /* revenue is what sum() over the remaining orders gives, scale included:
+     * 10.50 + 9.125 + 10, then 9.125 cancelled and 10.50 updated to 10. */
+    cycle_case_t c = {{"[" ORDER(0, "a", "2026-01-01T10:00:00Z", "10.50") "," ORDER(
+                           1, "b", "2026-01-11T10:00:00Z", "9.125") "]",
+                       "[" ORDER(0, "c", "2026-01-21T10:00:00Z", "10") "]",
+                       "[" CANCEL(0, "b", "2026-01-22T00:00:00Z") "," UPDATE(
+                           1, "a", "2026-01-23T00:00:00Z", "10") "]"},
+                      "2",
+                      "20",
+                      "2",
+                      "none"};
+    check(&c);
+    cr_assert_str_eq(h_sql(&h, "SELECT margin::text FROM clients WHERE client_id = 'c'"), "5.00");
+}
+
+Test(cycle, late_orders_before_and_inside_the_window)
+{
+    /* Last day 2026-06-30, window from 2026-01-01: a late order of 2025-12-01
+     * counts in the lifetime figures only; one of 2026-01-15 joins the window. */
+    cycle_case_t c = {{"[" ORDER(0, "a", "2026-04-01T10:00:00Z", "10") "," ORDER(
+                           1, "b", "2026-06-30T10:00:00Z", "10") "]",
+                       "[" ORDER(0, "c", "2025-12-01T10:00:00Z", "10") "]",
+                       "[" ORDER(0, "d", "2026-01-15T10:00:00Z", "10") "]"},
+                      "4",
+                      "40",
+                      "3",
+                      "83.00"};
+    check(&c);
+    cr_assert_str_eq(h_sql(&h, "SELECT first_order_at = '2025-12-01T10:00:00Z' FROM clients "
+                               "WHERE client_id = 'c'"),
+                     "t");
+}
+
+Test(cycle, created_and_cancelled_in_one_batch)
+{
+    cycle_case_t c = {{"[" ORDER(0, "a", "2026-01-01T10:00:00Z", "10") "," ORDER(
+                           1, "b", "2026-01-11T10:00:00Z", "10") "]",
+                       "[" ORDER(0, "c", "2026-01-21T10:00:00Z", "10") "," CANCEL(
+                           1, "c", "2026-01-22T00:00:00Z") "," ORDER(2, "d", "2026-01-31T10:00:00Z",
+                                                                     "10") "]"},
+                      "3",
+                      "30",
+                      "3",
+                      "15.00"};
+    check(&c);
+}
+
+Test(cycle, a_pending_update_applied_on_arrival_with_other_new_orders)
+{
+    /* The update for b waits in order_pending; b then arrives in a batch with c. */
+    cycle_case_t c = {{"[" ORDER(0, "a", "2026-01-01T10:00:00Z", "10") "]",
+                       "[" UPDATE(0, "b", "2026-01-12T00:00:00Z", "2.5") "]",
+                       "[" ORDER(0, "b", "2026-01-11T10:00:00Z", "10") "," ORDER(
+                           1, "c", "2026-01-21T10:00:00Z", "10") "]"},
+                      "3",
+                      "22.5",
+                      "3",
+                      "10.00"};
+    check(&c);
+}
+
+Test(cycle, a_client_whose_only_order_was_cancelled_before_it_arrived)
+{
+    cycle_case_t c = {{"[" CANCEL(0, "a", "2026-01-02T00:00:00Z") "]",
+                       "[" ORDER(0, "a", "2026-01-01T10:00:00Z", "10") "]"},
+                      "0",
+                      "0",
+                      "0",
+                      "none"};
+    check(&c);
+    cr_assert_str_eq(h_sql(&h, "SELECT concat_ws('|', first_order_at, last_order_at, eval_at) "
+                               "FROM clients WHERE client_id = 'c'"),
+                     "-infinity");
+}
+
+/* ---- randomized equivalence ----------------------------------------------
+ * A deterministic random stream of creates (with duplicates), updates and
+ * cancellations (some before their order), out of time order, applied in random
+ * batch splits, must leave every clients row exactly (text of every figure,
+ * numeric scale included) as a from-scratch recompute over the orders table
+ * gives: the reference below is the former rd_refresh_clients, inlined. */
+
+static const char *const REFERENCE_DIFF =
+    "WITH ids AS (SELECT DISTINCT client_id FROM orders), "
+    "life AS (SELECT o.client_id, count(*) AS n, sum(o.amount) AS revenue, "
+    "         sum(o.margin) AS margin, min(o.ts) AS first_at, max(o.ts) AS last_at "
+    "    FROM orders o JOIN ids USING (client_id) WHERE o.cancelled_at IS NULL "
+    "   GROUP BY o.client_id), "
+    "days AS (SELECT DISTINCT o.client_id, (o.ts AT TIME ZONE 'Europe/Moscow')::date AS day "
+    "    FROM orders o JOIN ids USING (client_id) WHERE o.cancelled_at IS NULL), "
+    "win AS (SELECT d.client_id, count(*) AS n, min(d.day) AS first_day, max(d.day) AS last_day "
+    "    FROM days d JOIN (SELECT client_id, max(day) AS last_day FROM days GROUP BY client_id) m "
+    "         USING (client_id) "
+    "   WHERE d.day >= m.last_day - 180 GROUP BY d.client_id), "
+    "expected AS (SELECT ids.client_id, concat_ws('|', coalesce(life.n, 0), "
+    "         coalesce(life.revenue, 0)::text, coalesce(life.margin, 0)::text, "
+    "         coalesce(life.first_at::text, '-'), coalesce(life.last_at::text, '-'), "
+    "         coalesce(win.n, 0), coalesce((CASE WHEN win.n >= 3 THEN (win.last_day - "
+    "         win.first_day)::numeric / (win.n - 1) END)::text, '-'), '-infinity') AS v "
+    "    FROM ids LEFT JOIN life USING (client_id) LEFT JOIN win USING (client_id)), "
+    "actual AS (SELECT client_id, concat_ws('|', orders, revenue::text, margin::text, "
+    "         coalesce(first_order_at::text, '-'), coalesce(last_order_at::text, '-'), "
+    "         window_order_days, coalesce(cycle_days::text, '-'), eval_at::text) AS v "
+    "    FROM clients), "
+    "diff AS ((SELECT 'expected' AS side, * FROM expected EXCEPT SELECT 'expected', * FROM actual) "
+    "   UNION ALL (SELECT 'actual', * FROM actual EXCEPT SELECT 'actual', * FROM expected)) "
+    "SELECT count(*) || coalesce(' ' || string_agg(side || ' ' || client_id || ' ' || v, '; ' "
+    "       ORDER BY client_id, side), '') FROM diff";
+
+static uint64_t rnd_state, split_state;
+static uint32_t rnd_from(uint64_t *state, uint32_t n)
+{
+    /* splitmix64: deterministic, the same stream on every machine */
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (uint32_t)(z % n);
+}
+/* the events' generator; the batch split draws from its own (split_state), so
+ * the same seed gives the same events whatever the split */
+static uint32_t rnd(uint32_t n)
+{
+    return rnd_from(&rnd_state, n);
+}
+
+/* Builds event k of a stream of n_orders orders over n_clients clients. */
+static void random_event(char *out, size_t len, int i, const char *prefix, int n_orders,
+                         int n_clients)
+{
+    static const char *const amounts[] = {"10", "12.5", "7.25", "3.125", "100", "0", "99.99", "4"};
+    int o = (int)rnd((uint32_t)n_orders);
+    int kind = (int)rnd(100);
+    int day = (int)rnd(700), hour = (int)rnd(24), minute = (int)rnd(60);
+    /* 2024-06-01 plus 0..699 days, at any hour: some fall on the next Moscow day */
+    char when[64];
+    long secs = 1717200000L /* 2024-06-01T00:00:00Z */ + day * 86400L + hour * 3600L + minute * 60L;
+    time_t t = (time_t)secs;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    const char *amount = amounts[rnd(8)];
+    if (kind < 60) {
+        /* a create; about one in five of them a duplicate of an id sent before
+         * (or a different version of it arriving first) */
+        int client = (o * 7 + (int)rnd(kind < 5 ? 3u : 1u)) % n_clients;
+        if (rnd(4) == 0)
+            snprintf(out, len,
+                     "{\"i\":%d,\"t\":\"order.created\",\"order_id\":\"%so%d\",\"client_id\":"
+                     "\"%sc%d\",\"ts\":\"%s\",\"amount\":\"%s\",\"margin\":\"%s\"}",
+                     i, prefix, o, prefix, client, when, amount, amounts[rnd(8)]);
+        else
+            snprintf(out, len,
+                     "{\"i\":%d,\"t\":\"order.created\",\"order_id\":\"%so%d\",\"client_id\":"
+                     "\"%sc%d\",\"ts\":\"%s\",\"amount\":\"%s\"}",
+                     i, prefix, o, prefix, client, when, amount);
+    } else if (kind < 85) {
+        snprintf(out, len,
+                 "{\"i\":%d,\"t\":\"order.updated\",\"order_id\":\"%so%d\",\"ts\":\"%s\","
+                 "\"amount\":\"%s\"}",
+                 i, prefix, o, when, amount);
+    } else {
+        snprintf(out, len,
+                 "{\"i\":%d,\"t\":\"order.cancelled\",\"order_id\":\"%so%d\",\"ts\":\"%s\"}", i,
+                 prefix, o, when);
+    }
+}
+
+static void random_stream(uint64_t seed, const char *prefix, int n_events, int n_orders,
+                          int n_clients, int max_batch)
+{
+    rnd_state = seed;
+    split_state = seed * 1000003u + (uint64_t)max_batch;
+    static char batch[256 * 1024];
+    int done = 0;
+    while (done < n_events) {
+        int size = 1 + (int)rnd_from(&split_state, (uint32_t)max_batch);
+        size_t len = 0;
+        batch[len++] = '[';
+        for (int k = 0; k < size && done < n_events; k++, done++) {
+            char ev[512];
+            random_event(ev, sizeof ev, k, prefix, n_orders, n_clients);
+            len += (size_t)snprintf(batch + len, sizeof batch - len, "%s%s", k ? "," : "", ev);
+        }
+        batch[len++] = ']';
+        batch[len] = '\0';
+        apply(batch);
+        /* after every batch, not only at the end: each intermediate state counts */
+        cr_assert_str_eq(h_sql(&h, REFERENCE_DIFF), "0", "seed %llu, after %d events",
+                         (unsigned long long)seed, done);
+    }
+}
+
+Test(cycle, random_streams_in_random_batches_equal_a_full_recompute, .timeout = 240)
+{
+    /* Several streams, each in its own namespace of ids; batches of 1 to max. */
+    random_stream(1, "a", 600, 120, 8, 40);
+    random_stream(2, "b", 600, 60, 3, 1);   /* one event at a time, few clients */
+    random_stream(3, "c", 1500, 400, 25, 200);
+    /* the first stream again, split differently: all duplicates and repeats now */
+    random_stream(1, "a", 600, 120, 8, 7);
+    cr_assert_str_neq(h_sql(&h, "SELECT count(*) FROM orders WHERE cancelled_at IS NOT NULL"), "0");
+    cr_assert_str_neq(h_sql(&h, "SELECT count(*) FROM orders WHERE updated_at IS NOT NULL"), "0");
 }
