@@ -279,7 +279,7 @@ Test(cycle, batched_and_one_by_one_give_identical_state)
 #define CANCEL(i, id, ts)                                                                          \
     "{\"i\":" #i ",\"t\":\"order.cancelled\",\"order_id\":\"" id "\",\"ts\":\"" ts "\"}"
 #define UPDATE(i, id, ts, amount)                                                                  \
-    "{\"i\":" #i ",\"t\":\"order.updated\",\"order_id\":\"" id "\",\"ts\":\"" ts                  \
+    "{\"i\":" #i ",\"t\":\"order.updated\",\"order_id\":\"" id "\",\"ts\":\"" ts                   \
     "\",\"amount\":\"" amount "\"}"
 
 Test(cycle, cancelling_the_last_order_moves_the_window_back)
@@ -303,15 +303,16 @@ Test(cycle, cancelling_the_last_order_moves_the_window_back)
 
 Test(cycle, cancelling_the_first_order)
 {
-    cycle_case_t c = {{"[" ORDER(0, "a", "2026-01-01T10:00:00Z", "10") "," ORDER(
-                           1, "b", "2026-01-11T10:00:00Z",
-                           "10") "," ORDER(2, "c", "2026-01-21T10:00:00Z",
-                                           "10") "," ORDER(3, "d", "2026-01-31T10:00:00Z", "10") "]",
-                       "[" CANCEL(0, "a", "2026-02-01T00:00:00Z") "]"},
-                      "3",
-                      "30",
-                      "3",
-                      "10.00"};
+    cycle_case_t c = {
+        {"[" ORDER(0, "a", "2026-01-01T10:00:00Z", "10") "," ORDER(
+             1, "b", "2026-01-11T10:00:00Z",
+             "10") "," ORDER(2, "c", "2026-01-21T10:00:00Z",
+                             "10") "," ORDER(3, "d", "2026-01-31T10:00:00Z", "10") "]",
+         "[" CANCEL(0, "a", "2026-02-01T00:00:00Z") "]"},
+        "3",
+        "30",
+        "3",
+        "10.00"};
     check(&c);
     cr_assert_str_eq(h_sql(&h, "SELECT first_order_at = '2026-01-11T10:00:00Z' FROM clients "
                                "WHERE client_id = 'c'"),
@@ -321,15 +322,16 @@ Test(cycle, cancelling_the_first_order)
 Test(cycle, cancelling_one_of_two_orders_on_a_day_keeps_the_day)
 {
     /* Two orders on the last day (Moscow): cancelling one keeps the day and the cycle. */
-    cycle_case_t c = {{"[" ORDER(0, "a", "2026-01-01T10:00:00Z", "10") "," ORDER(
-                           1, "b", "2026-01-11T10:00:00Z",
-                           "10") "," ORDER(2, "c", "2026-01-21T09:00:00Z",
-                                           "10") "," ORDER(3, "d", "2026-01-21T20:00:00Z", "10") "]",
-                       "[" CANCEL(0, "d", "2026-01-22T00:00:00Z") "]"},
-                      "3",
-                      "30",
-                      "3",
-                      "10.00"};
+    cycle_case_t c = {
+        {"[" ORDER(0, "a", "2026-01-01T10:00:00Z", "10") "," ORDER(
+             1, "b", "2026-01-11T10:00:00Z",
+             "10") "," ORDER(2, "c", "2026-01-21T09:00:00Z",
+                             "10") "," ORDER(3, "d", "2026-01-21T20:00:00Z", "10") "]",
+         "[" CANCEL(0, "d", "2026-01-22T00:00:00Z") "]"},
+        "3",
+        "30",
+        "3",
+        "10.00"};
     check(&c);
     cr_assert_str_eq(h_sql(&h, "SELECT last_order_at = '2026-01-21T09:00:00Z' FROM clients "
                                "WHERE client_id = 'c'"),
@@ -354,8 +356,8 @@ Test(cycle, an_update_or_cancellation_gives_the_scale_of_a_fresh_sum)
 {
     /* revenue is what sum() over the remaining orders gives, scale included:
      * 10.50 + 9.125 + 10, then 9.125 cancelled and 10.50 updated to 10. */
-    cycle_case_t c = {{"[" ORDER(0, "a", "2026-01-01T10:00:00Z", "10.50") "," ORDER(
-                           1, "b", "2026-01-11T10:00:00Z", "9.125") "]",
+    cycle_case_t c = {{"[" ORDER(0, "a", "2026-01-01T10:00:00Z",
+                                 "10.50") "," ORDER(1, "b", "2026-01-11T10:00:00Z", "9.125") "]",
                        "[" ORDER(0, "c", "2026-01-21T10:00:00Z", "10") "]",
                        "[" CANCEL(0, "b", "2026-01-22T00:00:00Z") "," UPDATE(
                            1, "a", "2026-01-23T00:00:00Z", "10") "]"},
@@ -371,8 +373,8 @@ Test(cycle, late_orders_before_and_inside_the_window)
 {
     /* Last day 2026-06-30, window from 2026-01-01: a late order of 2025-12-01
      * counts in the lifetime figures only; one of 2026-01-15 joins the window. */
-    cycle_case_t c = {{"[" ORDER(0, "a", "2026-04-01T10:00:00Z", "10") "," ORDER(
-                           1, "b", "2026-06-30T10:00:00Z", "10") "]",
+    cycle_case_t c = {{"[" ORDER(0, "a", "2026-04-01T10:00:00Z",
+                                 "10") "," ORDER(1, "b", "2026-06-30T10:00:00Z", "10") "]",
                        "[" ORDER(0, "c", "2025-12-01T10:00:00Z", "10") "]",
                        "[" ORDER(0, "d", "2026-01-15T10:00:00Z", "10") "]"},
                       "4",
@@ -387,15 +389,15 @@ Test(cycle, late_orders_before_and_inside_the_window)
 
 Test(cycle, created_and_cancelled_in_one_batch)
 {
-    cycle_case_t c = {{"[" ORDER(0, "a", "2026-01-01T10:00:00Z", "10") "," ORDER(
-                           1, "b", "2026-01-11T10:00:00Z", "10") "]",
-                       "[" ORDER(0, "c", "2026-01-21T10:00:00Z", "10") "," CANCEL(
-                           1, "c", "2026-01-22T00:00:00Z") "," ORDER(2, "d", "2026-01-31T10:00:00Z",
-                                                                     "10") "]"},
-                      "3",
-                      "30",
-                      "3",
-                      "15.00"};
+    cycle_case_t c = {
+        {"[" ORDER(0, "a", "2026-01-01T10:00:00Z", "10") "," ORDER(1, "b", "2026-01-11T10:00:00Z",
+                                                                   "10") "]",
+         "[" ORDER(0, "c", "2026-01-21T10:00:00Z", "10") "," CANCEL(
+             1, "c", "2026-01-22T00:00:00Z") "," ORDER(2, "d", "2026-01-31T10:00:00Z", "10") "]"},
+        "3",
+        "30",
+        "3",
+        "15.00"};
     check(&c);
 }
 
@@ -404,8 +406,8 @@ Test(cycle, a_pending_update_applied_on_arrival_with_other_new_orders)
     /* The update for b waits in order_pending; b then arrives in a batch with c. */
     cycle_case_t c = {{"[" ORDER(0, "a", "2026-01-01T10:00:00Z", "10") "]",
                        "[" UPDATE(0, "b", "2026-01-12T00:00:00Z", "2.5") "]",
-                       "[" ORDER(0, "b", "2026-01-11T10:00:00Z", "10") "," ORDER(
-                           1, "c", "2026-01-21T10:00:00Z", "10") "]"},
+                       "[" ORDER(0, "b", "2026-01-11T10:00:00Z",
+                                 "10") "," ORDER(1, "c", "2026-01-21T10:00:00Z", "10") "]"},
                       "3",
                       "22.5",
                       "3",
@@ -549,7 +551,7 @@ Test(cycle, random_streams_in_random_batches_equal_a_full_recompute, .timeout = 
 {
     /* Several streams, each in its own namespace of ids; batches of 1 to max. */
     random_stream(1, "a", 600, 120, 8, 40);
-    random_stream(2, "b", 600, 60, 3, 1);   /* one event at a time, few clients */
+    random_stream(2, "b", 600, 60, 3, 1); /* one event at a time, few clients */
     random_stream(3, "c", 1500, 400, 25, 200);
     /* the first stream again, split differently: all duplicates and repeats now */
     random_stream(1, "a", 600, 120, 8, 7);

@@ -58,8 +58,8 @@ Test(holdout, about_a_fifth_of_10000_due_clients_are_held_out_and_the_same_on_a_
     run_once(&a, first, sizeof first, &held_a);
     run_once(&b, second, sizeof second, &held_b);
     double sigma = sqrt(CLIENTS * RATIO * (1 - RATIO)); /* 40 */
-    cr_log_info("held out: %ld of %d (expected %.0f, sigma %.0f)", held_a, CLIENTS,
-                CLIENTS * RATIO, sigma);
+    cr_log_info("held out: %ld of %d (expected %.0f, sigma %.0f)", held_a, CLIENTS, CLIENTS * RATIO,
+                sigma);
     cr_assert(fabs((double)held_a - CLIENTS * RATIO) <= 4 * sigma, "held out %ld", held_a);
     cr_assert_eq(held_a, held_b);
     cr_assert_str_eq(first, second, "a replay holds out the same clients");
