@@ -1305,6 +1305,47 @@ static const row_t metrics_rows[] = {
 };
 static const schema_t metrics_schema = SCHEMA(metrics_rows, NULL);
 
+/* Ours: the client value model (daemon/modeler.c). Shares and thresholds go
+ * to SQL as their exact decimal text. */
+static int abc_check(ctx_t *c, const schema_t *s, const node_t *const *keys, const char *path,
+                     void *base)
+{
+    const config_t *cfg = base;
+    if (cfg->model.abc_a.value <= cfg->model.abc_b.value)
+        return 0;
+    const node_t *k = key_node(s, keys, "b") ? key_node(s, keys, "b") : key_node(s, keys, "a");
+    return fail(c, k ? k->mark : mark_start, path, "a (%s) must not be greater than b (%s)",
+                cfg->model.abc_a.text, cfg->model.abc_b.text);
+}
+static const row_t abc_rows[] = {
+    {"a", parse_decimal, C(model.abc_a), .def = "0.8", .min = 0, .max = 1},
+    {"b", parse_decimal, C(model.abc_b), .def = "0.95", .min = 0, .max = 1},
+};
+static const schema_t abc_schema = SCHEMA(abc_rows, abc_check);
+
+static int xyz_check(ctx_t *c, const schema_t *s, const node_t *const *keys, const char *path,
+                     void *base)
+{
+    const config_t *cfg = base;
+    if (cfg->model.xyz_x.value <= cfg->model.xyz_y.value)
+        return 0;
+    const node_t *k = key_node(s, keys, "y") ? key_node(s, keys, "y") : key_node(s, keys, "x");
+    return fail(c, k ? k->mark : mark_start, path, "x (%s) must not be greater than y (%s)",
+                cfg->model.xyz_x.text, cfg->model.xyz_y.text);
+}
+static const row_t xyz_rows[] = {
+    {"x", parse_decimal, C(model.xyz_x), .def = "0.1", .min = 0, .max = 100},
+    {"y", parse_decimal, C(model.xyz_y), .def = "0.25", .min = 0, .max = 100},
+};
+static const schema_t xyz_schema = SCHEMA(xyz_rows, xyz_check);
+
+static const row_t model_rows[] = {
+    {"every_hours", parse_int, C(model.every_hours), .def = "24", .min = 0, .max = 8760},
+    {"abc", parse_map, 0, .sub = &abc_schema},
+    {"xyz", parse_map, 0, .sub = &xyz_schema},
+};
+static const schema_t model_schema = SCHEMA(model_rows, NULL);
+
 static const row_t top_rows[] = {
     {"database", parse_map, 0, .required = true, .sub = &database_schema},
     {"log_level", parse_enum, C(log_level), .def = "info", .names = log_levels},
@@ -1313,6 +1354,7 @@ static const row_t top_rows[] = {
     {"emit", parse_map, 0, .required = true, .sub = &emit_streams_schema},
     {"rules", parse_map, 0, .sub = &rules_schema},
     {"metrics", parse_map, 0, .sub = &metrics_schema},
+    {"model", parse_map, 0, .sub = &model_schema},
 };
 static const schema_t top_schema = SCHEMA(top_rows, NULL);
 

@@ -90,6 +90,15 @@ typedef struct config {
                               default NULL = no endpoint; see config_parse_listen */
     clock_mode_t clock;    /* default wall */
 
+    /* ours: `model:`, the client value model (docs/model.md); reloadable */
+    struct {
+        int every_hours;     /* how often the model worker runs; default 24; 0 (off) .. 8760 */
+        cfg_decimal_t abc_a; /* abc.a: A while the cumulative margin share <= this; default 0.8 */
+        cfg_decimal_t abc_b; /* abc.b: then B while <= this; default 0.95; 0 <= a <= b <= 1 */
+        cfg_decimal_t xyz_x; /* xyz.x: X when the monthly revenue CV < this; default 0.1 */
+        cfg_decimal_t xyz_y; /* xyz.y: else Y when < this; default 0.25; 0 <= x <= y <= 100 */
+    } model;
+
     cfg_ingest_t *ingest; /* at least one */
     size_t ingest_count;
     cfg_emit_t emit[EMIT_STREAM_COUNT]; /* all three required */

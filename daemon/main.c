@@ -12,7 +12,7 @@
  * everything and exit 0. A second signal skips the wait.
  *
  * Reload (SIGHUP): the file is parsed into a new config; when it is valid and
- * only reloadable keys changed (rules.*, log_level, database.batch_*,
+ * only reloadable keys changed (rules.*, model.*, log_level, database.batch_*,
  * database.dead_letter_max_rows), it replaces the running one; otherwise the old
  * one stays and the log says why.
  *
@@ -34,6 +34,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "modeler.h"
 #include "notify.h"
 #include "pgconn.h"
 #include "schedule.h"
@@ -54,6 +55,7 @@ typedef struct {
     store_t *store;
     pgconn_t *db;
     schedule_t *sched;
+    modeler_t *modeler; /* the model worker; NULL until the schema check */
     metrics_t *metrics; /* NULL when metrics.listen is absent */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t grace;
@@ -94,6 +96,7 @@ static void finish(daemon_t *d)
     metrics_destroy(&d->metrics); /* it reads the modules below */
     store_destroy(&d->store);
     schedule_destroy(&d->sched);
+    modeler_destroy(&d->modeler); /* a run in the thread pool is cancelled or awaited */
     ingest_destroy(&d->ingest);
     emit_destroy(&d->emit);
     pgconn_destroy(&d->db);
@@ -188,6 +191,8 @@ static void reload(daemon_t *d)
         } else {
             if (d->sched)
                 schedule_set_config(d->sched, next, cal);
+            if (d->modeler)
+                modeler_set_config(d->modeler, next);
             calendar_destroy(&d->cal);
             d->cal = cal;
             if (d->store)
@@ -230,6 +235,13 @@ static void on_outputs(void *arg)
     emit_kick(d->emit);
 }
 
+/* The model worker marked clients for the rule engines. */
+static void on_reevaluate(void *arg)
+{
+    daemon_t *d = arg;
+    schedule_kick(d->sched);
+}
+
 static void on_schema(pgconn_t *db, const PGresult *res, void *arg)
 {
     daemon_t *d = arg;
@@ -255,6 +267,7 @@ static void on_schema(pgconn_t *db, const PGresult *res, void *arg)
     }
     d->ready = true;
     d->sched = schedule_new(&d->loop, d->cfg, d->cal, on_outputs, d);
+    d->modeler = modeler_new(&d->loop, d->cfg, on_reevaluate, d);
     store_set_commit_cb(d->store, on_committed, d);
     ingest_set_paused(d->ingest, false);
     store_kick(d->store);

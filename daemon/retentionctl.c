@@ -27,7 +27,9 @@
 #include "json.h"
 #include "migrate.h"
 #include "model.h"
+#include "model_db.h"
 #include "report.h"
+#include "report_model.h"
 
 #define EXIT_NO_SUCH_CLIENT 1
 
@@ -88,7 +90,7 @@ static const command_t commands[] = {
      "65). Orders already stored are duplicates: a re-import changes nothing.\n"
      "Nothing is emitted.\n",
      cmd_import},
-    {"report", 1, 1, "report (reactivation|nps|managers)",
+    {"report", 1, 1, "report (reactivation|nps|managers|model|classes)",
      "reactivation: per month (the month an episode opened, in the calendar's time\n"
      "zone) and account manager: episodes, tasks, call outcomes by kind, episodes\n"
      "converted, late and still open, and the conversion rate (converted / contacted\n"
@@ -104,7 +106,12 @@ static const command_t commands[] = {
      "(the event clock with clock: event), reactivation episodes opened (contacted)\n"
      "and converted with the conversion rate, reactivation tasks answered and\n"
      "pending (no outcome yet), gift alerts, NPS answers and index, detractor\n"
-     "follow-ups.\n",
+     "follow-ups.\n"
+     "model: the last 20 model runs (time, as-of time, status, r, alpha, a, b in\n"
+     "weeks, log-likelihood, clients, seconds) and the distribution of p_alive\n"
+     "(deciles and a histogram); see docs/model.md.\n"
+     "classes: clients per ABC x XYZ class, and the latest run's class changes\n"
+     "(first classifications, moves per class pair, the clients that moved).\n",
      cmd_report},
     {"replay", 2, 4, "replay --since TIME [--stream S]",
      "Marks the outputs created at or after TIME (RFC 3339 with an offset, e.g.\n"
@@ -729,23 +736,6 @@ static int model_args(const ctl_t *ctl, const char **until)
     return 0;
 }
 
-/* The per-client summaries, in whole days: for each (x, t_x, T) the number of
- * clients that have it, which keeps the result small for a large population.
- * Days are calendar days in $1; the end day is the day of $2, or of the latest
- * order when $2 is NULL. The date difference `date - date` is whole days. */
-static const char *const MODEL_SUMMARY_SQL =
-    "WITH o AS ("
-    "  SELECT client_id, (ts AT TIME ZONE $1)::date AS day FROM orders"
-    "   WHERE cancelled_at IS NULL AND ($2::timestamptz IS NULL OR ts <= $2::timestamptz)"
-    "), c AS ("
-    "  SELECT count(DISTINCT day) - 1 AS x, min(day) AS first_day, max(day) AS last_day"
-    "    FROM o GROUP BY client_id"
-    "), e AS ("
-    "  SELECT coalesce(($2::timestamptz AT TIME ZONE $1)::date, (SELECT max(day) FROM o)) AS day"
-    ")"
-    " SELECT c.x, c.last_day - c.first_day, e.day - c.first_day, count(*)"
-    "   FROM c CROSS JOIN e GROUP BY 1, 2, 3";
-
 static double mono_s(void)
 {
     struct timespec ts;
@@ -775,39 +765,19 @@ static int cmd_model(ctl_t *ctl, const config_t *cfg, PGconn *conn)
         return rc;
 
     double started = mono_s();
-    const char *params[2] = {cfg->rules.calendar.timezone, until ? until_norm : NULL};
-    PGresult *res = query_row(conn, MODEL_SUMMARY_SQL, 2, params);
-    if (!res)
-        return EX_UNAVAILABLE;
-    size_t n = 0;
-    int rows = PQntuples(res);
-    for (int i = 0; i < rows; i++)
-        n += strtoull(PQgetvalue(res, i, 3), NULL, 10);
-    model_obs_t *obs = n ? malloc(n * sizeof *obs) : NULL;
-    if (n && !obs) {
-        PQclear(res);
-        fprintf(stderr, "retentionctl: model fit: out of memory for %zu clients\n", n);
-        return EX_OSERR;
-    }
-    size_t k = 0;
-    for (int i = 0; i < rows; i++) {
-        model_obs_t o = {.x = (unsigned)strtoul(PQgetvalue(res, i, 0), NULL, 10),
-                         .t_x = strtod(PQgetvalue(res, i, 1), NULL) / 7,
-                         .T = strtod(PQgetvalue(res, i, 2), NULL) / 7};
-        for (size_t c = strtoull(PQgetvalue(res, i, 3), NULL, 10); c > 0; c--)
-            obs[k++] = o;
-    }
-    PQclear(res);
-
     model_params_t p;
     char err[256];
-    if (model_fit(obs, n, &p, err, sizeof err) != 0) {
-        free(obs);
+    rc = model_db_fit(conn, cfg->rules.calendar.timezone, until ? until_norm : NULL, &p, err,
+                      sizeof err);
+    if (rc == MODEL_DB_ERROR) {
+        print_db_error("model fit failed", err);
+        return EX_UNAVAILABLE;
+    }
+    if (rc != MODEL_DB_OK) {
         fprintf(stderr, "retentionctl: model fit: %s%s%s\n", err, until ? " up to " : "",
                 until ? until : "");
         return EX_DATAERR;
     }
-    free(obs);
     double seconds = mono_s() - started;
 
     out_t o;
@@ -1044,10 +1014,16 @@ static int cmd_report(ctl_t *ctl, const config_t *cfg, PGconn *conn)
         report = report_nps;
     else if (strcmp(which, "managers") == 0)
         report = report_managers;
+    else if (strcmp(which, "model") == 0)
+        report = report_model;
+    else if (strcmp(which, "classes") == 0)
+        report = report_classes;
     if (report == NULL) {
         fprintf(stderr,
-                "retentionctl: report: unknown report \"%s\" (reactivation, nps or managers)\n"
-                "usage: retentionctl [-c FILE] [--json] report (reactivation|nps|managers)\n",
+                "retentionctl: report: unknown report \"%s\" (reactivation, nps, managers, "
+                "model or classes)\n"
+                "usage: retentionctl [-c FILE] [--json] report "
+                "(reactivation|nps|managers|model|classes)\n",
                 which);
         return EX_USAGE;
     }

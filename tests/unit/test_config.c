@@ -410,7 +410,7 @@ Test(config, unknown_key_is_an_error)
                  "(known here: window_days, min_orders)");
     assert_error(MINIMAL "verbose: true\n",
                  "cfg.yaml:9:1: verbose: unknown key "
-                 "(known here: database, log_level, clock, ingest, emit, rules, metrics)");
+                 "(known here: database, log_level, clock, ingest, emit, rules, metrics, model)");
 }
 
 Test(config, duplicate_key_is_an_error)
