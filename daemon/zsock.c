@@ -23,7 +23,12 @@
 
 #include "log.h"
 
-#define ZSOCK_HWM                  100000 /* messages; above any sender's in-flight window */
+#define ZSOCK_HWM 100000 /* messages sent; above any consumer's window */
+/* Messages received and not yet read, per peer. Reading stops while the store
+ * is full (backpressure), so this is what waits in the process on top of the
+ * store's queue: 10,000 keeps the daemon's memory small (docs/benchmarks.md)
+ * and still lets a router sender keep a window of several batches in flight. */
+#define ZSOCK_RCVHWM               10000
 #define ZSOCK_HEARTBEAT_IVL_MS     10000
 #define ZSOCK_HEARTBEAT_TIMEOUT_MS 30000
 
@@ -124,7 +129,7 @@ zsock_t *zsock_new(uv_loop_t *loop, void *zctx, sock_mode_t mode, const char *en
     }
     int rc = setopt_int(z, ZMQ_LINGER, linger_ms);
     rc |= setopt_int(z, ZMQ_SNDHWM, ZSOCK_HWM);
-    rc |= setopt_int(z, ZMQ_RCVHWM, ZSOCK_HWM);
+    rc |= setopt_int(z, ZMQ_RCVHWM, ZSOCK_RCVHWM);
     /* Dead peers: without heartbeats a vanished DEALER or PUSH peer keeps
      * messages queued for it forever. */
     rc |= setopt_int(z, ZMQ_HEARTBEAT_IVL, ZSOCK_HEARTBEAT_IVL_MS);

@@ -667,11 +667,16 @@ BEGIN
     -- "AND eval_at <> '-infinity'" shortcut: a scheduler round may hold the row
     -- with a claim that predates this fact; the update must wait for that round
     -- and mark the client again after it, or the fact would never be seen.
-    UPDATE clients c SET eval_at = '-infinity'
-      FROM (SELECT client_id FROM rd_ev
-             WHERE t IN ('client.upsert', 'deal.lost', 'nps.response')
-            UNION SELECT client_id FROM rd_outcomes WHERE client_id IS NOT NULL) x
-     WHERE c.client_id = x.client_id;
+    -- (Only when such facts came: an order-only batch, the common case, would
+    -- otherwise pay for a join against clients.)
+    IF EXISTS (SELECT 1 FROM rd_ev WHERE t IN ('client.upsert', 'deal.lost', 'nps.response'))
+       OR EXISTS (SELECT 1 FROM rd_outcomes WHERE client_id IS NOT NULL) THEN
+        UPDATE clients c SET eval_at = '-infinity'
+          FROM (SELECT client_id FROM rd_ev
+                 WHERE t IN ('client.upsert', 'deal.lost', 'nps.response')
+                UNION SELECT client_id FROM rd_outcomes WHERE client_id IS NOT NULL) x
+         WHERE c.client_id = x.client_id;
+    END IF;
 
     RETURN jsonb_build_object('events', v_events, 'rejected', v_rejected,
                               'new_orders', v_new_orders, 'seq_events', v_gaps,

@@ -149,7 +149,9 @@ Test(emit, outputs_wait_for_a_consumer_and_go_out_when_one_connects)
     }
     /* PUSH with no peer: the send would block, so the rows wait, logged once. */
     cr_assert(wait_log("emit.reactivation: cannot send"), "%s", h_log(&h));
-    cr_assert(strstr(h_log(&h), "3 outputs waiting") != NULL, "%s", h_log(&h));
+    /* The backlog in that line is what the outbox held then: the rows are
+     * written one by one, so it may have been read before the last ones. */
+    cr_assert(strstr(h_log(&h), "outputs waiting") != NULL, "%s", h_log(&h));
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox WHERE sent_at IS NULL"), "3");
 
     void *pull = h_consumer(&h, 0, ZMQ_PULL, NULL);
