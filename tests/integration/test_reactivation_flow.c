@@ -14,11 +14,12 @@
 static harness_t h;
 static void *pull;
 
+/* Starts a daemon on a fresh database; rules: extra lines under `rules:`.
+ * The model worker is off: tests that need p_alive set it themselves. */
 static void start(const char *rules)
 {
     h_setup(&h);
-    if (rules)
-        h_write_config(&h, NULL, rules);
+    h_write_config(&h, "model: { every_hours: 0 }\n", rules);
     cr_assert(h_start(&h), "daemon did not start");
     pull = h_consumer(&h, 0, ZMQ_PULL, NULL);
 }
@@ -236,9 +237,15 @@ Test(reactivation_flow, batch_mode_emits_due_clients_together_at_the_run)
     settled("b1",
             "2026-03-07T21:00:00"); /* the next run: local midnight of a day divisible by 30 */
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "0");
+    /* As the model worker would: b2 is far likelier lost, so it goes first
+     * (expected lost value: margin x (1 - p_alive)). */
+    h_sql(&h, "UPDATE clients SET p_alive = CASE client_id WHEN 'b1' THEN 0.9 ELSE 0.1 END "
+              "RETURNING 1");
     tick("2026-03-08T07:00:00Z");
     json_t *a = next_task();
     json_t *b = next_task();
+    cr_assert_str_eq(str(a, "client_id"), "b2");
+    cr_assert_str_eq(str(a, "context.p_alive"), "0.1000");
     char batch[64];
     snprintf(batch, sizeof batch, "%s", str(a, "batch_id"));
     cr_assert_str_eq(str(b, "batch_id"), batch);
