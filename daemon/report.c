@@ -66,7 +66,7 @@ static double rate(long num, long den)
     return den > 0 ? (double)num / (double)den : 0;
 }
 
-static PGresult *query(PGconn *db, const char *sql, int n, const char *const *params, char *err,
+PGresult *report_query(PGconn *db, const char *sql, int n, const char *const *params, char *err,
                        size_t errlen)
 {
     PGresult *res = PQexecParams(db, sql, n, NULL, params, NULL, NULL, 0);
@@ -82,10 +82,10 @@ int report_reactivation(PGconn *db, const config_t *cfg, bool json, FILE *out, c
                         size_t errlen)
 {
     const char *params[1] = {cfg->rules.calendar.timezone};
-    PGresult *months = query(db, SQL_MONTHS, 1, params, err, errlen);
+    PGresult *months = report_query(db, SQL_MONTHS, 1, params, err, errlen);
     if (months == NULL)
         return -1;
-    PGresult *hold = query(db, SQL_HOLDOUT, 0, NULL, err, errlen);
+    PGresult *hold = report_query(db, SQL_HOLDOUT, 0, NULL, err, errlen);
     if (hold == NULL) {
         PQclear(months);
         return -1;
@@ -185,7 +185,7 @@ static const char *const SQL_NPS =
 int report_nps(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err, size_t errlen)
 {
     const char *params[1] = {cfg->rules.calendar.timezone};
-    PGresult *res = query(db, SQL_NPS, 1, params, err, errlen);
+    PGresult *res = report_query(db, SQL_NPS, 1, params, err, errlen);
     if (res == NULL)
         return -1;
     double target = cfg->rules.nps.target;
@@ -313,11 +313,11 @@ static bool report_now(PGconn *db, const config_t *cfg, bool *has_now, int64_t *
                        size_t errlen)
 {
     PGresult *res =
-        query(db,
-              cfg->clock == CLOCK_EVENT
-                  ? "SELECT (extract(epoch FROM now) * 1000000)::bigint FROM event_clock"
-                  : "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
-              0, NULL, err, errlen);
+        report_query(db,
+                     cfg->clock == CLOCK_EVENT
+                         ? "SELECT (extract(epoch FROM now) * 1000000)::bigint FROM event_clock"
+                         : "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
+                     0, NULL, err, errlen);
     if (res == NULL)
         return false;
     *has_now = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0);
@@ -390,7 +390,7 @@ int report_managers(PGconn *db, const config_t *cfg, bool json, FILE *out, char 
         event_format_time(now_us, now_text, sizeof now_text);
     snprintf(days, sizeof days, "%d", MANAGERS_WINDOW_DAYS);
     const char *params[2] = {has_now ? now_text : NULL, days};
-    PGresult *res = query(db, SQL_MANAGERS, 2, params, err, errlen);
+    PGresult *res = report_query(db, SQL_MANAGERS, 2, params, err, errlen);
     if (res == NULL)
         return -1;
     int rows = PQntuples(res);

@@ -14,6 +14,11 @@
 
 #include "config.h"
 
+/* Runs one read-only query for a report: the result, or NULL with the server's
+ * message in err. The caller clears the result. */
+PGresult *report_query(PGconn *db, const char *sql, int n, const char *const *params, char *err,
+                       size_t errlen);
+
 /*
  * Prints the reactivation report: per month and account manager, episodes,
  * tasks, outcomes by kind, conversions and the conversion rate beside the

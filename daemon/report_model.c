@@ -13,18 +13,7 @@
 
 #include "event.h"
 #include "json.h"
-
-static PGresult *query(PGconn *db, const char *sql, int n, const char *const *params, char *err,
-                       size_t errlen)
-{
-    PGresult *res = PQexecParams(db, sql, n, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        snprintf(err, errlen, "%s", PQresultErrorMessage(res));
-        PQclear(res);
-        return NULL;
-    }
-    return res;
-}
+#include "report.h"
 
 /* A time column given as rd_us(): RFC 3339, or "" when NULL. */
 static void time_at(const PGresult *res, int row, int col, char *out, size_t outlen)
@@ -231,10 +220,10 @@ int report_model(PGconn *db, const config_t *cfg, bool json, FILE *out, char *er
     char limit[16];
     snprintf(limit, sizeof limit, "%d", REPORT_MODEL_RUNS);
     const char *params[1] = {limit};
-    PGresult *runs = query(db, SQL_RUNS, 1, params, err, errlen);
+    PGresult *runs = report_query(db, SQL_RUNS, 1, params, err, errlen);
     if (runs == NULL)
         return -1;
-    PGresult *p = query(db, SQL_P_ALIVE, 0, NULL, err, errlen);
+    PGresult *p = report_query(db, SQL_P_ALIVE, 0, NULL, err, errlen);
     if (p == NULL) {
         PQclear(runs);
         return -1;
@@ -343,10 +332,10 @@ static void counts_json(jbuf_t *b, const counts_t *c)
 
 int report_classes(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err, size_t errlen)
 {
-    PGresult *counts = query(db, SQL_COUNTS, 0, NULL, err, errlen);
+    PGresult *counts = report_query(db, SQL_COUNTS, 0, NULL, err, errlen);
     if (counts == NULL)
         return -1;
-    PGresult *latest = query(db, SQL_LATEST, 0, NULL, err, errlen);
+    PGresult *latest = report_query(db, SQL_LATEST, 0, NULL, err, errlen);
     if (latest == NULL) {
         PQclear(counts);
         return -1;
@@ -360,9 +349,9 @@ int report_classes(PGconn *db, const config_t *cfg, bool json, FILE *out, char *
         char limit[16];
         snprintf(limit, sizeof limit, "%d", REPORT_MODEL_MOVED);
         const char *params[2] = {run_id, limit};
-        moves = query(db, SQL_MOVES, 1, params, err, errlen);
+        moves = report_query(db, SQL_MOVES, 1, params, err, errlen);
         if (moves)
-            moved = query(db, SQL_MOVED, 2, params, err, errlen);
+            moved = report_query(db, SQL_MOVED, 2, params, err, errlen);
         if (moved == NULL) {
             PQclear(moves);
             PQclear(latest);

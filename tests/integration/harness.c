@@ -820,6 +820,49 @@ const char *h_json_str(const json_t *obj, const char *path)
     return value;
 }
 
+void h_start_flow(harness_t *h, const char *rules, void *out[3])
+{
+    h_setup(h);
+    h_write_config(h, "model: { every_hours: 0 }\n", rules);
+    cr_assert(h_start(h), "daemon did not start");
+    for (int s = 0; s < 3; s++)
+        out[s] = h_consumer(h, s, ZMQ_PULL, NULL);
+}
+
+void h_import_cdnow(harness_t *h, const char *extra_rows, char *text, size_t textlen)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/cdnow.csv", h->dir);
+    FILE *in = fopen(RD_SOURCE_DIR "/tests/data/cdnowElog.csv", "r");
+    FILE *out = fopen(path, "w");
+    cr_assert(in && out);
+    char line[256];
+    cr_assert_not_null(fgets(line, sizeof line, in)); /* masterid,sampleid,date,cds,sales */
+    fputs("order_id,client_id,ts,amount\n", out);
+    int n = 0;
+    while (fgets(line, sizeof line, in)) {
+        long master, id, date, cds;
+        char sales[32];
+        cr_assert_eq(sscanf(line, "%ld,%ld,%ld,%ld,%31[0-9.]", &master, &id, &date, &cds, sales), 5,
+                     "%s", line);
+        fprintf(out, "o%d,%ld,%04ld-%02ld-%02ldT00:00:00Z,%s\n", ++n, id, date / 10000,
+                date / 100 % 100, date % 100, sales);
+    }
+    if (extra_rows)
+        fputs(extra_rows, out);
+    fclose(in);
+    fclose(out);
+    cr_assert_eq(n, 6919);
+    char args[512];
+    snprintf(args, sizeof args, "import %s", path);
+    cr_assert_eq(h_ctl(h, args, text, textlen), 0, "%s", text);
+}
+
+void h_tick(harness_t *h, const char *ts)
+{
+    h_send_ok(h, "clock.tick", "{\"ts\":\"%s\"}", ts);
+}
+
 void h_settled(harness_t *h, const char *client_id, const char *eval_at)
 {
     char sql[512];

@@ -124,6 +124,18 @@ void h_send_ok(harness_t *h, const char *topic, const char *fmt, ...)
 json_t *h_next_json(harness_t *h, void *sock, const char *want_topic);
 const char *h_json_str(const json_t *obj, const char *path);
 void h_settled(harness_t *h, const char *client_id, const char *eval_at);
+/* h_setup, a configuration with `rules` under rules: (may be NULL) and the
+ * model worker off (flows set p_alive themselves when they need it), h_start,
+ * and a PULL consumer on each output stream: out[0] reactivation, out[1]
+ * gift_risk, out[2] nps. */
+void h_start_flow(harness_t *h, const char *rules, void *out[3]);
+/* Imports the CDNOW event log (tests/data/cdnowElog.csv: 6,919 orders of 2,357
+ * clients), one order per row at midnight UTC of its date (03:00 or 04:00 in
+ * Moscow: the same calendar day), plus extra_rows (lines of the import format,
+ * may be NULL), with `retentionctl import`; fills the import's output. */
+void h_import_cdnow(harness_t *h, const char *extra_rows, char *out, size_t outlen);
+/* Moves the event clock: a clock.tick, acknowledged. */
+void h_tick(harness_t *h, const char *ts);
 
 /* Stops the daemon if running (SIGKILL by PID), closes sockets, drops the
  * database, removes the directory. */

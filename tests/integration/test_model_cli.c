@@ -36,33 +36,11 @@ static void teardown(void)
 
 TestSuite(model_cli, .init = setup, .fini = teardown, .timeout = 120);
 
-/* Converts the event log to the import format and imports it. */
+/* Imports the CDNOW event log and checks the counts. */
 static void import_cdnow(void)
 {
-    char path[400];
-    snprintf(path, sizeof path, "%s/cdnow.csv", h.dir);
-    FILE *in = fopen(RD_SOURCE_DIR "/tests/data/cdnowElog.csv", "r");
-    FILE *out = fopen(path, "w");
-    cr_assert(in && out);
-    char line[256];
-    cr_assert_not_null(fgets(line, sizeof line, in)); /* masterid,sampleid,date,cds,sales */
-    fputs("order_id,client_id,ts,amount\n", out);
-    int n = 0;
-    while (fgets(line, sizeof line, in)) {
-        long master, id, date, cds;
-        char sales[32];
-        cr_assert_eq(sscanf(line, "%ld,%ld,%ld,%ld,%31[0-9.]", &master, &id, &date, &cds, sales), 5,
-                     "%s", line);
-        fprintf(out, "o%d,%ld,%04ld-%02ld-%02ldT00:00:00Z,%s\n", ++n, id, date / 10000,
-                date / 100 % 100, date % 100, sales);
-    }
-    fclose(in);
-    fclose(out);
-    cr_assert_eq(n, 6919);
-
-    char args[512], text[4096];
-    snprintf(args, sizeof args, "import %s", path);
-    cr_assert_eq(h_ctl(&h, args, text, sizeof text), 0, "%s", text);
+    char text[4096];
+    h_import_cdnow(&h, NULL, text, sizeof text);
     cr_assert_str_eq(h_field(text, "imported"), "6919");
     cr_assert_str_eq(h_field(text, "clients"), "2357");
 }

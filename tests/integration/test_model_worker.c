@@ -50,35 +50,12 @@ static void sql_exec(const char *sql)
     PQclear(r);
 }
 
-/* Imports the CDNOW event log, one order per row at midnight UTC of its date
- * (03:00 or 04:00 in Moscow: the same calendar day), plus extra_rows (lines
- * of the import format, may be NULL). */
+/* Imports the CDNOW event log plus extra_rows (may be NULL) of extra_clients
+ * more clients. */
 static void import_cdnow(const char *extra_rows, int extra_clients)
 {
-    char path[400];
-    snprintf(path, sizeof path, "%s/cdnow.csv", h.dir);
-    FILE *in = fopen(RD_SOURCE_DIR "/tests/data/cdnowElog.csv", "r");
-    FILE *out = fopen(path, "w");
-    cr_assert(in && out);
-    char line[256];
-    cr_assert_not_null(fgets(line, sizeof line, in)); /* masterid,sampleid,date,cds,sales */
-    fputs("order_id,client_id,ts,amount\n", out);
-    int n = 0;
-    while (fgets(line, sizeof line, in)) {
-        long master, id, date, cds;
-        char sales[32];
-        cr_assert_eq(sscanf(line, "%ld,%ld,%ld,%ld,%31[0-9.]", &master, &id, &date, &cds, sales), 5,
-                     "%s", line);
-        fprintf(out, "o%d,%ld,%04ld-%02ld-%02ldT00:00:00Z,%s\n", ++n, id, date / 10000,
-                date / 100 % 100, date % 100, sales);
-    }
-    if (extra_rows)
-        fputs(extra_rows, out);
-    fclose(in);
-    fclose(out);
-    char args[512], text[4096], want[16];
-    snprintf(args, sizeof args, "import %s", path);
-    cr_assert_eq(h_ctl(&h, args, text, sizeof text), 0, "%s", text);
+    char text[4096], want[16];
+    h_import_cdnow(&h, extra_rows, text, sizeof text);
     snprintf(want, sizeof want, "%d", 2357 + extra_clients);
     cr_assert_str_eq(h_field(text, "clients"), want);
 }

@@ -14,13 +14,11 @@ static void *nps, *gift, *react;
 
 static void start(const char *rules)
 {
-    h_setup(&h);
-    if (rules)
-        h_write_config(&h, NULL, rules);
-    cr_assert(h_start(&h), "daemon did not start");
-    react = h_consumer(&h, 0, ZMQ_PULL, NULL);
-    gift = h_consumer(&h, 1, ZMQ_PULL, NULL);
-    nps = h_consumer(&h, 2, ZMQ_PULL, NULL);
+    void *out[3];
+    h_start_flow(&h, rules, out);
+    react = out[0];
+    gift = out[1];
+    nps = out[2];
 }
 
 static void teardown(void)
@@ -35,7 +33,7 @@ TestSuite(nps_flow, .fini = teardown, .timeout = 90);
 
 static void tick(const char *ts)
 {
-    send_ok("clock.tick", "{\"ts\":\"%s\"}", ts);
+    h_tick(&h, ts);
 }
 
 static void order(const char *client, const char *id, const char *ts, const char *amount)

@@ -14,14 +14,11 @@
 static harness_t h;
 static void *pull;
 
-/* Starts a daemon on a fresh database; rules: extra lines under `rules:`.
- * The model worker is off: tests that need p_alive set it themselves. */
 static void start(const char *rules)
 {
-    h_setup(&h);
-    h_write_config(&h, "model: { every_hours: 0 }\n", rules);
-    cr_assert(h_start(&h), "daemon did not start");
-    pull = h_consumer(&h, 0, ZMQ_PULL, NULL);
+    void *out[3];
+    h_start_flow(&h, rules, out);
+    pull = out[0];
 }
 
 static void teardown(void)
@@ -36,7 +33,7 @@ TestSuite(reactivation_flow, .fini = teardown, .timeout = 90);
 
 static void tick(const char *ts)
 {
-    send_ok("clock.tick", "{\"ts\":\"%s\"}", ts);
+    h_tick(&h, ts);
 }
 
 static void order(const char *client, const char *id, const char *ts)
