@@ -67,7 +67,8 @@ void h_write_config(harness_t *h, const char *top_yaml, const char *rules_yaml)
     h_write_config_emit(h, top_yaml, rules_yaml, NULL);
 }
 
-void h_setup(harness_t *h)
+/* A fresh directory and the paths and ipc:// endpoints inside it. */
+static void setup_dir(harness_t *h)
 {
     memset(h, 0, sizeof *h);
     h->pidfd = -1;
@@ -75,6 +76,29 @@ void h_setup(harness_t *h)
     snprintf(h->dir, sizeof h->dir, "/tmp/rdtest-XXXXXX");
     cr_assert(mkdtemp(h->dir) != NULL);
     chmod(h->dir, 0755);
+    snprintf(h->config_path, sizeof h->config_path, "%s/retentiond.yaml", h->dir);
+    snprintf(h->log_path, sizeof h->log_path, "%s/daemon.log", h->dir);
+    snprintf(h->notify_path, sizeof h->notify_path, "%s/notify", h->dir);
+    snprintf(h->router_ep, sizeof h->router_ep, "ipc://%s/in-router", h->dir);
+    snprintf(h->pull_ep, sizeof h->pull_ep, "ipc://%s/in-pull", h->dir);
+    snprintf(h->sub_ep, sizeof h->sub_ep, "ipc://%s/in-sub", h->dir);
+    snprintf(h->emit_ep[0], sizeof h->emit_ep[0], "ipc://%s/out-r", h->dir);
+    snprintf(h->emit_ep[1], sizeof h->emit_ep[1], "ipc://%s/out-g", h->dir);
+    snprintf(h->emit_ep[2], sizeof h->emit_ep[2], "ipc://%s/out-n", h->dir);
+}
+
+/* The test's own connection to the database in h->conninfo, and a ZeroMQ context. */
+static void connect_db(harness_t *h)
+{
+    h->db = PQconnectdb(h->conninfo);
+    cr_assert(PQstatus(h->db) == CONNECTION_OK, "%s", PQerrorMessage(h->db));
+    PQsetNoticeProcessor(h->db, ignore_notice, NULL);
+    h->zctx = zmq_ctx_new();
+}
+
+void h_setup(harness_t *h)
+{
+    setup_dir(h);
     static int counter;
     snprintf(h->dbname, sizeof h->dbname, "rdtest_%d_%d", (int)getpid(), counter++);
     char sql[256];
@@ -85,25 +109,21 @@ void h_setup(harness_t *h)
     snprintf(h->conninfo, sizeof h->conninfo, "host=%s port=%s dbname=%s",
              env_or("RD_TEST_PGHOST", "/var/run/postgresql"), env_or("RD_TEST_PGPORT", "5432"),
              h->dbname);
-    snprintf(h->config_path, sizeof h->config_path, "%s/retentiond.yaml", h->dir);
-    snprintf(h->log_path, sizeof h->log_path, "%s/daemon.log", h->dir);
-    snprintf(h->notify_path, sizeof h->notify_path, "%s/notify", h->dir);
-    snprintf(h->router_ep, sizeof h->router_ep, "ipc://%s/in-router", h->dir);
-    snprintf(h->pull_ep, sizeof h->pull_ep, "ipc://%s/in-pull", h->dir);
-    snprintf(h->sub_ep, sizeof h->sub_ep, "ipc://%s/in-sub", h->dir);
-    snprintf(h->emit_ep[0], sizeof h->emit_ep[0], "ipc://%s/out-r", h->dir);
-    snprintf(h->emit_ep[1], sizeof h->emit_ep[1], "ipc://%s/out-g", h->dir);
-    snprintf(h->emit_ep[2], sizeof h->emit_ep[2], "ipc://%s/out-n", h->dir);
     h_write_config(h, NULL, NULL);
-
-    h->db = PQconnectdb(h->conninfo);
-    cr_assert(PQstatus(h->db) == CONNECTION_OK, "%s", PQerrorMessage(h->db));
-    PQsetNoticeProcessor(h->db, ignore_notice, NULL);
-    h->zctx = zmq_ctx_new();
+    connect_db(h);
 
     char out[4096];
     int rc = h_ctl(h, "migrate", out, sizeof out);
     cr_assert(rc == 0, "retentionctl migrate failed (%d): %s", rc, out);
+}
+
+void h_setup_beside(harness_t *h, const harness_t *first)
+{
+    setup_dir(h);
+    /* No dbname: the database is first's, and first's teardown drops it. */
+    snprintf(h->conninfo, sizeof h->conninfo, "%s", first->conninfo);
+    h_write_config(h, NULL, NULL);
+    connect_db(h);
 }
 
 /* Opens the datagram socket the daemon's sd_notify writes to. */

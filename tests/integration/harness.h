@@ -48,6 +48,10 @@ typedef struct harness {
  * is appended under `rules:` when not NULL... see h_write_config) and migrates. */
 void h_setup(harness_t *h);
 
+/* A second daemon's harness on first's database (already migrated): its own
+ * directory, configuration and sockets. Tear it down before first. */
+void h_setup_beside(harness_t *h, const harness_t *first);
+
 /* Writes the configuration. rules_yaml: lines indented under `rules:` (may be
  * NULL); top_yaml: extra top-level lines (may be NULL). */
 void h_write_config(harness_t *h, const char *top_yaml, const char *rules_yaml);
