@@ -13,8 +13,9 @@
  *
  * Reload (SIGHUP): the file is parsed into a new config; when it is valid and
  * only reloadable keys changed (rules.*, model.*, log_level, database.batch_*,
- * database.dead_letter_max_rows), it replaces the running one; otherwise the old
- * one stays and the log says why.
+ * database.dead_letter_max_rows, database.outbox_retention_days,
+ * emit.*.ack_timeout_s and max_in_flight: docs/configuration.md), it replaces
+ * the running one; otherwise the old one stays and the log says why.
  *
  * The daemon's state is one `daemon_t` on main's stack, passed to callbacks
  * through handle->data: no globals.
