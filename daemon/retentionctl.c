@@ -45,7 +45,7 @@ typedef struct {
     int min_args, max_args;
     const char *synopsis; /* after "retentionctl [-c FILE] [--json] " */
     const char *help;
-    int (*run)(ctl_t *ctl, const config_t *cfg, PGconn *conn); /* NULL: not implemented yet */
+    int (*run)(ctl_t *ctl, const config_t *cfg, PGconn *conn);
 } command_t;
 
 static int cmd_migrate(ctl_t *ctl, const config_t *cfg, PGconn *conn);
@@ -147,8 +147,7 @@ static void usage(FILE *out)
                  "\n"
                  "commands:\n");
     for (size_t i = 0; i < COMMANDS_COUNT; i++)
-        fprintf(out, "  %s%s\n", commands[i].synopsis,
-                commands[i].run ? "" : "  (not implemented yet)");
+        fprintf(out, "  %s\n", commands[i].synopsis);
     fprintf(out, "\nexit status: 0 ok, 1 no such client, 64 usage, 65 bad input data,\n"
                  "69 database unavailable, 78 bad configuration\n");
 }
@@ -959,11 +958,6 @@ int main(int argc, char **argv)
     if (!cmd) {
         fprintf(stderr, "retentionctl: unknown command \"%s\"\n", command);
         usage(stderr);
-        free(args);
-        return EX_USAGE;
-    }
-    if (!cmd->run) {
-        fprintf(stderr, "retentionctl: %s: not implemented yet\n", cmd->name);
         free(args);
         return EX_USAGE;
     }
