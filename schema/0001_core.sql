@@ -39,6 +39,12 @@ CREATE TABLE clients (
     -- last order day, and the mean gap between them (NULL below min_orders)
     window_order_days      integer NOT NULL DEFAULT 0,
     cycle_days             numeric,
+    -- those distinct order days, sorted (window_order_days = their number), and
+    -- the window they were taken with ('<window_days> <timezone>'): a batch of
+    -- new orders derives the next window from them without reading orders
+    -- (see rd_refresh_clients). NULL basis: not known, read orders.
+    window_order_dates     date[] NOT NULL DEFAULT '{}',
+    window_basis           text,
     -- when the rule engines must look at this client next: '-infinity' after a
     -- change (as soon as the clock allows), a time for a threshold or a retry,
     -- NULL when nothing can happen before the next input (see "Rule engines")
@@ -268,20 +274,30 @@ CREATE TABLE schedule_state (
 -- them for the rule engines (eval_at = '-infinity'). The cycle is the mean gap
 -- between consecutive distinct order days (calendar days in p_tz) in the window
 -- [last day - p_window_days, last day]; the mean of consecutive gaps telescopes
--- to (last - first) / (days - 1). NULL below max(p_min_orders, 2) days.
+-- to (last - first) / (days - 1). NULL below max(p_min_orders, 2) days. Those
+-- days themselves are kept, sorted, in window_order_dates, with the window they
+-- were taken with in window_basis.
 --
 -- Two paths, with the same result as a recompute from all the client's orders:
 --   * a client whose only change is new orders, listed in rd_client_delta by
 --     rd_merge_orders (and not removed since by an amendment), gets their count,
---     amount and margin added and least/greatest of first/last; its window is
---     read from orders_client_ts over the window only. Lifetime sums only ever
---     gain terms on this path, so even their numeric scale is what sum() over all
---     orders gives. Its rows in rd_client_delta are consumed.
+--     amount and margin added and least/greatest of first/last. Lifetime sums
+--     only ever gain terms on this path, so even their numeric scale is what
+--     sum() over all orders gives. Its new window is the stored days plus the
+--     new orders' days, cut to [new last day - p_window_days, new last day],
+--     without reading orders: the stored days are every order day in
+--     [old last day - p_window_days, old last day], the last day only moves
+--     forward here, so no day before the stored window can be in the new one
+--     except a new order's, which the batch brings itself. Only when the stored
+--     days were taken with another window or time zone (rules reloaded), or
+--     are not known, is the window read from orders_client_ts, over the window
+--     only. Its rows in rd_client_delta are consumed.
 --   * every other id (an order amended or cancelled, a pending amendment applied
 --     on arrival) is recomputed from all its orders, in one pass over them.
 CREATE FUNCTION rd_refresh_clients(p_ids text[], p_tz text, p_window_days int, p_min_orders int)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
+    v_basis text := p_window_days || ' ' || p_tz;
     v_full text[];
 BEGIN
     WITH ids AS MATERIALIZED (
@@ -292,35 +308,47 @@ BEGIN
         RETURNING d.client_id, d.ts, d.amount, d.margin
     ), a AS (
         SELECT client_id, count(*) AS n, sum(amount) AS revenue, sum(margin) AS margin,
-               min(ts) AS first_at, max(ts) AS last_at
+               min(ts) AS first_at, max(ts) AS last_at,
+               array_agg((ts AT TIME ZONE p_tz)::date) AS days
           FROM d GROUP BY client_id
     ), up AS (
         INSERT INTO clients AS c (client_id, orders, revenue, margin, first_order_at,
-                                  last_order_at, window_order_days, cycle_days, eval_at)
+                                  last_order_at, window_order_days, cycle_days,
+                                  window_order_dates, window_basis, eval_at)
         SELECT a.client_id, a.n, a.revenue, a.margin, a.first_at, a.last_at, w.n,
                CASE WHEN w.n >= greatest(p_min_orders, 2)
-                    THEN (w.last_day - w.first_day)::numeric / (w.n - 1) END,
-               '-infinity'
+                    THEN (w.dates[w.n] - w.dates[1])::numeric / (w.n - 1) END,
+               w.dates, v_basis, '-infinity'
           FROM a
-          -- the stored last order, by the primary key (a join here was planned
-          -- as a sequential scan of clients: a has no statistics)
+          -- the stored row, by the primary key (OFFSET 0 keeps it a per-client
+          -- lookup: a plain join was planned as a sequential scan of clients,
+          -- a has no statistics)
+          LEFT JOIN LATERAL (
+              SELECT old.orders, old.last_order_at, old.window_order_dates, old.window_basis
+                FROM clients old WHERE old.client_id = a.client_id OFFSET 0
+          ) s ON true
           CROSS JOIN LATERAL (
-              SELECT greatest((SELECT old.last_order_at FROM clients old
-                                WHERE old.client_id = a.client_id), a.last_at) AS last_at
+              SELECT (greatest(s.last_order_at, a.last_at) AT TIME ZONE p_tz)::date AS last_day
           ) l
           CROSS JOIN LATERAL (
-              -- Order days from two days before the window that ends at the
-              -- latest order's day: that covers every day of the real window
-              -- (whose last day is the greatest order day) in any time zone.
-              SELECT count(*) FILTER (WHERE x.day >= x.top - p_window_days) AS n,
-                     min(x.day) FILTER (WHERE x.day >= x.top - p_window_days) AS first_day,
-                     max(x.top) AS last_day
-                FROM (SELECT dd.day, max(dd.day) OVER () AS top
-                        FROM (SELECT DISTINCT (o.ts AT TIME ZONE p_tz)::date AS day
+              SELECT count(*)::int AS n, coalesce(array_agg(x.day ORDER BY x.day), '{}') AS dates
+                FROM (SELECT DISTINCT u.day
+                        FROM (SELECT unnest(a.days) AS day
+                              UNION ALL
+                              -- the stored window (none without orders)
+                              SELECT unnest(s.window_order_dates)
+                               WHERE s.orders > 0 AND s.window_basis = v_basis
+                              UNION ALL
+                              -- stored days of another window or zone: read
+                              -- orders from a day before the window (which
+                              -- covers it in any zone); the filter below cuts
+                              SELECT (o.ts AT TIME ZONE p_tz)::date
                                 FROM orders o
-                               WHERE o.client_id = a.client_id AND o.cancelled_at IS NULL
-                                 AND o.ts >= ((l.last_at AT TIME ZONE p_tz)::date
-                                              - p_window_days - 2)::timestamp AT TIME ZONE p_tz) dd) x
+                               WHERE s.orders > 0 AND s.window_basis IS DISTINCT FROM v_basis
+                                 AND o.client_id = a.client_id AND o.cancelled_at IS NULL
+                                 AND o.ts >= (l.last_day - p_window_days - 1)::timestamp
+                                             AT TIME ZONE p_tz) u
+                       WHERE u.day >= l.last_day - p_window_days) x
           ) w
          ORDER BY a.client_id
         ON CONFLICT (client_id) DO UPDATE SET
@@ -331,6 +359,8 @@ BEGIN
             last_order_at = greatest(c.last_order_at, excluded.last_order_at),
             window_order_days = excluded.window_order_days,
             cycle_days = excluded.cycle_days,
+            window_order_dates = excluded.window_order_dates,
+            window_basis = excluded.window_basis,
             eval_at = '-infinity',
             updated_at = now()
         RETURNING c.client_id
@@ -356,18 +386,20 @@ BEGIN
                min(first_at) AS first_at, max(last_at) AS last_at, max(day) AS last_day
           FROM per_day GROUP BY client_id
     ), win AS (
-        SELECT d.client_id, count(*) AS n, min(d.day) AS first_day, max(d.day) AS last_day
+        SELECT d.client_id, count(*) AS n, min(d.day) AS first_day, max(d.day) AS last_day,
+               array_agg(d.day ORDER BY d.day) AS dates
           FROM per_day d JOIN life USING (client_id)
          WHERE d.day >= life.last_day - p_window_days
          GROUP BY d.client_id
     )
     INSERT INTO clients AS c (client_id, orders, revenue, margin, first_order_at, last_order_at,
-                              window_order_days, cycle_days, eval_at)
+                              window_order_days, cycle_days, window_order_dates, window_basis,
+                              eval_at)
     SELECT ids.client_id, coalesce(life.n, 0), coalesce(life.revenue, 0), coalesce(life.margin, 0),
            life.first_at, life.last_at, coalesce(win.n, 0),
            CASE WHEN win.n >= greatest(p_min_orders, 2)
                 THEN (win.last_day - win.first_day)::numeric / (win.n - 1) END,
-           '-infinity'
+           coalesce(win.dates, '{}'), v_basis, '-infinity'
       FROM ids
       LEFT JOIN life USING (client_id)
       LEFT JOIN win USING (client_id)
@@ -380,6 +412,8 @@ BEGIN
         last_order_at = excluded.last_order_at,
         window_order_days = excluded.window_order_days,
         cycle_days = excluded.cycle_days,
+        window_order_dates = excluded.window_order_dates,
+        window_basis = excluded.window_basis,
         eval_at = '-infinity',
         updated_at = now();
 END;

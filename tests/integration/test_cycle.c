@@ -37,20 +37,27 @@ typedef struct {
     const char *revenue;
     const char *window_days;
     const char *cycle; /* rounded to 2 decimals, or "none" */
+    const char *dates; /* window_order_dates as text; NULL: not checked */
 } cycle_case_t;
 
-static void apply(const char *events)
+/* One batch with the given rules.calendar.timezone and rules.cycle.window_days. */
+static void apply_with(const char *events, const char *tz, const char *window)
 {
-    const char *params[1] = {events};
+    const char *params[3] = {events, tz, window};
     PGresult *r = PQexecParams(h.db,
                                "SELECT rd_apply_batch(gen_random_uuid(), $1::jsonb, 0.25, "
-                               "'Europe/Moscow', 180, 3, 1000)",
-                               1, NULL, params, NULL, NULL, 0);
+                               "$2, $3::int, 3, 1000)",
+                               3, NULL, params, NULL, NULL, 0);
     char msg[512];
     snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(r));
     ExecStatusType st = PQresultStatus(r);
     PQclear(r);
     cr_assert_eq(st, PGRES_TUPLES_OK, "%s: %s", events, msg);
+}
+
+static void apply(const char *events)
+{
+    apply_with(events, "Europe/Moscow", "180");
 }
 
 static void check(const cycle_case_t *c)
@@ -65,6 +72,10 @@ static void check(const cycle_case_t *c)
     cr_assert_str_eq(h_sql(&h, "SELECT coalesce(round(cycle_days, 2)::text, 'none') FROM clients "
                                "WHERE client_id = 'c'"),
                      c->cycle);
+    if (c->dates)
+        cr_assert_str_eq(
+            h_sql(&h, "SELECT window_order_dates::text FROM clients WHERE client_id = 'c'"),
+            c->dates);
 }
 
 #define ORDER(i, id, ts, amount)                                                                   \
@@ -79,7 +90,8 @@ Test(cycle, three_orders_thirty_days_apart_make_a_thirty_day_cycle)
                       "3",
                       "30",
                       "3",
-                      "30.00"};
+                      "30.00",
+                      NULL};
     check(&c);
 }
 
@@ -90,7 +102,8 @@ Test(cycle, fewer_than_min_orders_days_has_no_cycle)
                       "2",
                       "20",
                       "2",
-                      "none"};
+                      "none",
+                      NULL};
     check(&c);
 }
 
@@ -105,7 +118,8 @@ Test(cycle, orders_on_one_calendar_day_count_once)
         "4",
         "40",
         "3",
-        "10.00"};
+        "10.00",
+        NULL};
     check(&c);
 }
 
@@ -119,7 +133,8 @@ Test(cycle, duplicates_change_nothing)
                       "3",
                       "30",
                       "3",
-                      "10.00"};
+                      "10.00",
+                      NULL};
     check(&c);
 }
 
@@ -131,7 +146,8 @@ Test(cycle, out_of_time_order_arrivals_give_the_same_cycle)
                       "3",
                       "30",
                       "3",
-                      "30.00"};
+                      "30.00",
+                      NULL};
     check(&c);
 }
 
@@ -146,7 +162,8 @@ Test(cycle, cancellation_removes_an_order_day)
         "3",
         "30",
         "3",
-        "10.00"};
+        "10.00",
+        NULL};
     check(&c);
 }
 
@@ -161,7 +178,8 @@ Test(cycle, cancellation_before_the_order_arrives_is_applied_on_arrival)
         "3",
         "30",
         "3",
-        "10.00"};
+        "10.00",
+        NULL};
     check(&c);
 }
 
@@ -174,7 +192,8 @@ Test(cycle, window_includes_a_day_exactly_window_days_before_the_last)
                       "3",
                       "30",
                       "3",
-                      "90.00"};
+                      "90.00",
+                      NULL};
     check(&c);
 }
 
@@ -187,7 +206,8 @@ Test(cycle, window_excludes_a_day_one_past_window_days)
                       "3",
                       "30",
                       "2",
-                      "none"};
+                      "none",
+                      NULL};
     check(&c);
 }
 
@@ -201,7 +221,8 @@ Test(cycle, a_client_who_went_quiet_keeps_its_cycle)
                       "3",
                       "30",
                       "3",
-                      "7.00"};
+                      "7.00",
+                      NULL};
     check(&c);
 }
 
@@ -215,7 +236,8 @@ Test(cycle, an_update_changes_revenue_but_not_the_days)
         "3",
         "32.3456",
         "3",
-        "10.00"};
+        "10.00",
+        NULL};
     check(&c);
 }
 
@@ -242,7 +264,8 @@ Test(cycle, batched_and_one_by_one_give_identical_state)
     snprintf(one_by_one, sizeof one_by_one, "%s",
              h_sql(&h,
                    "SELECT concat_ws('|', orders, revenue, margin, first_order_at, last_order_at, "
-                   "window_order_days, cycle_days) FROM clients WHERE client_id = 'c'"));
+                   "window_order_days, cycle_days, window_order_dates) FROM clients "
+                   "WHERE client_id = 'c'"));
     /* as one batch, after renaming ids and client so nothing collides */
     char batch[4096] = "[";
     for (size_t i = 0; i < n; i++) {
@@ -265,7 +288,7 @@ Test(cycle, batched_and_one_by_one_give_identical_state)
     apply(batch);
     const char *batched =
         h_sql(&h, "SELECT concat_ws('|', orders, revenue, margin, first_order_at, "
-                  "last_order_at, window_order_days, cycle_days) FROM clients "
+                  "last_order_at, window_order_days, cycle_days, window_order_dates) FROM clients "
                   "WHERE client_id = 'd'");
     cr_assert_str_eq(batched, one_by_one);
     cr_assert(strncmp(one_by_one, "3|25|", 5) == 0, "%s", one_by_one);
@@ -294,7 +317,8 @@ Test(cycle, cancelling_the_last_order_moves_the_window_back)
                       "3",
                       "30",
                       "3",
-                      "61.50"};
+                      "61.50",
+                      NULL};
     check(&c);
     cr_assert_str_eq(h_sql(&h, "SELECT last_order_at = '2026-02-01T10:00:00Z' FROM clients "
                                "WHERE client_id = 'c'"),
@@ -312,7 +336,8 @@ Test(cycle, cancelling_the_first_order)
         "3",
         "30",
         "3",
-        "10.00"};
+        "10.00",
+        NULL};
     check(&c);
     cr_assert_str_eq(h_sql(&h, "SELECT first_order_at = '2026-01-11T10:00:00Z' FROM clients "
                                "WHERE client_id = 'c'"),
@@ -331,7 +356,8 @@ Test(cycle, cancelling_one_of_two_orders_on_a_day_keeps_the_day)
         "3",
         "30",
         "3",
-        "10.00"};
+        "10.00",
+        NULL};
     check(&c);
     cr_assert_str_eq(h_sql(&h, "SELECT last_order_at = '2026-01-21T09:00:00Z' FROM clients "
                                "WHERE client_id = 'c'"),
@@ -348,7 +374,8 @@ Test(cycle, an_update_after_a_cancellation_changes_nothing)
                       "2",
                       "20",
                       "2",
-                      "none"};
+                      "none",
+                      NULL};
     check(&c);
 }
 
@@ -364,7 +391,8 @@ Test(cycle, an_update_or_cancellation_gives_the_scale_of_a_fresh_sum)
                       "2",
                       "20",
                       "2",
-                      "none"};
+                      "none",
+                      NULL};
     check(&c);
     cr_assert_str_eq(h_sql(&h, "SELECT margin::text FROM clients WHERE client_id = 'c'"), "5.00");
 }
@@ -380,7 +408,8 @@ Test(cycle, late_orders_before_and_inside_the_window)
                       "4",
                       "40",
                       "3",
-                      "83.00"};
+                      "83.00",
+                      NULL};
     check(&c);
     cr_assert_str_eq(h_sql(&h, "SELECT first_order_at = '2025-12-01T10:00:00Z' FROM clients "
                                "WHERE client_id = 'c'"),
@@ -397,7 +426,8 @@ Test(cycle, created_and_cancelled_in_one_batch)
         "3",
         "30",
         "3",
-        "15.00"};
+        "15.00",
+        NULL};
     check(&c);
 }
 
@@ -411,7 +441,8 @@ Test(cycle, a_pending_update_applied_on_arrival_with_other_new_orders)
                       "3",
                       "22.5",
                       "3",
-                      "10.00"};
+                      "10.00",
+                      NULL};
     check(&c);
 }
 
@@ -422,11 +453,134 @@ Test(cycle, a_client_whose_only_order_was_cancelled_before_it_arrived)
                       "0",
                       "0",
                       "0",
-                      "none"};
+                      "none",
+                      NULL};
     check(&c);
     cr_assert_str_eq(h_sql(&h, "SELECT concat_ws('|', first_order_at, last_order_at, eval_at) "
                                "FROM clients WHERE client_id = 'c'"),
                      "-infinity");
+}
+
+/* ---- the stored window days (window_order_dates) ---------------------------
+ * A batch of new orders derives the next window from the stored days and the
+ * new orders' days, without reading orders. These cases pin what the stored
+ * days cannot show on their own. */
+
+Test(cycle, a_late_order_older_than_the_stored_window_stays_out)
+{
+    /* Window from 2026-01-01: 2025-12-01 counts in the lifetime figures only. */
+    cycle_case_t c = {{"[" ORDER(0, "a", "2026-04-01T10:00:00Z",
+                                 "10") "," ORDER(1, "b", "2026-06-30T10:00:00Z", "10") "]",
+                       "[" ORDER(0, "c", "2025-12-01T10:00:00Z", "10") "]"},
+                      "3",
+                      "30",
+                      "2",
+                      "none",
+                      "{2026-04-01,2026-06-30}"};
+    check(&c);
+}
+
+Test(cycle, a_late_order_before_the_stored_days_but_inside_the_window_joins_it)
+{
+    /* Stored days start 04-01, the window 01-01: a late 01-15 is a new first day. */
+    cycle_case_t c = {{"[" ORDER(0, "a", "2026-04-01T10:00:00Z",
+                                 "10") "," ORDER(1, "b", "2026-06-30T10:00:00Z", "10") "]",
+                       "[" ORDER(0, "c", "2026-01-15T10:00:00Z", "10") "]"},
+                      "3",
+                      "30",
+                      "3",
+                      "83.00",
+                      "{2026-01-15,2026-04-01,2026-06-30}"};
+    check(&c);
+}
+
+Test(cycle, a_late_order_and_a_new_last_order_in_one_batch)
+{
+    /* The new last day 07-05 starts the window on 01-06: 01-10 stays, the late
+     * 2025-12-20 is out. (07-05 - 01-10) / 2 = 88. */
+    cycle_case_t c = {{"[" ORDER(0, "a", "2026-01-10T10:00:00Z",
+                                 "10") "," ORDER(1, "b", "2026-04-01T10:00:00Z", "10") "]",
+                       "[" ORDER(0, "c", "2025-12-20T10:00:00Z",
+                                 "10") "," ORDER(1, "d", "2026-07-05T10:00:00Z", "10") "]"},
+                      "4",
+                      "40",
+                      "3",
+                      "88.00",
+                      "{2026-01-10,2026-04-01,2026-07-05}"};
+    check(&c);
+}
+
+Test(cycle, the_window_slides_forward_past_old_days)
+{
+    /* 07-15 starts the window on 01-16 (01-01 drops out); 2027-01-01 starts it
+     * on 2026-07-05 (02-01 and 03-01 drop out too). */
+    cycle_case_t c = {{"[" ORDER(0, "a", "2026-01-01T10:00:00Z", "10") "," ORDER(
+                           1, "b", "2026-02-01T10:00:00Z",
+                           "10") "," ORDER(2, "c", "2026-03-01T10:00:00Z", "10") "]",
+                       "[" ORDER(0, "d", "2026-07-15T10:00:00Z", "10") "]"},
+                      "4",
+                      "40",
+                      "3",
+                      "82.00",
+                      "{2026-02-01,2026-03-01,2026-07-15}"};
+    check(&c);
+    cycle_case_t c2 = {{"[" ORDER(0, "e", "2027-01-01T10:00:00Z", "10") "]"},
+                       "5",
+                       "50",
+                       "2",
+                       "none",
+                       "{2026-07-15,2027-01-01}"};
+    check(&c2);
+}
+
+Test(cycle, same_day_orders_across_batches_count_once)
+{
+    /* 01-11T20:00Z is 23:00 in Moscow (01-11); a re-sent order id changes nothing. */
+    cycle_case_t c = {{"[" ORDER(0, "a", "2026-01-01T10:00:00Z",
+                                 "10") "," ORDER(1, "b", "2026-01-11T10:00:00Z", "10") "]",
+                       "[" ORDER(0, "c", "2026-01-11T20:00:00Z",
+                                 "10") "," ORDER(1, "d", "2026-01-01T05:00:00Z", "10") "]",
+                       "[" ORDER(0, "e", "2026-01-21T10:00:00Z", "10") "," ORDER(
+                           1, "f", "2026-01-21T12:00:00Z",
+                           "10") "," ORDER(2, "a", "2026-02-21T10:00:00Z", "10") "]"},
+                      "6",
+                      "60",
+                      "3",
+                      "10.00",
+                      "{2026-01-01,2026-01-11,2026-01-21}"};
+    check(&c);
+}
+
+Test(cycle, a_longer_window_after_a_reload_reads_the_orders_again)
+{
+    /* 2025-06-01 is outside the 180-day window but inside a 400-day one: the
+     * stored days cannot show it, so the window is read from orders. */
+    apply("[" ORDER(0, "a", "2025-06-01T10:00:00Z", "10") "," ORDER(
+        1, "b", "2026-01-01T10:00:00Z", "10") "," ORDER(2, "c", "2026-03-01T10:00:00Z", "10") "]");
+    cr_assert_str_eq(h_sql(&h, "SELECT window_order_dates::text || ' ' || window_basis "
+                               "FROM clients WHERE client_id = 'c'"),
+                     "{2026-01-01,2026-03-01} 180 Europe/Moscow");
+    apply_with("[" ORDER(0, "d", "2026-04-01T10:00:00Z", "10") "]", "Europe/Moscow", "400");
+    /* (2026-04-01 - 2025-06-01) / 3 = 304 / 3 */
+    cr_assert_str_eq(h_sql(&h, "SELECT concat_ws(' ', window_order_days, round(cycle_days, 2), "
+                               "window_order_dates, window_basis) FROM clients "
+                               "WHERE client_id = 'c'"),
+                     "4 101.33 {2025-06-01,2026-01-01,2026-03-01,2026-04-01} 400 Europe/Moscow");
+}
+
+Test(cycle, another_time_zone_after_a_reload_reads_the_orders_again)
+{
+    /* 2026-01-01T21:30Z is 01-02 in Moscow but 01-01 in UTC. */
+    apply("[" ORDER(0, "a", "2026-01-01T21:30:00Z", "10") "," ORDER(1, "b", "2026-01-11T10:00:00Z",
+                                                                    "10") "]");
+    cr_assert_str_eq(
+        h_sql(&h, "SELECT window_order_dates::text FROM clients WHERE client_id = 'c'"),
+        "{2026-01-02,2026-01-11}");
+    apply_with("[" ORDER(0, "c", "2026-01-21T10:00:00Z", "10") "]", "UTC", "180");
+    cr_assert_str_eq(h_sql(&h, "SELECT concat_ws(' ', window_order_days, round(cycle_days, 2), "
+                               "window_order_dates, window_basis) FROM clients "
+                               "WHERE client_id = 'c'"),
+                     "3 10.00 {2026-01-01,2026-01-11,2026-01-21} 180 UTC");
 }
 
 /* ---- randomized equivalence ----------------------------------------------
@@ -444,7 +598,8 @@ static const char *const REFERENCE_DIFF =
     "   GROUP BY o.client_id), "
     "days AS (SELECT DISTINCT o.client_id, (o.ts AT TIME ZONE 'Europe/Moscow')::date AS day "
     "    FROM orders o JOIN ids USING (client_id) WHERE o.cancelled_at IS NULL), "
-    "win AS (SELECT d.client_id, count(*) AS n, min(d.day) AS first_day, max(d.day) AS last_day "
+    "win AS (SELECT d.client_id, count(*) AS n, min(d.day) AS first_day, max(d.day) AS last_day, "
+    "         array_agg(d.day ORDER BY d.day) AS dates "
     "    FROM days d JOIN (SELECT client_id, max(day) AS last_day FROM days GROUP BY client_id) m "
     "         USING (client_id) "
     "   WHERE d.day >= m.last_day - 180 GROUP BY d.client_id), "
@@ -452,11 +607,13 @@ static const char *const REFERENCE_DIFF =
     "         coalesce(life.revenue, 0)::text, coalesce(life.margin, 0)::text, "
     "         coalesce(life.first_at::text, '-'), coalesce(life.last_at::text, '-'), "
     "         coalesce(win.n, 0), coalesce((CASE WHEN win.n >= 3 THEN (win.last_day - "
-    "         win.first_day)::numeric / (win.n - 1) END)::text, '-'), '-infinity') AS v "
+    "         win.first_day)::numeric / (win.n - 1) END)::text, '-'), "
+    "         coalesce(win.dates::text, '{}'), '180 Europe/Moscow', '-infinity') AS v "
     "    FROM ids LEFT JOIN life USING (client_id) LEFT JOIN win USING (client_id)), "
     "actual AS (SELECT client_id, concat_ws('|', orders, revenue::text, margin::text, "
     "         coalesce(first_order_at::text, '-'), coalesce(last_order_at::text, '-'), "
-    "         window_order_days, coalesce(cycle_days::text, '-'), eval_at::text) AS v "
+    "         window_order_days, coalesce(cycle_days::text, '-'), window_order_dates::text, "
+    "         coalesce(window_basis, '-'), eval_at::text) AS v "
     "    FROM clients), "
     "diff AS ((SELECT 'expected' AS side, * FROM expected EXCEPT SELECT 'expected', * FROM actual) "
     "   UNION ALL (SELECT 'actual', * FROM actual EXCEPT SELECT 'actual', * FROM expected)) "
