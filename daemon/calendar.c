@@ -23,6 +23,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "event.h"
+
 #define ZONEINFO_DIR "/usr/share/zoneinfo"
 #define US_PER_S     INT64_C(1000000)
 #define S_PER_DAY    INT64_C(86400)
@@ -57,17 +59,6 @@ static int64_t s_to_us(int64_t s)
     if (s < INT64_MIN / US_PER_S)
         return INT64_MIN;
     return s * US_PER_S;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = floor_div(y, 400);
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
 }
 
 /* Makes the calendar's zone the local one, unless it already is. */
@@ -186,7 +177,7 @@ static bool parse_date(const char *s, int32_t *out)
     bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && leap))
         return false;
-    *out = (int32_t)days_from_civil(y, m, d);
+    *out = (int32_t)event_days_from_civil(y, (unsigned)m, (unsigned)d);
     return true;
 }
 

@@ -150,9 +150,7 @@ bool event_valid_id(const char *s, size_t len)
 
 /* --- time ----------------------------------------------------------------- */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm):
- * pure arithmetic, so no dependence on TZ, locale or the C library's time_t. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+int64_t event_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;
     const int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -162,7 +160,7 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+void event_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {
     z += 719468;
     const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -260,12 +258,12 @@ static const char *time_problem(const char *s, size_t len, int64_t *us_out)
     }
     if (i != len)
         return "unexpected characters after the time zone offset";
-    int64_t secs = days_from_civil(year, mon, day) * 86400 + (int64_t)hour * 3600 +
+    int64_t secs = event_days_from_civil(year, mon, day) * 86400 + (int64_t)hour * 3600 +
                    (int64_t)min * 60 + sec - offset_min * 60;
     int64_t us = secs * US_PER_SEC + frac;
     if (us < 0)
         return "before 1970-01-01T00:00:00Z";
-    if (us >= days_from_civil(10000, 1, 1) * US_PER_DAY)
+    if (us >= event_days_from_civil(10000, 1, 1) * US_PER_DAY)
         return "after 9999-12-31T23:59:59Z";
     *us_out = us;
     return NULL;
@@ -281,7 +279,7 @@ void event_format_time(int64_t us, char *out, size_t outlen)
     }
     int64_t y;
     unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
+    event_civil_from_days(days, &y, &m, &d);
     int64_t secs = rem / US_PER_SEC;
     snprintf(out, outlen, "%04lld-%02u-%02uT%02d:%02d:%02d.%06dZ", (long long)y, m, d,
              (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60), (int)(rem % US_PER_SEC));

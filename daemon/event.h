@@ -125,6 +125,12 @@ bool event_valid_id(const char *s, size_t len);
  * microseconds). Fills *us (UTC microseconds) and, when out != NULL, the
  * normalised form "YYYY-MM-DDTHH:MM:SS.ffffffZ" (at least 28 bytes). */
 bool event_parse_time(const char *s, size_t len, int64_t *us, char *out, size_t outlen);
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back (H. Hinnant's
+ * algorithms): pure arithmetic, no dependence on TZ, locale or time_t. Shared by
+ * every module that converts dates (calendar, batch ids). */
+int64_t event_days_from_civil(int64_t y, unsigned m, unsigned d);
+void event_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
+
 /* Formats UTC microseconds as "YYYY-MM-DDTHH:MM:SS.ffffffZ". */
 void event_format_time(int64_t us, char *out, size_t outlen);
 /* Money: a JSON number lexeme or decimal string; at most 4 decimals after

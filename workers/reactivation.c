@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "event.h"
+
 #define US_PER_DAY 86400000000.0
 #define KIND       "reactivation"
 
@@ -178,18 +180,10 @@ static int32_t batch_run_day(const worker_env_t *env, int64_t t)
 /* "batch-YYYY-MM-DD" for a local day number (days since 1970-01-01). */
 static void batch_id_for(int32_t day, char *out, size_t outlen)
 {
-    /* civil_from_days (H. Hinnant's algorithm) */
-    int64_t z = (int64_t)day + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = yoe + era * 400;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    snprintf(out, outlen, "batch-%04lld-%02lld-%02lld", (long long)(y + (m <= 2)), (long long)m,
-             (long long)d);
+    int64_t y;
+    unsigned m, d;
+    event_civil_from_days(day, &y, &m, &d);
+    snprintf(out, outlen, "batch-%04lld-%02u-%02u", (long long)y, m, d);
 }
 
 /* Opens a new episode (the previous one, if any, is closed). */

@@ -878,6 +878,22 @@ void h_import_cdnow(harness_t *h, const char *extra_rows, char *text, size_t tex
     cr_assert_eq(h_ctl(h, args, text, textlen), 0, "%s", text);
 }
 
+void h_import_regulars(harness_t *h, int clients)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/regulars.csv", h->dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f != NULL);
+    fputs("order_id,client_id,ts,amount\n", f);
+    for (int c = 0; c < clients; c++)
+        for (int k = 0; k < 3; k++)
+            fprintf(f, "o%d-%d,client-%05d,2026-01-%02dT10:00:00Z,10\n", c, k, c, 1 + 10 * k);
+    fclose(f);
+    char args[512], out[4096];
+    snprintf(args, sizeof args, "import %s", path);
+    cr_assert_eq(h_ctl(h, args, out, sizeof out), 0, "%s", out);
+}
+
 void h_tick(harness_t *h, const char *ts)
 {
     h_send_ok(h, "clock.tick", "{\"ts\":\"%s\"}", ts);

@@ -138,6 +138,10 @@ void h_start_flow(harness_t *h, const char *rules, void *out[3]);
  * Moscow: the same calendar day), plus extra_rows (lines of the import format,
  * may be NULL), with `retentionctl import`; fills the import's output. */
 void h_import_cdnow(harness_t *h, const char *extra_rows, char *out, size_t outlen);
+/* Imports `clients` clients "client-NNNNN", each with three orders 10 days
+ * apart (2026-01-01, -11, -21 at 10:00Z: a 10-day cycle, due after
+ * 2026-02-10 10:00Z for a transactional client). */
+void h_import_regulars(harness_t *h, int clients);
 /* Moves the event clock: a clock.tick, acknowledged. */
 void h_tick(harness_t *h, const char *ts);
 

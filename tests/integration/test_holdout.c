@@ -21,18 +21,7 @@ static void run_once(harness_t *h, char *digest, size_t len, long *held)
 {
     h_setup(h);
     h_write_config(h, NULL, "  reactivation: { holdout_ratio: 0.2 }\n");
-    char path[400];
-    snprintf(path, sizeof path, "%s/history.csv", h->dir);
-    FILE *f = fopen(path, "w");
-    cr_assert(f != NULL);
-    fputs("order_id,client_id,ts,amount\n", f);
-    for (int c = 0; c < CLIENTS; c++)
-        for (int k = 0; k < 3; k++)
-            fprintf(f, "o%d-%d,client-%05d,2026-01-%02dT10:00:00Z,10\n", c, k, c, 1 + 10 * k);
-    fclose(f);
-    char args[512], out[4096];
-    snprintf(args, sizeof args, "import %s", path);
-    cr_assert_eq(h_ctl(h, args, out, sizeof out), 0, "%s", out);
+    h_import_regulars(h, CLIENTS);
     cr_assert(h_start(h));
     h_send_ok(h, "clock.tick", "{\"ts\":\"2026-03-01T10:00:00Z\"}");
     char want[32];

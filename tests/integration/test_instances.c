@@ -28,18 +28,7 @@ Test(instances, two_daemons_decide_every_due_client_exactly_once)
     h_setup_beside(&b, &a);
     h_write_config(&b, "model: { every_hours: 0 }\n", NULL);
 
-    char path[400];
-    snprintf(path, sizeof path, "%s/history.csv", a.dir);
-    FILE *f = fopen(path, "w");
-    cr_assert(f != NULL);
-    fputs("order_id,client_id,ts,amount\n", f);
-    for (int c = 0; c < CLIENTS; c++)
-        for (int k = 0; k < 3; k++)
-            fprintf(f, "o%d-%d,client-%05d,2026-01-%02dT10:00:00Z,10\n", c, k, c, 1 + 10 * k);
-    fclose(f);
-    char args[512], out[4096];
-    snprintf(args, sizeof args, "import %s", path);
-    cr_assert_eq(h_ctl(&a, args, out, sizeof out), 0, "%s", out);
+    h_import_regulars(&a, CLIENTS);
 
     cr_assert(h_start(&a));
     cr_assert(h_start(&b));

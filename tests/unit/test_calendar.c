@@ -22,22 +22,12 @@
 
 /* --- helpers -------------------------------------------------------------- */
 
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /* "YYYY-MM-DD" as days since 1970-01-01. */
 static int32_t day_of(const char *date)
 {
     int y, m, d;
     cr_assert_eq(sscanf(date, "%d-%d-%d", &y, &m, &d), 3, "bad test date %s", date);
-    return (int32_t)days_from_civil(y, m, d);
+    return (int32_t)event_days_from_civil(y, (unsigned)m, (unsigned)d);
 }
 
 /* "YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM|-HH:MM)" as UTC microseconds. */
@@ -63,7 +53,8 @@ static int64_t at(const char *iso)
     } else {
         cr_assert_eq(*p, 'Z', "no offset in %s", iso);
     }
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - off;
+    int64_t secs =
+        event_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s - off;
     return secs * 1000000 + us;
 }
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "event.h"
 #include "model.h"
 
 #define CDNOW_CLIENTS   2357
@@ -24,17 +25,11 @@
 static const model_params_t btyd = {
     .r = 0.2425982, .alpha = 4.4136842, .a = 0.7929899, .b = 2.4261667};
 
-/* Days since 1970-01-01 of a proleptic Gregorian YYYYMMDD (Howard Hinnant's
- * days_from_civil). */
+/* Days since 1970-01-01 of a proleptic Gregorian YYYYMMDD. */
 static long days_from_yyyymmdd(long ymd)
 {
-    long y = ymd / 10000, m = ymd / 100 % 100, d = ymd % 100;
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
+    return (long)event_days_from_civil(ymd / 10000, (unsigned)(ymd / 100 % 100),
+                                       (unsigned)(ymd % 100));
 }
 
 /* Reads the sample and fills obs[sampleid - 1] for the calibration period. */
