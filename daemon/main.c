@@ -145,7 +145,8 @@ static void stop(daemon_t *d, int exit_code)
 /* Keys that need a restart: sockets and the database connection. */
 static const char *unreloadable_change(const config_t *a, const config_t *b)
 {
-    if (strcmp(a->conninfo, b->conninfo) != 0 || a->reconnect_max_s != b->reconnect_max_s)
+    if (strcmp(a->conninfo, b->conninfo) != 0 || a->reconnect_max_s != b->reconnect_max_s ||
+        a->writers != b->writers)
         return "database";
     if (a->clock != b->clock)
         return "clock";
@@ -243,6 +244,8 @@ static void on_reevaluate(void *arg)
     schedule_kick(d->sched);
 }
 
+static void on_seq_sources(pgconn_t *db, const PGresult *res, void *arg);
+
 static void on_schema(pgconn_t *db, const PGresult *res, void *arg)
 {
     daemon_t *d = arg;
@@ -266,6 +269,25 @@ static void on_schema(pgconn_t *db, const PGresult *res, void *arg)
         stop(d, EXIT_UNAVAILABLE);
         return;
     }
+    /* Before reading any input: the last seq of every producer source. */
+    pgconn_query(db, "SELECT source, last_seq FROM seq_sources", 0, NULL, on_seq_sources, d);
+}
+
+static void on_seq_sources(pgconn_t *db, const PGresult *res, void *arg)
+{
+    daemon_t *d = arg;
+    (void)db;
+    if (res == NULL)
+        return; /* connection lost again: on_db_state starts over when it is back */
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *msg = PQresultErrorMessage(res);
+        log_error("cannot read seq_sources: %.*s", (int)strcspn(msg, "\n"), msg);
+        stop(d, EXIT_UNAVAILABLE);
+        return;
+    }
+    for (int r = 0; r < PQntuples(res); r++)
+        store_load_seq(d->store, PQgetvalue(res, r, 0), strtoll(PQgetvalue(res, r, 1), NULL, 10));
+    int have = migrate_latest_version();
     d->ready = true;
     d->sched = schedule_new(&d->loop, d->cfg, d->cal, on_outputs, d);
     d->modeler = modeler_new(&d->loop, d->cfg, on_reevaluate, d);

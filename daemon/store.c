@@ -1,14 +1,34 @@
 /*
  * store: see store.h.
  *
- * The queue is an array of items in arrival order; the first `inflight` items
- * form the batch being written. Each item holds its event as a JSON object
- * without the opening brace, so a batch is built by writing `{"i":k,` + item:
- * the index k gives the database the arrival order inside the batch.
+ * Two levels. A lane is one writer: a connection, a FIFO of items in arrival
+ * order, and the batch in flight (its first `inflight` items). The store routes
+ * each item to a lane and keeps the order rules between lanes:
  *
- * Invariants: items[head .. head+inflight) are in the batch whose id is
+ *   - an item that names a client goes to lane hash(client_id) % writers, so
+ *     one client's events are written in arrival order by one writer;
+ *   - a "serial" item (order.updated, order.cancelled, reactivation.outcome,
+ *     clock.tick: they name no client, or reach one only through other rows)
+ *     goes to lane 0 once every lane is empty, and whatever arrives after it
+ *     follows it into lane 0 until it committed; the lanes then drain and
+ *     parallel writing resumes. Items waiting for that are `held`, in order.
+ *
+ * With one writer (the default) every item goes to lane 0 and the modes never
+ * change: the store behaves exactly as a single queue.
+ *
+ * Each item holds its event as a JSON object without the opening brace, so a
+ * batch is built by writing `{"i":k,` + item: the index k gives the database the
+ * arrival order inside the batch.
+ *
+ * Invariants: a lane's items[head .. head+inflight) are in the batch whose id is
  * batch_id; a batch is re-sent with the same id and the same items until its
- * outcome is known; callbacks run in queue order and only for known outcomes.
+ * outcome is known; callbacks run in each lane's queue order and only for known
+ * outcomes.
+ *
+ * Producer sequences (source/seq) are judged here, on arrival, across lanes:
+ * only here is the arrival order known. The database keeps the highest seq and
+ * the counts (schema/0003_writers.sql); the last seq of every source is read
+ * from it at start (store_load_seq).
  */
 #include "store.h"
 
@@ -22,34 +42,70 @@
 
 #define STORE_MAX_BYTES      (64u << 20)
 #define DEAD_LETTER_BODY_MAX 65536 /* bytes of a rejected body kept (the rest is counted) */
+#define SEQ_BUCKETS          256
+#define SEQ_MAX_SOURCES      100000 /* beyond this many sources, new ones are not judged */
 
 typedef struct {
     char *json; /* the event object without its leading '{' */
     size_t len;
     store_done_cb cb;
     void *arg;
-    bool reject; /* a dead letter: its callback gets status -1 */
-    char *why;   /* for rejects and refused events: what the callback hears */
+    unsigned lane; /* the writer of its client (0 when it names none) */
+    bool serial;   /* applied with no other batch in flight (see the top) */
+    bool reject;   /* a dead letter: its callback gets status -1 */
+    char *why;     /* for rejects and refused events: what the callback hears */
 } item_t;
 
-struct store {
-    uv_loop_t *loop;
+/* A FIFO of items: items[head .. head+count). */
+typedef struct {
+    item_t *items;
+    size_t cap, head, count;
+} fifo_t;
+
+typedef struct {
+    store_t *store;
+    unsigned index;
     pgconn_t *db;
-    const config_t *cfg;
+    bool own_db; /* lanes after the first open their own connection */
     uv_timer_t timer;
     bool timer_armed;
-
-    item_t *items;
-    size_t cap, head, count; /* queue: items[head .. head+count) */
-    size_t bytes;
+    fifo_t q;
     size_t inflight; /* items at the head in the batch being written */
     size_t isolate;  /* items still to write one per batch after a refusal */
+    size_t serial;   /* serial items in q (queued or in flight) */
     char batch_id[37];
     bool resend;     /* the last batch's outcome is unknown: same id, same items */
     size_t resend_n; /* how many items that batch held */
     bool backoff;    /* a transient database error: wait for the timer */
     bool logged_transient;
     jbuf_t batch;
+} lane_t;
+
+typedef enum {
+    ROUTE_PARALLEL, /* items go to their lanes */
+    ROUTE_SERIAL,   /* serial items are in lane 0: everything goes there */
+    ROUTE_DRAINING, /* waiting for every lane to empty: everything is held */
+} route_t;
+
+typedef struct seq_source {
+    struct seq_source *next;
+    int64_t last;
+    char name[];
+} seq_source_t;
+
+struct store {
+    uv_loop_t *loop;
+    const config_t *cfg;
+    lane_t *lanes;
+    unsigned nlanes;
+    unsigned open_timers; /* lane timers not yet closed (destroy) */
+    route_t route;
+    fifo_t held; /* items waiting for the route to allow them, in arrival order */
+    size_t bytes;
+
+    seq_source_t *seq[SEQ_BUCKETS];
+    size_t seq_sources;
+    bool seq_full_logged;
 
     bool was_full;
     void (*space_cb)(void *);
@@ -63,7 +119,7 @@ struct store {
     bool destroyed;
 };
 
-static void flush(store_t *self);
+static void flush(lane_t *lane);
 
 static size_t queue_limit(const store_t *self)
 {
@@ -72,12 +128,20 @@ static size_t queue_limit(const store_t *self)
 
 bool store_full(const store_t *self)
 {
-    return self->count >= queue_limit(self) || self->bytes >= STORE_MAX_BYTES;
+    if (self->held.count >= queue_limit(self) || self->bytes >= STORE_MAX_BYTES)
+        return true;
+    for (unsigned k = 0; k < self->nlanes; k++)
+        if (self->lanes[k].q.count >= queue_limit(self))
+            return true;
+    return false;
 }
 
 size_t store_backlog(const store_t *self)
 {
-    return self->count;
+    size_t n = self->held.count;
+    for (unsigned k = 0; k < self->nlanes; k++)
+        n += self->lanes[k].q.count;
+    return n;
 }
 
 const store_stats_t *store_stats(const store_t *self)
@@ -85,33 +149,44 @@ const store_stats_t *store_stats(const store_t *self)
     return &self->stats;
 }
 
-static item_t *push_item(store_t *self)
+static item_t *fifo_push(fifo_t *f)
 {
-    if (self->head + self->count == self->cap) {
-        if (self->head > 0) { /* slide down before growing */
-            memmove(self->items, self->items + self->head, self->count * sizeof *self->items);
-            self->head = 0;
+    if (f->head + f->count == f->cap) {
+        if (f->head > 0) { /* slide down before growing */
+            memmove(f->items, f->items + f->head, f->count * sizeof *f->items);
+            f->head = 0;
         }
-        if (self->count == self->cap) {
-            size_t cap = self->cap ? self->cap * 2 : 256;
-            item_t *items = realloc(self->items, cap * sizeof *items);
+        if (f->count == f->cap) {
+            size_t cap = f->cap ? f->cap * 2 : 256;
+            item_t *items = realloc(f->items, cap * sizeof *items);
             if (items == NULL)
                 abort(); /* see json.h: small allocations failing is fatal */
-            self->items = items;
-            self->cap = cap;
+            f->items = items;
+            f->cap = cap;
         }
     }
-    item_t *it = &self->items[self->head + self->count++];
-    memset(it, 0, sizeof *it);
-    return it;
+    return &f->items[f->head + f->count++];
+}
+
+static item_t *fifo_front(fifo_t *f)
+{
+    return &f->items[f->head];
+}
+
+static void fifo_drop_front(fifo_t *f)
+{
+    f->head++;
+    f->count--;
+    if (f->count == 0)
+        f->head = 0;
 }
 
 static void on_timer(uv_timer_t *timer)
 {
-    store_t *self = timer->data;
-    self->timer_armed = false;
-    self->backoff = false;
-    flush(self);
+    lane_t *lane = timer->data;
+    lane->timer_armed = false;
+    lane->backoff = false;
+    flush(lane);
 }
 
 /*
@@ -126,31 +201,192 @@ static bool refused_for_data(const PGresult *res)
     return state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0);
 }
 
+/* Appends the item to the lane and sends a batch if one is due. */
+static void lane_push(lane_t *lane, const item_t *it)
+{
+    *fifo_push(&lane->q) = *it;
+    if (it->serial)
+        lane->serial++;
+    const config_t *cfg = lane->store->cfg;
+    size_t pending = lane->q.count - lane->inflight;
+    if (pending >= (size_t)cfg->batch_max_events || cfg->batch_max_delay_ms == 0) {
+        flush(lane);
+    } else if (!lane->timer_armed) {
+        lane->timer_armed = true;
+        uv_timer_start(&lane->timer, on_timer, (uint64_t)cfg->batch_max_delay_ms, 0);
+    }
+}
+
+static bool lanes_empty(const store_t *self)
+{
+    for (unsigned k = 0; k < self->nlanes; k++)
+        if (self->lanes[k].q.count > 0)
+            return false;
+    return true;
+}
+
+/* Puts the item into a lane if the route allows it now; false: it must wait. */
+static bool place(store_t *self, const item_t *it)
+{
+    if (self->nlanes == 1) {
+        lane_push(&self->lanes[0], it);
+        return true;
+    }
+    switch (self->route) {
+    case ROUTE_PARALLEL:
+        if (!it->serial) {
+            lane_push(&self->lanes[it->lane], it);
+            return true;
+        }
+        if (!lanes_empty(self)) {
+            self->route = ROUTE_DRAINING;
+            return false;
+        }
+        self->route = ROUTE_SERIAL;
+        lane_push(&self->lanes[0], it);
+        return true;
+    case ROUTE_SERIAL:
+        if (self->lanes[0].serial > 0) {
+            lane_push(&self->lanes[0], it);
+            return true;
+        }
+        self->route = ROUTE_DRAINING;
+        return false;
+    case ROUTE_DRAINING: break;
+    }
+    return false;
+}
+
+/* After a commit: serial items done -> drain; lanes empty -> parallel again,
+ * and the held items go out in order for as long as the route allows. */
+static void advance(store_t *self)
+{
+    if (self->route == ROUTE_SERIAL && self->lanes[0].serial == 0)
+        self->route = ROUTE_DRAINING;
+    if (self->route == ROUTE_DRAINING && lanes_empty(self))
+        self->route = ROUTE_PARALLEL;
+    while (self->held.count > 0 && place(self, fifo_front(&self->held)))
+        fifo_drop_front(&self->held);
+}
+
+static unsigned lane_of(const store_t *self, const char *client_id)
+{
+    if (client_id == NULL || self->nlanes == 1)
+        return 0;
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)client_id; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return (unsigned)(h % self->nlanes);
+}
+
 /* Takes ownership of the buffer's data as a queued item. */
 static void enqueue(store_t *self, jbuf_t *obj, store_done_cb cb, void *arg, bool reject,
-                    const char *why)
+                    const char *why, const event_t *ev)
 {
-    item_t *it = push_item(self);
-    it->json = obj->data;
-    it->len = obj->len;
-    it->cb = cb;
-    it->arg = arg;
-    it->reject = reject;
-    it->why = why ? strdup(why) : NULL;
-    self->bytes += it->len;
+    item_t it = {
+        .json = obj->data,
+        .len = obj->len,
+        .cb = cb,
+        .arg = arg,
+        .lane = lane_of(self, ev ? ev->client_id : NULL),
+        .serial = !reject && ev &&
+                  (ev->type == EV_ORDER_UPDATED || ev->type == EV_ORDER_CANCELLED ||
+                   ev->type == EV_REACTIVATION_OUTCOME || ev->type == EV_CLOCK_TICK),
+        .reject = reject,
+        .why = why ? strdup(why) : NULL,
+    };
+    self->bytes += it.len;
     obj->data = NULL;
     obj->len = obj->cap = 0;
-
-    size_t pending = self->count - self->inflight;
-    if (pending >= (size_t)self->cfg->batch_max_events || self->cfg->batch_max_delay_ms == 0) {
-        flush(self);
-    } else if (!self->timer_armed) {
-        self->timer_armed = true;
-        uv_timer_start(&self->timer, on_timer, (uint64_t)self->cfg->batch_max_delay_ms, 0);
-    }
+    if (self->held.count > 0 || !place(self, &it))
+        *fifo_push(&self->held) = it;
     if (store_full(self))
         self->was_full = true;
 }
+
+/* ---- producer sequences --------------------------------------------------- */
+
+static seq_source_t **seq_slot(store_t *self, const char *name)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    seq_source_t **s = &self->seq[h % SEQ_BUCKETS];
+    while (*s && strcmp((*s)->name, name) != 0)
+        s = &(*s)->next;
+    return s;
+}
+
+static seq_source_t *seq_add(store_t *self, seq_source_t **slot, const char *name, int64_t last)
+{
+    if (self->seq_sources >= SEQ_MAX_SOURCES) {
+        if (!self->seq_full_logged)
+            log_warn("more than %d producer sources: sequences of new ones are not checked",
+                     SEQ_MAX_SOURCES);
+        self->seq_full_logged = true;
+        return NULL;
+    }
+    size_t n = strlen(name) + 1;
+    seq_source_t *s = malloc(sizeof *s + n);
+    if (s == NULL)
+        abort();
+    memcpy(s->name, name, n);
+    s->last = last;
+    s->next = NULL;
+    *slot = s;
+    self->seq_sources++;
+    return s;
+}
+
+void store_load_seq(store_t *self, const char *source, int64_t last_seq)
+{
+    seq_source_t **slot = seq_slot(self, source);
+    if (*slot)
+        (*slot)->last = last_seq;
+    else
+        seq_add(self, slot, source, last_seq);
+}
+
+/* Judges ev's seq against the last one seen from its source: NULL (in order,
+ * or the source's first), "gap" or "reorder". Logs and counts what it finds. */
+static const char *judge_seq(store_t *self, const event_t *ev)
+{
+    if (ev == NULL || !ev->has_seq || ev->source == NULL)
+        return NULL;
+    seq_source_t **slot = seq_slot(self, ev->source);
+    if (*slot == NULL) {
+        seq_add(self, slot, ev->source, ev->seq); /* a source's first seq only starts it */
+        return NULL;
+    }
+    seq_source_t *s = *slot;
+    if (ev->seq == s->last + 1 || (ev->seq > s->last && s->last == INT64_MAX)) {
+        s->last = ev->seq;
+        return NULL;
+    }
+    bool gap = ev->seq > s->last;
+    if (gap)
+        self->stats.seq_gaps++;
+    else
+        self->stats.seq_reorders++;
+    log_warn("sequence %s from source \"%s\": expected seq %lld, got %lld", gap ? "gap" : "reorder",
+             ev->source, (long long)s->last + 1, (long long)ev->seq);
+    if (gap)
+        s->last = ev->seq;
+    return gap ? "gap" : "reorder";
+}
+
+static void seq_free(store_t *self)
+{
+    for (size_t b = 0; b < SEQ_BUCKETS; b++) {
+        for (seq_source_t *s = self->seq[b], *next; s; s = next) {
+            next = s->next;
+            free(s);
+        }
+        self->seq[b] = NULL;
+    }
+}
+
+/* ---- items ---------------------------------------------------------------- */
 
 static void put_str(jbuf_t *b, const char *key, const char *value)
 {
@@ -176,14 +412,16 @@ static void put_upsert(jbuf_t *b, const event_t *ev, unsigned bit, const char *k
     }
 }
 
-/* Writes the fields every item shares after its leading "t". */
-static void put_common(jbuf_t *b, const event_t *ev)
+/* Writes the fields every item shares after its leading "t", with the verdict on
+ * its seq ("sq"). */
+static void put_common(store_t *self, jbuf_t *b, const event_t *ev)
 {
     if (ev == NULL)
         return;
     put_str(b, "source", ev->source);
     if (ev->has_seq)
         jbuf_printf(b, ",\"seq\":%lld", (long long)ev->seq);
+    put_str(b, "sq", judge_seq(self, ev));
     put_str(b, "client_id", ev->client_id);
 }
 
@@ -193,7 +431,7 @@ int store_add_event(store_t *self, const event_t *ev, store_done_cb cb, void *ar
     jbuf_puts(&b, "\"t\":");
     const char *type = event_type_name(ev->type);
     jbuf_string(&b, type, strlen(type));
-    put_common(&b, ev);
+    put_common(self, &b, ev);
     put_str(&b, "order_id", ev->order_id);
     put_str(&b, "deal_id", ev->deal_id);
     put_str(&b, "task_id", ev->task_id);
@@ -219,7 +457,7 @@ int store_add_event(store_t *self, const event_t *ev, store_done_cb cb, void *ar
             jbuf_printf(&b, ",\"do_not_contact\":%s", ev->do_not_contact ? "true" : "false");
     }
     jbuf_puts(&b, "}");
-    enqueue(self, &b, cb, arg, false, NULL);
+    enqueue(self, &b, cb, arg, false, NULL, ev);
     return 0;
 }
 
@@ -252,87 +490,64 @@ int store_add_reject(store_t *self, reject_reason_t reason, const char *why, con
     jbuf_puts(&b, "\"t\":\"reject\"");
     put_str(&b, "reason", reject_reason_name(reason));
     put_str(&b, "detail", why);
-    put_common(&b, ev);
+    put_common(self, &b, ev);
     put_hex(&b, "topic_hex", topic, topic_len > 1024 ? 1024 : topic_len);
     put_hex(&b, "body_hex", body,
             body_len > DEAD_LETTER_BODY_MAX ? DEAD_LETTER_BODY_MAX : body_len);
     jbuf_printf(&b, ",\"body_len\":%zu}", body_len);
-    enqueue(self, &b, cb, arg, true, why);
+    enqueue(self, &b, cb, arg, true, why, ev);
     return 0;
 }
 
-static void new_batch_id(store_t *self)
+/* ---- lanes ---------------------------------------------------------------- */
+
+static void new_batch_id(lane_t *lane)
 {
     unsigned char r[16];
     if (uv_random(NULL, NULL, r, sizeof r, 0, NULL) != 0) {
         /* No entropy: fall back to time and address; uniqueness is what matters. */
         uint64_t t = uv_hrtime();
-        uintptr_t a = (uintptr_t)self;
+        uintptr_t a = (uintptr_t)lane;
         memcpy(r, &t, 8);
         memcpy(r + 8, &a, sizeof a < 8 ? sizeof a : 8);
     }
     r[6] = (unsigned char)((r[6] & 0x0f) | 0x40); /* version 4 */
     r[8] = (unsigned char)((r[8] & 0x3f) | 0x80); /* variant */
-    snprintf(self->batch_id, sizeof self->batch_id,
+    snprintf(lane->batch_id, sizeof lane->batch_id,
              "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
              r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
              r[15]);
 }
 
-/* Runs the callbacks of the first n items with their outcome and drops them. */
-static void complete(store_t *self, size_t n)
+/* Runs the callbacks of the lane's first n items with their outcome and drops
+ * them. */
+static void complete(lane_t *lane, size_t n)
 {
+    store_t *self = lane->store;
     for (size_t k = 0; k < n; k++) {
-        item_t *it = &self->items[self->head];
-        self->head++;
-        self->count--;
-        self->bytes -= it->len;
-        if (it->reject)
+        item_t it = *fifo_front(&lane->q);
+        fifo_drop_front(&lane->q);
+        self->bytes -= it.len;
+        if (it.serial)
+            lane->serial--;
+        if (it.reject)
             self->stats.rejects_committed++;
         else
             self->stats.events_committed++;
-        if (it->cb)
-            it->cb(it->arg, it->reject ? -1 : 0, it->why);
-        free(it->json);
-        free(it->why);
+        if (it.cb)
+            it.cb(it.arg, it.reject ? -1 : 0, it.why);
+        free(it.json);
+        free(it.why);
         if (self->destroyed)
             return;
     }
-    if (self->count == 0)
-        self->head = 0;
-}
-
-static void log_seq_events(store_t *self, const PGresult *res)
-{
-    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
-        return;
-    const char *text = PQgetvalue(res, 0, 0);
-    json_error_t jerr;
-    json_t *root = json_parse(text, strlen(text), 8, &jerr);
-    const json_t *evs = root ? json_object_get(root, "seq_events") : NULL;
-    for (size_t i = 0; evs && i < json_array_size(evs); i++) {
-        const json_t *e = json_array_at(evs, i);
-        const json_t *src = json_object_get(e, "source");
-        const json_t *kind = json_object_get(e, "kind");
-        const json_t *exp = json_object_get(e, "expected");
-        const json_t *got = json_object_get(e, "got");
-        if (!src || !kind || !exp || !got)
-            continue;
-        bool gap = strcmp(json_string(kind), "gap") == 0;
-        if (gap)
-            self->stats.seq_gaps++;
-        else
-            self->stats.seq_reorders++;
-        log_warn("sequence %s from source \"%s\": expected seq %s, got %s", gap ? "gap" : "reorder",
-                 json_string(src), json_number_text(exp), json_number_text(got));
-    }
-    json_destroy(&root);
 }
 
 /* The database refused the single event at the head: keep it as a dead letter. */
-static void refuse_head(store_t *self, const char *pgerr)
+static void refuse_head(lane_t *lane, const char *pgerr)
 {
-    item_t *it = &self->items[self->head];
+    store_t *self = lane->store;
+    item_t *it = fifo_front(&lane->q);
     char why[512];
     snprintf(why, sizeof why, "database refused the event: %s", pgerr);
     for (char *p = why; *p; p++)
@@ -382,158 +597,171 @@ static void observe(uint64_t *buckets, const double *bounds, size_t nbounds, dou
     buckets[i]++;
 }
 
-static void on_result(pgconn_t *db, const PGresult *res, void *arg)
+/* After any lane's batch: free space, route what was held, send, report empty. */
+static void after_batch(store_t *self)
 {
-    store_t *self = arg;
-    (void)db;
-    size_t n = self->inflight;
-    self->inflight = 0;
-    if (res == NULL) {
-        /* Connection lost with the batch in flight: outcome unknown. Send the
-         * same batch (same id) again once connected: applied at most once. */
-        self->resend = true;
-        self->resend_n = n;
-        self->stats.batch_retries++;
-        return; /* store_kick on reconnect */
-    }
-    double latency_s = pgconn_last_latency_ms(self->db) / 1000.0;
-    observe(self->stats.db_latency, latency_bounds, STORE_LATENCY_BUCKETS, latency_s);
-    self->stats.db_latency_sum_s += latency_s;
-    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-        observe(self->stats.batch_size, size_bounds, STORE_BATCH_BUCKETS, (double)n);
-        self->stats.batch_size_sum += n;
-        if (self->logged_transient)
-            log_info("database applies batches again");
-        self->logged_transient = false;
-        self->resend = false;
-        self->stats.batches++;
-        if (self->isolate > 0)
-            self->isolate--;
-        log_seq_events(self, res);
-        complete(self, n);
-        if (self->destroyed)
-            return;
-        if (self->commit_cb)
-            self->commit_cb(self->commit_arg);
-    } else if (!refused_for_data(res)) {
-        /* Not the data's fault: keep the batch and try again in a second. */
-        const char *msg = PQresultErrorMessage(res);
-        if (!self->logged_transient)
-            log_warn("database could not apply a batch of %zu events (%.*s); retrying every "
-                     "second",
-                     n, (int)strcspn(msg, "\n"), msg);
-        self->logged_transient = true;
-        self->resend = false;
-        self->backoff = true;
-        if (self->timer_armed)
-            uv_timer_stop(&self->timer);
-        self->timer_armed = true;
-        uv_timer_start(&self->timer, on_timer, 1000, 0);
-        return;
-    } else {
-        const char *msg = PQresultErrorMessage(res);
-        self->resend = false;
-        if (n > 1) {
-            log_warn("database refused a batch of %zu events (%.*s); retrying them one by one", n,
-                     (int)strcspn(msg, "\n"), msg);
-            self->isolate = n;
-        } else if (self->items[self->head].reject) {
-            /* Even the dead-letter insert failed: nothing more we can keep. */
-            log_error("cannot store a dead letter: %.*s; dropping it", (int)strcspn(msg, "\n"),
-                      msg);
-            self->items[self->head].reject = true;
-            complete(self, 1);
-            if (self->destroyed)
-                return;
-            if (self->isolate > 0)
-                self->isolate--;
-        } else {
-            char one[300];
-            snprintf(one, sizeof one, "%.*s", (int)strcspn(msg, "\n"), msg);
-            refuse_head(self, one);
-        }
-    }
+    advance(self);
     if (self->was_full && !store_full(self)) {
         self->was_full = false;
         if (self->space_cb)
             self->space_cb(self->space_arg);
+        if (self->destroyed)
+            return;
     }
-    if (self->count > 0)
-        flush(self); /* group commit: what arrived meanwhile goes now */
-    else if (self->empty_cb) {
+    if (store_backlog(self) == 0 && self->empty_cb) {
         void (*cb)(void *) = self->empty_cb;
         self->empty_cb = NULL;
         cb(self->empty_arg);
     }
 }
 
-static void flush(store_t *self)
+static void on_result(pgconn_t *db, const PGresult *res, void *arg)
 {
-    if (self->count == 0 || self->inflight > 0 || self->backoff || !pgconn_idle(self->db))
-        return;
-    if (self->timer_armed) {
-        uv_timer_stop(&self->timer);
-        self->timer_armed = false;
+    lane_t *lane = arg;
+    store_t *self = lane->store;
+    (void)db;
+    size_t n = lane->inflight;
+    lane->inflight = 0;
+    if (res == NULL) {
+        /* Connection lost with the batch in flight: outcome unknown. Send the
+         * same batch (same id) again once connected: applied at most once. */
+        lane->resend = true;
+        lane->resend_n = n;
+        self->stats.batch_retries++;
+        return; /* flushed again when the connection is back */
     }
-    size_t n = self->count;
+    double latency_s = pgconn_last_latency_ms(lane->db) / 1000.0;
+    observe(self->stats.db_latency, latency_bounds, STORE_LATENCY_BUCKETS, latency_s);
+    self->stats.db_latency_sum_s += latency_s;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        observe(self->stats.batch_size, size_bounds, STORE_BATCH_BUCKETS, (double)n);
+        self->stats.batch_size_sum += n;
+        if (lane->logged_transient)
+            log_info("database applies batches again");
+        lane->logged_transient = false;
+        lane->resend = false;
+        self->stats.batches++;
+        if (lane->isolate > 0)
+            lane->isolate--;
+        complete(lane, n);
+        if (self->destroyed)
+            return;
+        if (self->commit_cb)
+            self->commit_cb(self->commit_arg);
+        if (self->destroyed)
+            return;
+    } else if (!refused_for_data(res)) {
+        /* Not the data's fault (this includes a deadlock between writers): keep
+         * the batch and try again in a second. */
+        const char *msg = PQresultErrorMessage(res);
+        if (!lane->logged_transient)
+            log_warn("database could not apply a batch of %zu events (%.*s); retrying every "
+                     "second",
+                     n, (int)strcspn(msg, "\n"), msg);
+        lane->logged_transient = true;
+        lane->resend = false;
+        lane->backoff = true;
+        if (lane->timer_armed)
+            uv_timer_stop(&lane->timer);
+        lane->timer_armed = true;
+        uv_timer_start(&lane->timer, on_timer, 1000, 0);
+        return;
+    } else {
+        const char *msg = PQresultErrorMessage(res);
+        lane->resend = false;
+        if (n > 1) {
+            log_warn("database refused a batch of %zu events (%.*s); retrying them one by one", n,
+                     (int)strcspn(msg, "\n"), msg);
+            lane->isolate = n;
+        } else if (fifo_front(&lane->q)->reject) {
+            /* Even the dead-letter insert failed: nothing more we can keep. */
+            log_error("cannot store a dead letter: %.*s; dropping it", (int)strcspn(msg, "\n"),
+                      msg);
+            complete(lane, 1);
+            if (self->destroyed)
+                return;
+            if (lane->isolate > 0)
+                lane->isolate--;
+        } else {
+            char one[300];
+            snprintf(one, sizeof one, "%.*s", (int)strcspn(msg, "\n"), msg);
+            refuse_head(lane, one);
+        }
+    }
+    if (lane->q.count > 0)
+        flush(lane); /* group commit: what arrived meanwhile goes now */
+    after_batch(self);
+}
+
+static void flush(lane_t *lane)
+{
+    store_t *self = lane->store;
+    if (lane->q.count == 0 || lane->inflight > 0 || lane->backoff || !pgconn_idle(lane->db))
+        return;
+    if (lane->timer_armed) {
+        uv_timer_stop(&lane->timer);
+        lane->timer_armed = false;
+    }
+    size_t n = lane->q.count;
     if (n > (size_t)self->cfg->batch_max_events)
         n = (size_t)self->cfg->batch_max_events;
-    if (self->isolate > 0)
+    if (lane->isolate > 0)
         n = 1;
-    if (self->resend)
-        n = self->resend_n; /* exactly the batch whose outcome is unknown */
+    if (lane->resend)
+        n = lane->resend_n; /* exactly the batch whose outcome is unknown */
     else
-        new_batch_id(self);
+        new_batch_id(lane);
 
-    jbuf_reset(&self->batch);
-    jbuf_puts(&self->batch, "[");
+    jbuf_reset(&lane->batch);
+    jbuf_puts(&lane->batch, "[");
     for (size_t k = 0; k < n; k++) {
-        const item_t *it = &self->items[self->head + k];
-        jbuf_printf(&self->batch, "%s{\"i\":%zu,", k ? "," : "", k);
-        jbuf_append(&self->batch, it->json, it->len);
+        const item_t *it = &lane->q.items[lane->q.head + k];
+        jbuf_printf(&lane->batch, "%s{\"i\":%zu,", k ? "," : "", k);
+        jbuf_append(&lane->batch, it->json, it->len);
     }
-    jbuf_puts(&self->batch, "]");
+    jbuf_puts(&lane->batch, "]");
 
     const config_t *cfg = self->cfg;
     char window[16], min_orders[16], dl_max[16];
     snprintf(window, sizeof window, "%d", cfg->rules.cycle.window_days);
     snprintf(min_orders, sizeof min_orders, "%d", cfg->rules.cycle.min_orders);
     snprintf(dl_max, sizeof dl_max, "%d", cfg->dead_letter_max_rows);
-    const char *params[7] = {self->batch_id,
-                             self->batch.data,
+    const char *params[7] = {lane->batch_id,
+                             lane->batch.data,
                              cfg->rules.default_margin_ratio.text,
                              cfg->rules.calendar.timezone,
                              window,
                              min_orders,
                              dl_max};
-    int rc = pgconn_query(self->db,
+    int rc = pgconn_query(lane->db,
                           "SELECT rd_apply_batch($1::uuid, $2::jsonb, $3::numeric, $4, "
                           "$5::int, $6::int, $7::int)",
-                          7, params, on_result, self);
+                          7, params, on_result, lane);
     if (rc == 0) {
-        self->inflight = n;
+        lane->inflight = n;
     } else if (rc == -EIO) {
         /* Sending failed part-way: the server cannot have run a partial
          * statement, but resending the same batch is cheap and always safe. */
-        self->resend = true;
-        self->resend_n = n;
+        lane->resend = true;
+        lane->resend_n = n;
     }
 }
 
 void store_kick(store_t *self)
 {
-    flush(self);
+    for (unsigned k = 0; k < self->nlanes; k++)
+        flush(&self->lanes[k]);
 }
 
 void store_when_empty(store_t *self, void (*cb)(void *arg), void *arg)
 {
-    if (self->count == 0) {
+    if (store_backlog(self) == 0) {
         cb(arg);
         return;
     }
     self->empty_cb = cb;
     self->empty_arg = arg;
-    flush(self);
+    store_kick(self);
 }
 
 void store_set_commit_cb(store_t *self, void (*cb)(void *arg), void *arg)
@@ -550,28 +778,73 @@ void store_set_space_cb(store_t *self, void (*cb)(void *arg), void *arg)
 
 void store_set_config(store_t *self, const config_t *cfg)
 {
-    self->cfg = cfg;
+    self->cfg = cfg; /* database.writers is not reloadable: the lanes stay */
+}
+
+/* The connection of a lane after the first: send what waits once it is up. */
+static void on_lane_db(pgconn_t *db, bool up, void *arg)
+{
+    (void)db;
+    if (up)
+        flush(arg);
 }
 
 store_t *store_new(uv_loop_t *loop, pgconn_t *db, const config_t *cfg)
 {
     store_t *self = calloc(1, sizeof *self);
-    if (self == NULL)
+    unsigned n = cfg->writers > 0 ? (unsigned)cfg->writers : 1;
+    if (self == NULL || (self->lanes = calloc(n, sizeof *self->lanes)) == NULL) {
+        free(self);
         return NULL;
+    }
     self->loop = loop;
-    self->db = db;
     self->cfg = cfg;
-    jbuf_init(&self->batch);
-    uv_timer_init(loop, &self->timer);
-    self->timer.data = self;
+    self->nlanes = n;
+    for (unsigned k = 0; k < n; k++) {
+        lane_t *lane = &self->lanes[k];
+        lane->store = self;
+        lane->index = k;
+        jbuf_init(&lane->batch);
+        uv_timer_init(loop, &lane->timer);
+        lane->timer.data = lane;
+        self->open_timers++;
+        if (k == 0) {
+            lane->db = db;
+        } else {
+            char name[32];
+            snprintf(name, sizeof name, "store-%u", k + 1);
+            lane->db = pgconn_new(loop, name, cfg->conninfo, cfg->reconnect_max_s * 1000,
+                                  on_lane_db, lane);
+            if (lane->db == NULL)
+                abort(); /* allocation failure only */
+            lane->own_db = true;
+        }
+    }
     return self;
 }
 
 static void timer_closed(uv_handle_t *handle)
 {
-    store_t *self = handle->data;
-    jbuf_free(&self->batch);
-    free(self);
+    lane_t *lane = handle->data;
+    store_t *self = lane->store;
+    jbuf_free(&lane->batch);
+    if (--self->open_timers == 0) {
+        free(self->lanes);
+        free(self);
+    }
+}
+
+static void abandon(fifo_t *f)
+{
+    for (size_t k = 0; k < f->count; k++) {
+        item_t *it = &f->items[f->head + k];
+        if (it->cb)
+            it->cb(it->arg, STORE_ABANDONED, "shutting down before commit");
+        free(it->json);
+        free(it->why);
+    }
+    free(f->items);
+    memset(f, 0, sizeof *f);
 }
 
 void store_destroy(store_t **self_p)
@@ -581,15 +854,15 @@ void store_destroy(store_t **self_p)
         return;
     *self_p = NULL;
     self->destroyed = true;
-    for (size_t k = 0; k < self->count; k++) {
-        item_t *it = &self->items[self->head + k];
-        if (it->cb)
-            it->cb(it->arg, STORE_ABANDONED, "shutting down before commit");
-        free(it->json);
-        free(it->why);
+    /* In arrival order as far as it is known: each lane's items, then the held. */
+    for (unsigned k = 0; k < self->nlanes; k++)
+        abandon(&self->lanes[k].q);
+    abandon(&self->held);
+    seq_free(self);
+    for (unsigned k = 0; k < self->nlanes; k++) {
+        lane_t *lane = &self->lanes[k];
+        if (lane->own_db)
+            pgconn_destroy(&lane->db);
+        uv_close((uv_handle_t *)&lane->timer, timer_closed);
     }
-    free(self->items);
-    self->items = NULL;
-    self->count = 0;
-    uv_close((uv_handle_t *)&self->timer, timer_closed);
 }

@@ -2,7 +2,7 @@
  * store: batched, idempotent writes of input events to PostgreSQL.
  *
  * Events are queued in arrival order and written in batches: one statement,
- * `SELECT rd_apply_batch(...)` (schema/0001_core.sql), applies a whole batch in
+ * `SELECT rd_apply_batch(...)` (schema/0003_writers.sql), applies a whole batch in
  * one transaction, so a batch is all-or-nothing and a commit is durable when its
  * result arrives. Each batch carries a random id that the database records in
  * the same transaction: a batch whose COMMIT was in flight when the connection
@@ -15,9 +15,17 @@
  * connection), the store retries its events one per transaction to find the
  * culprit, which is dead-lettered; the good events around it are kept.
  *
- * Memory is bounded: when the queue holds 4 x batch_max_events events (or 64
- * MiB), store_full() is true and the ingest stops reading until the store calls
- * its space callback.
+ * database.writers connections write in parallel, each with its own queue and
+ * batches: an event that names a client always goes to the same writer (one
+ * client's events are applied in arrival order); an event that names no client
+ * (order.updated, order.cancelled, reactivation.outcome, clock.tick) is applied
+ * with no other batch in flight, after everything that arrived before it and
+ * before everything that arrives after it. Producer sequences (source/seq) are
+ * judged here on arrival, in arrival order, across writers.
+ *
+ * Memory is bounded: when a writer's queue holds 4 x batch_max_events events
+ * (or all of them 64 MiB), store_full() is true and the ingest stops reading
+ * until the store calls its space callback.
  */
 #ifndef RD_STORE_H
 #define RD_STORE_H
@@ -70,9 +78,14 @@ typedef struct {
     double db_latency_sum_s;
 } store_stats_t;
 
-/* Creates a store writing through db (borrowed; must outlive the store). cfg is
- * borrowed until the next store_set_config. */
+/* Creates a store writing through db (borrowed; must outlive the store) and, for
+ * database.writers > 1, through writers - 1 connections of its own (named
+ * "store-2", ...). cfg is borrowed until the next store_set_config. */
 store_t *store_new(uv_loop_t *loop, pgconn_t *db, const config_t *cfg);
+
+/* The last seq stored for a producer source (seq_sources), read at start before
+ * any event is queued: the next message from it is judged against it. */
+void store_load_seq(store_t *self, const char *source, int64_t last_seq);
 /* Frees the store. Queued events that were not committed get their callback
  * with STORE_ABANDONED (so owners can free what they passed as arg). Safe on
  * NULL; sets *self_p to NULL. */

@@ -303,6 +303,15 @@ int h_ctl(harness_t *h, const char *args, char *out, size_t outlen)
     return run_capture(h, argv, false, out, outlen);
 }
 
+const char *h_status_field(harness_t *h, const char *name)
+{
+    static char out[4096];
+    cr_assert_eq(h_ctl(h, "status", out, sizeof out), 0, "%s", out);
+    const char *v = h_field(out, name);
+    cr_assert(v != NULL, "status has no %s:\n%s", name, out);
+    return v;
+}
+
 const char *h_field(const char *text, const char *name)
 {
     static char value[256];

@@ -78,6 +78,9 @@ int h_ctl(harness_t *h, const char *args, char *out, size_t outlen);
 
 /* The value of `name: value` in text (e.g. status output), or NULL. Static buffer. */
 const char *h_field(const char *text, const char *name);
+/* One field of `retentionctl status` (asserts that the command works and has it);
+ * the result lives until the next call. */
+const char *h_status_field(harness_t *h, const char *name);
 
 /* Sends a two-frame message through the DEALER (router mode). */
 void h_send_router(harness_t *h, const char *topic, const char *body);

@@ -51,15 +51,6 @@ static void expect_nack(const char *topic, const char *body, const char *want_id
               reason_part);
 }
 
-static const char *status_field(const char *name)
-{
-    static char out[4096];
-    cr_assert_eq(h_ctl(&h, "status", out, sizeof out), 0, "%s", out);
-    const char *v = h_field(out, name);
-    cr_assert(v != NULL, "status has no %s:\n%s", name, out);
-    return v;
-}
-
 Test(ingest, router_acknowledges_an_order_after_it_is_stored)
 {
     expect_ack("order.created",
@@ -71,8 +62,8 @@ Test(ingest, router_acknowledges_an_order_after_it_is_stored)
                      "1234.56");
     cr_assert_str_eq(h_sql(&h, "SELECT margin::text FROM orders WHERE order_id = 'o-1'"),
                      "308.6400");
-    cr_assert_str_eq(status_field("orders"), "1");
-    cr_assert_str_eq(status_field("clients"), "1");
+    cr_assert_str_eq(h_status_field(&h, "orders"), "1");
+    cr_assert_str_eq(h_status_field(&h, "clients"), "1");
 }
 
 Test(ingest, keeps_money_exact_from_number_and_string)
@@ -176,8 +167,8 @@ Test(ingest, bad_messages_are_nacked_counted_and_kept_while_good_ones_flow)
 #undef GOOD
 
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM orders"), "13");
-    cr_assert_str_eq(status_field("orders"), "13");
-    cr_assert_str_eq(status_field("rejected"), "12");
+    cr_assert_str_eq(h_status_field(&h, "orders"), "13");
+    cr_assert_str_eq(h_status_field(&h, "rejected"), "12");
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM dead_letters"), "12");
     cr_assert_str_eq(h_sql(&h, "SELECT reason FROM dead_letters WHERE encode(body, 'escape') "
                                "LIKE '%x-2%'"),
@@ -248,7 +239,7 @@ Test(ingest, updates_and_cancellations_before_their_order_are_applied_when_it_ar
     cr_assert_str_eq(h_sql(&h, "SELECT revenue::text || '/' || margin::text FROM clients"),
                      "50.5/5");
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM order_pending"), "0");
-    cr_assert_str_eq(status_field("orders"), "1");
+    cr_assert_str_eq(h_status_field(&h, "orders"), "1");
     /* an update without margin: amount x default_margin_ratio */
     expect_ack("order.updated",
                "{\"order_id\":\"o\",\"ts\":\"2026-01-03T00:00:00Z\",\"amount\":100}", "o");
@@ -274,7 +265,7 @@ Test(ingest, master_data_upsert_sets_and_clears_fields)
     char out[4096];
     cr_assert_eq(h_ctl(&h, "client c", out, sizeof out), 0);
     cr_assert_str_eq(h_field(out, "account_manager"), "m7");
-    cr_assert_str_eq(status_field("clients"), "1");
+    cr_assert_str_eq(h_status_field(&h, "clients"), "1");
 }
 
 Test(ingest, other_topics_are_stored_and_acknowledged_with_their_ids)
@@ -318,8 +309,8 @@ Test(ingest, sequence_gaps_and_reorders_are_counted_per_source)
     /* another source starts its own numbering */
     expect_ack("clock.tick", "{\"ts\":\"2026-01-01T00:00:00Z\",\"source\":\"erp-2\",\"seq\":100}",
                "2026-01-01T00:00:00Z");
-    cr_assert_str_eq(status_field("seq_gaps"), "2");     /* 2->5, 6->9 */
-    cr_assert_str_eq(status_field("seq_reorders"), "1"); /* 3 after 5 */
+    cr_assert_str_eq(h_status_field(&h, "seq_gaps"), "2");     /* 2->5, 6->9 */
+    cr_assert_str_eq(h_status_field(&h, "seq_reorders"), "1"); /* 3 after 5 */
     cr_assert(strstr(h_log(&h), "sequence gap from source \"erp-1\": expected seq 3, got 5"), "%s",
               h_log(&h));
 }
