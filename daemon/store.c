@@ -722,21 +722,23 @@ static void flush(lane_t *lane)
     jbuf_puts(&lane->batch, "]");
 
     const config_t *cfg = self->cfg;
-    char window[16], min_orders[16], dl_max[16];
+    char window[16], min_orders[16], dl_max[16], writer[16];
+    snprintf(writer, sizeof writer, "%u", lane->index);
     snprintf(window, sizeof window, "%d", cfg->rules.cycle.window_days);
     snprintf(min_orders, sizeof min_orders, "%d", cfg->rules.cycle.min_orders);
     snprintf(dl_max, sizeof dl_max, "%d", cfg->dead_letter_max_rows);
-    const char *params[7] = {lane->batch_id,
+    const char *params[8] = {lane->batch_id,
                              lane->batch.data,
                              cfg->rules.default_margin_ratio.text,
                              cfg->rules.calendar.timezone,
                              window,
                              min_orders,
-                             dl_max};
+                             dl_max,
+                             writer};
     int rc = pgconn_query(lane->db,
                           "SELECT rd_apply_batch($1::uuid, $2::jsonb, $3::numeric, $4, "
-                          "$5::int, $6::int, $7::int)",
-                          7, params, on_result, lane);
+                          "$5::int, $6::int, $7::int, $8::int)",
+                          8, params, on_result, lane);
     if (rc == 0) {
         lane->inflight = n;
     } else if (rc == -EIO) {

@@ -7,12 +7,19 @@
 --     reorder ("sq"); the batch counts the marks and keeps the highest seq. The
 --     summary no longer lists seq_events (the daemon logs them on arrival).
 --   * The rows every batch updates (seq_sources, counters, ingest_state) are
---     written last, in a fixed order: two writers then wait for each other only
---     for the length of a commit, never in a cycle. Every other row a batch
+--     written last, in a fixed order: two writers then wait for each other at
+--     most for the length of a commit, never in a cycle. Every other row a batch
 --     touches belongs to its writer's clients (the daemon routes by client_id);
 --     events that name no client (order.updated, order.cancelled,
 --     reactivation.outcome, clock.tick) are applied with no other batch in flight.
+--   * counters get a shard column: each writer adds to its own rows
+--     (rd_apply_batch's p_writer), and readers sum them. ingest_state's
+--     last_event_at is kept to the second.
 --   * rd_merge_orders inserts new orders in key order (client_id, order_id).
+
+ALTER TABLE counters ADD COLUMN shard smallint NOT NULL DEFAULT 0;
+ALTER TABLE counters DROP CONSTRAINT counters_pkey;
+ALTER TABLE counters ADD PRIMARY KEY (name, shard);
 
 CREATE OR REPLACE FUNCTION rd_merge_orders(p_margin_ratio numeric) RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
@@ -76,9 +83,10 @@ $$;
 -- rd_apply_batch: applies one batch of validated events (a JSON array built by
 -- daemon/store.c; see there for the element format) in one transaction.
 -- Returns a JSON summary the daemon logs: counts, unknown outcome task ids.
-CREATE OR REPLACE FUNCTION rd_apply_batch(p_batch_id uuid, p_events jsonb, p_margin_ratio numeric,
+DROP FUNCTION rd_apply_batch(uuid, jsonb, numeric, text, int, int, int);
+CREATE FUNCTION rd_apply_batch(p_batch_id uuid, p_events jsonb, p_margin_ratio numeric,
                                p_tz text, p_window_days int, p_min_orders int,
-                               p_dead_letter_max int)
+                               p_dead_letter_max int, p_writer int DEFAULT 0)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_touched text[];
@@ -257,10 +265,15 @@ BEGIN
            gaps = st.gaps + excluded.gaps,
            reorders = st.reorders + excluded.reorders,
            updated_at = now();
-    UPDATE counters SET value = value + CASE name WHEN 'events' THEN v_events - v_rejected
-                                                  ELSE v_rejected END
-     WHERE name IN ('events', 'rejected') AND (name = 'events' OR v_rejected > 0);
-    UPDATE ingest_state SET last_event_at = now();
+    -- Each writer adds to its own counter rows (readers sum the shards).
+    INSERT INTO counters AS c (name, shard, value)
+    SELECT x.name, p_writer, x.n
+      FROM (VALUES ('events', v_events - v_rejected), ('rejected', v_rejected)) x(name, n)
+     WHERE x.n > 0
+    ON CONFLICT (name, shard) DO UPDATE SET value = c.value + excluded.value;
+    -- To the second: a writer that finds it fresh neither writes nor waits.
+    UPDATE ingest_state SET last_event_at = now()
+     WHERE last_event_at IS NULL OR last_event_at < now() - interval '1 second';
 
     RETURN jsonb_build_object('events', v_events, 'rejected', v_rejected,
                               'new_orders', v_new_orders, 'unknown_tasks', v_unknown);
