@@ -157,7 +157,11 @@ static void check_orders_stored_once(const orders_t *o)
     char want[32];
     snprintf(want, sizeof want, "%d", o->n);
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM orders"), want, "orders");
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM order_keys"), want, "order_keys");
     cr_assert_str_eq(h_sql(&h, "SELECT count(DISTINCT order_id) FROM orders"), want);
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM orders o JOIN order_keys k USING (order_id)"
+                               " WHERE k.client_id = o.client_id"),
+                     want, "order_keys agree with orders");
 
     /* Every order, field by field. */
     PGresult *r = PQexec(h.db, "SELECT order_id, client_id, amount::text, margin::text, "
@@ -452,7 +456,7 @@ static int stored_unacked(sender_t *s)
     size_t cap = (size_t)s->inflight * 16 + 64, len = 0;
     char *sql = malloc(cap);
     cr_assert(sql);
-    len += (size_t)snprintf(sql, cap, "SELECT count(*) FROM orders WHERE order_id IN (''");
+    len += (size_t)snprintf(sql, cap, "SELECT count(*) FROM order_keys WHERE order_id IN (''");
     for (size_t k = 0; k < s->fl_len; k++) {
         struct flight f = s->fl[s->fl_head + k];
         if (s->state[f.idx] == IN_FLIGHT && s->sends[f.idx] == f.send_no)
