@@ -234,6 +234,13 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
             now_p = now;
         }
         if (self->nps_phase) {
+            /* The time of the round it follows, not the clock now: the event
+             * clock may have moved since (a clock.tick committed meanwhile), and
+             * the due clients of that newer time must be judged first, by the
+             * next round; an NPS job picked ahead of them would take a contact
+             * slot a stage-1 task or a gift alert has priority for. */
+            event_format_time(self->round_now, now, sizeof now);
+            now_p = now;
             const config_t *cfg = self->cfg;
             char every[16], delay[16], between[16], gap[16], daily[16];
             snprintf(every, sizeof every, "%d", cfg->rules.nps.every_days);
