@@ -152,8 +152,15 @@ static void render_ingest(jbuf_t *b, const ingest_stats_t *is)
             "Router replies dropped because the sender was gone.", is->replies_unroutable);
 }
 
-static void render_store(jbuf_t *b, const store_stats_t *ss, size_t backlog, double last_query_s)
+static void render_store(jbuf_t *b, const store_t *st, double last_query_s)
 {
+    static const store_stats_t no_store;
+    const store_stats_t *ss = st ? store_stats(st) : &no_store;
+    size_t backlog = st ? store_backlog(st) : 0;
+    gauge(b, "store_writers", "Database connections that write input (database.writers).",
+          st ? store_writers(st) : 0);
+    gauge(b, "store_writers_connected", "Of them, connected now.",
+          st ? store_writers_connected(st) : 0);
     static const double size_bounds[] = {STORE_BATCH_BOUNDS};
     static const double latency_bounds[] = {STORE_LATENCY_BOUNDS};
     gauge(b, "store_backlog", "Input events queued or in flight to the database.", (double)backlog);
@@ -226,7 +233,6 @@ static void render_schedule(jbuf_t *b, const schedule_stats_t *st)
 static void render(const metrics_t *self, jbuf_t *b)
 {
     static const ingest_stats_t no_ingest;
-    static const store_stats_t no_store;
     static const emit_stats_t no_emit;
     static const schedule_stats_t no_schedule;
     const ingest_t *in = *self->src.ingest;
@@ -243,8 +249,7 @@ static void render(const metrics_t *self, jbuf_t *b)
     gauge(b, "uptime_seconds", "Seconds since the daemon started.",
           (double)(uv_hrtime() - self->started_ns) / 1e9);
     render_ingest(b, in ? ingest_stats(in) : &no_ingest);
-    render_store(b, st ? store_stats(st) : &no_store, st ? store_backlog(st) : 0,
-                 db ? pgconn_last_latency_ms(db) / 1000.0 : 0);
+    render_store(b, st, db ? pgconn_last_latency_ms(db) / 1000.0 : 0);
     render_emit(self, b, em ? emit_stats(em) : &no_emit);
     render_schedule(b, sc ? schedule_stats(sc) : &no_schedule);
 }

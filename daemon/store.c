@@ -149,6 +149,19 @@ const store_stats_t *store_stats(const store_t *self)
     return &self->stats;
 }
 
+unsigned store_writers(const store_t *self)
+{
+    return self->nlanes;
+}
+
+unsigned store_writers_connected(const store_t *self)
+{
+    unsigned n = 0;
+    for (unsigned k = 0; k < self->nlanes; k++)
+        n += pgconn_connected(self->lanes[k].db);
+    return n;
+}
+
 static item_t *fifo_push(fifo_t *f)
 {
     if (f->head + f->count == f->cap) {

@@ -117,6 +117,10 @@ void store_kick(store_t *self);
 /* Events queued or in flight. */
 size_t store_backlog(const store_t *self);
 
+/* database.writers, and how many of their connections are up now. */
+unsigned store_writers(const store_t *self);
+unsigned store_writers_connected(const store_t *self);
+
 /* Calls cb once the queue is empty (at once if it already is). For shutdown. */
 void store_when_empty(store_t *self, void (*cb)(void *arg), void *arg);
 

@@ -142,6 +142,7 @@ Test(metrics, counters_move_as_messages_are_sent)
     cr_assert(h_start(&h), "daemon did not start");
     const char *m = scrape();
     expect(m, "retentiond_up", "1");
+    expect(m, "retentiond_store_writers", "2"); /* the default */
     expect(m, "retentiond_events_total{topic=\"order.created\"}", "0");
     expect(m, "retentiond_rejected_total{reason=\"bad_json\"}", "0");
     expect(m, "retentiond_router_acks_total", "0");
@@ -167,6 +168,8 @@ Test(metrics, counters_move_as_messages_are_sent)
     expect(m, "retentiond_router_nacks_total", "2");
     /* An ack is sent after its batch committed, so the store has counted it. */
     expect(m, "retentiond_store_events_committed_total", "2");
+    /* by now (several commits later) the second writer has connected too */
+    expect(m, "retentiond_store_writers_connected", "2");
     expect(m, "retentiond_store_dead_letters_committed_total", "2");
     double batches = number(m, "retentiond_store_batches_total");
     cr_assert(batches >= 1 && batches <= 4, "%g batches", batches);
