@@ -107,3 +107,20 @@ Test(daemon, sighup_reloads_rules_and_refuses_socket_changes)
     cr_assert(strstr(h_log(&h), "configuration reloaded") != NULL, "%s", h_log(&h));
     cr_assert_eq(h_stop(&h), 0);
 }
+
+Test(daemon, sighup_refuses_a_change_of_writers_and_keeps_the_running_configuration)
+{
+    cr_assert(h_start(&h));
+    /* A rule change and a writers change in one file: refused as a whole. */
+    h_write_config(&h, NULL, "  default_margin_ratio: 0.5\n");
+    h_config_database_keys(&h, "  writers: 3\n");
+    kill(h.pid, SIGHUP);
+    cr_assert(h_wait_notify(&h, "RELOADING=1"));
+    cr_assert(h_wait_notify(&h, "READY=1"));
+    cr_assert(h_log_count(&h, "reload refused") == 1, "%s", h_log(&h));
+    h_send_ok(&h, "order.created",
+              "{\"order_id\":\"o\",\"client_id\":\"c\",\"ts\":\"2026-01-01T00:00:00Z\","
+              "\"amount\":10}");
+    cr_assert_str_eq(h_sql(&h, "SELECT margin::text FROM orders"), "2.50"); /* 0.25, kept */
+    cr_assert_eq(h_stop(&h), 0);
+}
