@@ -282,14 +282,20 @@ static void advance(store_t *self)
         fifo_drop_front(&self->held);
 }
 
+/* FNV-1a, 64 bits, of a string: spreads ids over lanes and sources over buckets. */
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return h;
+}
+
 static unsigned lane_of(const store_t *self, const char *client_id)
 {
     if (client_id == NULL || self->nlanes == 1)
         return 0;
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)client_id; *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
-    return (unsigned)(h % self->nlanes);
+    return (unsigned)(hash_str(client_id) % self->nlanes);
 }
 
 /* Takes ownership of the buffer's data as a queued item. */
@@ -321,10 +327,7 @@ static void enqueue(store_t *self, jbuf_t *obj, store_done_cb cb, void *arg, boo
 
 static seq_source_t **seq_slot(store_t *self, const char *name)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
-    seq_source_t **s = &self->seq[h % SEQ_BUCKETS];
+    seq_source_t **s = &self->seq[hash_str(name) % SEQ_BUCKETS];
     while (*s && strcmp((*s)->name, name) != 0)
         s = &(*s)->next;
     return s;
@@ -372,7 +375,7 @@ static const char *judge_seq(store_t *self, const event_t *ev)
         return NULL;
     }
     seq_source_t *s = *slot;
-    if (ev->seq == s->last + 1 || (ev->seq > s->last && s->last == INT64_MAX)) {
+    if (s->last < INT64_MAX && ev->seq == s->last + 1) {
         s->last = ev->seq;
         return NULL;
     }
@@ -381,8 +384,9 @@ static const char *judge_seq(store_t *self, const event_t *ev)
         self->stats.seq_gaps++;
     else
         self->stats.seq_reorders++;
-    log_warn("sequence %s from source \"%s\": expected seq %lld, got %lld", gap ? "gap" : "reorder",
-             ev->source, (long long)s->last + 1, (long long)ev->seq);
+    /* "expected" as unsigned: last + 1 of INT64_MAX must not overflow */
+    log_warn("sequence %s from source \"%s\": expected seq %llu, got %lld", gap ? "gap" : "reorder",
+             ev->source, (unsigned long long)s->last + 1, (long long)ev->seq);
     if (gap)
         s->last = ev->seq;
     return gap ? "gap" : "reorder";
