@@ -1171,7 +1171,7 @@ static const schema_t ingest_schema = SCHEMA(ingest_rows, ingest_check);
 
 static const row_t database_rows[] = {
     {"conninfo", parse_string, C(conninfo), .required = true},
-    {"batch_max_events", parse_int, C(batch_max_events), .def = "1000", .min = 1, .max = 100000},
+    {"batch_max_events", parse_int, C(batch_max_events), .def = "4000", .min = 1, .max = 100000},
     {"batch_max_delay_ms", parse_int, C(batch_max_delay_ms), .def = "5", .min = 0, .max = 10000},
     {"writers", parse_int, C(writers), .def = "2", .min = 1, .max = 64},
     {"reconnect_max_s", parse_int, C(reconnect_max_s), .def = "30", .min = 1, .max = 3600},

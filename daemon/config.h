@@ -77,7 +77,7 @@ typedef struct config {
 
     /* database: */
     char *conninfo;            /* required */
-    int batch_max_events;      /* ours: events per transaction; default 1000; 1 .. 100000 */
+    int batch_max_events;      /* ours: events per transaction; default 4000; 1 .. 100000 */
     int batch_max_delay_ms;    /* ours: how long a batch may wait to fill; default 5; 0 .. 10000 */
     int writers;               /* ours: parallel write connections; default 2; 1 .. 64 (restart) */
     int reconnect_max_s;       /* ours: cap of the reconnect backoff; default 30; 1 .. 3600 */

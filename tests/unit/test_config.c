@@ -107,7 +107,7 @@ static void assert_error(const char *text, const char *expected)
 static void assert_example_values(const config_t *c)
 {
     cr_assert_str_eq(c->conninfo, "postgresql:///retentiond");
-    cr_assert_eq(c->batch_max_events, 1000);
+    cr_assert_eq(c->batch_max_events, 4000);
     cr_assert_eq(c->batch_max_delay_ms, 5);
     cr_assert_eq(c->reconnect_max_s, 30);
     cr_assert_eq(c->dead_letter_max_rows, 100000);
