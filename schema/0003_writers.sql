@@ -15,7 +15,8 @@
 --   * counters get a shard column: each writer adds to its own rows
 --     (rd_apply_batch's p_writer), and readers sum them. ingest_state's
 --     last_event_at is kept to the second.
---   * rd_merge_orders inserts new orders in key order (client_id, order_id).
+--   * rd_merge_orders inserts new orders in key order (client_id, order_id),
+--     in one statement; rd_refresh_clients consumes the delta without a join.
 
 ALTER TABLE counters ADD COLUMN shard smallint NOT NULL DEFAULT 0;
 ALTER TABLE counters DROP CONSTRAINT counters_pkey;
@@ -78,6 +79,136 @@ BEGIN
      ORDER BY inc.client_id, inc.i DESC
     ON CONFLICT (client_id) DO UPDATE SET order_manager_id = excluded.order_manager_id;
     RETURN v_new;
+END;
+$$;
+
+-- rd_refresh_clients: as in 0001 (see there for what it computes and why its
+-- two paths agree), except that every row of rd_client_delta is consumed, not
+-- only those of p_ids: every caller (rd_apply_batch, retentionctl import)
+-- lists all the clients with new orders in p_ids, so the rows are the same, and
+-- the join that picked them cost seconds on a large import (3,000,000 rows:
+-- the refresh 10.0-10.9 -> 8.7-9.0 s).
+CREATE OR REPLACE FUNCTION rd_refresh_clients(p_ids text[], p_tz text, p_window_days int, p_min_orders int)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_basis text := p_window_days || ' ' || p_tz;
+    v_full text[];
+BEGIN
+    WITH ids AS MATERIALIZED (
+        SELECT DISTINCT unnest(p_ids) AS client_id
+    ), d AS (
+        DELETE FROM rd_client_delta d
+        RETURNING d.client_id, d.ts, d.amount, d.margin
+    ), a AS (
+        SELECT client_id, count(*) AS n, sum(amount) AS revenue, sum(margin) AS margin,
+               min(ts) AS first_at, max(ts) AS last_at,
+               array_agg((ts AT TIME ZONE p_tz)::date) AS days
+          FROM d GROUP BY client_id
+    ), up AS (
+        INSERT INTO clients AS c (client_id, orders, revenue, margin, first_order_at,
+                                  last_order_at, window_order_days, cycle_days,
+                                  window_order_dates, window_basis, eval_at)
+        SELECT a.client_id, a.n, a.revenue, a.margin, a.first_at, a.last_at, w.n,
+               CASE WHEN w.n >= greatest(p_min_orders, 2)
+                    THEN (w.dates[w.n] - w.dates[1])::numeric / (w.n - 1) END,
+               w.dates, v_basis, '-infinity'
+          FROM a
+          -- the stored row, by the primary key (OFFSET 0 keeps it a per-client
+          -- lookup: a plain join was planned as a sequential scan of clients,
+          -- a has no statistics)
+          LEFT JOIN LATERAL (
+              SELECT old.orders, old.last_order_at, old.window_order_dates, old.window_basis
+                FROM clients old WHERE old.client_id = a.client_id OFFSET 0
+          ) s ON true
+          CROSS JOIN LATERAL (
+              SELECT (greatest(s.last_order_at, a.last_at) AT TIME ZONE p_tz)::date AS last_day
+          ) l
+          CROSS JOIN LATERAL (
+              SELECT count(*)::int AS n, coalesce(array_agg(x.day ORDER BY x.day), '{}') AS dates
+                FROM (SELECT DISTINCT u.day
+                        FROM (SELECT unnest(a.days) AS day
+                              UNION ALL
+                              -- the stored window (none without orders)
+                              SELECT unnest(s.window_order_dates)
+                               WHERE s.orders > 0 AND s.window_basis = v_basis
+                              UNION ALL
+                              -- stored days of another window or zone: read
+                              -- orders from a day before the window (which
+                              -- covers it in any zone); the filter below cuts
+                              SELECT (o.ts AT TIME ZONE p_tz)::date
+                                FROM orders o
+                               WHERE s.orders > 0 AND s.window_basis IS DISTINCT FROM v_basis
+                                 AND o.client_id = a.client_id AND o.cancelled_at IS NULL
+                                 AND o.ts >= (l.last_day - p_window_days - 1)::timestamp
+                                             AT TIME ZONE p_tz) u
+                       WHERE u.day >= l.last_day - p_window_days) x
+          ) w
+         ORDER BY a.client_id
+        ON CONFLICT (client_id) DO UPDATE SET
+            orders = c.orders + excluded.orders,
+            revenue = c.revenue + excluded.revenue,
+            margin = c.margin + excluded.margin,
+            first_order_at = least(c.first_order_at, excluded.first_order_at),
+            last_order_at = greatest(c.last_order_at, excluded.last_order_at),
+            window_order_days = excluded.window_order_days,
+            cycle_days = excluded.cycle_days,
+            window_order_dates = excluded.window_order_dates,
+            window_basis = excluded.window_basis,
+            eval_at = '-infinity',
+            updated_at = now()
+        RETURNING c.client_id
+    )
+    SELECT array_agg(ids.client_id ORDER BY ids.client_id) INTO v_full
+      FROM ids
+     WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.client_id = ids.client_id);
+
+    IF v_full IS NULL THEN
+        RETURN;
+    END IF;
+    WITH ids AS (
+        SELECT unnest(v_full) AS client_id
+    ), per_day AS (
+        SELECT o.client_id, (o.ts AT TIME ZONE p_tz)::date AS day, count(*) AS n,
+               sum(o.amount) AS revenue, sum(o.margin) AS margin,
+               min(o.ts) AS first_at, max(o.ts) AS last_at
+          FROM orders o JOIN ids USING (client_id)
+         WHERE o.cancelled_at IS NULL
+         GROUP BY 1, 2
+    ), life AS (
+        SELECT client_id, sum(n) AS n, sum(revenue) AS revenue, sum(margin) AS margin,
+               min(first_at) AS first_at, max(last_at) AS last_at, max(day) AS last_day
+          FROM per_day GROUP BY client_id
+    ), win AS (
+        SELECT d.client_id, count(*) AS n, min(d.day) AS first_day, max(d.day) AS last_day,
+               array_agg(d.day ORDER BY d.day) AS dates
+          FROM per_day d JOIN life USING (client_id)
+         WHERE d.day >= life.last_day - p_window_days
+         GROUP BY d.client_id
+    )
+    INSERT INTO clients AS c (client_id, orders, revenue, margin, first_order_at, last_order_at,
+                              window_order_days, cycle_days, window_order_dates, window_basis,
+                              eval_at)
+    SELECT ids.client_id, coalesce(life.n, 0), coalesce(life.revenue, 0), coalesce(life.margin, 0),
+           life.first_at, life.last_at, coalesce(win.n, 0),
+           CASE WHEN win.n >= greatest(p_min_orders, 2)
+                THEN (win.last_day - win.first_day)::numeric / (win.n - 1) END,
+           coalesce(win.dates, '{}'), v_basis, '-infinity'
+      FROM ids
+      LEFT JOIN life USING (client_id)
+      LEFT JOIN win USING (client_id)
+     ORDER BY ids.client_id
+    ON CONFLICT (client_id) DO UPDATE SET
+        orders = excluded.orders,
+        revenue = excluded.revenue,
+        margin = excluded.margin,
+        first_order_at = excluded.first_order_at,
+        last_order_at = excluded.last_order_at,
+        window_order_days = excluded.window_order_days,
+        cycle_days = excluded.cycle_days,
+        window_order_dates = excluded.window_order_dates,
+        window_basis = excluded.window_basis,
+        eval_at = '-infinity',
+        updated_at = now();
 END;
 $$;
 
