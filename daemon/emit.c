@@ -35,6 +35,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "hash.h"
 #include "json.h"
 #include "log.h"
 #include "pgconn.h"
@@ -220,12 +221,7 @@ static item_t *item_new(int64_t seq, const char *id, size_t id_len, const char *
 
 static uint64_t hash_of(const char *s, size_t len)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
+    return hash_fnv1a(HASH_FNV1A_BASIS, s, len);
 }
 
 static item_t *hash_find(const stream_t *st, const char *id, size_t len)

@@ -364,9 +364,9 @@ static int cmd_migrate(ctl_t *ctl, const config_t *cfg, PGconn *conn)
 static const char *const STATUS_SQL =
     "SELECT (SELECT count(*) FROM orders WHERE cancelled_at IS NULL),"         /* 0 */
     " (SELECT count(*) FROM clients),"                                         /* 1 */
-    " coalesce((SELECT sum(value) FROM counters WHERE name = 'rejected'), 0),"      /* 2 */
+    " coalesce((SELECT sum(value) FROM counters WHERE name = 'rejected'), 0)," /* 2 */
     " (SELECT count(*) FROM dead_letters),"                                    /* 3 */
-    " coalesce((SELECT sum(value) FROM counters WHERE name = 'events'), 0),"        /* 4 */
+    " coalesce((SELECT sum(value) FROM counters WHERE name = 'events'), 0),"   /* 4 */
     " (SELECT coalesce(sum(gaps), 0) FROM seq_sources),"                       /* 5 */
     " (SELECT coalesce(sum(reorders), 0) FROM seq_sources),"                   /* 6 */
     " (SELECT count(*) FROM order_pending),"                                   /* 7 */

@@ -229,10 +229,6 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
     case ST_BEGIN: {
         char now[40], limit[16];
         const char *now_p = NULL;
-        if (self->cfg->clock == CLOCK_WALL) {
-            event_format_time(wall_now_us(), now, sizeof now);
-            now_p = now;
-        }
         if (self->nps_phase) {
             /* The time of the round it follows, not the clock now: the event
              * clock may have moved since (a clock.tick committed meanwhile), and
@@ -241,6 +237,11 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
              * slot a stage-1 task or a gift alert has priority for. */
             event_format_time(self->round_now, now, sizeof now);
             now_p = now;
+        } else if (self->cfg->clock == CLOCK_WALL) {
+            event_format_time(wall_now_us(), now, sizeof now);
+            now_p = now;
+        }
+        if (self->nps_phase) {
             const config_t *cfg = self->cfg;
             char every[16], delay[16], between[16], gap[16], daily[16];
             snprintf(every, sizeof every, "%d", cfg->rules.nps.every_days);

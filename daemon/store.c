@@ -13,8 +13,8 @@
  *     follows it into lane 0 until it committed; the lanes then drain and
  *     parallel writing resumes. Items waiting for that are `held`, in order.
  *
- * With one writer (the default) every item goes to lane 0 and the modes never
- * change: the store behaves exactly as a single queue.
+ * With one writer every item goes to lane 0 and the modes never change: the
+ * store behaves exactly as a single queue.
  *
  * Each item holds its event as a JSON object without the opening brace, so a
  * batch is built by writing `{"i":k,` + item: the index k gives the database the
@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "json.h"
 #include "log.h"
 
@@ -94,7 +95,6 @@ typedef struct seq_source {
 } seq_source_t;
 
 struct store {
-    uv_loop_t *loop;
     const config_t *cfg;
     lane_t *lanes;
     unsigned nlanes;
@@ -282,13 +282,10 @@ static void advance(store_t *self)
         fifo_drop_front(&self->held);
 }
 
-/* FNV-1a, 64 bits, of a string: spreads ids over lanes and sources over buckets. */
+/* Spreads client ids over lanes and sources over buckets. */
 static uint64_t hash_str(const char *s)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
-    return h;
+    return hash_fnv1a(HASH_FNV1A_BASIS, s, strlen(s));
 }
 
 static unsigned lane_of(const store_t *self, const char *client_id)
@@ -816,7 +813,6 @@ store_t *store_new(uv_loop_t *loop, pgconn_t *db, const config_t *cfg)
         free(self);
         return NULL;
     }
-    self->loop = loop;
     self->cfg = cfg;
     self->nlanes = n;
     for (unsigned k = 0; k < n; k++) {

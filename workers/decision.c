@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "hash.h"
 
 struct decisions {
     jbuf_t episodes, decisions, outbox, outcomes_seen, deals_seen, nps_seen, clients, all;
@@ -290,33 +291,21 @@ const char *decisions_json(decisions_t *self)
     return b->data;
 }
 
-/* FNV-1a, 64 bits, from a given basis: two bases give 128 bits of id. */
-static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= UINT64_C(0x100000001b3);
-    }
-    return h;
-}
-
 /* Hashes the fields with a separator no id can contain (NUL). */
 static uint64_t hash_key(uint64_t basis, const char *client_id, const char *kind, int episode_no,
                          int stage, int attempt)
 {
     char nums[48];
     int n = snprintf(nums, sizeof nums, "%d/%d/%d", episode_no, stage, attempt);
-    uint64_t h = fnv1a(basis, client_id, strlen(client_id) + 1);
-    h = fnv1a(h, kind, strlen(kind) + 1);
-    return fnv1a(h, nums, (size_t)n);
+    uint64_t h = hash_fnv1a(basis, client_id, strlen(client_id) + 1);
+    h = hash_fnv1a(h, kind, strlen(kind) + 1);
+    return hash_fnv1a(h, nums, (size_t)n);
 }
 
 void decision_id(char *out, size_t outlen, const char *prefix, const char *client_id,
                  const char *kind, int episode_no, int stage, int attempt)
 {
-    uint64_t a =
-        hash_key(UINT64_C(0xcbf29ce484222325), client_id, kind, episode_no, stage, attempt);
+    uint64_t a = hash_key(HASH_FNV1A_BASIS, client_id, kind, episode_no, stage, attempt);
     uint64_t b =
         hash_key(UINT64_C(0x84222325cbf29ce4), client_id, kind, episode_no, stage, attempt);
     snprintf(out, outlen, "%s%016llx%016llx", prefix, (unsigned long long)a, (unsigned long long)b);
