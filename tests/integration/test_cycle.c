@@ -533,6 +533,33 @@ Test(cycle, the_window_slides_forward_past_old_days)
     check(&c2);
 }
 
+/* A batch whose orders fall on one day, not before the stored last day, takes
+ * the stored days from the first one still inside the window (found by
+ * width_bucket) and appends its day: pin both edges of that cut. */
+Test(cycle, one_new_day_per_batch_cuts_the_stored_days_at_the_window_edge)
+{
+    /* 06-30 minus 180 days is 01-01: it stays, the edge is inclusive. */
+    cycle_case_t c = {{"[" ORDER(0, "a", "2026-01-01T10:00:00Z", "10") "]",
+                       "[" ORDER(0, "b", "2026-01-02T10:00:00Z", "10") "]",
+                       "[" ORDER(0, "c", "2026-06-30T10:00:00Z", "10") "]"},
+                      "3",
+                      "30",
+                      "3",
+                      "90.00",
+                      "{2026-01-01,2026-01-02,2026-06-30}"};
+    check(&c);
+    /* 07-01 cuts at 01-02: 01-01 drops out. Then a second order on the last
+     * day counts as an order, not as a day. */
+    cycle_case_t c2 = {{"[" ORDER(0, "d", "2026-07-01T10:00:00Z", "10") "]",
+                        "[" ORDER(0, "e", "2026-07-01T08:00:00Z", "10") "]"},
+                       "5",
+                       "50",
+                       "3",
+                       "90.00",
+                       "{2026-01-02,2026-06-30,2026-07-01}"};
+    check(&c2);
+}
+
 Test(cycle, same_day_orders_across_batches_count_once)
 {
     /* 01-11T20:00Z is 23:00 in Moscow (01-11); a re-sent order id changes nothing. */

@@ -170,3 +170,46 @@ Test(writers, one_writer_is_a_valid_setting)
     cr_assert(h_wait_sql(&h, "SELECT count(*) FROM orders", "2"), "%s", h_log(&h));
     cr_assert_str_eq(h_sql(&h, "SELECT last_seq || '/' || gaps FROM seq_sources"), "3/1");
 }
+
+/* New order keys go in with a plain INSERT (schema/0004_faster_merge.sql). A
+ * key another session holds uncommitted makes that INSERT wait and then fail
+ * with unique_violation once the other commits: the batch must then run its
+ * orders again with ON CONFLICT, keep the other session's key (the first to
+ * commit wins) and store the rest of the batch. */
+Test(writers, an_order_id_another_session_stores_at_the_same_moment_is_a_duplicate)
+{
+    start_with("  writers: 2\n");
+    PGconn *other = PQconnectdb(h.conninfo);
+    cr_assert_eq(PQstatus(other), CONNECTION_OK, "%s", PQerrorMessage(other));
+    PGresult *r = PQexec(other, "BEGIN; INSERT INTO order_keys VALUES ('race', 'elsewhere')");
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+
+    h_send_push(&h, "order.created",
+                "{\"order_id\":\"race\",\"client_id\":\"c-1\",\"ts\":\"2026-01-01T00:00:00Z\","
+                "\"amount\":1}");
+    h_send_push(&h, "order.created",
+                "{\"order_id\":\"kept\",\"client_id\":\"c-1\",\"ts\":\"2026-01-02T00:00:00Z\","
+                "\"amount\":2}");
+    /* The writer waits for the other session's key. */
+    cr_assert(h_wait_sql(&h,
+                         "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = "
+                         "current_database() AND wait_event_type = 'Lock'",
+                         "t"),
+              "%s", h_log(&h));
+    r = PQexec(other, "COMMIT");
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(other);
+
+    cr_assert(h_wait_sql(&h, "SELECT sum(value) FROM counters WHERE name = 'events'", "2"), "%s",
+              h_log(&h));
+    cr_assert_str_eq(h_sql(&h, "SELECT string_agg(order_id, ',') FROM orders"), "kept");
+    cr_assert_str_eq(h_sql(&h, "SELECT client_id FROM order_keys WHERE order_id = 'race'"),
+                     "elsewhere");
+    cr_assert_str_eq(h_sql(&h, "SELECT orders || ':' || revenue FROM clients WHERE client_id = "
+                               "'c-1'"),
+                     "1:2");
+    /* Without the second run the batch is refused, then retried one by one. */
+    cr_assert_eq(h_log_count(&h, "refused"), 0, "%s", h_log(&h));
+}
