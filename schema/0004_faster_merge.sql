@@ -4,8 +4,9 @@
 --
 --   * rd_merge_orders stores new keys in order_keys with a plain INSERT of the
 --     keys not there yet, not INSERT ... ON CONFLICT DO NOTHING (half the cost
---     per key); a key another session stores at the same moment raises
---     unique_violation, and the statement runs again with ON CONFLICT. The
+--     per key), and the new orders without joining them to the keys inserted;
+--     a key another session stores at the same moment raises unique_violation,
+--     and the statement runs again with ON CONFLICT and the join. The
 --     amendments step is skipped when no amendment waits.
 --   * rd_refresh_clients takes the whole delta without joining it to p_ids
 --     (callers pass every client in it), and extends a stored window by one new
@@ -17,27 +18,29 @@
 CREATE OR REPLACE FUNCTION rd_merge_orders(p_margin_ratio numeric) RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
     -- One statement, one sort by order_id: the first order.created of each
-    -- order_id (lowest i) claims its key in order_keys; those that got it are
-    -- new and are stored, in key order (consecutive rows then land on
-    -- neighbouring index pages: an import of a million rows, 10 -> 4 us per
-    -- order). %s is where ON CONFLICT goes (below).
+    -- order_id (lowest i) is new unless its key is in order_keys; new orders
+    -- claim their keys and are stored, in key order (consecutive rows then land
+    -- on neighbouring index pages: an import of a million rows, 10 -> 4 us per
+    -- order). %1$s is where ON CONFLICT goes, %2$s what else limits the orders
+    -- stored (below).
     v_sql constant text := $q$
-    WITH firsts AS MATERIALIZED (
-        SELECT DISTINCT ON (order_id) client_id, order_id, ts, amount,
-               coalesce(margin, amount * $1) AS margin, manager_id
-          FROM rd_incoming
-         ORDER BY order_id, i
+    WITH new AS MATERIALIZED (
+        SELECT f.*
+          FROM (SELECT DISTINCT ON (order_id) client_id, order_id, ts, amount,
+                       coalesce(margin, amount * $1) AS margin, manager_id
+                  FROM rd_incoming
+                 ORDER BY order_id, i) f
+         WHERE NOT EXISTS (SELECT 1 FROM order_keys k WHERE k.order_id = f.order_id)
     ), ins AS (
         INSERT INTO order_keys (order_id, client_id)
-        SELECT f.order_id, f.client_id FROM firsts f
-         WHERE NOT EXISTS (SELECT 1 FROM order_keys k WHERE k.order_id = f.order_id)
-        %s
+        SELECT order_id, client_id FROM new
+        %1$s
         RETURNING order_id, client_id
     ), n AS (
         INSERT INTO rd_new SELECT order_id, client_id FROM ins
     ), o AS (
         INSERT INTO orders (client_id, order_id, ts, amount, margin, manager_id)
-        SELECT f.* FROM firsts f JOIN ins USING (order_id)
+        SELECT f.* FROM new f %2$s
          ORDER BY f.client_id, f.order_id
         RETURNING client_id, ts, amount, margin
     )
@@ -48,15 +51,18 @@ BEGIN
     -- The keys not yet there go in with a plain INSERT: half the cost of
     -- INSERT ... ON CONFLICT DO NOTHING, whose speculative insertion looks the
     -- key up twice and logs each row twice (2,000,000 keys: 2.0-2.3 s against
-    -- 4.6-4.8 s). Only a key another session stores at the same moment (an
-    -- import beside the daemon; two writers given one order_id under two
-    -- clients) can then collide: unique_violation undoes this block, and the
-    -- statement runs again with ON CONFLICT DO NOTHING (the first to commit
-    -- wins, as before).
+    -- 4.6-4.8 s). Every new order then got its key, so the orders need no join
+    -- with the keys inserted (10,000,000 rows: two sorts and a merge join
+    -- less). Only a key another session stores at the same moment (an import
+    -- beside the daemon; two writers given one order_id under two clients) can
+    -- collide: unique_violation undoes this block, and the statement runs
+    -- again with ON CONFLICT DO NOTHING, storing only the orders whose key it
+    -- inserted (the first to commit wins, as before).
     BEGIN
-        EXECUTE format(v_sql, '') USING p_margin_ratio;
+        EXECUTE format(v_sql, '', '') USING p_margin_ratio;
     EXCEPTION WHEN unique_violation THEN
-        EXECUTE format(v_sql, 'ON CONFLICT DO NOTHING') USING p_margin_ratio;
+        EXECUTE format(v_sql, 'ON CONFLICT DO NOTHING', 'JOIN ins USING (order_id)')
+          USING p_margin_ratio;
     END;
     GET DIAGNOSTICS v_new = ROW_COUNT;
     IF v_new = 0 THEN
