@@ -6,63 +6,84 @@
 --     keys not there yet, not INSERT ... ON CONFLICT DO NOTHING (half the cost
 --     per key), and the new orders without joining them to the keys inserted;
 --     a key another session stores at the same moment raises unique_violation,
---     and the statement runs again with ON CONFLICT and the join. The
---     amendments step is skipped when no amendment waits.
+--     and the statement of 0003 runs instead. The amendments step is skipped
+--     when no amendment waits.
 --   * rd_refresh_clients takes the whole delta without joining it to p_ids
 --     (callers pass every client in it), and extends a stored window by one new
 --     day without sorting the days again.
 --
--- Measured (docs/benchmarks.md): an import of 2,000,000 rows 33.0 -> 29.7 s
--- (median of three alternated runs).
+-- Measured (docs/benchmarks.md, "Migration 0004"): a 10,000,000-row import
+-- 131 -> 117 s, its re-import (all duplicates) 31 -> 14 s; backend CPU of the
+-- pull run 6.2 -> 5.7 s.
 
 CREATE OR REPLACE FUNCTION rd_merge_orders(p_margin_ratio numeric) RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
+    v_new int;
+BEGIN
     -- One statement, one sort by order_id: the first order.created of each
     -- order_id (lowest i) is new unless its key is in order_keys; new orders
     -- claim their keys and are stored, in key order (consecutive rows then land
     -- on neighbouring index pages: an import of a million rows, 10 -> 4 us per
-    -- order). %1$s is where ON CONFLICT goes, %2$s what else limits the orders
-    -- stored (below).
-    v_sql constant text := $q$
-    WITH new AS MATERIALIZED (
-        SELECT f.*
-          FROM (SELECT DISTINCT ON (order_id) client_id, order_id, ts, amount,
-                       coalesce(margin, amount * $1) AS margin, manager_id
-                  FROM rd_incoming
-                 ORDER BY order_id, i) f
-         WHERE NOT EXISTS (SELECT 1 FROM order_keys k WHERE k.order_id = f.order_id)
-    ), ins AS (
-        INSERT INTO order_keys (order_id, client_id)
-        SELECT order_id, client_id FROM new
-        %1$s
-        RETURNING order_id, client_id
-    ), n AS (
-        INSERT INTO rd_new SELECT order_id, client_id FROM ins
-    ), o AS (
-        INSERT INTO orders (client_id, order_id, ts, amount, margin, manager_id)
-        SELECT f.* FROM new f %2$s
-         ORDER BY f.client_id, f.order_id
-        RETURNING client_id, ts, amount, margin
-    )
-    INSERT INTO rd_client_delta (client_id, ts, amount, margin)
-    SELECT client_id, ts, amount, margin FROM o$q$;
-    v_new int;
-BEGIN
-    -- The keys not yet there go in with a plain INSERT: half the cost of
-    -- INSERT ... ON CONFLICT DO NOTHING, whose speculative insertion looks the
-    -- key up twice and logs each row twice (2,000,000 keys: 2.0-2.3 s against
-    -- 4.6-4.8 s). Every new order then got its key, so the orders need no join
-    -- with the keys inserted (10,000,000 rows: two sorts and a merge join
-    -- less). Only a key another session stores at the same moment (an import
-    -- beside the daemon; two writers given one order_id under two clients) can
-    -- collide: unique_violation undoes this block, and the statement runs
-    -- again with ON CONFLICT DO NOTHING, storing only the orders whose key it
-    -- inserted (the first to commit wins, as before).
+    -- order).
+    --
+    -- The keys go in with a plain INSERT: half the cost of INSERT ... ON
+    -- CONFLICT DO NOTHING, whose speculative insertion looks each key up twice
+    -- and logs it twice (2,000,000 keys: 2.0-2.3 s against 4.6-4.8 s). Every
+    -- new order then got its key, so the orders need no join with the keys
+    -- inserted (10,000,000 rows: two sorts and a merge join less). The check
+    -- for a key already there is one index lookup per order (OFFSET 0 keeps it
+    -- one: planned as a join, it became a scan of all of order_keys for a batch
+    -- of a few dozen orders, from a plan cached while the table was small, and
+    -- the p99 latency at 10,000 events/s doubled).
+    --
+    -- Only a key another session stores at the same moment (an import beside
+    -- the daemon; two writers given one order_id under two clients) can
+    -- collide: unique_violation undoes this block, and the statement of 0003
+    -- runs instead, with ON CONFLICT DO NOTHING and the join (the first to
+    -- commit wins, as before).
     BEGIN
-        EXECUTE format(v_sql, '', '') USING p_margin_ratio;
+        WITH new AS MATERIALIZED (
+            SELECT f.*
+              FROM (SELECT DISTINCT ON (order_id) client_id, order_id, ts, amount,
+                           coalesce(margin, amount * p_margin_ratio) AS margin, manager_id
+                      FROM rd_incoming
+                     ORDER BY order_id, i) f
+             WHERE NOT EXISTS (SELECT 1 FROM order_keys k WHERE k.order_id = f.order_id OFFSET 0)
+        ), ins AS (
+            INSERT INTO order_keys (order_id, client_id)
+            SELECT order_id, client_id FROM new
+            RETURNING order_id, client_id
+        ), n AS (
+            INSERT INTO rd_new SELECT order_id, client_id FROM ins
+        ), o AS (
+            INSERT INTO orders (client_id, order_id, ts, amount, margin, manager_id)
+            SELECT * FROM new
+             ORDER BY client_id, order_id
+            RETURNING client_id, ts, amount, margin
+        )
+        INSERT INTO rd_client_delta (client_id, ts, amount, margin)
+        SELECT client_id, ts, amount, margin FROM o;
     EXCEPTION WHEN unique_violation THEN
-        EXECUTE format(v_sql, 'ON CONFLICT DO NOTHING', 'JOIN ins USING (order_id)')
-          USING p_margin_ratio;
+        WITH firsts AS MATERIALIZED (
+            SELECT DISTINCT ON (order_id) client_id, order_id, ts, amount,
+                   coalesce(margin, amount * p_margin_ratio) AS margin, manager_id
+              FROM rd_incoming
+             ORDER BY order_id, i
+        ), ins AS (
+            INSERT INTO order_keys (order_id, client_id)
+            SELECT order_id, client_id FROM firsts
+            ON CONFLICT DO NOTHING
+            RETURNING order_id, client_id
+        ), n AS (
+            INSERT INTO rd_new SELECT order_id, client_id FROM ins
+        ), o AS (
+            INSERT INTO orders (client_id, order_id, ts, amount, margin, manager_id)
+            SELECT f.* FROM firsts f JOIN ins USING (order_id)
+             ORDER BY f.client_id, f.order_id
+            RETURNING client_id, ts, amount, margin
+        )
+        INSERT INTO rd_client_delta (client_id, ts, amount, margin)
+        SELECT client_id, ts, amount, margin FROM o;
     END;
     GET DIAGNOSTICS v_new = ROW_COUNT;
     IF v_new = 0 THEN
