@@ -13,8 +13,8 @@
 --     day without sorting the days again.
 --
 -- Measured (docs/benchmarks.md, "Migration 0004"): a 10,000,000-row import
--- 131 -> 117 s, its re-import (all duplicates) 31 -> 14 s; backend CPU of the
--- pull run 6.2 -> 5.7 s.
+-- 129-131 s -> 112-122 s, its re-import (all duplicates) 31 -> 25-26 s; live
+-- batches unchanged within the noise.
 
 CREATE OR REPLACE FUNCTION rd_merge_orders(p_margin_ratio numeric) RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
