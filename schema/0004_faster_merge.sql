@@ -6,8 +6,8 @@
 --     keys not there yet, not INSERT ... ON CONFLICT DO NOTHING (half the cost
 --     per key), and the new orders without joining them to the keys inserted;
 --     a key another session stores at the same moment raises unique_violation,
---     and the statement of 0003 runs instead. The amendments step is skipped
---     when no amendment waits.
+--     and the statement runs again, when that key is visible. The amendments
+--     step is skipped when no amendment waits.
 --   * rd_refresh_clients takes the whole delta without joining it to p_ids
 --     (callers pass every client in it), and extends a stored window by one new
 --     day without sorting the days again.
@@ -38,54 +38,44 @@ BEGIN
     --
     -- Only a key another session stores at the same moment (an import beside
     -- the daemon; two writers given one order_id under two clients) can
-    -- collide: unique_violation undoes this block, and the statement of 0003
-    -- runs instead, with ON CONFLICT DO NOTHING and the join (the first to
-    -- commit wins, as before).
-    BEGIN
-        WITH new AS MATERIALIZED (
-            SELECT f.*
-              FROM (SELECT DISTINCT ON (order_id) client_id, order_id, ts, amount,
-                           coalesce(margin, amount * p_margin_ratio) AS margin, manager_id
-                      FROM rd_incoming
-                     ORDER BY order_id, i) f
-             WHERE NOT EXISTS (SELECT 1 FROM order_keys k WHERE k.order_id = f.order_id OFFSET 0)
-        ), ins AS (
-            INSERT INTO order_keys (order_id, client_id)
-            SELECT order_id, client_id FROM new
-            RETURNING order_id, client_id
-        ), n AS (
-            INSERT INTO rd_new SELECT order_id, client_id FROM ins
-        ), o AS (
-            INSERT INTO orders (client_id, order_id, ts, amount, margin, manager_id)
-            SELECT * FROM new
-             ORDER BY client_id, order_id
-            RETURNING client_id, ts, amount, margin
-        )
-        INSERT INTO rd_client_delta (client_id, ts, amount, margin)
-        SELECT client_id, ts, amount, margin FROM o;
-    EXCEPTION WHEN unique_violation THEN
-        WITH firsts AS MATERIALIZED (
-            SELECT DISTINCT ON (order_id) client_id, order_id, ts, amount,
-                   coalesce(margin, amount * p_margin_ratio) AS margin, manager_id
-              FROM rd_incoming
-             ORDER BY order_id, i
-        ), ins AS (
-            INSERT INTO order_keys (order_id, client_id)
-            SELECT order_id, client_id FROM firsts
-            ON CONFLICT DO NOTHING
-            RETURNING order_id, client_id
-        ), n AS (
-            INSERT INTO rd_new SELECT order_id, client_id FROM ins
-        ), o AS (
-            INSERT INTO orders (client_id, order_id, ts, amount, margin, manager_id)
-            SELECT f.* FROM firsts f JOIN ins USING (order_id)
-             ORDER BY f.client_id, f.order_id
-            RETURNING client_id, ts, amount, margin
-        )
-        INSERT INTO rd_client_delta (client_id, ts, amount, margin)
-        SELECT client_id, ts, amount, margin FROM o;
-    END;
-    GET DIAGNOSTICS v_new = ROW_COUNT;
+    -- collide: the INSERT waits for that session and, once it has committed,
+    -- raises unique_violation, which undoes this block. The statement then
+    -- runs again: in READ COMMITTED its new snapshot sees the key, so that
+    -- order is a duplicate (the first to commit wins, as before). Each run
+    -- that fails makes one more of the batch's keys visible, so this ends.
+    -- Another isolation level would see nothing new: the error is raised.
+    LOOP
+        BEGIN
+            WITH new AS MATERIALIZED (
+                SELECT f.*
+                  FROM (SELECT DISTINCT ON (order_id) client_id, order_id, ts, amount,
+                               coalesce(margin, amount * p_margin_ratio) AS margin, manager_id
+                          FROM rd_incoming
+                         ORDER BY order_id, i) f
+                 WHERE NOT EXISTS (SELECT 1 FROM order_keys k WHERE k.order_id = f.order_id
+                                   OFFSET 0)
+            ), ins AS (
+                INSERT INTO order_keys (order_id, client_id)
+                SELECT order_id, client_id FROM new
+                RETURNING order_id, client_id
+            ), n AS (
+                INSERT INTO rd_new SELECT order_id, client_id FROM ins
+            ), o AS (
+                INSERT INTO orders (client_id, order_id, ts, amount, margin, manager_id)
+                SELECT * FROM new
+                 ORDER BY client_id, order_id
+                RETURNING client_id, ts, amount, margin
+            )
+            INSERT INTO rd_client_delta (client_id, ts, amount, margin)
+            SELECT client_id, ts, amount, margin FROM o;
+            GET DIAGNOSTICS v_new = ROW_COUNT;
+            EXIT;
+        EXCEPTION WHEN unique_violation THEN
+            IF current_setting('transaction_isolation') <> 'read committed' THEN
+                RAISE;
+            END IF;
+        END;
+    END LOOP;
     IF v_new = 0 THEN
         RETURN 0;
     END IF;

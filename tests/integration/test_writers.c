@@ -174,8 +174,8 @@ Test(writers, one_writer_is_a_valid_setting)
 /* New order keys go in with a plain INSERT (schema/0004_faster_merge.sql). A
  * key another session holds uncommitted makes that INSERT wait and then fail
  * with unique_violation once the other commits: the batch must then run its
- * orders again with ON CONFLICT, keep the other session's key (the first to
- * commit wins) and store the rest of the batch. */
+ * orders again, keep the other session's key (the first to commit wins) and
+ * store the rest of the batch. */
 Test(writers, an_order_id_another_session_stores_at_the_same_moment_is_a_duplicate)
 {
     start_with("  writers: 2\n");
