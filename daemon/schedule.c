@@ -243,6 +243,7 @@ static void end_sequence(schedule_t *self)
     if (self->in_tick) {
         self->in_tick = false;
         self->tick_pending = false;
+        self->stats.ticks++;
         if (self->tick_done)
             self->tick_done(self->tick_arg);
     }

@@ -34,6 +34,7 @@ typedef struct {
     uint64_t evaluated; /* client evaluations */
     uint64_t outputs;   /* outputs written to the outbox */
     uint64_t failures;  /* rounds rolled back or lost */
+    uint64_t ticks;     /* clock.ticks evaluated (clock: event) */
 } schedule_stats_t;
 
 /*
