@@ -21,6 +21,12 @@
 -- computed from; without a cycle of its own, the order days found within
 -- max_window_days of its last order (fewer than min_orders).
 ALTER TABLE clients ADD COLUMN cycle_order_days integer NOT NULL DEFAULT 0;
+-- Orders that arrived for the client, ever (new order ids; a duplicate or a
+-- cancellation does not change it). "The next order" that ends an episode is
+-- the next to arrive, whatever its ts (a message takes effect when it
+-- arrives): an episode remembers the count when it opened.
+ALTER TABLE clients ADD COLUMN order_arrivals bigint NOT NULL DEFAULT 0;
+UPDATE clients SET order_arrivals = orders;
 -- manager_change: the client's tasks, alerts and follow-ups go to
 -- head_of_clients until a client.upsert names an account manager.
 ALTER TABLE clients ADD COLUMN reassigned boolean NOT NULL DEFAULT false;
@@ -48,6 +54,9 @@ ALTER TABLE episodes ADD CONSTRAINT episodes_status_check
 -- stage-2 call: conversion is reported by both.
 ALTER TABLE episodes ADD COLUMN stage1_outcome text;
 ALTER TABLE episodes ADD COLUMN stage2_script text;
+-- clients.order_arrivals when the episode opened; NULL (episodes older than
+-- this migration): judged by order ts instead.
+ALTER TABLE episodes ADD COLUMN order_arrivals_at_open bigint;
 UPDATE episodes e
    SET stage1_outcome = (SELECT d.outcome FROM decisions d
                           WHERE d.client_id = e.client_id AND d.topic = 'task.reactivation'
@@ -176,13 +185,13 @@ BEGIN
     ), up AS (
         INSERT INTO clients AS c (client_id, orders, revenue, margin, first_order_at,
                                   last_order_at, window_order_days, cycle_days, cycle_order_days,
-                                  window_order_dates, window_basis, eval_at)
+                                  window_order_dates, window_basis, eval_at, order_arrivals)
         SELECT a.client_id, a.n, a.revenue, a.margin, a.first_at, a.last_at,
                cardinality(w.dates) - width_bucket(l.last_day - p_window_days - 1, w.dates),
                rd_cycle_days(w.dates, p_window_days, p_max_window_days, p_min_orders,
                              p_min_cycle_days),
                rd_cycle_order_days(w.dates, p_window_days, p_max_window_days, p_min_orders),
-               w.dates, v_basis, '-infinity'
+               w.dates, v_basis, '-infinity', a.n
           FROM a
           -- the stored row, by the primary key (OFFSET 0 keeps it a per-client
           -- lookup rather than a sequential scan of clients)
@@ -226,6 +235,7 @@ BEGIN
             cycle_order_days = excluded.cycle_order_days,
             window_order_dates = excluded.window_order_dates,
             window_basis = excluded.window_basis,
+            order_arrivals = c.order_arrivals + excluded.orders,
             eval_at = '-infinity',
             updated_at = now()
         RETURNING c.client_id
@@ -263,17 +273,20 @@ BEGIN
     )
     INSERT INTO clients AS c (client_id, orders, revenue, margin, first_order_at, last_order_at,
                               window_order_days, cycle_days, cycle_order_days, window_order_dates,
-                              window_basis, eval_at)
+                              window_basis, eval_at, order_arrivals)
     SELECT ids.client_id, coalesce(life.n, 0), coalesce(life.revenue, 0), coalesce(life.margin, 0),
            life.first_at, life.last_at, coalesce(win.n, 0),
            rd_cycle_days(coalesce(win.dates, '{}'), p_window_days, p_max_window_days, p_min_orders,
                          p_min_cycle_days),
            rd_cycle_order_days(coalesce(win.dates, '{}'), p_window_days, p_max_window_days,
                                p_min_orders),
-           coalesce(win.dates, '{}'), v_basis, '-infinity'
+           coalesce(win.dates, '{}'), v_basis, '-infinity', coalesce(arr.n, 0)
       FROM ids
       LEFT JOIN life USING (client_id)
       LEFT JOIN win USING (client_id)
+      -- the orders that arrived in this transaction (rd_merge_orders lists them)
+      LEFT JOIN (SELECT client_id, count(*) AS n FROM rd_new GROUP BY client_id) arr
+             USING (client_id)
      ORDER BY ids.client_id
     ON CONFLICT (client_id) DO UPDATE SET
         orders = excluded.orders,
@@ -286,6 +299,7 @@ BEGIN
         cycle_order_days = excluded.cycle_order_days,
         window_order_dates = excluded.window_order_dates,
         window_basis = excluded.window_basis,
+        order_arrivals = c.order_arrivals + excluded.order_arrivals,
         eval_at = '-infinity',
         updated_at = now();
 END;
@@ -590,6 +604,7 @@ BEGIN
                             WHEN m.median_days IS NOT NULL THEN 'sales_type_median' END,
         'cycle_order_days', d.cycle_order_days,
         'reassigned', d.reassigned,
+        'order_arrivals', d.order_arrivals,
         'last_contact_at', rd_us(d.last_contact_at),
         'p_alive', d.p_alive,
         'expected_next_order_at', rd_us(d.expected_next_order_at),
@@ -697,15 +712,17 @@ DECLARE
 BEGIN
     INSERT INTO episodes AS e (client_id, kind, episode_no, reason, status, holdout, opened_at,
                                stage, attempts, last_call_at, retry_at, cycle_days, closed_at,
-                               outcome, batch_id, stage1_outcome, stage2_script)
+                               outcome, batch_id, stage1_outcome, stage2_script,
+                               order_arrivals_at_open)
     SELECT x.client_id, x.kind, x.episode_no, x.reason, x.status, x.holdout, rd_ts(x.opened_at),
            x.stage, x.attempts, rd_ts(x.last_call_at), rd_ts(x.retry_at), x.cycle_days,
-           rd_ts(x.closed_at), x.outcome, x.batch_id, x.stage1_outcome, x.stage2_script
+           rd_ts(x.closed_at), x.outcome, x.batch_id, x.stage1_outcome, x.stage2_script,
+           x.order_arrivals_at_open
       FROM jsonb_to_recordset(p->'episodes') AS x(client_id text, kind text, episode_no int,
                reason text, status text, holdout boolean, opened_at bigint, stage smallint,
                attempts smallint, last_call_at bigint, retry_at bigint, cycle_days numeric,
                closed_at bigint, outcome text, batch_id text, stage1_outcome text,
-               stage2_script text)
+               stage2_script text, order_arrivals_at_open bigint)
      ORDER BY x.client_id, x.kind, x.episode_no
     ON CONFLICT (client_id, kind, episode_no) DO UPDATE SET
         status = excluded.status, holdout = excluded.holdout, stage = excluded.stage,
@@ -764,5 +781,6 @@ CREATE OR REPLACE FUNCTION rd_episode_json(e episodes) RETURNS jsonb LANGUAGE sq
         'attempts', e.attempts, 'last_call_at', rd_us(e.last_call_at),
         'retry_at', rd_us(e.retry_at), 'cycle_days', e.cycle_days,
         'closed_at', rd_us(e.closed_at), 'outcome', e.outcome, 'batch_id', e.batch_id,
-        'stage1_outcome', e.stage1_outcome, 'stage2_script', e.stage2_script) END
+        'stage1_outcome', e.stage1_outcome, 'stage2_script', e.stage2_script,
+        'order_arrivals_at_open', e.order_arrivals_at_open) END
 $$;

@@ -79,6 +79,9 @@ static void episode_parse(episode_t *e, const json_t *obj)
     copy_to(e->batch_id, sizeof e->batch_id, str_at(obj, "batch_id"));
     copy_to(e->stage1_outcome, sizeof e->stage1_outcome, str_at(obj, "stage1_outcome"));
     copy_to(e->stage2_script, sizeof e->stage2_script, str_at(obj, "stage2_script"));
+    e->arrivals_at_open = num_at(obj, "order_arrivals_at_open")
+                              ? strtoll(num_at(obj, "order_arrivals_at_open"), NULL, 10)
+                              : -1;
 }
 
 int client_parse(client_t *c, const json_t *obj, sales_type_t default_type, char *err,
@@ -103,6 +106,8 @@ int client_parse(client_t *c, const json_t *obj, sales_type_t default_type, char
     c->revenue = dup_or_null(num_at(obj, "revenue") ? num_at(obj, "revenue") : "0");
     c->margin = dup_or_null(num_at(obj, "margin") ? num_at(obj, "margin") : "0");
     c->last_order_at = time_at(obj, "last_order_at");
+    c->order_arrivals =
+        num_at(obj, "order_arrivals") ? strtoll(num_at(obj, "order_arrivals"), NULL, 10) : 0;
     const char *cycle = num_at(obj, "cycle_days");
     c->has_cycle = cycle != NULL;
     c->cycle_days = cycle ? strtod(cycle, NULL) : 0;

@@ -37,8 +37,9 @@ typedef struct {
     int64_t closed_at;
     char outcome[16];
     char batch_id[48];
-    char stage1_outcome[16]; /* the outcome that ended stage 1; "" when none yet */
-    char stage2_script[24];  /* the stage-2 call's script; "" when none */
+    char stage1_outcome[16];  /* the outcome that ended stage 1; "" when none yet */
+    char stage2_script[24];   /* the stage-2 call's script; "" when none */
+    int64_t arrivals_at_open; /* the client's order_arrivals when it opened; -1: unknown */
 } episode_t;
 
 /* A reactivation.outcome not yet seen by the engines, with the task it answers. */
@@ -77,7 +78,8 @@ typedef struct client {
     int orders;
     char *revenue; /* exact decimal text */
     char *margin;
-    int64_t last_order_at; /* TIME_NONE: no order */
+    int64_t last_order_at;  /* TIME_NONE: no order */
+    int64_t order_arrivals; /* orders that ever arrived (by arrival, not ts) */
     bool has_cycle;
     double cycle_days;
     char cycle_text[40];

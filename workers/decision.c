@@ -232,6 +232,8 @@ void decisions_put_episode(decisions_t *self, const client_t *c, const char *kin
     put_str(b, "stage1_outcome", e->stage1_outcome[0] ? e->stage1_outcome : NULL);
     jbuf_puts(b, ",");
     put_str(b, "stage2_script", e->stage2_script[0] ? e->stage2_script : NULL);
+    if (e->arrivals_at_open >= 0)
+        jbuf_printf(b, ",\"order_arrivals_at_open\":%lld", (long long)e->arrivals_at_open);
     jbuf_puts(b, "}");
 }
 
@@ -355,6 +357,16 @@ void episode_begin(episode_t *e, const client_t *c, const char *kind, const char
     e->cycle_days = c->has_cycle ? c->cycle_days : 0;
     snprintf(e->cycle_text, sizeof e->cycle_text, "%s", c->has_cycle ? c->cycle_text : "");
     e->holdout = decision_unit(c->client_id, kind, next_no) < holdout_ratio;
+    e->arrivals_at_open = c->order_arrivals;
+}
+
+bool episode_ordered_since(const episode_t *e, const client_t *c)
+{
+    if (!e->present || c->last_order_at == TIME_NONE)
+        return false;
+    if (e->arrivals_at_open >= 0)
+        return c->order_arrivals > e->arrivals_at_open;
+    return c->last_order_at > e->opened_at; /* an episode from before arrivals were counted */
 }
 
 void episode_end(episode_t *e, const char *status, int64_t now)

@@ -92,6 +92,11 @@ double decision_unit(const char *client_id, const char *kind, int episode_no);
  */
 void episode_begin(episode_t *e, const client_t *c, const char *kind, const char *reason,
                    double holdout_ratio, int64_t now);
+/* Whether an order arrived for c since episode e opened: "the next order" is
+ * the next to arrive, whatever its ts (contract: a message takes effect when
+ * it arrives). */
+bool episode_ordered_since(const episode_t *e, const client_t *c);
+
 /* Ends episode e with status at now (no retry pending); marks it dirty. */
 void episode_end(episode_t *e, const char *status, int64_t now);
 

@@ -336,15 +336,14 @@ static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decis
     if (c->do_not_contact)
         return WORKER_NEVER; /* lifting the mark is a change: we look again then */
 
-    if (e->present && strcmp(e->status, "not_returned") == 0 && c->last_order_at != TIME_NONE &&
-        c->last_order_at > e->opened_at) {
+    if (e->present && strcmp(e->status, "not_returned") == 0 && episode_ordered_since(e, c)) {
         /* Came back after the episode was given up: a late return. */
         close_episode(&r, "late");
     }
 
     if (episode_is_open(e)) {
         int64_t give_up = e->stage >= 1 || e->holdout ? not_returned_at(&r) : TIME_NONE;
-        if (c->last_order_at != TIME_NONE && c->last_order_at > e->opened_at) {
+        if (episode_ordered_since(e, c)) {
             end_by_order(&r);
         } else if (give_up != TIME_NONE && e->retry_at == TIME_NONE && now >= give_up) {
             /* No order evaluate_after_cycles cycles after the last call: the
@@ -387,7 +386,7 @@ static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decis
     } else {
         int64_t due = reactivation_due_at(cfg, c);
         /* One episode per sleep: the last one must predate the last order. */
-        bool slept_again = !e->present || e->opened_at < c->last_order_at;
+        bool slept_again = !e->present || episode_ordered_since(e, c);
         if (due != TIME_NONE && slept_again) {
             if (now >= due)
                 reason = "missed_cycles";

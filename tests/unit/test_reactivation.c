@@ -310,7 +310,7 @@ Test(reactivation, an_order_within_the_evaluation_window_converts_later_is_late)
         client_t c = client("transactional", T0 - 61 * DAY);
         eval(&c, T0);
         answer(&c, "forgot", T0 + DAY); /* stage 2 at T0 + 1 day: the last call */
-        c.last_order_at = T0 + DAY + cases[i].after_call;
+        eng_order(&c, T0 + DAY + cases[i].after_call);
         eval(&c, c.last_order_at + HOUR);
         cr_assert_str_eq(c.react.status, cases[i].status);
         release(&c);
@@ -322,7 +322,7 @@ Test(reactivation, a_later_sleep_starts_a_new_episode_with_new_ids)
     load(NULL);
     client_t c = client("transactional", T0 - 61 * DAY);
     eval(&c, T0);
-    c.last_order_at = T0 + 10 * DAY; /* back */
+    eng_order(&c, T0 + 10 * DAY); /* back */
     eval(&c, T0 + 10 * DAY);
     cr_assert_str_eq(c.react.status, "converted");
     eval(&c, T0 + 71 * DAY); /* asleep again */
@@ -378,7 +378,7 @@ Test(reactivation, a_held_out_episode_is_recorded_and_never_emitted)
     cr_assert_eq(output_count(), 0);
     cr_assert(c.react.holdout);
     cr_assert_str_eq(c.react.status, "open");
-    c.last_order_at = T0 + 5 * DAY;
+    eng_order(&c, T0 + 5 * DAY);
     eval(&c, T0 + 5 * DAY);
     cr_assert_str_eq(c.react.status, "converted");
     release(&c);
@@ -432,7 +432,7 @@ Test(reactivation, an_order_after_not_returned_is_a_late_return_and_the_client_m
     cr_assert_eq(eval(&c, T0 + 200 * DAY), WORKER_NEVER);
     cr_assert_eq(output_count(), 2);
     /* the client orders: a late return, and a new sleep can start */
-    c.last_order_at = T0 + 210 * DAY;
+    eng_order(&c, T0 + 210 * DAY);
     int64_t next = eval(&c, T0 + 210 * DAY);
     cr_assert_str_eq(c.react.status, "late");
     cr_assert_eq(next, T0 + 270 * DAY, "two 30-day cycles after the new order");
@@ -483,7 +483,7 @@ Test(reactivation, manager_change_sends_later_tasks_to_the_head_until_a_manager_
     /* a later episode, read back from the database with reassigned set */
     c.reassign = false;
     c.reassigned = true;
-    c.last_order_at = T0 + 10 * DAY;
+    eng_order(&c, T0 + 10 * DAY);
     eval(&c, T0 + 10 * DAY);
     eval(&c, T0 + 71 * DAY);
     cr_assert_eq(output_count(), 3);
@@ -528,4 +528,24 @@ Test(reactivation, monthly_batches_run_at_the_first_opening_on_or_after_their_da
         cr_assert_str_eq(field(0, "batch_id"), cases[i].batch_id);
         release(&c);
     }
+}
+
+Test(reactivation, the_next_order_is_the_next_to_arrive_whatever_its_ts)
+{
+    /* A message takes effect when it arrives: an order that arrives after the
+     * episode opened ends it even when its ts is earlier than the opening
+     * (an ERP back-filling), and the client may sleep again from it. */
+    load(NULL);
+    client_t c = client("transactional", T0 - 61 * DAY);
+    eval(&c, T0);
+    cr_assert_str_eq(c.react.status, "open");
+    eng_order(&c, T0 - HOUR); /* ts before the opening, arriving after it */
+    cr_assert_eq(c.last_order_at, T0 - HOUR);
+    int64_t next = eval(&c, T0 + HOUR);
+    cr_assert_str_eq(c.react.status, "converted");
+    cr_assert_eq(next, T0 - HOUR + 60 * DAY, "two cycles after that order");
+    eval(&c, next);
+    cr_assert_eq(output_count(), 2);
+    cr_assert_eq(c.react.episode_no, 2);
+    release(&c);
 }
