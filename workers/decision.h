@@ -105,9 +105,11 @@ bool decision_contact_allowed(client_t *c, const config_t *cfg, int64_t now, int
 void decision_contact_made(client_t *c, int64_t now);
 
 /*
- * Resolves who gets a task that should go to `wanted`: the development manager
- * when wanted and known; else the account manager when known (role
- * account_manager); else head_of_clients. Fills *role and returns the id.
+ * Resolves who gets a task that should go to `wanted`: head_of_clients when
+ * wanted or while the client is reassigned after a manager_change; the
+ * development manager when wanted and known; else the account manager when
+ * known (role account_manager); else head_of_clients. Fills *role and returns
+ * the id.
  */
 const char *decision_assignee(const client_t *c, const config_t *cfg, role_t wanted, role_t *role);
 

@@ -48,7 +48,7 @@ static void emit_alert(client_t *c, const config_t *cfg, int64_t now, decisions_
     decision_id(id, sizeof id, "ga-", c->client_id, KIND, e->episode_no, 0, 0);
     if (!gift_risk_budget(cfg, c->margin, budget, sizeof budget))
         snprintf(budget, sizeof budget, "0.00");
-    snprintf(fields, sizeof fields, ",\"gift_budget\":%s,\"currency\":\"%s\",\"episode\":%d",
+    snprintf(fields, sizeof fields, ",\"gift_budget\":\"%s\",\"currency\":\"%s\",\"episode\":%d",
              budget, cfg->rules.currency, e->episode_no);
     role_t role;
     const char *assignee = decision_assignee(c, cfg, ROLE_ACCOUNT_MANAGER, &role);

@@ -14,10 +14,16 @@
 static harness_t h;
 static void *pull;
 
+/* NPS surveys every client active within a year (contract V2): a survey
+ * job would open a contact gap and move the stage-1 calls these flows check,
+ * so NPS is kept to clients who ordered within 30 days here (test_ticks.c
+ * checks how the two interleave). */
 static void start(const char *rules)
 {
     void *out[3];
-    h_start_flow(&h, rules, out);
+    char all[1024];
+    snprintf(all, sizeof all, "  nps: { active_days: 30 }\n%s", rules ? rules : "");
+    h_start_flow(&h, all, out);
     pull = out[0];
 }
 
@@ -193,7 +199,7 @@ Test(reactivation_flow, a_restart_never_decides_twice)
     cr_assert_eq(h_stop(&h), 0);
     cr_assert(h_start(&h));
     tick("2026-03-03T10:00:00Z");
-    settled("r", "none");
+    settled("r", "2026-04-16T10:00:00"); /* given up 1.5 cycles after the call */
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM decisions"), "1");
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "1");
     json_destroy(&t1);
@@ -219,7 +225,7 @@ Test(reactivation_flow, an_import_of_history_yields_one_task_now_not_one_per_mis
     tick("2026-01-05T07:00:00Z"); /* two years of 10-day cycles missed */
     json_t *t = next_task();
     cr_assert_str_eq(str(t, "client_id"), "imp");
-    settled("imp", "none");
+    settled("imp", "2026-01-20T07:00:00"); /* given up 1.5 cycles after the call */
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "1");
     json_destroy(&t);
 }
