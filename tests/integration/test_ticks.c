@@ -639,7 +639,11 @@ Test(ticks, an_order_that_arrives_after_a_tick_takes_effect_after_that_ticks_eva
      *     is an hour old, nothing is due;
      *   late's order arrives after that tick: the tick is evaluated without
      *     it, late is due, its stage-1 task is created at 04-10 12:00Z (Fri).
-     *     The order then ends that episode.
+     *     The order then ends that episode: it is "the next order" after the
+     *     episode opened, by arrival ("A message takes effect when it arrives,
+     *     whatever its ts"; V2: "a message that arrived after a tick takes
+     *     effect after that tick's evaluation"), although its ts is an hour
+     *     before the task's created_at.
      * From then on both are alike: order days 03-01, 03-11, 03-21, 04-10, a
      * cycle of 40 / 3 = 13 1/3 days; the next trigger at 2 cycles = 26 days
      * 16 hours after 04-10 11:00Z = 05-07 03:00Z; the tick of 05-07 12:00Z
