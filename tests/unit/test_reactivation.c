@@ -527,6 +527,7 @@ Test(reactivation, monthly_batches_run_at_the_first_opening_on_or_after_their_da
         cr_assert_str_eq(field(0, "created_at"), cases[i].run_at);
         cr_assert_str_eq(field(0, "batch_id"), cases[i].batch_id);
         release(&c);
+        eng_teardown(); /* the next case loads its own rules */
     }
 }
 
