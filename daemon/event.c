@@ -10,7 +10,8 @@
  *   - money is canonical decimal text with at most 4 decimals and at most 15
  *     digits before the point (so it fits numeric(19,4)); no floating point is
  *     used anywhere on the way;
- *   - every string field is owned by the event (event_clear() frees them).
+ *   - every string field is owned by the event (event_clear() frees them);
+ *   - every free-text field is valid UTF-8 of at most EVENT_TEXT_MAX bytes.
  *
  * Decisions where the contract leaves room (each also stated where it is made):
  *   - A JSON null in an optional field means "absent", except in client.upsert
@@ -26,6 +27,11 @@
  *     included: "1.50000" is rejected like "1.50001", "1.5e2" is 150 and fine.
  *     Strings may carry leading zeros and a '+' sign, which are dropped; "-0"
  *     becomes "0".
+ *   - Free text longer than EVENT_TEXT_MAX is cut at a code point boundary,
+ *     not a grapheme boundary (a combining mark or the rest of an emoji
+ *     sequence may be lost; the kept text is still valid UTF-8), and nothing
+ *     is appended to mark the cut: the stored length stays the documented one
+ *     and the log says what was cut. Type errors in free text are still errors.
  *   - `source` must itself look like an id; `seq` must be a JSON integer (no
  *     fraction, no exponent) from 0 to INT64_MAX.
  *   - Allocation failure aborts, as in the jbuf writer: the strings are small,
@@ -146,6 +152,21 @@ static const char *id_problem(const char *s, size_t len)
 bool event_valid_id(const char *s, size_t len)
 {
     return s != NULL && id_problem(s, len) == NULL;
+}
+
+size_t event_text_cut(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    /* s[n] is the first byte dropped. While it is a continuation byte
+     * (10xxxxxx) its sequence began before n and would be split: drop that
+     * sequence whole. A sequence is at most 4 bytes, so at most 3 steps back
+     * reach its lead byte; the bound also keeps invalid input from walking on. */
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = max;
+    for (int back = 0; back < 3 && n > 0 && (p[n] & 0xC0) == 0x80; back++)
+        n--;
+    return n;
 }
 
 /* --- time ----------------------------------------------------------------- */
@@ -514,25 +535,37 @@ static reject_reason_t read_id(ctx_t *c, const char *name, bool required, char *
     return REJ_NONE;
 }
 
-static reject_reason_t check_text(ctx_t *c, const char *name, const json_t *v)
+/*
+ * The event's copy of a free-text string: at most EVENT_TEXT_MAX bytes, cut at a
+ * character boundary, the cut recorded in the event for the caller's log. The
+ * contract (version 2) accepts free text of any length up to max_message_bytes
+ * and lets the store keep a documented length; refusing it would lose a lost
+ * deal, which for some clients is the only reactivation trigger.
+ */
+static char *take_text(ctx_t *c, const char *name, const json_t *v)
 {
-    if (json_string_len(v) > EVENT_TEXT_MAX)
-        return reject(c, REJ_BAD_VALUE, "field \"%s\": longer than %d bytes (%zu)", name,
-                      EVENT_TEXT_MAX, json_string_len(v));
-    return REJ_NONE;
+    const char *s = json_string(v);
+    size_t len = json_string_len(v);
+    size_t keep = event_text_cut(s, len, EVENT_TEXT_MAX);
+    if (keep < len) {
+        event_t *ev = c->ev;
+        if (ev->truncated_count < EVENT_TRUNCATED_MAX)
+            ev->truncated[ev->truncated_count] =
+                (event_truncation_t){.field = name, .sent_len = len, .kept_len = keep};
+        ev->truncated_count++;
+    }
+    return xstrndup(s, keep);
 }
 
-/* Free text (name, comment, competitor, reason): any string up to the limit,
- * newlines included; the JSON reader already guarantees UTF-8 without NUL. */
+/* Free text (name, comment, competitor, reason): any string, newlines included
+ * (the JSON reader already guarantees UTF-8 without NUL), kept by take_text. */
 static reject_reason_t read_text(ctx_t *c, const char *name, char **dst)
 {
     const json_t *v;
     reject_reason_t r = read_string(c, name, false, &v);
     if (r != REJ_NONE || v == NULL)
         return r;
-    if ((r = check_text(c, name, v)) != REJ_NONE)
-        return r;
-    *dst = xstrndup(json_string(v), json_string_len(v));
+    *dst = take_text(c, name, v);
     return REJ_NONE;
 }
 
@@ -789,7 +822,11 @@ static reject_reason_t read_clearable(ctx_t *c, const char *name, unsigned bit, 
         return REJ_NONE;
     if (json_type(v) != JSON_STRING)
         return type_error(c, name, "a string or null", v);
-    TRY(is_id ? check_id(c, name, v) : check_text(c, name, v));
+    if (!is_id) {
+        *dst = take_text(c, name, v);
+        return REJ_NONE;
+    }
+    TRY(check_id(c, name, v));
     *dst = xstrndup(json_string(v), json_string_len(v));
     return REJ_NONE;
 }
@@ -923,6 +960,8 @@ reject_reason_t event_parse(const char *topic, size_t topic_len, const char *bod
         r = topic_parsers[type](&c);
     }
     json_destroy(&root);
+    if (r != REJ_NONE)
+        ev->truncated_count = 0; /* a refused message keeps its raw body, uncut */
     return r;
 }
 

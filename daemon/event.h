@@ -8,6 +8,9 @@
  * RFC 3339 with an offset, money non-negative with at most 4 decimals (kept as
  * exact text), currency equal to rules.currency, score 0..10, enums known.
  * Unknown extra fields are accepted and ignored (producers may add fields).
+ * Free text is never a reason to refuse a message (contract, version 2): any
+ * length is accepted, and text longer than EVENT_TEXT_MAX is cut when the event
+ * is built; the event records each cut so its caller can log it.
  *
  * All strings in an event are owned by it and freed by event_clear().
  */
@@ -18,8 +21,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EVENT_ID_MAX   128  /* bytes, contract: ids are at most 128 bytes */
-#define EVENT_TEXT_MAX 4096 /* bytes: name, comment, reason, competitor */
+#define EVENT_ID_MAX 128 /* bytes, contract: ids are at most 128 bytes */
+/* Bytes of a free-text field (name, comment, competitor, reason) an event keeps:
+ * longer text is cut to at most this many bytes at a UTF-8 character boundary,
+ * so the database, outputs and memory stay bounded whatever a message carries. */
+#define EVENT_TEXT_MAX      4096
+#define EVENT_TRUNCATED_MAX 4 /* cuts an event records: more than any topic has text fields */
 
 typedef enum {
     EV_ORDER_CREATED = 0,
@@ -59,6 +66,13 @@ enum {
     UPSERT_STATUS = 1u << 5,
 };
 
+/* A free-text field that was longer than EVENT_TEXT_MAX and was cut. */
+typedef struct {
+    const char *field; /* the field's name (a static string) */
+    size_t sent_len;   /* bytes as sent */
+    size_t kept_len;   /* bytes kept, at most EVENT_TEXT_MAX */
+} event_truncation_t;
+
 typedef struct event {
     event_type_t type;
 
@@ -94,6 +108,12 @@ typedef struct event {
     char *comment;
     char *outcome; /* reactivation.outcome: one of the six names */
     int score;     /* nps.response: 0..10 */
+
+    /* Free-text fields cut to EVENT_TEXT_MAX, in the order they were read: the
+     * first EVENT_TRUNCATED_MAX of them; truncated_count counts them all, and is
+     * 0 when the message was rejected. */
+    event_truncation_t truncated[EVENT_TRUNCATED_MAX];
+    unsigned truncated_count;
 } event_t;
 
 typedef struct {
@@ -121,6 +141,10 @@ const char *reject_reason_name(reject_reason_t reason); /* "bad_json", ... */
 
 /* An id: non-empty, at most EVENT_ID_MAX bytes, valid UTF-8, no control characters. */
 bool event_valid_id(const char *s, size_t len);
+/* The length of the longest prefix of the UTF-8 text s[0..len) that has at most
+ * max bytes and ends at a character (code point) boundary: len when len <= max,
+ * otherwise max minus the bytes of a multi-byte sequence that max would split. */
+size_t event_text_cut(const char *s, size_t len, size_t max);
 /* RFC 3339 with an offset ("2026-11-25T10:00:00Z", "...+03:00", fractions up to
  * microseconds). Fills *us (UTC microseconds) and, when out != NULL, the
  * normalised form "YYYY-MM-DDTHH:MM:SS.ffffffZ" (at least 28 bytes). */

@@ -181,6 +181,30 @@ static reply_t *reply_new(source_t *src, const zmq_msg_t *peer, const char *id)
     return r;
 }
 
+/* One warning per accepted message whose free text was cut, naming every
+ * field cut with its length as sent, so the loss is visible without logging
+ * the text itself. */
+static void log_truncation(ingest_t *self, const source_t *src, const event_t *ev)
+{
+    /* Field names are short constants and lengths at most 20 digits: 128 bytes
+     * per field always fit, and the checks on n keep that true if they grow. */
+    char fields[EVENT_TRUNCATED_MAX * 128 + 32] = "";
+    size_t n = 0;
+    for (unsigned i = 0; i < ev->truncated_count && i < EVENT_TRUNCATED_MAX && n < sizeof fields;
+         i++) {
+        const event_truncation_t *t = &ev->truncated[i];
+        n += (size_t)snprintf(fields + n, sizeof fields - n, "%sfield \"%s\" %zu bytes, kept %zu",
+                              i ? "; " : "", t->field, t->sent_len, t->kept_len);
+    }
+    if (ev->truncated_count > EVENT_TRUNCATED_MAX && n < sizeof fields)
+        snprintf(fields + n, sizeof fields - n, "; and %u more fields",
+                 ev->truncated_count - EVENT_TRUNCATED_MAX);
+    log_warn("truncated free text longer than %d bytes on %s, topic \"%s\", id \"%s\": %s",
+             EVENT_TEXT_MAX, zsock_endpoint(src->sock), event_type_name(ev->type),
+             ev->ack_id ? ev->ack_id : "", fields);
+    self->stats.texts_truncated += ev->truncated_count;
+}
+
 /* Judges one complete message and queues its event or its reject. */
 static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *frames, size_t nframes,
                            size_t total)
@@ -211,6 +235,8 @@ static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *fram
     reply_t *r = src->mode == SOCK_ROUTER ? reply_new(src, peer, ev.ack_id) : NULL;
     if (rej == REJ_NONE) {
         self->stats.received[ev.type]++;
+        if (ev.truncated_count > 0)
+            log_truncation(self, src, &ev);
         store_add_event(self->store, &ev, r ? on_done : NULL, r);
     } else {
         self->stats.rejected[rej]++;

@@ -6,9 +6,10 @@
  * committed, or `nack` + id + reason after it was kept as a dead letter.
  *
  * A message larger than the entry's max_message_bytes is read whole (ZeroMQ
- * delivers it anyway) and rejected; the connection stays up. When the store is
- * full every socket stops being read, so ZeroMQ's high-water marks push back on
- * the senders instead of memory growing here.
+ * delivers it anyway) and rejected; the connection stays up. Free text longer
+ * than EVENT_TEXT_MAX is stored cut (see event.h), with one warning per message.
+ * When the store is full every socket stops being read, so ZeroMQ's high-water
+ * marks push back on the senders instead of memory growing here.
  */
 #ifndef RD_INGEST_H
 #define RD_INGEST_H
@@ -28,6 +29,7 @@ typedef struct {
     uint64_t rejected[REJ_REASON_COUNT]; /* rejects by reason */
     uint64_t acks, nacks;                /* router replies sent */
     uint64_t replies_unroutable;         /* the sender was gone when its reply was ready */
+    uint64_t texts_truncated;            /* free-text fields cut to EVENT_TEXT_MAX */
 } ingest_stats_t;
 
 /*

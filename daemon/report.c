@@ -1,15 +1,29 @@
 /*
  * report: see report.h.
  *
- * Definitions (docs/commands.md repeats them for readers of the output):
+ * Definitions of `report reactivation` (docs/commands.md repeats them for
+ * readers of the output):
  *   - an episode belongs to the month it opened in, and to the client's
  *     account manager;
- *   - contacted episodes are those not held out;
- *   - conversion = converted / contacted episodes, so episodes still open pull
- *     a recent month's rate down until they are judged;
- *   - lift = conversion(contacted) - conversion(held out), with a 95 %
- *     confidence interval from the normal approximation of the difference of
- *     two proportions.
+ *   - held-out episodes are never contacted: they appear only in the holdout
+ *     comparison, every other figure counts the contacted ones;
+ *   - each episode has one result (episodes.status): open, converted, late,
+ *     not_returned, closed, not_target, exhausted, or returned (the client
+ *     ordered before its first call went out); the results add up to episodes;
+ *   - an episode reached stage 2 when its stage is 2 or a stage-2 script is
+ *     recorded for it;
+ *   - conversion is the method's measure: stage2_converted / reached_stage2,
+ *     where stage2_converted are the converted episodes that reached stage 2.
+ *     An episode that converted after the survey call alone counts in
+ *     converted but not in conversion: the method judges an episode after its
+ *     wake-up call, and counting it would let the rate exceed 100 %. Episodes
+ *     still open count in the denominator until judged, so they pull a recent
+ *     month down. Without an episode at stage 2 there is no rate (JSON null,
+ *     "-" in text), never a 0 % that would read as a failure;
+ *   - lift = conversion(contacted) - conversion(held out), here converted /
+ *     episodes in each group (held-out episodes never reach stage 2, so the
+ *     method's rate cannot compare them), with a 95 % confidence interval from
+ *     the normal approximation of the difference of two proportions.
  */
 #include "report.h"
 
@@ -21,20 +35,34 @@
 #include "json.h"
 #include "nps.h"
 
-/* Columns of the per-month query, after month and manager. */
-static const char *const counts[] = {
-    "episodes",       "tasks",     "offended",  "forgot", "not_target", "closed",
-    "manager_change", "no_answer", "converted", "late",   "open"};
-#define N_COUNTS (sizeof counts / sizeof *counts)
+/* Call outcomes of reactivation tasks (counted over tasks), in SQL_MONTHS's
+ * column order. */
+static const char *const outcomes[] = {"offended", "forgot",         "not_target",
+                                       "closed",   "manager_change", "no_answer"};
+#define N_OUTCOMES (sizeof outcomes / sizeof *outcomes)
 
-static const char *const SQL_MONTHS =
-    "WITH ep AS ("
-    "  SELECT e.client_id, e.episode_no, e.status, e.holdout,"
-    "         to_char(e.opened_at AT TIME ZONE $1, 'YYYY-MM') AS month,"
-    "         coalesce(c.manager_id, c.order_manager_id, '(none)') AS manager"
-    "    FROM episodes e JOIN clients c USING (client_id)"
-    "   WHERE e.kind = 'reactivation' AND NOT e.holdout"
-    "), t AS ("
+/* Episode results (counted over episodes): the contract's seven, then
+ * returned; in the column order of SQL_MONTHS. */
+static const char *const results[] = {"open",   "converted",  "late",      "not_returned",
+                                      "closed", "not_target", "exhausted", "returned"};
+#define N_RESULTS (sizeof results / sizeof *results)
+
+/* The contacted reactivation episodes that every section of the report
+ * counts; $1 is the calendar's time zone. s2: reached stage 2. */
+#define SQL_EPISODES                                                                               \
+    "WITH ep AS ("                                                                                 \
+    "  SELECT e.client_id, e.episode_no, e.status, e.stage1_outcome, e.stage2_script,"             \
+    "         (e.stage >= 2 OR e.stage2_script IS NOT NULL) AS s2,"                                \
+    "         to_char(e.opened_at AT TIME ZONE $1, 'YYYY-MM') AS month,"                           \
+    "         coalesce(c.manager_id, c.order_manager_id, '(none)') AS manager"                     \
+    "    FROM episodes e LEFT JOIN clients c USING (client_id)"                                    \
+    "   WHERE e.kind = 'reactivation' AND NOT e.holdout"                                           \
+    ")"
+
+/* Per month and manager, then the total (month NULL): episodes, tasks, the
+ * outcomes[], the results[], reached_stage2, stage2_converted. */
+static const char *const SQL_MONTHS = SQL_EPISODES
+    ", t AS ("
     "  SELECT client_id, episode_no, count(*) AS tasks,"
     "         count(*) FILTER (WHERE outcome = 'offended') AS offended,"
     "         count(*) FILTER (WHERE outcome = 'forgot') AS forgot,"
@@ -48,11 +76,64 @@ static const char *const SQL_MONTHS =
     "       coalesce(sum(t.tasks), 0), coalesce(sum(t.offended), 0), coalesce(sum(t.forgot), 0),"
     "       coalesce(sum(t.not_target), 0), coalesce(sum(t.closed), 0),"
     "       coalesce(sum(t.manager_change), 0), coalesce(sum(t.no_answer), 0),"
-    "       count(*) FILTER (WHERE status = 'converted'), count(*) FILTER (WHERE status = 'late'),"
-    "       count(*) FILTER (WHERE status = 'open')"
+    "       count(*) FILTER (WHERE status = 'open'), count(*) FILTER (WHERE status = 'converted'),"
+    "       count(*) FILTER (WHERE status = 'late'),"
+    "       count(*) FILTER (WHERE status = 'not_returned'),"
+    "       count(*) FILTER (WHERE status = 'closed'),"
+    "       count(*) FILTER (WHERE status = 'not_target'),"
+    "       count(*) FILTER (WHERE status = 'exhausted'),"
+    "       count(*) FILTER (WHERE status = 'returned'),"
+    "       count(*) FILTER (WHERE s2), count(*) FILTER (WHERE s2 AND status = 'converted')"
     "  FROM ep LEFT JOIN t USING (client_id, episode_no)"
     " GROUP BY GROUPING SETS ((month, manager), ())"
     " ORDER BY month NULLS LAST, manager";
+
+/* Per stage-1 outcome (the contract's five, then "none": no outcome or only
+ * no_answer; a value outside these, which the engines never write, follows
+ * under its own name): episodes, reached_stage2, converted, stage2_converted. */
+static const char *const SQL_STAGE1 = SQL_EPISODES
+    ", g AS ("
+    "  SELECT coalesce(stage1_outcome, 'none') AS name, count(*) AS episodes,"
+    "         count(*) FILTER (WHERE s2) AS reached,"
+    "         count(*) FILTER (WHERE status = 'converted') AS converted,"
+    "         count(*) FILTER (WHERE s2 AND status = 'converted') AS s2_converted"
+    "    FROM ep GROUP BY 1"
+    ")"
+    "SELECT coalesce(k.name, g.name), coalesce(g.episodes, 0), coalesce(g.reached, 0),"
+    "       coalesce(g.converted, 0), coalesce(g.s2_converted, 0)"
+    "  FROM (VALUES (1, 'offended'), (2, 'forgot'), (3, 'manager_change'), (4, 'not_target'),"
+    "               (5, 'closed'), (6, 'none')) AS k (ord, name)"
+    "  FULL JOIN g ON g.name = k.name"
+    " ORDER BY k.ord NULLS LAST, 1";
+
+/* Per stage-2 script, over the episodes that reached stage 2 (a stage-2
+ * episode without a recorded script, from data older than the script column,
+ * counts under "unknown", shown only then): episodes and by_script_cols[]. */
+static const char *const SQL_SCRIPT = SQL_EPISODES
+    ", g AS ("
+    "  SELECT coalesce(stage2_script, 'unknown') AS name, count(*) AS episodes,"
+    "         count(*) FILTER (WHERE status = 'converted') AS converted,"
+    "         count(*) FILTER (WHERE status = 'late') AS late,"
+    "         count(*) FILTER (WHERE status = 'not_returned') AS not_returned,"
+    "         count(*) FILTER (WHERE status = 'open') AS open,"
+    "         count(*) FILTER (WHERE status = 'closed') AS closed,"
+    "         count(*) FILTER (WHERE status = 'not_target') AS not_target,"
+    "         count(*) FILTER (WHERE status = 'exhausted') AS exhausted"
+    "    FROM ep WHERE s2 GROUP BY 1"
+    ")"
+    "SELECT coalesce(k.name, g.name), coalesce(g.episodes, 0), coalesce(g.converted, 0),"
+    "       coalesce(g.late, 0), coalesce(g.not_returned, 0), coalesce(g.open, 0),"
+    "       coalesce(g.closed, 0), coalesce(g.not_target, 0), coalesce(g.exhausted, 0)"
+    "  FROM (VALUES (1, 'wakeup_offended'), (2, 'wakeup_forgot')) AS k (ord, name)"
+    "  FULL JOIN g ON g.name = k.name"
+    " ORDER BY k.ord NULLS LAST, 1";
+
+static const char *const by_stage1_cols[] = {"episodes", "reached_stage2", "converted",
+                                             "stage2_converted"};
+#define N_BY_STAGE1 (sizeof by_stage1_cols / sizeof *by_stage1_cols)
+static const char *const by_script_cols[] = {"episodes", "converted", "late",       "not_returned",
+                                             "open",     "closed",    "not_target", "exhausted"};
+#define N_BY_SCRIPT (sizeof by_script_cols / sizeof *by_script_cols)
 
 static const char *const SQL_HOLDOUT =
     "SELECT count(*) FILTER (WHERE NOT holdout),"
@@ -78,53 +159,241 @@ PGresult *report_query(PGconn *db, const char *sql, int n, const char *const *pa
     return res;
 }
 
+/* One row of the month x manager table (or its total). */
+typedef struct {
+    long episodes, tasks;
+    long outcome[N_OUTCOMES];
+    long result[N_RESULTS];
+    long reached_stage2, stage2_converted;
+} react_row_t;
+
+static void react_row_read(const PGresult *res, int r, react_row_t *row)
+{
+    int c = 2;
+    row->episodes = atol(PQgetvalue(res, r, c++));
+    row->tasks = atol(PQgetvalue(res, r, c++));
+    for (size_t k = 0; k < N_OUTCOMES; k++)
+        row->outcome[k] = atol(PQgetvalue(res, r, c++));
+    for (size_t k = 0; k < N_RESULTS; k++)
+        row->result[k] = atol(PQgetvalue(res, r, c++));
+    row->reached_stage2 = atol(PQgetvalue(res, r, c++));
+    row->stage2_converted = atol(PQgetvalue(res, r, c));
+}
+
+/* The method's conversion as a JSON value: null without a stage-2 episode. */
+static void json_conversion(jbuf_t *b, long converted, long reached)
+{
+    if (reached > 0)
+        jbuf_printf(b, "\"conversion\":%.4f", rate(converted, reached));
+    else
+        jbuf_puts(b, "\"conversion\":null");
+}
+
+/*
+ * The members of one row object, without braces. Version 1 of the report had
+ * the call outcomes here, including not_target and closed; those two names now
+ * hold episode results as the contract names them, and every call outcome is
+ * under "outcomes". The other version-1 keys keep their meaning, and
+ * "converted", "late", "open", "conversion" stay last in that order.
+ */
+static void react_row_json(jbuf_t *b, const react_row_t *row)
+{
+    static const int top_outcomes[] = {0, 1, 4, 5}; /* offended forgot manager_change no_answer */
+    /* not_returned closed not_target exhausted returned, then version 1's
+     * converted late open */
+    static const int result_order[] = {3, 4, 5, 6, 7, 1, 2, 0};
+    jbuf_printf(b, "\"episodes\":%ld,\"tasks\":%ld", row->episodes, row->tasks);
+    for (size_t k = 0; k < sizeof top_outcomes / sizeof *top_outcomes; k++)
+        jbuf_printf(b, ",\"%s\":%ld", outcomes[top_outcomes[k]], row->outcome[top_outcomes[k]]);
+    jbuf_puts(b, ",\"outcomes\":{");
+    for (size_t k = 0; k < N_OUTCOMES; k++)
+        jbuf_printf(b, "%s\"%s\":%ld", k ? "," : "", outcomes[k], row->outcome[k]);
+    jbuf_printf(b, "},\"reached_stage2\":%ld,\"stage2_converted\":%ld", row->reached_stage2,
+                row->stage2_converted);
+    for (size_t k = 0; k < N_RESULTS; k++)
+        jbuf_printf(b, ",\"%s\":%ld", results[result_order[k]], row->result[result_order[k]]);
+    jbuf_puts(b, ",");
+    json_conversion(b, row->stage2_converted, row->reached_stage2);
+}
+
+/* --- aligned text tables ------------------------------------------------------
+ * A table is a label column, count columns named by their JSON names (each as
+ * wide as its name, at least 6) and the conversion last. */
+
+static int col_width(const char *name)
+{
+    int n = (int)strlen(name);
+    return n > 6 ? n : 6;
+}
+
+static void text_header(FILE *out, const char *label, int label_w, const char *const *names,
+                        size_t n)
+{
+    fprintf(out, "%-*s", label_w, label);
+    for (size_t k = 0; k < n; k++)
+        fprintf(out, " %*s", col_width(names[k]), names[k]);
+    fprintf(out, " %10s\n", "conversion");
+}
+
+static void text_row(FILE *out, const char *label, int label_w, const char *const *names,
+                     const long *v, size_t n, long converted, long reached)
+{
+    fprintf(out, "%-*.*s", label_w, label_w, label);
+    for (size_t k = 0; k < n; k++)
+        fprintf(out, " %*ld", col_width(names[k]), v[k]);
+    if (reached > 0)
+        fprintf(out, " %9.1f%%\n", 100 * rate(converted, reached));
+    else
+        fprintf(out, " %10s\n", "-");
+}
+
+/* The main table's columns: episodes, the results, then the method's counts. */
+static const char *const month_cols[] = {
+    "episodes",   "open",      "converted", "late",           "not_returned",    "closed",
+    "not_target", "exhausted", "returned",  "reached_stage2", "stage2_converted"};
+#define N_MONTH_COLS (sizeof month_cols / sizeof *month_cols)
+
+static void month_values(const react_row_t *row, long *v)
+{
+    v[0] = row->episodes;
+    for (size_t k = 0; k < N_RESULTS; k++)
+        v[1 + k] = row->result[k];
+    v[1 + N_RESULTS] = row->reached_stage2;
+    v[2 + N_RESULTS] = row->stage2_converted;
+}
+
+static void react_text(FILE *out, const config_t *cfg, const PGresult *months,
+                       const react_row_t *rows, const PGresult *stage1, const PGresult *script)
+{
+    int n = PQntuples(months);
+    char label[32];
+    long v[N_MONTH_COLS > N_BY_SCRIPT ? N_MONTH_COLS : N_BY_SCRIPT];
+
+    fprintf(out,
+            "reactivation by month opened (%s) and account manager (held-out episodes left out)\n"
+            "conversion = converted / reached stage 2: of the episodes that got the wake-up call\n"
+            "(reached_stage2), the share that ordered again in time (stage2_converted), as the\n"
+            "method measures it; episodes still open count until judged; \"-\": none reached\n"
+            "stage 2\n\n",
+            cfg->rules.calendar.timezone);
+    text_header(out, "month    manager", 25, month_cols, N_MONTH_COLS);
+    for (int r = 0; r < n; r++) {
+        if (r == n - 1)
+            fprintf(out, "\n");
+        snprintf(label, sizeof label, "%-7s  %-16.16s", PQgetvalue(months, r, 0),
+                 PQgetvalue(months, r, 1));
+        month_values(&rows[r], v);
+        text_row(out, label, 25, month_cols, v, N_MONTH_COLS, rows[r].stage2_converted,
+                 rows[r].reached_stage2);
+    }
+
+    fprintf(out, "\ncalls (tasks) by outcome\n\n%-25s %6s", "month    manager", "tasks");
+    for (size_t k = 0; k < N_OUTCOMES; k++)
+        fprintf(out, " %*s", col_width(outcomes[k]), outcomes[k]);
+    fprintf(out, "\n");
+    for (int r = 0; r < n; r++) {
+        if (r == n - 1)
+            fprintf(out, "\n");
+        fprintf(out, "%-7s  %-16.16s %6ld", PQgetvalue(months, r, 0), PQgetvalue(months, r, 1),
+                rows[r].tasks);
+        for (size_t k = 0; k < N_OUTCOMES; k++)
+            fprintf(out, " %*ld", col_width(outcomes[k]), rows[r].outcome[k]);
+        fprintf(out, "\n");
+    }
+
+    fprintf(out, "\nby stage-1 outcome (\"none\": no answer that sorted the client)\n\n");
+    text_header(out, "stage1_outcome", 16, by_stage1_cols, N_BY_STAGE1);
+    for (int r = 0; r < PQntuples(stage1); r++) {
+        for (size_t k = 0; k < N_BY_STAGE1; k++)
+            v[k] = atol(PQgetvalue(stage1, r, (int)k + 1));
+        text_row(out, PQgetvalue(stage1, r, 0), 16, by_stage1_cols, v, N_BY_STAGE1, v[3], v[1]);
+    }
+
+    fprintf(out, "\nby stage-2 script (episodes that reached stage 2)\n\n");
+    text_header(out, "script", 16, by_script_cols, N_BY_SCRIPT);
+    for (int r = 0; r < PQntuples(script); r++) {
+        for (size_t k = 0; k < N_BY_SCRIPT; k++)
+            v[k] = atol(PQgetvalue(script, r, (int)k + 1));
+        text_row(out, PQgetvalue(script, r, 0), 16, by_script_cols, v, N_BY_SCRIPT, v[1], v[0]);
+    }
+}
+
+static void react_json_breakdowns(jbuf_t *b, const PGresult *stage1, const PGresult *script)
+{
+    jbuf_puts(b, ",\"by_stage1_outcome\":{");
+    for (int r = 0; r < PQntuples(stage1); r++) {
+        if (r)
+            jbuf_puts(b, ",");
+        jbuf_key(b, PQgetvalue(stage1, r, 0));
+        jbuf_puts(b, "{");
+        for (size_t k = 0; k < N_BY_STAGE1; k++)
+            jbuf_printf(b, "\"%s\":%s,", by_stage1_cols[k], PQgetvalue(stage1, r, (int)k + 1));
+        json_conversion(b, atol(PQgetvalue(stage1, r, 4)), atol(PQgetvalue(stage1, r, 2)));
+        jbuf_puts(b, "}");
+    }
+    jbuf_puts(b, "},\"by_script\":{");
+    for (int r = 0; r < PQntuples(script); r++) {
+        if (r)
+            jbuf_puts(b, ",");
+        jbuf_key(b, PQgetvalue(script, r, 0));
+        jbuf_puts(b, "{");
+        for (size_t k = 0; k < N_BY_SCRIPT; k++)
+            jbuf_printf(b, "\"%s\":%s,", by_script_cols[k], PQgetvalue(script, r, (int)k + 1));
+        json_conversion(b, atol(PQgetvalue(script, r, 2)), atol(PQgetvalue(script, r, 1)));
+        jbuf_puts(b, "}");
+    }
+    jbuf_puts(b, "}");
+}
+
 int report_reactivation(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err,
                         size_t errlen)
 {
     const char *params[1] = {cfg->rules.calendar.timezone};
-    PGresult *months = report_query(db, SQL_MONTHS, 1, params, err, errlen);
-    if (months == NULL)
-        return -1;
-    PGresult *hold = report_query(db, SQL_HOLDOUT, 0, NULL, err, errlen);
-    if (hold == NULL) {
-        PQclear(months);
-        return -1;
+    PGresult *months = NULL, *stage1 = NULL, *script = NULL, *hold = NULL;
+    react_row_t *rows = NULL;
+    int rc = -1, n = 0;
+    if ((months = report_query(db, SQL_MONTHS, 1, params, err, errlen)) == NULL ||
+        (stage1 = report_query(db, SQL_STAGE1, 1, params, err, errlen)) == NULL ||
+        (script = report_query(db, SQL_SCRIPT, 1, params, err, errlen)) == NULL ||
+        (hold = report_query(db, SQL_HOLDOUT, 0, NULL, err, errlen)) == NULL)
+        goto done;
+    /* The grouping sets always yield the total row, last, even without episodes. */
+    n = PQntuples(months);
+    rows = calloc((size_t)n, sizeof *rows);
+    if (rows == NULL) {
+        snprintf(err, errlen, "out of memory\n");
+        goto done;
     }
+    for (int r = 0; r < n; r++)
+        react_row_read(months, r, &rows[r]);
+
     long contacted = atol(PQgetvalue(hold, 0, 0)), contacted_conv = atol(PQgetvalue(hold, 0, 1));
     long held = atol(PQgetvalue(hold, 0, 2)), held_conv = atol(PQgetvalue(hold, 0, 3));
     double p1 = rate(contacted_conv, contacted), p2 = rate(held_conv, held);
     double se = contacted > 0 && held > 0
                     ? sqrt(p1 * (1 - p1) / (double)contacted + p2 * (1 - p2) / (double)held)
                     : NAN;
-    int rows = PQntuples(months);
 
     if (json) {
         jbuf_t b = JBUF_INIT;
         jbuf_puts(&b, "{\"months\":[");
-        for (int r = 0, first = 1; r < rows; r++) {
-            if (strcmp(PQgetvalue(months, r, 0), "total") == 0)
-                continue;
-            jbuf_puts(&b, first ? "{" : ",{");
-            first = 0;
+        for (int r = 0; r < n - 1; r++) {
+            jbuf_puts(&b, r ? ",{" : "{");
             jbuf_key(&b, "month");
             jbuf_string(&b, PQgetvalue(months, r, 0), strlen(PQgetvalue(months, r, 0)));
             jbuf_puts(&b, ",");
             jbuf_key(&b, "manager");
             jbuf_string(&b, PQgetvalue(months, r, 1), strlen(PQgetvalue(months, r, 1)));
-            for (size_t k = 0; k < N_COUNTS; k++)
-                jbuf_printf(&b, ",\"%s\":%s", counts[k], PQgetvalue(months, r, (int)k + 2));
-            jbuf_printf(&b, ",\"conversion\":%.4f}",
-                        rate(atol(PQgetvalue(months, r, 10)), atol(PQgetvalue(months, r, 2))));
+            jbuf_puts(&b, ",");
+            react_row_json(&b, &rows[r]);
+            jbuf_puts(&b, "}");
         }
         jbuf_puts(&b, "],\"total\":{");
-        for (size_t k = 0; k < N_COUNTS; k++)
-            jbuf_printf(&b, "%s\"%s\":%s", k ? "," : "", counts[k],
-                        PQgetvalue(months, rows - 1, (int)k + 2));
-        jbuf_printf(
-            &b,
-            ",\"conversion\":%.4f},\"references\":{\"naive_calling\":0.05,"
-            "\"method_average\":0.30,\"method_best\":0.61},",
-            rate(atol(PQgetvalue(months, rows - 1, 10)), atol(PQgetvalue(months, rows - 1, 2))));
+        react_row_json(&b, &rows[n - 1]);
+        jbuf_puts(&b, "}");
+        react_json_breakdowns(&b, stage1, script);
+        jbuf_puts(&b, ",\"references\":{\"naive_calling\":0.05,"
+                      "\"method_average\":0.30,\"method_best\":0.61},");
         jbuf_printf(&b,
                     "\"holdout\":{\"contacted\":%ld,\"contacted_converted\":%ld,\"held_out\":%ld,"
                     "\"held_out_converted\":%ld,\"lift\":",
@@ -137,22 +406,7 @@ int report_reactivation(PGconn *db, const config_t *cfg, bool json, FILE *out, c
         fprintf(out, "%s\n", b.data);
         jbuf_free(&b);
     } else {
-        fprintf(out, "reactivation by month opened (%s) and account manager\n\n",
-                cfg->rules.calendar.timezone);
-        fprintf(out, "%-7s  %-16s", "month", "manager");
-        for (size_t k = 0; k < N_COUNTS; k++)
-            fprintf(out, " %*s", (int)(strlen(counts[k]) > 6 ? strlen(counts[k]) : 6), counts[k]);
-        fprintf(out, " %10s\n", "conversion");
-        for (int r = 0; r < rows; r++) {
-            if (r == rows - 1)
-                fprintf(out, "\n");
-            fprintf(out, "%-7s  %-16.16s", PQgetvalue(months, r, 0), PQgetvalue(months, r, 1));
-            for (size_t k = 0; k < N_COUNTS; k++)
-                fprintf(out, " %*s", (int)(strlen(counts[k]) > 6 ? strlen(counts[k]) : 6),
-                        PQgetvalue(months, r, (int)k + 2));
-            fprintf(out, " %9.1f%%\n",
-                    100 * rate(atol(PQgetvalue(months, r, 10)), atol(PQgetvalue(months, r, 2))));
-        }
+        react_text(out, cfg, months, rows, stage1, script);
         fprintf(out, "\nreferences: naive calling 5%%, method average 30%%, best recorded 61%%\n");
         fprintf(out, "holdout: contacted %ld (converted %.1f%%), held out %ld (converted %.1f%%)",
                 contacted, 100 * p1, held, 100 * p2);
@@ -162,9 +416,14 @@ int report_reactivation(PGconn *db, const config_t *cfg, bool json, FILE *out, c
             fprintf(out, ", lift %+.1f pp (95%% CI %+.1f .. %+.1f)\n", 100 * (p1 - p2),
                     100 * (p1 - p2 - 1.96 * se), 100 * (p1 - p2 + 1.96 * se));
     }
+    rc = 0;
+done:
+    free(rows);
     PQclear(months);
+    PQclear(stage1);
+    PQclear(script);
     PQclear(hold);
-    return 0;
+    return rc;
 }
 
 static const char *const SQL_NPS =

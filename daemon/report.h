@@ -20,11 +20,16 @@ PGresult *report_query(PGconn *db, const char *sql, int n, const char *const *pa
                        size_t errlen);
 
 /*
- * Prints the reactivation report: per month and account manager, episodes,
- * tasks, outcomes by kind, conversions and the conversion rate beside the
- * method's references (5 % naive calling, 30 % average, 61 % best); then the
- * contacted-versus-holdout comparison with the lift and its 95 % confidence
- * interval. Returns 0, or -1 with a message in err (a database error).
+ * Prints the reactivation report over the contacted (not held-out) episodes:
+ * per month opened and account manager, then in total, the episodes by result
+ * (open, converted, late, not_returned, closed, not_target, exhausted,
+ * returned), those that reached stage 2 and converted, and the method's
+ * conversion = converted / reached stage 2 (none without a stage-2 episode);
+ * the calls by outcome; the same conversion by stage-1 outcome and by stage-2
+ * script; the method's references (5 % naive calling, 30 % average, 61 %
+ * best); then the contacted-versus-holdout comparison (converted / episodes)
+ * with the lift and its 95 % confidence interval. Returns 0, or -1 with a
+ * message in err (a database error).
  */
 int report_reactivation(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err,
                         size_t errlen);

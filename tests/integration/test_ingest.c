@@ -421,3 +421,58 @@ Test(ingest, an_event_the_database_refuses_is_dead_lettered_and_the_rest_are_kep
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM orders"), "19");
     cr_assert_str_eq(h_sql(&h, "SELECT reason FROM dead_letters"), "database");
 }
+
+/* --- free text longer than the stored length ------------------------------ */
+
+/* The harness's router input refuses messages above 4096 bytes, which would
+ * hide what these tests check: their configuration gives it room for 5,000
+ * bytes of text and the rest of a message. */
+static void setup_room_for_text(void)
+{
+    h_setup(&h);
+    FILE *f = fopen(h.config_path, "r");
+    cr_assert(f != NULL);
+    char yaml[8192];
+    size_t n = fread(yaml, 1, sizeof yaml - 1, f);
+    fclose(f);
+    yaml[n] = '\0';
+    const char *from = "max_message_bytes: 4096";
+    char *at = strstr(yaml, from);
+    cr_assert(at != NULL, "the harness configuration changed:\n%s", yaml);
+    f = fopen(h.config_path, "w");
+    cr_assert(f != NULL);
+    fprintf(f, "%.*smax_message_bytes: 65536%s", (int)(at - yaml), yaml, at + strlen(from));
+    fclose(f);
+    cr_assert(h_start(&h), "daemon did not start");
+}
+
+TestSuite(ingest_text, .init = setup_room_for_text, .fini = teardown, .timeout = 60);
+
+Test(ingest_text, a_5000_byte_reason_is_acked_and_stored_cut_to_4096_bytes)
+{
+    char reason[5001], body[5300];
+    const char *deal = "{\"client_id\":\"c\",\"deal_id\":\"%s\",\"ts\":\"2026-01-01T00:00:00Z\","
+                       "\"competitor\":\"Rival\",\"reason\":\"%s\"}";
+    /* ASCII only: exactly 4096 bytes are kept. */
+    memset(reason, 'q', 5000);
+    reason[5000] = '\0';
+    snprintf(body, sizeof body, deal, "d-1", reason);
+    expect_ack("deal.lost", body, "d-1");
+    /* A euro sign (3 bytes) across the limit: the cut keeps none of it. */
+    memset(reason, 'r', 5000);
+    memcpy(reason + 4094, "\xE2\x82\xAC", 3);
+    snprintf(body, sizeof body, deal, "d-2", reason);
+    expect_ack("deal.lost", body, "d-2");
+
+    cr_assert_str_eq(h_sql(&h, "SELECT string_agg(deal_id || ':' || octet_length(reason) || ':' || "
+                               "(reason = repeat(left(reason, 1), length(reason))) || ':' || "
+                               "competitor, ',' ORDER BY deal_id) FROM deals_lost"),
+                     "d-1:4096:true:Rival,d-2:4094:true:Rival");
+    cr_assert_str_eq(h_status_field(&h, "rejected"), "0");
+    /* One warning per message, naming the topic, the id, the field and its
+     * length as sent. */
+    cr_assert_eq(h_log_count(&h, "truncated free text"), 2, "%s", h_log(&h));
+    cr_assert_eq(h_log_count(&h, "topic \"deal.lost\", id \"d-2\": field \"reason\" 5000 bytes, "
+                                 "kept 4094"),
+                 1, "%s", h_log(&h));
+}

@@ -6,6 +6,7 @@
 #include "json.h"
 
 #include <criterion/criterion.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1108,51 +1109,231 @@ Test(event, upsert_null_is_a_type_error_for_fields_that_cannot_be_cleared)
         4);
 }
 
-/* --- text limits ---------------------------------------------------------- */
+/* --- free text ----------------------------------------------------------- */
 
-static char *body_with_text(const char *topic_fields, const char *key, size_t len)
+/* A body of topic_fields plus "key": text, where text is raw UTF-8 without
+ * quotes or backslashes (so it needs no escaping). */
+static char *body_with_text(const char *topic_fields, const char *key, const char *text, size_t len)
 {
     jbuf_t b = JBUF_INIT;
     jbuf_printf(&b, "{%s,\"%s\":\"", topic_fields, key);
-    for (size_t i = 0; i < len; i++)
-        jbuf_append(&b, "t", 1);
+    jbuf_append(&b, text, len);
     jbuf_puts(&b, "\"}");
     return b.data;
 }
 
-Test(event, limits_free_text_to_4096_bytes)
+/* n bytes: `before` ASCII 'a's, then the UTF-8 character ch, then 'z's. */
+static char *text_with_char_at(size_t n, size_t before, const char *ch)
 {
+    char *t = malloc(n + 1);
+    cr_assert(t != NULL && before + strlen(ch) <= n);
+    memset(t, 'a', before);
+    memcpy(t + before, ch, strlen(ch));
+    memset(t + before + strlen(ch), 'z', n - before - strlen(ch));
+    t[n] = '\0';
+    return t;
+}
+
+#define DEAL_FIELDS "\"client_id\":\"c\",\"deal_id\":\"d\",\"ts\":\"2026-11-25T10:00:00Z\""
+
+static const struct {
+    const char *topic;
+    const char *fields;
+    const char *key;
+    size_t member; /* offsetof the event's char * */
+} text_fields[] = {
+    {"client.upsert", "\"client_id\":\"c\"", "name", offsetof(event_t, name)},
+    {"deal.lost", DEAL_FIELDS, "competitor", offsetof(event_t, competitor)},
+    {"deal.lost", DEAL_FIELDS, "reason", offsetof(event_t, reason)},
+    {"nps.response", "\"client_id\":\"c\",\"score\":1,\"ts\":\"2026-11-25T10:00:00Z\"", "comment",
+     offsetof(event_t, comment)},
+    {"reactivation.outcome",
+     "\"task_id\":\"t\",\"outcome\":\"forgot\",\"ts\":\"2026-11-25T10:00:00Z\"", "comment",
+     offsetof(event_t, comment)},
+};
+
+static const char *text_member(const event_t *ev, size_t member)
+{
+    return *(char *const *)((const char *)ev + member);
+}
+
+Test(event, text_cut_never_splits_a_character)
+{
+    /* Where a character of each UTF-8 length sits against a limit of 8 bytes,
+     * and how many bytes the cut keeps. */
     static const struct {
-        const char *topic;
-        const char *fields;
-        const char *key;
+        size_t before;
+        const char *ch;
+        size_t want;
     } cases[] = {
-        {"client.upsert", "\"client_id\":\"c\"", "name"},
-        {"deal.lost", "\"client_id\":\"c\",\"deal_id\":\"d\",\"ts\":\"2026-11-25T10:00:00Z\"",
-         "competitor"},
-        {"deal.lost", "\"client_id\":\"c\",\"deal_id\":\"d\",\"ts\":\"2026-11-25T10:00:00Z\"",
-         "reason"},
-        {"nps.response", "\"client_id\":\"c\",\"score\":1,\"ts\":\"2026-11-25T10:00:00Z\"",
-         "comment"},
-        {"reactivation.outcome",
-         "\"task_id\":\"t\",\"outcome\":\"forgot\",\"ts\":\"2026-11-25T10:00:00Z\"", "comment"},
+        {7, "x", 8},            /* ASCII ending at the limit */
+        {7, "\xC3\xA9", 7},     /* é: 2 bytes across the limit */
+        {6, "\xC3\xA9", 8},     /* é ending at the limit */
+        {6, "\xE2\x82\xAC", 6}, /* €: 3 bytes, 2 inside */
+        {7, "\xE2\x82\xAC", 7}, /* €: 1 inside */
+        {5, "\xE2\x82\xAC", 8},
+        {5, "\xF0\x9F\x98\x80", 5}, /* U+1F600: 4 bytes, 3 inside */
+        {6, "\xF0\x9F\x98\x80", 6},
+        {7, "\xF0\x9F\x98\x80", 7},
+        {4, "\xF0\x9F\x98\x80", 8},
     };
     for (size_t i = 0; i < N(cases); i++) {
-        event_t ev;
-        char *body = body_with_text(cases[i].fields, cases[i].key, EVENT_TEXT_MAX);
-        cr_expect_eq(parse(cases[i].topic, body, &ev), REJ_NONE, "%s %s: %s", cases[i].topic,
-                     cases[i].key, why);
-        event_clear(&ev);
-        free(body);
-        body = body_with_text(cases[i].fields, cases[i].key, EVENT_TEXT_MAX + 1);
-        char want[96];
-        snprintf(want, sizeof want, "field \"%s\": longer than 4096 bytes (4097)", cases[i].key);
-        cr_expect_eq(parse(cases[i].topic, body, &ev), REJ_BAD_VALUE, "%s %s", cases[i].topic,
-                     cases[i].key);
-        cr_expect_str_eq(why, want);
-        event_clear(&ev);
-        free(body);
+        char *t = text_with_char_at(16, cases[i].before, cases[i].ch);
+        size_t got = event_text_cut(t, 16, 8);
+        cr_expect_eq(got, cases[i].want, "case %zu: kept %zu, want %zu", i, got, cases[i].want);
+        cr_expect(json_utf8_valid(t, got), "case %zu: the kept prefix is not UTF-8", i);
+        free(t);
     }
+    cr_expect_eq(event_text_cut("abc", 3, 8), 3);
+    cr_expect_eq(event_text_cut("abc", 3, 3), 3);
+    cr_expect_eq(event_text_cut("abc", 3, 0), 0);
+    cr_expect_eq(event_text_cut("\xC3\xA9", 2, 1), 0);
+}
+
+Test(event, accepts_a_5_kb_reason_on_deal_lost_and_keeps_4096_bytes)
+{
+    /* A 5,000-byte reason with a Cyrillic letter, a euro sign or an emoji
+     * across the limit, at each byte offset: the cut keeps none of it. */
+    static const char *const chars[] = {"\xD0\xB6", "\xE2\x82\xAC", "\xF0\x9F\x98\x80"};
+    for (size_t ci = 0; ci < N(chars); ci++) {
+        size_t clen = strlen(chars[ci]);
+        for (size_t off = 1; off < clen; off++) {
+            /* The character starts `off` bytes before the limit, so straddles it. */
+            size_t before = EVENT_TEXT_MAX - off;
+            char *text = text_with_char_at(5000, before, chars[ci]);
+            char *body = body_with_text(DEAL_FIELDS, "reason", text, 5000);
+            event_t ev;
+            cr_assert_eq(parse("deal.lost", body, &ev), REJ_NONE, "%s", why);
+            cr_expect_str_eq(why, "");
+            cr_expect_eq(strlen(ev.reason), before, "char %zu at -%zu: kept %zu, want %zu", ci, off,
+                         strlen(ev.reason), before);
+            cr_expect(memcmp(ev.reason, text, before) == 0);
+            cr_expect(json_utf8_valid(ev.reason, strlen(ev.reason)));
+            cr_expect_eq(ev.truncated_count, 1);
+            cr_expect_str_eq(ev.truncated[0].field, "reason");
+            cr_expect_eq(ev.truncated[0].sent_len, 5000);
+            cr_expect_eq(ev.truncated[0].kept_len, before);
+            cr_expect_str_eq(ev.deal_id, "d");
+            event_clear(&ev);
+            free(body);
+            free(text);
+        }
+    }
+    /* A character that ends exactly at the limit is kept whole. */
+    char *text = text_with_char_at(5000, EVENT_TEXT_MAX - 3, "\xE2\x82\xAC");
+    char *body = body_with_text(DEAL_FIELDS, "reason", text, 5000);
+    event_t ev;
+    cr_assert_eq(parse("deal.lost", body, &ev), REJ_NONE, "%s", why);
+    cr_expect_eq(strlen(ev.reason), EVENT_TEXT_MAX);
+    cr_expect(memcmp(ev.reason, text, EVENT_TEXT_MAX) == 0);
+    event_clear(&ev);
+    free(body);
+    free(text);
+}
+
+Test(event, accepts_every_free_text_field_at_any_length_and_cuts_it)
+{
+    /* 'x' then 2-byte characters: byte 4095 starts one, so the cut keeps 4095. */
+    const size_t sizes[] = {5001, 1000001};
+    for (size_t si = 0; si < N(sizes); si++) {
+        size_t n = sizes[si];
+        char *text = malloc(n);
+        cr_assert(text != NULL);
+        text[0] = 'x';
+        for (size_t k = 1; k + 1 < n; k += 2)
+            memcpy(text + k, "\xC3\xA9", 2);
+        for (size_t i = 0; i < N(text_fields); i++) {
+            char *body = body_with_text(text_fields[i].fields, text_fields[i].key, text, n);
+            event_t ev;
+            cr_assert_eq(parse(text_fields[i].topic, body, &ev), REJ_NONE, "%s %s: %s",
+                         text_fields[i].topic, text_fields[i].key, why);
+            const char *kept = text_member(&ev, text_fields[i].member);
+            cr_assert_not_null(kept);
+            cr_expect_eq(strlen(kept), EVENT_TEXT_MAX - 1, "%s %s: kept %zu", text_fields[i].topic,
+                         text_fields[i].key, strlen(kept));
+            cr_expect(memcmp(kept, text, EVENT_TEXT_MAX - 1) == 0);
+            cr_expect_eq(ev.truncated_count, 1);
+            cr_expect_str_eq(ev.truncated[0].field, text_fields[i].key);
+            cr_expect_eq(ev.truncated[0].sent_len, n);
+            cr_expect_eq(ev.truncated[0].kept_len, EVENT_TEXT_MAX - 1);
+            event_clear(&ev);
+            free(body);
+        }
+        free(text);
+    }
+}
+
+Test(event, keeps_free_text_up_to_4096_bytes_whole)
+{
+    char *text = text_with_char_at(EVENT_TEXT_MAX, EVENT_TEXT_MAX - 4, "\xF0\x9F\x98\x80");
+    for (size_t i = 0; i < N(text_fields); i++) {
+        for (size_t len = EVENT_TEXT_MAX - 4; len <= EVENT_TEXT_MAX; len += 4) {
+            char *body = body_with_text(text_fields[i].fields, text_fields[i].key, text, len);
+            event_t ev;
+            cr_assert_eq(parse(text_fields[i].topic, body, &ev), REJ_NONE, "%s", why);
+            cr_expect_eq(strlen(text_member(&ev, text_fields[i].member)), len);
+            cr_expect_eq(ev.truncated_count, 0);
+            event_clear(&ev);
+            free(body);
+        }
+    }
+    free(text);
+}
+
+Test(event, records_each_cut_field_once)
+{
+    char *text = text_with_char_at(6000, 0, "a");
+    jbuf_t b = JBUF_INIT;
+    jbuf_printf(&b, "{%s,\"competitor\":\"%.5000s\",\"reason\":\"%s\"}", DEAL_FIELDS, text, text);
+    event_t ev;
+    cr_assert_eq(parse("deal.lost", b.data, &ev), REJ_NONE, "%s", why);
+    cr_expect_eq(ev.truncated_count, 2);
+    cr_expect_str_eq(ev.truncated[0].field, "competitor");
+    cr_expect_eq(ev.truncated[0].sent_len, 5000);
+    cr_expect_str_eq(ev.truncated[1].field, "reason");
+    cr_expect_eq(ev.truncated[1].sent_len, 6000);
+    cr_expect_eq(strlen(ev.competitor), EVENT_TEXT_MAX);
+    cr_expect_eq(strlen(ev.reason), EVENT_TEXT_MAX);
+    event_clear(&ev);
+    cr_expect_eq(ev.truncated_count, 0);
+    jbuf_free(&b);
+    free(text);
+}
+
+Test(event, still_rejects_free_text_that_is_not_a_string)
+{
+    check_cases(
+        (case_t[]){
+            {"deal.lost", "{" DEAL_FIELDS ",\"reason\":5000}", REJ_BAD_TYPE,
+             "field \"reason\": expected a string, got number"},
+            {"deal.lost", "{" DEAL_FIELDS ",\"competitor\":{\"name\":\"Acme\"}}", REJ_BAD_TYPE,
+             "field \"competitor\": expected a string, got object"},
+            {"nps.response",
+             "{\"client_id\":\"c\",\"score\":1,\"ts\":\"2026-11-25T10:00:00Z\",\"comment\":[\"a\"]}",
+             REJ_BAD_TYPE, "field \"comment\": expected a string, got array"},
+            {"reactivation.outcome",
+             "{\"task_id\":\"t\",\"outcome\":\"forgot\",\"ts\":\"2026-11-25T10:00:00Z\","
+             "\"comment\":true}",
+             REJ_BAD_TYPE, "field \"comment\": expected a string, got boolean"},
+            {"client.upsert", "{\"client_id\":\"c\",\"name\":7}", REJ_BAD_TYPE,
+             "field \"name\": expected a string or null, got number"},
+        },
+        5);
+}
+
+Test(event, reports_no_cut_when_the_message_is_rejected_for_another_reason)
+{
+    char *text = text_with_char_at(5000, 0, "a");
+    char *body = body_with_text("\"client_id\":\"c\",\"status\":\"gone\"", "name", text, 5000);
+    /* name comes before status in the reading order, so it was cut before the
+     * bad status was found. */
+    event_t ev;
+    cr_expect_eq(parse("client.upsert", body, &ev), REJ_BAD_VALUE);
+    cr_expect(strstr(why, "status") != NULL, "%s", why);
+    cr_expect_eq(ev.truncated_count, 0);
+    event_clear(&ev);
+    free(body);
+    free(text);
 }
 
 /* --- source, seq, ack_id -------------------------------------------------- */
