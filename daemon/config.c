@@ -1092,6 +1092,10 @@ static const enum_name_t assignee_roles[] = {{"account_manager", ROLE_ACCOUNT_MA
                                              {NULL, 0}};
 static const enum_name_t react_modes[] = {
     {"continuous", REACT_CONTINUOUS}, {"batch", REACT_BATCH}, {NULL, 0}};
+static const enum_name_t batch_periods[] = {
+    {"month", BATCH_MONTH}, {"quarter", BATCH_QUARTER}, {"half_year", BATCH_HALF_YEAR}, {NULL, 0}};
+static const enum_name_t cycle_fallbacks[] = {
+    {"sales_type_median", CYCLE_FALLBACK_MEDIAN}, {"none", CYCLE_FALLBACK_NONE}, {NULL, 0}};
 
 /* Enum fields are stored through an int *. */
 _Static_assert(sizeof(sock_mode_t) == sizeof(int), "enum size");
@@ -1100,6 +1104,8 @@ _Static_assert(sizeof(log_level_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(sales_type_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(role_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(react_mode_t) == sizeof(int), "enum size");
+_Static_assert(sizeof(batch_every_t) == sizeof(int), "enum size");
+_Static_assert(sizeof(cycle_fallback_t) == sizeof(int), "enum size");
 
 #define SCHEMA(rows, check)                                                                        \
     {                                                                                              \
@@ -1192,8 +1198,32 @@ static const schema_t emit_streams_schema = SCHEMA(emit_streams_rows, NULL);
 static const row_t cycle_rows[] = {
     {"window_days", parse_int, C(rules.cycle.window_days), .def = "180", .min = 1, .max = 3660},
     {"min_orders", parse_int, C(rules.cycle.min_orders), .def = "3", .min = 2, .max = 1000},
+    {"max_window_days", parse_int, C(rules.cycle.max_window_days), .def = "730", .min = 1,
+     .max = 3660},
+    {"min_cycle_days", parse_int, C(rules.cycle.min_cycle_days), .def = "7", .min = 0, .max = 3660},
+    {"fallback", parse_enum, C(rules.cycle.fallback), .def = "sales_type_median",
+     .names = cycle_fallbacks},
 };
-static const schema_t cycle_schema = SCHEMA(cycle_rows, NULL);
+
+/* The widened window can only be wider than the window it widens: left out,
+ * max_window_days follows a window_days above its default. */
+static int cycle_check(ctx_t *c, const schema_t *s, const node_t *const *keys, const char *path,
+                       void *base)
+{
+    config_t *cfg = base;
+    const node_t *k = key_node(s, keys, "max_window_days");
+    if (cfg->rules.cycle.max_window_days >= cfg->rules.cycle.window_days)
+        return 0;
+    if (k == NULL) {
+        cfg->rules.cycle.max_window_days = cfg->rules.cycle.window_days;
+        return 0;
+    }
+    char child[PATH_MAX_LEN];
+    path_join(child, sizeof child, path, "max_window_days");
+    return fail(c, k->mark, child, "must not be less than window_days (%d), got %d",
+                cfg->rules.cycle.window_days, cfg->rules.cycle.max_window_days);
+}
+static const schema_t cycle_schema = SCHEMA(cycle_rows, cycle_check);
 
 /* Only the sales types that a missed cycle triggers; the others wait for a
  * deal.lost, so a cycle count for them would mean nothing. */
@@ -1219,10 +1249,32 @@ static const row_t assignee_rows[] = {
 #undef ASSIGNEE
 static const schema_t assignee_schema = SCHEMA(assignee_rows, NULL);
 
+static const row_t batch_rows[] = {
+    {"every", parse_enum, C(rules.reactivation.batch_every), .required = true,
+     .names = batch_periods},
+    {"day", parse_int, C(rules.reactivation.batch_day), .def = "1", .min = 1, .max = 31},
+};
+static const schema_t batch_schema = SCHEMA(batch_rows, NULL);
+
+/* batch (version 2) and batch_every_days (version 1) are two ways of saying
+ * one thing: only one may be given. */
+static int reactivation_check(ctx_t *c, const schema_t *s, const node_t *const *keys,
+                              const char *path, void *base)
+{
+    (void)base;
+    const node_t *k = key_node(s, keys, "batch_every_days");
+    if (k == NULL || key_node(s, keys, "batch") == NULL)
+        return 0;
+    char child[PATH_MAX_LEN];
+    path_join(child, sizeof child, path, "batch_every_days");
+    return fail(c, k->mark, child, "give either batch or batch_every_days, not both");
+}
+
 static const row_t reactivation_rows[] = {
     {"mode", parse_enum, C(rules.reactivation.mode), .def = "continuous", .names = react_modes},
     {"batch_every_days", parse_int, C(rules.reactivation.batch_every_days), .def = "30", .min = 1,
      .max = 366},
+    {"batch", parse_map, 0, .sub = &batch_schema},
     {"cycles", parse_map, 0, .sub = &react_cycles_schema},
     {"assignee", parse_map, 0, .sub = &assignee_schema},
     {"evaluate_after_cycles", parse_double, C(rules.reactivation.evaluate_after_cycles),
@@ -1237,7 +1289,7 @@ static const row_t reactivation_rows[] = {
     {"holdout_ratio", parse_double, C(rules.reactivation.holdout_ratio), .def = "0", .min = 0,
      .max = 1},
 };
-static const schema_t reactivation_schema = SCHEMA(reactivation_rows, NULL);
+static const schema_t reactivation_schema = SCHEMA(reactivation_rows, reactivation_check);
 
 static const row_t gift_risk_rows[] = {
     {"cycles", parse_double, C(rules.gift_risk.cycles), .def = "1.5", .min = 0, .min_open = true,
@@ -1258,6 +1310,7 @@ static const schema_t gift_risk_schema = SCHEMA(gift_risk_rows, NULL);
 
 static const row_t nps_rows[] = {
     {"every_days", parse_int, C(rules.nps.every_days), .def = "30", .min = 1, .max = 3660},
+    {"active_days", parse_int, C(rules.nps.active_days), .def = "365", .min = 1, .max = 3660},
     {"min_days_between", parse_int, C(rules.nps.min_days_between), .def = "90", .min = 0,
      .max = 3660},
     {"delay_after_order_days", parse_int, C(rules.nps.delay_after_order_days), .def = "3", .min = 0,
@@ -1268,7 +1321,18 @@ static const row_t nps_rows[] = {
      .def = "[\"How likely are you to recommend us to a friend or colleague, from 0 to 10?\", "
             "\"What should we do to get a 10 from you next time?\"]"},
 };
-static const schema_t nps_schema = SCHEMA(nps_rows, NULL);
+/* Version 1's every_days, given alone, is read as active_days (contract V2). */
+static int nps_check(ctx_t *c, const schema_t *s, const node_t *const *keys, const char *path,
+                     void *base)
+{
+    (void)c;
+    (void)path;
+    config_t *cfg = base;
+    if (key_node(s, keys, "every_days") != NULL && key_node(s, keys, "active_days") == NULL)
+        cfg->rules.nps.active_days = cfg->rules.nps.every_days;
+    return 0;
+}
+static const schema_t nps_schema = SCHEMA(nps_rows, nps_check);
 
 static const row_t contact_rows[] = {
     {"min_days_between_contacts", parse_int, C(rules.contact.min_days_between_contacts), .def = "7",

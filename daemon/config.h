@@ -45,6 +45,11 @@ typedef enum {
 typedef enum { ROLE_ACCOUNT_MANAGER = 0, ROLE_DEVELOPMENT_MANAGER, ROLE_HEAD_OF_CLIENTS } role_t;
 
 typedef enum { REACT_CONTINUOUS = 0, REACT_BATCH } react_mode_t;
+/* rules.reactivation.batch.every: calendar periods; BATCH_EVERY_DAYS is the
+ * version-1 key batch_every_days (runs every N days counted from 1970-01-01). */
+typedef enum { BATCH_EVERY_DAYS = 0, BATCH_MONTH, BATCH_QUARTER, BATCH_HALF_YEAR } batch_every_t;
+/* rules.cycle.fallback */
+typedef enum { CYCLE_FALLBACK_MEDIAN = 0, CYCLE_FALLBACK_NONE } cycle_fallback_t;
 
 /* An exact decimal from the file: "0.25" stays "0.25". */
 typedef struct {
@@ -109,12 +114,19 @@ typedef struct config {
         sales_type_t default_sales_type;    /* default transactional */
         cfg_decimal_t default_margin_ratio; /* default 0.25; 0 .. 1 */
         struct {
-            int window_days; /* default 180; 1 .. 3660 */
-            int min_orders;  /* default 3; 2 .. 1000 */
+            int window_days;           /* default 180; 1 .. 3660 */
+            int min_orders;            /* default 3; 2 .. 1000 */
+            int max_window_days;       /* default 730; window_days .. 3660: how far a sparse
+                                          client's window widens */
+            int min_cycle_days;        /* default 7; 0 .. 3660: a shorter mean is raised to it */
+            cycle_fallback_t fallback; /* default sales_type_median */
         } cycle;
         struct {
             react_mode_t mode;           /* default continuous */
-            int batch_every_days;        /* default 30; 1 .. 366 */
+            int batch_every_days;        /* default 30; 1 .. 366 (version 1) */
+            batch_every_t batch_every;   /* batch.every; BATCH_EVERY_DAYS unless `batch` given */
+            int batch_day;               /* batch.day; default 1; 1 .. 31 (clamped to the
+                                            period's first month's length) */
             double cycles_transactional; /* cycles.transactional; default 2; > 0 .. 100 */
             double cycles_transactional_consultative; /* default 1; > 0 .. 100 */
             role_t assignee[SALES_TYPE_COUNT]; /* defaults: AM, AM, DM, DM; head_of_clients not
@@ -135,7 +147,9 @@ typedef struct config {
             double max_p_alive;         /* ours: default 0 (off); 0 .. 1 */
         } gift_risk;
         struct {
-            int every_days;             /* default 30; 1 .. 3660 */
+            int every_days;             /* default 30; 1 .. 3660; version 1: read as active_days */
+            int active_days;            /* default 365 (or every_days when only that is given);
+                                           1 .. 3660: last order within this -> eligible */
             int min_days_between;       /* default 90; 0 .. 3660 */
             int delay_after_order_days; /* default 3; 0 .. 3660 */
             int daily_limit;            /* default 200; 0 .. 10000000 */

@@ -437,17 +437,20 @@ static int load(import_t *im, PGconn *conn, const config_t *cfg, import_result_t
         out->duplicates = out->rows - out->imported;
     }
     if (rc == IMPORT_OK && out->imported > 0) {
-        char window[16], min_orders[16];
+        char window[16], min_orders[16], max_window[16], min_cycle[16];
         snprintf(window, sizeof window, "%d", cfg->rules.cycle.window_days);
         snprintf(min_orders, sizeof min_orders, "%d", cfg->rules.cycle.min_orders);
-        const char *p[3] = {cfg->rules.calendar.timezone, window, min_orders};
+        snprintf(max_window, sizeof max_window, "%d", cfg->rules.cycle.max_window_days);
+        snprintf(min_cycle, sizeof min_cycle, "%d", cfg->rules.cycle.min_cycle_days);
+        const char *p[5] = {cfg->rules.calendar.timezone, window, min_orders, max_window,
+                            min_cycle};
         rc = run(im, conn, "refreshing the clients",
                  /* the distinct clients once: over millions of rows it costs
                   * seconds (OFFSET 0 keeps the planner from copying the
                   * subquery into both uses, which evaluated it twice) */
-                 "SELECT cardinality(x.ids), rd_refresh_clients(x.ids, $1, $2, $3)"
+                 "SELECT cardinality(x.ids), rd_refresh_clients(x.ids, $1, $2, $3, $4, $5)"
                  " FROM (SELECT ARRAY(SELECT DISTINCT client_id FROM rd_new) AS ids OFFSET 0) x",
-                 3, p, &res, err, errlen);
+                 5, p, &res, err, errlen);
         if (rc == IMPORT_OK) {
             out->clients = atol(PQgetvalue(res, 0, 0));
             PQclear(res);

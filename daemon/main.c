@@ -230,6 +230,20 @@ static void on_committed(void *arg)
     schedule_kick(d->sched);
 }
 
+/* clock: event. The store committed a tick and holds the input behind it
+ * until the scheduler has evaluated every rule as of the tick. */
+static void on_tick_done(void *arg)
+{
+    daemon_t *d = arg;
+    store_release(d->store);
+}
+
+static void on_tick(void *arg, int64_t tick_at)
+{
+    daemon_t *d = arg;
+    schedule_tick(d->sched, tick_at, on_tick_done, d);
+}
+
 /* The scheduler committed outputs: send them. */
 static void on_outputs(void *arg)
 {
@@ -292,6 +306,8 @@ static void on_seq_sources(pgconn_t *db, const PGresult *res, void *arg)
     d->sched = schedule_new(&d->loop, d->cfg, d->cal, on_outputs, d);
     d->modeler = modeler_new(&d->loop, d->cfg, on_reevaluate, d);
     store_set_commit_cb(d->store, on_committed, d);
+    if (d->cfg->clock == CLOCK_EVENT)
+        store_set_tick_cb(d->store, on_tick, d);
     ingest_set_paused(d->ingest, false);
     store_kick(d->store);
     notify_ready(d->notify, "running");

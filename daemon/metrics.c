@@ -150,6 +150,9 @@ static void render_ingest(jbuf_t *b, const ingest_stats_t *is)
     counter(b, "router_nacks_total", "Nacks sent to router-mode input senders.", is->nacks);
     counter(b, "router_replies_unroutable_total",
             "Router replies dropped because the sender was gone.", is->replies_unroutable);
+    counter(b, "texts_truncated_total",
+            "Free-text fields of accepted messages cut to 4096 bytes (EVENT_TEXT_MAX).",
+            is->texts_truncated);
 }
 
 static void render_store(jbuf_t *b, const store_t *st, double last_query_s)
@@ -226,6 +229,8 @@ static void render_schedule(jbuf_t *b, const schedule_stats_t *st)
     counter(b, "scheduler_outputs_total", "Outputs the rule engines wrote to the outbox.",
             st->outputs);
     counter(b, "scheduler_failures_total", "Scheduler rounds rolled back or lost.", st->failures);
+    counter(b, "scheduler_ticks_total",
+            "clock.ticks evaluated, each at its own ts, before the input behind it.", st->ticks);
 }
 
 /* The whole exposition, from the modules as they are now (a missing one

@@ -465,8 +465,14 @@ static const char *const CLIENT_SQL =
     " " US("CASE WHEN isfinite(c.eval_at) THEN c.eval_at END") ","              /* 18 */
     " " US("c.last_contact_at") ", c.contact_deferrals,"                        /* 19-20 */
     " c.nps_jobs, " US("c.last_nps_job_at") ","                                 /* 21-22 */
-    " (SELECT count(*) FROM decisions d WHERE d.client_id = c.client_id)"       /* 23 */
-    " FROM clients c WHERE c.client_id = $1";
+    " (SELECT count(*) FROM decisions d WHERE d.client_id = c.client_id),"      /* 23 */
+    " round(m.median_days, 2), c.cycle_order_days, c.reassigned"                /* 24-26 */
+    " FROM clients c"
+    /* the sales type's median for a client with 2 order days and no cycle */
+    " LEFT JOIN cycle_medians m ON $2::boolean AND c.cycle_days IS NULL"
+    "  AND cardinality(c.window_order_dates) >= 2"
+    "  AND m.sales_type = coalesce(c.sales_type, $3)"
+    " WHERE c.client_id = $1";
 
 /* The latest episode of each kind. */
 static const char *const CLIENT_EPISODES_SQL =
@@ -575,8 +581,10 @@ static int cmd_client(ctl_t *ctl, const config_t *cfg, PGconn *conn)
     if (rc)
         return rc;
     const char *id = ctl->args[0];
-    const char *params[1] = {id};
-    PGresult *res = query_row(conn, CLIENT_SQL, 1, params);
+    const char *params[3] = {id,
+                             cfg->rules.cycle.fallback == CYCLE_FALLBACK_MEDIAN ? "true" : "false",
+                             config_sales_type_name(cfg->rules.default_sales_type)};
+    PGresult *res = query_row(conn, CLIENT_SQL, 3, params);
     if (!res)
         return EX_UNAVAILABLE;
     if (PQntuples(res) == 0) {
@@ -620,13 +628,21 @@ static int cmd_client(ctl_t *ctl, const config_t *cfg, PGconn *conn)
         out_null(&o, "last_order_at", "none");
     if (!PQgetisnull(res, 0, 12)) {
         out_num(&o, "avg_cycle_days", PQgetvalue(res, 0, 12));
+        out_str(&o, "cycle_basis", "own");
+    } else if (!PQgetisnull(res, 0, 24)) {
+        out_num(&o, "avg_cycle_days", PQgetvalue(res, 0, 24));
+        out_str(&o, "cycle_basis", "sales_type_median");
     } else {
-        char why[96];
-        snprintf(why, sizeof why, "none (%s order days in window, need %d)", PQgetvalue(res, 0, 13),
+        char why[128];
+        snprintf(why, sizeof why, "none (%s order days within %d days of the last, need %d)",
+                 PQgetvalue(res, 0, 25), cfg->rules.cycle.max_window_days,
                  cfg->rules.cycle.min_orders);
         out_null(&o, "avg_cycle_days", why);
+        out_null(&o, "cycle_basis", "none");
     }
+    out_num(&o, "cycle_order_days", PQgetvalue(res, 0, 25));
     out_num(&o, "window_order_days", PQgetvalue(res, 0, 13));
+    out_bool(&o, "reassigned_to_head_of_clients", PQgetvalue(res, 0, 26)[0] == 't');
 
     /* "Now" is the rules' now: the event clock when time moves with clock.tick. */
     int64_t now_us;

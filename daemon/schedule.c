@@ -6,8 +6,17 @@
  * with the wall clock, a look at the earliest eval_at to arm the timer. Any
  * failure rolls back (or loses) the round; a timer retries it a second later.
  *
+ * Rounds come in sequences, all at one "now": [the cycle medians, when a day
+ * has passed since they were computed, or at start] -> due clients (again while
+ * a claim comes back full, or a kick arrived) -> NPS candidates (when time
+ * moved) -> done. A tick of the event clock (schedule_tick) is a sequence of
+ * its own at exactly the tick's ts; when it is done the store is released and
+ * the input behind the tick goes in (docs/design.md, "The tick as a
+ * synchronisation point").
+ *
  * Invariant: at most one round at a time; a kick during a round sets `again`
- * so a change that arrived meanwhile is never missed.
+ * so a change that arrived meanwhile is never missed; a tick that arrives
+ * during a sequence runs as soon as that sequence's current round ends.
  */
 #include "schedule.h"
 
@@ -32,6 +41,11 @@
 
 typedef enum { ST_IDLE, ST_BEGIN, ST_CLAIM, ST_APPLY, ST_COMMIT, ST_NEXT, ST_ROLLBACK } step_t;
 
+/* What the round of a sequence does. */
+typedef enum { PH_MEDIANS, PH_CLIENTS, PH_NPS } phase_t;
+
+#define US_PER_DAY (86400 * INT64_C(1000000))
+
 /* In priority order: when several fall due together, the stage-1 task goes
  * first, then the gift alert (contact spacing defers what follows). */
 static const worker_t *const workers[] = {&reactivation_worker, &gift_risk_worker, &nps_worker};
@@ -45,12 +59,21 @@ struct schedule {
     pgconn_t *db;
     uv_timer_t timer;
     step_t step;
-    bool again;        /* kicked during a round */
-    bool full;         /* the last claim hit the limit: more are due */
-    bool warned_loop;  /* an engine asked to look again in the past (a bug): said once */
-    bool nps_phase;    /* this round picks NPS survey candidates instead of due clients */
-    int64_t round_now; /* "now" of the last client round (the event clock, or the wall) */
-    int64_t nps_now;   /* "now" of the last NPS phase */
+    bool again;         /* kicked during a round */
+    bool full;          /* the last claim hit the limit: more are due */
+    bool warned_loop;   /* an engine asked to look again in the past (a bug): said once */
+    phase_t phase;      /* of the round in progress (or the last one) */
+    int64_t round_now;  /* "now" of the last client round (the event clock, or the wall) */
+    int64_t nps_now;    /* "now" of the last NPS phase */
+    bool medians_done;  /* the cycle medians were computed by this process */
+    int64_t medians_at; /* ... at this now */
+    /* The event clock's tick being evaluated: a sequence at exactly tick_at,
+     * then tick_done(tick_arg). */
+    bool tick_pending;
+    bool in_tick; /* the current sequence is the tick's */
+    int64_t tick_at;
+    void (*tick_done)(void *);
+    void *tick_arg;
     decisions_t *decisions;
     size_t claimed;
     void (*on_outputs)(void *);
@@ -95,6 +118,22 @@ static void submit(schedule_t *self, step_t step, const char *sql, int n, const 
     }
 }
 
+/* The result of rd_cycle_medians: when (on the rules' clock) they were
+ * computed; none before the event clock's first tick. */
+static void medians_read(schedule_t *self, const PGresult *res)
+{
+    const char *text = PQgetvalue(res, 0, 0);
+    json_error_t jerr;
+    json_t *root = json_parse(text, strlen(text), 16, &jerr);
+    const json_t *now_v = root ? json_object_get(root, "now") : NULL;
+    if (now_v != NULL && json_type(now_v) == JSON_NUMBER) {
+        self->medians_done = true;
+        self->medians_at = strtoll(json_number_text(now_v), NULL, 10);
+        log_debug("scheduler: cycle medians recomputed: %s", text);
+    }
+    json_destroy(&root);
+}
+
 /* Runs every engine on every claimed client and renders the round's writes. */
 static void decide(schedule_t *self, const PGresult *res)
 {
@@ -126,7 +165,7 @@ static void decide(schedule_t *self, const PGresult *res)
             client_clear(&c);
             continue;
         }
-        if (self->nps_phase) {
+        if (self->phase == PH_NPS) {
             /* Chosen by rd_claim_nps: a survey job, and the client's eval_at untouched. */
             nps_make_job(&env, &c, now, self->decisions);
             decisions_put_client(self->decisions, &c, c.eval_at);
@@ -159,6 +198,17 @@ static void decide(schedule_t *self, const PGresult *res)
     json_destroy(&root);
 }
 
+/* The "now" a sequence's rounds run at: the tick's, the wall clock's, or
+ * (TIME_NONE) the database's event clock. */
+static int64_t sequence_now(const schedule_t *self)
+{
+    if (self->in_tick)
+        return self->tick_at;
+    if (self->cfg->clock == CLOCK_WALL)
+        return wall_now_us();
+    return TIME_NONE;
+}
+
 /* Whether the NPS phase should look for candidates: when time moved since
  * the last look (the event clock ticked; a minute of wall time passed). */
 static bool nps_due(const schedule_t *self)
@@ -170,18 +220,34 @@ static bool nps_due(const schedule_t *self)
     return self->round_now - self->nps_now >= NPS_EVERY_MS * INT64_C(1000);
 }
 
-static void finish_round(schedule_t *self)
+/* Whether a sequence at now must first recompute the cycle medians: once per
+ * process, then when a day has passed on the rules' clock. */
+static bool medians_due(const schedule_t *self, int64_t now)
+{
+    if (!self->medians_done)
+        return true;
+    return now != TIME_NONE && now - self->medians_at >= US_PER_DAY;
+}
+
+static void begin(schedule_t *self, phase_t phase)
+{
+    self->phase = phase;
+    submit(self, ST_BEGIN, "BEGIN", 0, NULL);
+}
+
+/* The sequence is over: release the tick it evaluated, start the next one if
+ * something is waiting, else (wall clock) sleep until the earliest eval_at. */
+static void end_sequence(schedule_t *self)
 {
     self->step = ST_IDLE;
-    if (self->nps_phase) {
-        self->nps_phase = false;
-        self->nps_now = self->round_now;
-    } else if (!self->full && !self->again && nps_due(self)) {
-        self->nps_phase = true;
-        submit(self, ST_BEGIN, "BEGIN", 0, NULL);
-        return;
+    if (self->in_tick) {
+        self->in_tick = false;
+        self->tick_pending = false;
+        self->stats.ticks++;
+        if (self->tick_done)
+            self->tick_done(self->tick_arg);
     }
-    if (self->full || self->again) {
+    if (self->tick_pending || self->full || self->again) {
         self->again = false;
         run(self);
         return;
@@ -191,6 +257,30 @@ static void finish_round(schedule_t *self)
         submit(self, ST_NEXT, "SELECT rd_us(min(eval_at)) FROM clients WHERE eval_at IS NOT NULL",
                0, NULL);
     }
+}
+
+static void finish_round(schedule_t *self)
+{
+    self->step = ST_IDLE;
+    switch (self->phase) {
+    case PH_MEDIANS: begin(self, PH_CLIENTS); return;
+    case PH_CLIENTS:
+        /* A tick waiting behind an ordinary sequence goes first. */
+        if (self->tick_pending && !self->in_tick)
+            break;
+        if (self->full || self->again) {
+            self->again = false;
+            begin(self, PH_CLIENTS);
+            return;
+        }
+        if (nps_due(self)) {
+            begin(self, PH_NPS);
+            return;
+        }
+        break;
+    case PH_NPS: self->nps_now = self->round_now; break;
+    }
+    end_sequence(self);
 }
 
 static void fail_round(schedule_t *self, const PGresult *res)
@@ -229,7 +319,18 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
     case ST_BEGIN: {
         char now[40], limit[16];
         const char *now_p = NULL;
-        if (self->nps_phase) {
+        int64_t seq_now = sequence_now(self);
+        if (self->phase == PH_MEDIANS) {
+            const char *params[2] = {NULL,
+                                     config_sales_type_name(self->cfg->rules.default_sales_type)};
+            if (seq_now != TIME_NONE) {
+                event_format_time(seq_now, now, sizeof now);
+                params[0] = now;
+            }
+            submit(self, ST_CLAIM, "SELECT rd_cycle_medians($1::timestamptz, $2)", 2, params);
+            break;
+        }
+        if (self->phase == PH_NPS) {
             /* The time of the round it follows, not the clock now: the event
              * clock may have moved since (a clock.tick committed meanwhile), and
              * the due clients of that newer time must be judged first, by the
@@ -237,34 +338,48 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
              * slot a stage-1 task or a gift alert has priority for. */
             event_format_time(self->round_now, now, sizeof now);
             now_p = now;
-        } else if (self->cfg->clock == CLOCK_WALL) {
-            event_format_time(wall_now_us(), now, sizeof now);
+        } else if (seq_now != TIME_NONE) {
+            event_format_time(seq_now, now, sizeof now);
             now_p = now;
         }
-        if (self->nps_phase) {
+        const char *default_type = config_sales_type_name(self->cfg->rules.default_sales_type);
+        const char *fallback =
+            self->cfg->rules.cycle.fallback == CYCLE_FALLBACK_MEDIAN ? "true" : "false";
+        if (self->phase == PH_NPS) {
             const config_t *cfg = self->cfg;
             char every[16], delay[16], between[16], gap[16], daily[16];
-            snprintf(every, sizeof every, "%d", cfg->rules.nps.every_days);
+            snprintf(every, sizeof every, "%d", cfg->rules.nps.active_days);
             snprintf(delay, sizeof delay, "%d", cfg->rules.nps.delay_after_order_days);
             snprintf(between, sizeof between, "%d", cfg->rules.nps.min_days_between);
             snprintf(gap, sizeof gap, "%d", cfg->rules.contact.min_days_between_contacts);
             snprintf(daily, sizeof daily, "%d", cfg->rules.nps.daily_limit);
-            const char *params[7] = {
-                now_p, cfg->rules.calendar.timezone, every, delay, between, gap, daily};
+            const char *params[9] = {now_p,   cfg->rules.calendar.timezone,
+                                     every,   delay,
+                                     between, gap,
+                                     daily,   default_type,
+                                     fallback};
             submit(self, ST_CLAIM,
                    "SELECT rd_claim_nps($1::timestamptz, $2, $3::int, $4::int, $5::int, $6::int, "
-                   "$7::int)",
-                   7, params);
+                   "$7::int, $8, $9::boolean)",
+                   9, params);
             break;
         }
         snprintf(limit, sizeof limit, "%d", CLAIM_LIMIT);
-        const char *params[2] = {now_p, limit};
-        submit(self, ST_CLAIM, "SELECT rd_claim_due($1::timestamptz, $2::int)", 2, params);
+        const char *params[4] = {now_p, limit, default_type, fallback};
+        submit(self, ST_CLAIM, "SELECT rd_claim_due($1::timestamptz, $2::int, $3, $4::boolean)", 4,
+               params);
         break;
     }
     case ST_CLAIM: {
+        if (self->phase == PH_MEDIANS) {
+            medians_read(self, res);
+            decisions_reset(self->decisions); /* no outputs: COMMIT reports none */
+            self->claimed = 0;
+            submit(self, ST_COMMIT, "COMMIT", 0, NULL);
+            break;
+        }
         decide(self, res);
-        self->full = !self->nps_phase && self->claimed == CLAIM_LIMIT;
+        self->full = self->phase == PH_CLIENTS && self->claimed == CLAIM_LIMIT;
         const char *params[1] = {decisions_json(self->decisions)};
         submit(self, ST_APPLY, "SELECT rd_apply_decisions($1::jsonb)", 1, params);
         break;
@@ -302,6 +417,7 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
     }
 }
 
+/* Starts a sequence (or marks that one is wanted after the current round). */
 static void run(schedule_t *self)
 {
     if (self->step != ST_IDLE) {
@@ -312,7 +428,9 @@ static void run(schedule_t *self)
         return; /* connecting: the state callback runs us */
     uv_timer_stop(&self->timer);
     self->full = false;
-    submit(self, ST_BEGIN, "BEGIN", 0, NULL);
+    self->again = false;
+    self->in_tick = self->tick_pending;
+    begin(self, medians_due(self, sequence_now(self)) ? PH_MEDIANS : PH_CLIENTS);
 }
 
 static void on_db_state(pgconn_t *db, bool up, void *arg)
@@ -359,6 +477,20 @@ void schedule_destroy(schedule_t **self_p)
 
 void schedule_kick(schedule_t *self)
 {
+    run(self);
+}
+
+void schedule_tick(schedule_t *self, int64_t tick_at, void (*done)(void *arg), void *arg)
+{
+    if (self->tick_pending) {
+        /* The store sends nothing between a tick and its release: a second
+         * tick before the first was evaluated is a bug. Evaluate the newer. */
+        log_error("scheduler: a tick arrived before the previous one was evaluated");
+    }
+    self->tick_pending = true;
+    self->tick_at = tick_at;
+    self->tick_done = done;
+    self->tick_arg = arg;
     run(self);
 }
 

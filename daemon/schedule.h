@@ -34,6 +34,7 @@ typedef struct {
     uint64_t evaluated; /* client evaluations */
     uint64_t outputs;   /* outputs written to the outbox */
     uint64_t failures;  /* rounds rolled back or lost */
+    uint64_t ticks;     /* clock.ticks evaluated (clock: event) */
 } schedule_stats_t;
 
 /*
@@ -47,6 +48,15 @@ void schedule_destroy(schedule_t **self_p); /* safe on NULL; sets *self_p to NUL
 
 /* Something changed: run a round soon (now, or after the current one). */
 void schedule_kick(schedule_t *self);
+
+/*
+ * clock: event. The store committed a clock.tick at tick_at (UTC
+ * microseconds): runs a sequence of rounds at exactly that now (after the
+ * round in progress, if any), evaluating every due client and NPS candidate,
+ * then calls done(arg). The store holds back the input behind the tick until
+ * then.
+ */
+void schedule_tick(schedule_t *self, int64_t tick_at, void (*done)(void *arg), void *arg);
 
 /* Adopts a reloaded configuration and calendar from the next round on. */
 void schedule_set_config(schedule_t *self, const config_t *cfg, const calendar_t *cal);

@@ -25,6 +25,14 @@
  * outcome is known; callbacks run in each lane's queue order and only for known
  * outcomes.
  *
+ * The event clock (clock: event): a clock.tick is the last item of its batch,
+ * and once that batch committed nothing more is sent (the store is "gated")
+ * until the scheduler has evaluated every rule as of the tick and calls
+ * store_release: input that arrived after a tick takes effect after that
+ * tick's evaluation, however fast ticks come (contract V2, "Every tick
+ * counts"; docs/design.md, "The tick as a synchronisation point"). Ticks are
+ * serial items, so when one commits every other lane is empty.
+ *
  * Producer sequences (source/seq) are judged here, on arrival, across lanes:
  * only here is the arrival order known. The database keeps the highest seq and
  * the counts (schema/0003_writers.sql); the last seq of every source is read
@@ -54,7 +62,9 @@ typedef struct {
     unsigned lane; /* the writer of its client (0 when it names none) */
     bool serial;   /* applied with no other batch in flight (see the top) */
     bool reject;   /* a dead letter: its callback gets status -1 */
-    char *why;     /* for rejects and refused events: what the callback hears */
+    bool tick;     /* a clock.tick that the scheduler must evaluate (clock: event) */
+    int64_t tick_at;
+    char *why; /* for rejects and refused events: what the callback hears */
 } item_t;
 
 /* A FIFO of items: items[head .. head+count). */
@@ -114,6 +124,9 @@ struct store {
     void *empty_arg;
     void (*commit_cb)(void *);
     void *commit_arg;
+    void (*tick_cb)(void *, int64_t);
+    void *tick_arg;
+    bool gated; /* a tick committed: nothing is sent until store_release */
 
     store_stats_t stats;
     bool destroyed;
@@ -309,6 +322,8 @@ static void enqueue(store_t *self, jbuf_t *obj, store_done_cb cb, void *arg, boo
                   (ev->type == EV_ORDER_UPDATED || ev->type == EV_ORDER_CANCELLED ||
                    ev->type == EV_REACTIVATION_OUTCOME || ev->type == EV_CLOCK_TICK),
         .reject = reject,
+        .tick = !reject && ev && ev->type == EV_CLOCK_TICK && self->tick_cb != NULL,
+        .tick_at = ev ? ev->ts_us : 0,
         .why = why ? strdup(why) : NULL,
     };
     self->bytes += it.len;
@@ -657,10 +672,22 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
         self->stats.batches++;
         if (lane->isolate > 0)
             lane->isolate--;
+        /* A batch ends with its tick, if it has one (flush). */
+        bool tick = false;
+        int64_t tick_at = 0;
+        if (n > 0) {
+            const item_t *last = &lane->q.items[lane->q.head + n - 1];
+            tick = last->tick;
+            tick_at = last->tick_at;
+        }
+        if (tick)
+            self->gated = true; /* before the callbacks: an ack may make more arrive */
         complete(lane, n);
         if (self->destroyed)
             return;
-        if (self->commit_cb)
+        if (tick && self->tick_cb)
+            self->tick_cb(self->tick_arg, tick_at);
+        else if (self->commit_cb)
             self->commit_cb(self->commit_arg);
         if (self->destroyed)
             return;
@@ -710,7 +737,8 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
 static void flush(lane_t *lane)
 {
     store_t *self = lane->store;
-    if (lane->q.count == 0 || lane->inflight > 0 || lane->backoff || !pgconn_idle(lane->db))
+    if (lane->q.count == 0 || lane->inflight > 0 || lane->backoff || self->gated ||
+        !pgconn_idle(lane->db))
         return;
     if (lane->timer_armed) {
         uv_timer_stop(&lane->timer);
@@ -721,10 +749,17 @@ static void flush(lane_t *lane)
         n = (size_t)self->cfg->batch_max_events;
     if (lane->isolate > 0)
         n = 1;
-    if (lane->resend)
+    if (lane->resend) {
         n = lane->resend_n; /* exactly the batch whose outcome is unknown */
-    else
+    } else {
         new_batch_id(lane);
+        for (size_t k = 0; k < n; k++) {
+            if (lane->q.items[lane->q.head + k].tick) {
+                n = k + 1; /* a tick closes its batch */
+                break;
+            }
+        }
+    }
 
     jbuf_reset(&lane->batch);
     jbuf_puts(&lane->batch, "[");
@@ -736,23 +771,28 @@ static void flush(lane_t *lane)
     jbuf_puts(&lane->batch, "]");
 
     const config_t *cfg = self->cfg;
-    char window[16], min_orders[16], dl_max[16], writer[16];
+    char window[16], min_orders[16], dl_max[16], writer[16], max_window[16], min_cycle[16];
     snprintf(writer, sizeof writer, "%u", lane->index);
+    snprintf(max_window, sizeof max_window, "%d", cfg->rules.cycle.max_window_days);
+    snprintf(min_cycle, sizeof min_cycle, "%d", cfg->rules.cycle.min_cycle_days);
     snprintf(window, sizeof window, "%d", cfg->rules.cycle.window_days);
     snprintf(min_orders, sizeof min_orders, "%d", cfg->rules.cycle.min_orders);
     snprintf(dl_max, sizeof dl_max, "%d", cfg->dead_letter_max_rows);
-    const char *params[8] = {lane->batch_id,
-                             lane->batch.data,
-                             cfg->rules.default_margin_ratio.text,
-                             cfg->rules.calendar.timezone,
-                             window,
-                             min_orders,
-                             dl_max,
-                             writer};
+    const char *params[11] = {lane->batch_id,
+                              lane->batch.data,
+                              cfg->rules.default_margin_ratio.text,
+                              cfg->rules.calendar.timezone,
+                              window,
+                              min_orders,
+                              dl_max,
+                              writer,
+                              max_window,
+                              min_cycle,
+                              cfg->clock == CLOCK_EVENT ? "true" : "false"};
     int rc = pgconn_query(lane->db,
                           "SELECT rd_apply_batch($1::uuid, $2::jsonb, $3::numeric, $4, "
-                          "$5::int, $6::int, $7::int, $8::int)",
-                          8, params, on_result, lane);
+                          "$5::int, $6::int, $7::int, $8::int, $9::int, $10::int, $11::boolean)",
+                          11, params, on_result, lane);
     if (rc == 0) {
         lane->inflight = n;
     } else if (rc == -EIO) {
@@ -784,6 +824,21 @@ void store_set_commit_cb(store_t *self, void (*cb)(void *arg), void *arg)
 {
     self->commit_cb = cb;
     self->commit_arg = arg;
+}
+
+void store_set_tick_cb(store_t *self, void (*cb)(void *arg, int64_t tick_at), void *arg)
+{
+    self->tick_cb = cb;
+    self->tick_arg = arg;
+}
+
+void store_release(store_t *self)
+{
+    if (!self->gated)
+        return;
+    self->gated = false;
+    store_kick(self);
+    after_batch(self); /* held items may go now, and a waiting shutdown may finish */
 }
 
 void store_set_space_cb(store_t *self, void (*cb)(void *arg), void *arg)

@@ -111,6 +111,17 @@ void store_set_space_cb(store_t *self, void (*cb)(void *arg), void *arg);
 /* Called after each committed batch (the rule engines look at what changed). */
 void store_set_commit_cb(store_t *self, void (*cb)(void *arg), void *arg);
 
+/*
+ * With clock: event. Once set, a clock.tick ends its batch, and when that
+ * batch has committed, cb(arg, tick_at) is called (instead of the commit
+ * callback) and the store sends nothing more until store_release(): the
+ * caller evaluates every rule as of tick_at (UTC microseconds) first. Events
+ * keep arriving and queue meanwhile (store_full bounds them).
+ */
+void store_set_tick_cb(store_t *self, void (*cb)(void *arg, int64_t tick_at), void *arg);
+/* The tick the tick callback announced has been evaluated: sending resumes. */
+void store_release(store_t *self);
+
 /* Sends what is queued now (e.g. the database just came back). */
 void store_kick(store_t *self);
 

@@ -77,6 +77,11 @@ static void episode_parse(episode_t *e, const json_t *obj)
     e->closed_at = time_at(obj, "closed_at");
     copy_to(e->outcome, sizeof e->outcome, str_at(obj, "outcome"));
     copy_to(e->batch_id, sizeof e->batch_id, str_at(obj, "batch_id"));
+    copy_to(e->stage1_outcome, sizeof e->stage1_outcome, str_at(obj, "stage1_outcome"));
+    copy_to(e->stage2_script, sizeof e->stage2_script, str_at(obj, "stage2_script"));
+    e->arrivals_at_open = num_at(obj, "order_arrivals_at_open")
+                              ? strtoll(num_at(obj, "order_arrivals_at_open"), NULL, 10)
+                              : -1;
 }
 
 int client_parse(client_t *c, const json_t *obj, sales_type_t default_type, char *err,
@@ -101,10 +106,15 @@ int client_parse(client_t *c, const json_t *obj, sales_type_t default_type, char
     c->revenue = dup_or_null(num_at(obj, "revenue") ? num_at(obj, "revenue") : "0");
     c->margin = dup_or_null(num_at(obj, "margin") ? num_at(obj, "margin") : "0");
     c->last_order_at = time_at(obj, "last_order_at");
+    c->order_arrivals =
+        num_at(obj, "order_arrivals") ? strtoll(num_at(obj, "order_arrivals"), NULL, 10) : 0;
     const char *cycle = num_at(obj, "cycle_days");
     c->has_cycle = cycle != NULL;
     c->cycle_days = cycle ? strtod(cycle, NULL) : 0;
     copy_to(c->cycle_text, sizeof c->cycle_text, cycle);
+    copy_to(c->cycle_basis, sizeof c->cycle_basis, cycle ? str_at(obj, "cycle_basis") : NULL);
+    c->cycle_order_days = int_at(obj, "cycle_order_days");
+    c->reassigned = bool_at(obj, "reassigned");
     c->last_contact_at = time_at(obj, "last_contact_at");
     const char *p_alive = num_at(obj, "p_alive");
     c->has_model = p_alive != NULL;
@@ -132,6 +142,7 @@ int client_parse(client_t *c, const json_t *obj, sales_type_t default_type, char
         in->episode_no = int_at(o, "episode_no");
         in->stage = int_at(o, "stage");
         in->attempt = int_at(o, "attempt");
+        in->arrived_at = time_at(o, "arrived_at");
     }
     const json_t *nps = json_object_get(obj, "nps");
     n = nps ? json_array_size(nps) : 0;
@@ -147,6 +158,7 @@ int client_parse(client_t *c, const json_t *obj, sales_type_t default_type, char
         in->ts = time_at(r, "ts");
         in->score = int_at(r, "score");
         in->comment = dup_or_null(str_at(r, "comment"));
+        in->arrived_at = time_at(r, "arrived_at");
     }
     const json_t *deals = json_object_get(obj, "deals");
     n = deals ? json_array_size(deals) : 0;

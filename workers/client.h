@@ -24,7 +24,8 @@ typedef struct {
     bool dirty; /* changed by an engine: write it back */
     int episode_no;
     char reason[16]; /* missed_cycles | deal_lost | risk_zone */
-    char status[16]; /* open | converted | late | closed | not_target | exhausted */
+    char status[16]; /* open | converted | late | not_returned | closed | not_target |
+                        exhausted | returned */
     bool holdout;
     int64_t opened_at;
     int stage;
@@ -36,6 +37,9 @@ typedef struct {
     int64_t closed_at;
     char outcome[16];
     char batch_id[48];
+    char stage1_outcome[16];  /* the outcome that ended stage 1; "" when none yet */
+    char stage2_script[24];   /* the stage-2 call's script; "" when none */
+    int64_t arrivals_at_open; /* the client's order_arrivals when it opened; -1: unknown */
 } episode_t;
 
 /* A reactivation.outcome not yet seen by the engines, with the task it answers. */
@@ -46,6 +50,7 @@ typedef struct {
     int episode_no;
     int stage;
     int attempt;
+    int64_t arrived_at; /* now (the rules' clock) when it arrived; TIME_NONE: unknown */
 } outcome_in_t;
 
 /* A deal.lost not yet seen by the engines. */
@@ -59,7 +64,8 @@ typedef struct {
     char *job_id; /* "" when the response named no job */
     int64_t ts;
     int score;
-    char *comment; /* NULL when none */
+    char *comment;      /* NULL when none */
+    int64_t arrived_at; /* now (the rules' clock) when it arrived; TIME_NONE: unknown */
 } nps_in_t;
 
 typedef struct client {
@@ -72,10 +78,14 @@ typedef struct client {
     int orders;
     char *revenue; /* exact decimal text */
     char *margin;
-    int64_t last_order_at; /* TIME_NONE: no order */
+    int64_t last_order_at;  /* TIME_NONE: no order */
+    int64_t order_arrivals; /* orders that ever arrived (by arrival, not ts) */
     bool has_cycle;
     double cycle_days;
     char cycle_text[40];
+    char cycle_basis[24]; /* "own" | "sales_type_median"; "" without a cycle */
+    int cycle_order_days; /* order days behind the client's own cycle (see schema 0005) */
+    bool reassigned;      /* manager_change: head_of_clients until a manager is named */
 
     int64_t last_contact_at;        /* last unsolicited contact; TIME_NONE: never */
     bool has_model;                 /* the value model has run for this client */
@@ -99,6 +109,7 @@ typedef struct client {
     size_t deals_count;
 
     bool close_client; /* an engine learnt the client left the market */
+    bool reassign;     /* an engine learnt of a manager_change: write reassigned back */
 } client_t;
 
 /*

@@ -109,14 +109,24 @@ static void put_context(jbuf_t *b, const client_t *c, int64_t now)
         jbuf_printf(b, "%.2f,", c->cycle_days);
     else
         jbuf_puts(b, "null,");
+    /* Where the cycle comes from (contract V2): the client's own order days,
+     * or its sales type's median; and how many order days the client has
+     * behind it (schema/0005_every_tick.sql, cycle_order_days). */
+    jbuf_key(b, "cycle_basis");
+    if (c->has_cycle && c->cycle_basis[0])
+        jbuf_string(b, c->cycle_basis, strlen(c->cycle_basis));
+    else
+        jbuf_puts(b, "null");
+    jbuf_printf(b, ",\"cycle_order_days\":%d,", c->cycle_order_days);
     jbuf_key(b, "days_since_last_order");
     if (c->last_order_at != TIME_NONE)
         jbuf_printf(b, "%.2f,", (double)(now - c->last_order_at) / 86400e6);
     else
         jbuf_puts(b, "null,");
     put_rfc3339(b, "last_order_at", c->last_order_at);
-    /* Lifetime money as exact decimal text, written as JSON numbers. */
-    jbuf_printf(b, ",\"revenue\":%s,\"margin\":%s", c->revenue, c->margin);
+    /* Lifetime money as exact decimal strings (contract V2: a JSON number
+     * would become a binary float in most consumers). */
+    jbuf_printf(b, ",\"revenue\":\"%s\",\"margin\":\"%s\"", c->revenue, c->margin);
     if (c->has_model) {
         /* The value model's view, once it has run (docs/model.md). */
         jbuf_printf(b, ",\"p_alive\":%.4f,", c->p_alive);
@@ -218,6 +228,12 @@ void decisions_put_episode(decisions_t *self, const client_t *c, const char *kin
     put_str(b, "outcome", e->outcome[0] ? e->outcome : NULL);
     jbuf_puts(b, ",");
     put_str(b, "batch_id", e->batch_id[0] ? e->batch_id : NULL);
+    jbuf_puts(b, ",");
+    put_str(b, "stage1_outcome", e->stage1_outcome[0] ? e->stage1_outcome : NULL);
+    jbuf_puts(b, ",");
+    put_str(b, "stage2_script", e->stage2_script[0] ? e->stage2_script : NULL);
+    if (e->arrivals_at_open >= 0)
+        jbuf_printf(b, ",\"order_arrivals_at_open\":%lld", (long long)e->arrivals_at_open);
     jbuf_puts(b, "}");
 }
 
@@ -265,8 +281,8 @@ void decisions_put_client(decisions_t *self, const client_t *c, int64_t eval_at)
     put_time_us(b, "last_contact_at", c->last_contact_at);
     jbuf_puts(b, ",");
     put_time_us(b, "last_nps_job_at", c->last_nps_job_at);
-    jbuf_printf(b, ",\"deferrals\":%d,\"nps_jobs_added\":%d}", c->deferrals,
-                c->last_nps_job_at != TIME_NONE);
+    jbuf_printf(b, ",\"deferrals\":%d,\"nps_jobs_added\":%d,\"reassigned\":%s}", c->deferrals,
+                c->last_nps_job_at != TIME_NONE, c->reassign ? "true" : "null");
 }
 
 const char *decisions_json(decisions_t *self)
@@ -341,6 +357,16 @@ void episode_begin(episode_t *e, const client_t *c, const char *kind, const char
     e->cycle_days = c->has_cycle ? c->cycle_days : 0;
     snprintf(e->cycle_text, sizeof e->cycle_text, "%s", c->has_cycle ? c->cycle_text : "");
     e->holdout = decision_unit(c->client_id, kind, next_no) < holdout_ratio;
+    e->arrivals_at_open = c->order_arrivals;
+}
+
+bool episode_ordered_since(const episode_t *e, const client_t *c)
+{
+    if (!e->present || c->last_order_at == TIME_NONE)
+        return false;
+    if (e->arrivals_at_open >= 0)
+        return c->order_arrivals > e->arrivals_at_open;
+    return c->last_order_at > e->opened_at; /* an episode from before arrivals were counted */
 }
 
 void episode_end(episode_t *e, const char *status, int64_t now)
@@ -368,7 +394,8 @@ void decision_contact_made(client_t *c, int64_t now)
 
 const char *decision_assignee(const client_t *c, const config_t *cfg, role_t wanted, role_t *role)
 {
-    if (wanted == ROLE_HEAD_OF_CLIENTS) {
+    /* After a manager_change, until master data names an account manager. */
+    if (wanted == ROLE_HEAD_OF_CLIENTS || c->reassigned || c->reassign) {
         *role = ROLE_HEAD_OF_CLIENTS;
         return cfg->rules.reactivation.head_of_clients;
     }

@@ -92,6 +92,11 @@ double decision_unit(const char *client_id, const char *kind, int episode_no);
  */
 void episode_begin(episode_t *e, const client_t *c, const char *kind, const char *reason,
                    double holdout_ratio, int64_t now);
+/* Whether an order arrived for c since episode e opened: "the next order" is
+ * the next to arrive, whatever its ts (contract: a message takes effect when
+ * it arrives). */
+bool episode_ordered_since(const episode_t *e, const client_t *c);
+
 /* Ends episode e with status at now (no retry pending); marks it dirty. */
 void episode_end(episode_t *e, const char *status, int64_t now);
 
@@ -105,9 +110,11 @@ bool decision_contact_allowed(client_t *c, const config_t *cfg, int64_t now, int
 void decision_contact_made(client_t *c, int64_t now);
 
 /*
- * Resolves who gets a task that should go to `wanted`: the development manager
- * when wanted and known; else the account manager when known (role
- * account_manager); else head_of_clients. Fills *role and returns the id.
+ * Resolves who gets a task that should go to `wanted`: head_of_clients when
+ * wanted or while the client is reassigned after a manager_change; the
+ * development manager when wanted and known; else the account manager when
+ * known (role account_manager); else head_of_clients. Fills *role and returns
+ * the id.
  */
 const char *decision_assignee(const client_t *c, const config_t *cfg, role_t wanted, role_t *role);
 

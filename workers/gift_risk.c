@@ -48,7 +48,7 @@ static void emit_alert(client_t *c, const config_t *cfg, int64_t now, decisions_
     decision_id(id, sizeof id, "ga-", c->client_id, KIND, e->episode_no, 0, 0);
     if (!gift_risk_budget(cfg, c->margin, budget, sizeof budget))
         snprintf(budget, sizeof budget, "0.00");
-    snprintf(fields, sizeof fields, ",\"gift_budget\":%s,\"currency\":\"%s\",\"episode\":%d",
+    snprintf(fields, sizeof fields, ",\"gift_budget\":\"%s\",\"currency\":\"%s\",\"episode\":%d",
              budget, cfg->rules.currency, e->episode_no);
     role_t role;
     const char *assignee = decision_assignee(c, cfg, ROLE_ACCOUNT_MANAGER, &role);
@@ -71,7 +71,7 @@ static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decis
 {
     const config_t *cfg = env->cfg;
     episode_t *e = &c->risk;
-    if (episode_is_open(e) && c->last_order_at != TIME_NONE && c->last_order_at > e->opened_at)
+    if (episode_is_open(e) && episode_ordered_since(e, c))
         episode_end(e, "converted", now); /* the next order ends the risk episode */
     if (c->closed || c->close_client) {
         if (episode_is_open(e))
@@ -81,7 +81,7 @@ static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decis
     if (c->do_not_contact || episode_is_open(e) || !c->has_cycle || c->cycle_days <= 0 ||
         c->last_order_at == TIME_NONE || !valuable(cfg, c))
         return WORKER_NEVER; /* a new order or new master data is a change: we look again */
-    bool slept_again = !e->present || e->opened_at < c->last_order_at;
+    bool slept_again = !e->present || episode_ordered_since(e, c);
     if (!slept_again)
         return WORKER_NEVER;
 

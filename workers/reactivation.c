@@ -8,13 +8,17 @@
  *      open episode is closed);
  *   4. an open episode ends with a newer order (converted within
  *      evaluate_after_cycles cycles of the last call, late otherwise), or sends
- *      its due retry, or waits;
+ *      its due retry, or closes as not_returned evaluate_after_cycles cycles
+ *      after its last call, or waits; an order after not_returned makes that
+ *      episode a late return;
  *   5. otherwise a trigger opens a new episode; its stage-1 call goes out at
  *      once in continuous mode, at the next batch run in batch mode; until then
  *      (or while contact spacing holds it back) the episode waits at stage 0.
  *
  * Invariant: one open episode per client; a missed-cycles trigger needs an
- * order newer than the last episode's opening (one episode per sleep).
+ * order newer than the last episode's opening (one episode per sleep: after
+ * an episode that ended without an order, the client opens none until it has
+ * ordered again or, for a lost-deal trigger, lost another deal).
  */
 #include "reactivation.h"
 
@@ -90,6 +94,8 @@ static void emit_call(react_t *r, int script, role_t wanted, bool reassign)
         .due_at = calendar_next_open(r->env->cal, r->now),
     };
     decisions_add_output(r->out, r->c, r->now, &row, fields);
+    if (e->stage == 2 && e->stage2_script[0] == '\0')
+        snprintf(e->stage2_script, sizeof e->stage2_script, "%s", script_names[script]);
     e->last_call_at = r->now;
     e->retry_at = TIME_NONE;
     e->dirty = true;
@@ -121,10 +127,15 @@ static void apply_outcome(react_t *r, const outcome_in_t *o)
     episode_t *e = r->e;
     snprintf(e->outcome, sizeof e->outcome, "%s", o->outcome);
     e->dirty = true;
+    if (e->stage == 1 && strcmp(o->outcome, "no_answer") != 0)
+        snprintf(e->stage1_outcome, sizeof e->stage1_outcome, "%s", o->outcome);
     if (strcmp(o->outcome, "no_answer") == 0) {
+        /* Counted from when the outcome arrived (contract V2, "Outcome times"),
+         * not from this evaluation, which may come rounds later. */
+        int64_t from = o->arrived_at != TIME_NONE ? o->arrived_at : r->now;
         if (e->attempts < cfg->rules.reactivation.max_attempts)
             e->retry_at =
-                r->now + (int64_t)cfg->rules.reactivation.retry_after_days * (int64_t)US_PER_DAY;
+                from + (int64_t)cfg->rules.reactivation.retry_after_days * (int64_t)US_PER_DAY;
         else
             close_episode(r, "exhausted");
     } else if (strcmp(o->outcome, "closed") == 0) {
@@ -136,9 +147,12 @@ static void apply_outcome(react_t *r, const outcome_in_t *o)
         /* offended, forgot, manager_change: the wake-up call. */
         e->stage = 2;
         e->attempts = 1;
-        if (strcmp(o->outcome, "manager_change") == 0)
+        if (strcmp(o->outcome, "manager_change") == 0) {
+            /* This call and everything after it go to head_of_clients until
+             * master data names an account manager again. */
+            r->c->reassign = true;
             emit_call(r, SCRIPT_WAKEUP_OFFENDED, ROLE_HEAD_OF_CLIENTS, true);
-        else
+        } else
             emit_call(r,
                       strcmp(o->outcome, "offended") == 0 ? SCRIPT_WAKEUP_OFFENDED
                                                           : SCRIPT_WAKEUP_FORGOT,
@@ -146,6 +160,33 @@ static void apply_outcome(react_t *r, const outcome_in_t *o)
     }
     /* A stage-2 call answered with anything else: the offer was made; the
      * episode now waits for the client's next order. */
+}
+
+/* The cycle an episode is judged by: the one it opened with, else the
+ * client's current one (0: none). */
+static double episode_cycle(const react_t *r)
+{
+    return r->e->cycle_days > 0 ? r->e->cycle_days : r->c->cycle_days;
+}
+
+/* When an episode that has made its calls stops waiting for an order:
+ * evaluate_after_cycles cycles after its last call (held-out episodes: after
+ * their opening, as if called then). TIME_NONE without a cycle. */
+static int64_t not_returned_at(const react_t *r)
+{
+    const episode_t *e = r->e;
+    double cycle = episode_cycle(r);
+    int64_t ref = e->holdout ? e->opened_at : e->last_call_at;
+    if (cycle <= 0 || ref == TIME_NONE)
+        return TIME_NONE;
+    return ref +
+           (int64_t)(r->env->cfg->rules.reactivation.evaluate_after_cycles * cycle * US_PER_DAY);
+}
+
+static int64_t not_returned_or_never(const react_t *r)
+{
+    int64_t t = not_returned_at(r);
+    return t != TIME_NONE ? t : WORKER_NEVER;
 }
 
 /* A newer order ended the open episode: judge it. */
@@ -159,22 +200,74 @@ static void end_by_order(react_t *r)
     }
     /* Held-out episodes are judged from their opening, as if called then. */
     int64_t ref = called ? e->last_call_at : e->opened_at;
-    double cycle = e->cycle_days > 0 ? e->cycle_days : r->c->cycle_days;
+    double cycle = episode_cycle(r);
     double window = r->env->cfg->rules.reactivation.evaluate_after_cycles * cycle * US_PER_DAY;
     bool converted = cycle <= 0 || (double)(r->c->last_order_at - ref) <= window;
     close_episode(r, converted ? "converted" : "late");
 }
 
-/* Batch runs are at local midnight of every batch_every_days-th day since
- * 1970-01-01 in the calendar's zone: deterministic, the same on a replay. */
-static int32_t batch_run_day(const worker_env_t *env, int64_t t)
+/* A batch run: its instant and the local day it is named after. */
+typedef struct {
+    int64_t at;
+    int32_t day;
+} batch_run_t;
+
+/* Version 1 (batch_every_days): runs at local midnight of every n-th day
+ * since 1970-01-01 in the calendar's zone; k = 0 is the last run at or before
+ * t, k = 1 the next one. */
+static batch_run_t batch_run_days(const worker_env_t *env, int64_t t, int k)
 {
     int32_t n = (int32_t)env->cfg->rules.reactivation.batch_every_days;
     int32_t day = calendar_day(env->cal, t);
     int32_t run = day - ((day % n) + n) % n;
     if (calendar_day_start(env->cal, run) > t)
         run -= n;
-    return run;
+    run += k * n;
+    return (batch_run_t){calendar_day_start(env->cal, run), run};
+}
+
+/* The run of the period starting in month m (1..12, may be out of range: it
+ * is normalised) of year y: the first working-hours opening on or after day
+ * `batch.day` of that month (clamped to the month's length). */
+static batch_run_t batch_run_of_period(const worker_env_t *env, int64_t y, int m)
+{
+    static const unsigned month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    while (m < 1) {
+        m += 12;
+        y--;
+    }
+    while (m > 12) {
+        m -= 12;
+        y++;
+    }
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    unsigned dim = month_days[m - 1] + (m == 2 && leap);
+    unsigned d = (unsigned)env->cfg->rules.reactivation.batch_day;
+    if (d > dim)
+        d = dim;
+    int32_t day = (int32_t)event_days_from_civil(y, (unsigned)m, d);
+    int64_t at = calendar_next_open(env->cal, calendar_day_start(env->cal, day));
+    return (batch_run_t){at, calendar_day(env->cal, at)};
+}
+
+/* Version 2 (batch: {every, day}): k = 0 is the last run at or before t,
+ * k = 1 the next one. Periods are aligned to the calendar year: months,
+ * quarters from January, half-years from January. */
+static batch_run_t batch_run(const worker_env_t *env, int64_t t, int k)
+{
+    const config_t *cfg = env->cfg;
+    if (cfg->rules.reactivation.batch_every == BATCH_EVERY_DAYS)
+        return batch_run_days(env, t, k);
+    int step = cfg->rules.reactivation.batch_every == BATCH_MONTH     ? 1
+               : cfg->rules.reactivation.batch_every == BATCH_QUARTER ? 3
+                                                                      : 6;
+    int64_t y;
+    unsigned m, d;
+    event_civil_from_days(calendar_day(env->cal, t), &y, &m, &d);
+    int start = (int)((m - 1) / (unsigned)step) * step + 1; /* the period holding t */
+    if (batch_run_of_period(env, y, start).at > t)
+        start -= step; /* its run is still ahead: the last one was the period before */
+    return batch_run_of_period(env, y, start + k * step);
 }
 
 /* "batch-YYYY-MM-DD" for a local day number (days since 1970-01-01). */
@@ -204,17 +297,16 @@ static int64_t release(react_t *r)
         if (!decision_contact_allowed(r->c, env->cfg, r->now, &until))
             return until;
         emit_survey(r);
-        return WORKER_NEVER;
+        return not_returned_or_never(r);
     }
-    int32_t run = batch_run_day(env, r->now);
-    int64_t run_at = calendar_day_start(env->cal, run);
-    if (run_at < r->e->opened_at) /* queued after this run: wait for the next */
-        return calendar_day_start(env->cal, run + env->cfg->rules.reactivation.batch_every_days);
+    batch_run_t run = batch_run(env, r->now, 0);
+    if (run.at < r->e->opened_at) /* queued after this run: wait for the next */
+        return batch_run(env, r->now, 1).at;
     if (!decision_contact_allowed(r->c, env->cfg, r->now, &until))
         return until;
-    batch_id_for(run, r->e->batch_id, sizeof r->e->batch_id);
+    batch_id_for(run.day, r->e->batch_id, sizeof r->e->batch_id);
     emit_survey(r);
-    return WORKER_NEVER;
+    return not_returned_or_never(r);
 }
 
 static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decisions_t *out)
@@ -244,11 +336,23 @@ static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decis
     if (c->do_not_contact)
         return WORKER_NEVER; /* lifting the mark is a change: we look again then */
 
+    if (e->present && strcmp(e->status, "not_returned") == 0 && episode_ordered_since(e, c)) {
+        /* Came back after the episode was given up: a late return. */
+        close_episode(&r, "late");
+    }
+
     if (episode_is_open(e)) {
-        if (c->last_order_at != TIME_NONE && c->last_order_at > e->opened_at) {
+        int64_t give_up = e->stage >= 1 || e->holdout ? not_returned_at(&r) : TIME_NONE;
+        if (episode_ordered_since(e, c)) {
             end_by_order(&r);
+        } else if (give_up != TIME_NONE && e->retry_at == TIME_NONE && now >= give_up) {
+            /* No order evaluate_after_cycles cycles after the last call: the
+             * episode ends (recorded, not emitted); the client opens no new
+             * one until it orders again. */
+            close_episode(&r, "not_returned");
+            return WORKER_NEVER;
         } else if (e->holdout) {
-            return WORKER_NEVER; /* held out: never contacted, ends with an order */
+            return give_up != TIME_NONE ? give_up : WORKER_NEVER; /* never contacted */
         } else if (e->stage == 0) {
             return release(&r);
         } else if (e->retry_at != TIME_NONE) {
@@ -268,9 +372,10 @@ static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decis
                                                             : SCRIPT_WAKEUP_OFFENDED,
                           cfg->rules.reactivation.assignee[c->sales_type], false);
             }
-            return WORKER_NEVER;
+            return not_returned_or_never(&r);
         } else {
-            return WORKER_NEVER; /* waiting for the call's outcome or an order */
+            /* waiting for the call's outcome or an order, until it is given up */
+            return give_up != TIME_NONE ? give_up : WORKER_NEVER;
         }
     }
 
@@ -281,7 +386,7 @@ static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decis
     } else {
         int64_t due = reactivation_due_at(cfg, c);
         /* One episode per sleep: the last one must predate the last order. */
-        bool slept_again = !e->present || e->opened_at < c->last_order_at;
+        bool slept_again = !e->present || episode_ordered_since(e, c);
         if (due != TIME_NONE && slept_again) {
             if (now >= due)
                 reason = "missed_cycles";
@@ -300,7 +405,7 @@ static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decis
      * allows (a lost deal is remembered by its waiting episode). */
     open_episode(&r, reason);
     if (e->holdout)
-        return WORKER_NEVER; /* recorded, never emitted */
+        return not_returned_or_never(&r); /* recorded, never emitted */
     return release(&r);
 }
 

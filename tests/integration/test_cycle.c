@@ -41,13 +41,15 @@ typedef struct {
 } cycle_case_t;
 
 /* One batch with the given rules.calendar.timezone and rules.cycle.window_days. */
+static const char *max_window = "730", *min_cycle = "0";
+
 static void apply_with(const char *events, const char *tz, const char *window)
 {
-    const char *params[3] = {events, tz, window};
+    const char *params[5] = {events, tz, window, max_window, min_cycle};
     PGresult *r = PQexecParams(h.db,
                                "SELECT rd_apply_batch(gen_random_uuid(), $1::jsonb, 0.25, "
-                               "$2, $3::int, 3, 1000)",
-                               3, NULL, params, NULL, NULL, 0);
+                               "$2, $3::int, 3, 1000, 0, $4::int, $5::int, true)",
+                               5, NULL, params, NULL, NULL, 0);
     char msg[512];
     snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(r));
     ExecStatusType st = PQresultStatus(r);
@@ -199,16 +201,72 @@ Test(cycle, window_includes_a_day_exactly_window_days_before_the_last)
 
 Test(cycle, window_excludes_a_day_one_past_window_days)
 {
-    /* 2025-12-31 is 181 days before 2026-06-30: outside, so only two days remain. */
+    /* 2025-12-31 is 181 days before 2026-06-30: outside, so only two days
+     * remain in the window, and it widens back to the latest three (contract
+     * V2): (06-30 - 2025-12-31) / 2 = 181 / 2. */
     cycle_case_t c = {{"[" ORDER(0, "a", "2025-12-31T10:00:00Z", "10") "," ORDER(
                           1, "b", "2026-04-01T10:00:00Z",
                           "10") "," ORDER(2, "c", "2026-06-30T10:00:00Z", "10") "]"},
                       "3",
                       "30",
                       "2",
-                      "none",
+                      "90.50",
                       NULL};
     check(&c);
+    cr_assert_str_eq(h_sql(&h, "SELECT cycle_order_days FROM clients WHERE client_id = 'c'"), "3");
+}
+
+/* ---- contract V2: sparse clients (widened window, floor) ------------------
+ * Each case: order days (one order each, 10:00Z), the rules, and the cycle and
+ * the order days behind it, through the batch function. */
+Test(cycle, sparse_clients_widen_the_window_and_short_cycles_get_the_floor)
+{
+    static const struct {
+        const char *days[6];
+        const char *max_window, *min_cycle;
+        const char *cycle, *order_days;
+    } cases[] = {
+        /* every 100 days: 2 days in 180, widened to 3 -> 100 */
+        {{"2025-01-01", "2025-04-11", "2025-07-20", "2025-10-28"}, "730", "7", "100.00", "3"},
+        /* the third latest day 800 days back: beyond 730, no own cycle */
+        {{"2022-01-01", "2024-01-01", "2024-03-11"}, "730", "7", "none", "2"},
+        /* ... within a wider max_window_days */
+        {{"2022-01-01", "2024-01-01", "2024-03-11"}, "900", "7", "400.00", "3"},
+        /* three orders on three consecutive days: mean 1, raised to 7 */
+        {{"2026-01-01", "2026-01-02", "2026-01-03"}, "730", "7", "7.00", "3"},
+        /* ... with the floor off */
+        {{"2026-01-01", "2026-01-02", "2026-01-03"}, "730", "0", "1.00", "3"},
+        /* two order days: no cycle of its own (the median may apply later) */
+        {{"2026-01-01", "2026-03-01"}, "730", "7", "none", "2"},
+        /* one order day */
+        {{"2026-01-01"}, "730", "7", "none", "1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char events[2048], client[16];
+        size_t len = 0;
+        snprintf(client, sizeof client, "s%zu", i);
+        len += (size_t)snprintf(events + len, sizeof events - len, "[");
+        for (int k = 0; k < 6 && cases[i].days[k]; k++)
+            len +=
+                (size_t)snprintf(events + len, sizeof events - len,
+                                 "%s{\"i\":%d,\"t\":\"order.created\",\"order_id\":\"%s-%d\","
+                                 "\"client_id\":\"%s\",\"ts\":\"%sT10:00:00Z\",\"amount\":\"1\"}",
+                                 k ? "," : "", k, client, k, client, cases[i].days[k]);
+        snprintf(events + len, sizeof events - len, "]");
+        max_window = cases[i].max_window;
+        min_cycle = cases[i].min_cycle;
+        apply(events);
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "SELECT coalesce(round(cycle_days, 2)::text, 'none') || ' ' || cycle_order_days "
+                 "FROM clients WHERE client_id = '%s'",
+                 client);
+        char want[64];
+        snprintf(want, sizeof want, "%s %s", cases[i].cycle, cases[i].order_days);
+        cr_assert_str_eq(h_sql(&h, sql), want, "case %zu", i);
+    }
+    max_window = "730";
+    min_cycle = "0";
 }
 
 Test(cycle, a_client_who_went_quiet_keeps_its_cycle)
@@ -466,17 +524,19 @@ Test(cycle, a_client_whose_only_order_was_cancelled_before_it_arrived)
  * new orders' days, without reading orders. These cases pin what the stored
  * days cannot show on their own. */
 
-Test(cycle, a_late_order_older_than_the_stored_window_stays_out)
+Test(cycle, a_late_order_older_than_the_window_widens_it)
 {
-    /* Window from 2026-01-01: 2025-12-01 counts in the lifetime figures only. */
+    /* Window from 2026-01-01 holds 2 days, fewer than min_orders: it widens
+     * back to the latest 3 order days, 2025-12-01 among them (contract V2):
+     * (06-30 - 2025-12-01) / 2 = 211 / 2. */
     cycle_case_t c = {{"[" ORDER(0, "a", "2026-04-01T10:00:00Z",
                                  "10") "," ORDER(1, "b", "2026-06-30T10:00:00Z", "10") "]",
                        "[" ORDER(0, "c", "2025-12-01T10:00:00Z", "10") "]"},
                       "3",
                       "30",
                       "2",
-                      "none",
-                      "{2026-04-01,2026-06-30}"};
+                      "105.50",
+                      "{2025-12-01,2026-04-01,2026-06-30}"};
     check(&c);
 }
 
@@ -524,12 +584,14 @@ Test(cycle, the_window_slides_forward_past_old_days)
                       "82.00",
                       "{2026-02-01,2026-03-01,2026-07-15}"};
     check(&c);
+    /* The window of 2027-01-01 holds 2 days: widened to the latest 3,
+     * (2027-01-01 - 2026-03-01) / 2 = 306 / 2. */
     cycle_case_t c2 = {{"[" ORDER(0, "e", "2027-01-01T10:00:00Z", "10") "]"},
                        "5",
                        "50",
                        "2",
-                       "none",
-                       "{2026-07-15,2027-01-01}"};
+                       "153.00",
+                       "{2026-03-01,2026-07-15,2027-01-01}"};
     check(&c2);
 }
 
@@ -580,19 +642,20 @@ Test(cycle, same_day_orders_across_batches_count_once)
 
 Test(cycle, a_longer_window_after_a_reload_reads_the_orders_again)
 {
-    /* 2025-06-01 is outside the 180-day window but inside a 400-day one: the
-     * stored days cannot show it, so the window is read from orders. */
+    /* 2025-06-01 is outside the 180-day window but inside a 400-day one; it
+     * is stored as one of the latest 3 days, and a reload reads the orders
+     * again anyway (the stored days were kept under other rules). */
     apply("[" ORDER(0, "a", "2025-06-01T10:00:00Z", "10") "," ORDER(
         1, "b", "2026-01-01T10:00:00Z", "10") "," ORDER(2, "c", "2026-03-01T10:00:00Z", "10") "]");
     cr_assert_str_eq(h_sql(&h, "SELECT window_order_dates::text || ' ' || window_basis "
                                "FROM clients WHERE client_id = 'c'"),
-                     "{2026-01-01,2026-03-01} 180 Europe/Moscow");
+                     "{2025-06-01,2026-01-01,2026-03-01} 180 3 Europe/Moscow");
     apply_with("[" ORDER(0, "d", "2026-04-01T10:00:00Z", "10") "]", "Europe/Moscow", "400");
     /* (2026-04-01 - 2025-06-01) / 3 = 304 / 3 */
     cr_assert_str_eq(h_sql(&h, "SELECT concat_ws(' ', window_order_days, round(cycle_days, 2), "
                                "window_order_dates, window_basis) FROM clients "
                                "WHERE client_id = 'c'"),
-                     "4 101.33 {2025-06-01,2026-01-01,2026-03-01,2026-04-01} 400 Europe/Moscow");
+                     "4 101.33 {2025-06-01,2026-01-01,2026-03-01,2026-04-01} 400 3 Europe/Moscow");
 }
 
 Test(cycle, another_time_zone_after_a_reload_reads_the_orders_again)
@@ -607,7 +670,7 @@ Test(cycle, another_time_zone_after_a_reload_reads_the_orders_again)
     cr_assert_str_eq(h_sql(&h, "SELECT concat_ws(' ', window_order_days, round(cycle_days, 2), "
                                "window_order_dates, window_basis) FROM clients "
                                "WHERE client_id = 'c'"),
-                     "3 10.00 {2026-01-01,2026-01-11,2026-01-21} 180 UTC");
+                     "3 10.00 {2026-01-01,2026-01-11,2026-01-21} 180 3 UTC");
 }
 
 /* ---- randomized equivalence ----------------------------------------------
@@ -615,7 +678,8 @@ Test(cycle, another_time_zone_after_a_reload_reads_the_orders_again)
  * cancellations (some before their order), out of time order, applied in random
  * batch splits, must leave every clients row exactly (text of every figure,
  * numeric scale included) as a from-scratch recompute over the orders table
- * gives: the reference below is the former rd_refresh_clients, inlined. */
+ * gives: the reference below recomputes contract V2's rules (window, widened
+ * window, kept days) from all orders, written independently of the functions. */
 
 static const char *const REFERENCE_DIFF =
     "WITH ids AS (SELECT DISTINCT client_id FROM orders), "
@@ -625,22 +689,32 @@ static const char *const REFERENCE_DIFF =
     "   GROUP BY o.client_id), "
     "days AS (SELECT DISTINCT o.client_id, (o.ts AT TIME ZONE 'Europe/Moscow')::date AS day "
     "    FROM orders o JOIN ids USING (client_id) WHERE o.cancelled_at IS NULL), "
-    "win AS (SELECT d.client_id, count(*) AS n, min(d.day) AS first_day, max(d.day) AS last_day, "
-    "         array_agg(d.day ORDER BY d.day) AS dates "
+    "ranked AS (SELECT d.*, m.last_day, "
+    "         row_number() OVER (PARTITION BY d.client_id ORDER BY d.day DESC) AS rn "
     "    FROM days d JOIN (SELECT client_id, max(day) AS last_day FROM days GROUP BY client_id) m "
-    "         USING (client_id) "
-    "   WHERE d.day >= m.last_day - 180 GROUP BY d.client_id), "
+    "         USING (client_id)), "
+    /* kept: the window's days and the latest 3; the window's count and first
+     * day; the third latest day (the widened window's start) */
+    "win AS (SELECT client_id, array_agg(day ORDER BY day) "
+    "         FILTER (WHERE day >= last_day - 180 OR rn <= 3) AS dates, "
+    "         count(*) FILTER (WHERE day >= last_day - 180) AS n, "
+    "         min(day) FILTER (WHERE day >= last_day - 180) AS first_day, max(last_day) AS last_day, "
+    "         max(day) FILTER (WHERE rn = 3) AS third, "
+    "         count(*) FILTER (WHERE day >= last_day - 730) AS n_wide "
+    "    FROM ranked GROUP BY client_id), "
     "expected AS (SELECT ids.client_id, concat_ws('|', coalesce(life.n, 0), "
     "         coalesce(life.revenue, 0)::text, coalesce(life.margin, 0)::text, "
     "         coalesce(life.first_at::text, '-'), coalesce(life.last_at::text, '-'), "
     "         coalesce(win.n, 0), coalesce((CASE WHEN win.n >= 3 THEN (win.last_day - "
-    "         win.first_day)::numeric / (win.n - 1) END)::text, '-'), "
-    "         coalesce(win.dates::text, '{}'), '180 Europe/Moscow', '-infinity') AS v "
+    "         win.first_day)::numeric / (win.n - 1) WHEN win.third >= win.last_day - 730 "
+    "         THEN (win.last_day - win.third)::numeric / 2 END)::text, '-'), "
+    "         CASE WHEN win.n >= 3 THEN win.n ELSE least(coalesce(win.n_wide, 0), 3) END, "
+    "         coalesce(win.dates::text, '{}'), '180 3 Europe/Moscow', '-infinity') AS v "
     "    FROM ids LEFT JOIN life USING (client_id) LEFT JOIN win USING (client_id)), "
     "actual AS (SELECT client_id, concat_ws('|', orders, revenue::text, margin::text, "
     "         coalesce(first_order_at::text, '-'), coalesce(last_order_at::text, '-'), "
-    "         window_order_days, coalesce(cycle_days::text, '-'), window_order_dates::text, "
-    "         coalesce(window_basis, '-'), eval_at::text) AS v "
+    "         window_order_days, coalesce(cycle_days::text, '-'), cycle_order_days, "
+    "         window_order_dates::text, coalesce(window_basis, '-'), eval_at::text) AS v "
     "    FROM clients), "
     "diff AS ((SELECT 'expected' AS side, * FROM expected EXCEPT SELECT 'expected', * FROM actual) "
     "   UNION ALL (SELECT 'actual', * FROM actual EXCEPT SELECT 'actual', * FROM expected)) "

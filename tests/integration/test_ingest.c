@@ -208,9 +208,13 @@ Test(ingest, cycle_is_the_mean_gap_between_order_days_in_the_window)
         "old");
     cr_assert_str_eq(h_sql(&h, "SELECT round(cycle_days, 2)::text FROM clients"), "30.00");
     cr_assert_str_eq(h_sql(&h, "SELECT orders FROM clients"), "5");
-    /* cancelling the middle order: two days left, below min_orders */
+    /* cancelling the middle order: two days left in the window, below
+     * min_orders, so the window widens back to the latest 3 order days
+     * (2025-01-01 is within max_window_days, 730): (2026-03-02 - 2025-01-01)
+     * / 2 = 425 / 2 days */
     expect_ack("order.cancelled", "{\"order_id\":\"m\",\"ts\":\"2026-04-01T00:00:00Z\"}", "m");
-    cr_assert_str_eq(h_sql(&h, "SELECT coalesce(cycle_days::text, 'none') FROM clients"), "none");
+    cr_assert_str_eq(h_sql(&h, "SELECT round(cycle_days, 2)::text FROM clients"), "212.50");
+    cr_assert_str_eq(h_sql(&h, "SELECT cycle_order_days FROM clients"), "3");
     cr_assert_str_eq(h_sql(&h, "SELECT orders FROM clients"), "4");
 
     char out[4096];

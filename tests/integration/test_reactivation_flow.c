@@ -14,10 +14,16 @@
 static harness_t h;
 static void *pull;
 
+/* NPS surveys every client active within a year (contract V2): a survey
+ * job would open a contact gap and move the stage-1 calls these flows check,
+ * so NPS is kept to clients who ordered within 30 days here (test_ticks.c
+ * checks how the two interleave). */
 static void start(const char *rules)
 {
     void *out[3];
-    h_start_flow(&h, rules, out);
+    char all[1024];
+    snprintf(all, sizeof all, "  nps: { active_days: 30 }\n%s", rules ? rules : "");
+    h_start_flow(&h, all, out);
     pull = out[0];
 }
 
@@ -193,7 +199,7 @@ Test(reactivation_flow, a_restart_never_decides_twice)
     cr_assert_eq(h_stop(&h), 0);
     cr_assert(h_start(&h));
     tick("2026-03-03T10:00:00Z");
-    settled("r", "none");
+    settled("r", "2026-04-16T10:00:00"); /* given up 1.5 cycles after the call */
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM decisions"), "1");
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "1");
     json_destroy(&t1);
@@ -219,7 +225,7 @@ Test(reactivation_flow, an_import_of_history_yields_one_task_now_not_one_per_mis
     tick("2026-01-05T07:00:00Z"); /* two years of 10-day cycles missed */
     json_t *t = next_task();
     cr_assert_str_eq(str(t, "client_id"), "imp");
-    settled("imp", "none");
+    settled("imp", "2026-01-20T07:00:00"); /* given up 1.5 cycles after the call */
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "1");
     json_destroy(&t);
 }
@@ -301,4 +307,111 @@ Test(reactivation_flow, every_stage_1_outcome_sorts_the_client)
     cr_assert_str_eq(h_sql(&h, "SELECT status FROM clients WHERE client_id = 'k4'"), "closed");
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox WHERE body LIKE '%\"reassign\":true%'"),
                      "1");
+}
+
+/* ---- contract V2 ---------------------------------------------------------- */
+
+static json_t *next_on(void *sock, const char *topic)
+{
+    return h_next_json(&h, sock, topic);
+}
+
+Test(reactivation_flow, manager_change_routes_follow_ups_to_the_head_until_a_manager_is_named)
+{
+    void *out[3];
+    h_start_flow(&h, "  nps: { active_days: 30 }\n", out);
+    pull = out[0];
+    tick("2026-01-01T00:00:00Z");
+    history("mc");
+    tick("2026-03-02T10:00:00Z");
+    json_t *t1 = next_task();
+    send_ok("reactivation.outcome",
+            "{\"task_id\":\"%s\",\"outcome\":\"manager_change\",\"ts\":\"2026-03-02T12:00:00Z\"}",
+            str(t1, "task_id"));
+    json_t *t2 = next_task();
+    cr_assert_str_eq(str(t2, "assignee.role"), "head_of_clients");
+    /* a detractor's follow-up no longer goes to the manager it fell out with */
+    send_ok("nps.response", "{\"client_id\":\"mc\",\"score\":3,\"ts\":\"2026-03-03T10:00:00Z\"}");
+    json_t *f1 = next_on(out[2], "task.nps_followup");
+    cr_assert_str_eq(str(f1, "assignee.role"), "head_of_clients");
+    cr_assert_str_eq(str(f1, "assignee.id"), "head-1");
+    /* master data names a manager again: from now on, that manager */
+    send_ok("client.upsert", "{\"client_id\":\"mc\",\"manager_id\":\"am-new\"}");
+    send_ok("nps.response", "{\"client_id\":\"mc\",\"score\":2,\"ts\":\"2026-03-04T10:00:00Z\"}");
+    json_t *f2 = next_on(out[2], "task.nps_followup");
+    cr_assert_str_eq(str(f2, "assignee.role"), "account_manager");
+    cr_assert_str_eq(str(f2, "assignee.id"), "am-new");
+    cr_assert_str_eq(h_sql(&h, "SELECT reassigned FROM clients WHERE client_id = 'mc'"), "f");
+    json_destroy(&t1);
+    json_destroy(&t2);
+    json_destroy(&f1);
+    json_destroy(&f2);
+}
+
+Test(reactivation_flow, an_episode_without_an_order_ends_not_returned_and_conversion_counts_stage_2)
+{
+    start("  contact: { min_days_between_contacts: 0 }\n");
+    tick("2026-01-01T00:00:00Z");
+    history("n1"); /* will not come back */
+    history("n2"); /* will come back within 1.5 cycles of the wake-up call */
+    history("n3"); /* will come back, but only after being given up */
+    tick("2026-03-02T10:00:00Z");
+    char tasks[3][64];
+    for (int i = 0; i < 3; i++) {
+        json_t *t = next_task();
+        snprintf(tasks[i], sizeof tasks[i], "%s", str(t, "task_id"));
+        json_destroy(&t);
+    }
+    for (int i = 0; i < 3; i++) {
+        send_ok("reactivation.outcome",
+                "{\"task_id\":\"%s\",\"outcome\":\"forgot\",\"ts\":\"2026-03-02T12:00:00Z\"}",
+                tasks[i]);
+        json_t *t = next_task();
+        cr_assert_str_eq(str(t, "script"), "wakeup_forgot");
+        json_destroy(&t);
+    }
+    order("n2", "n2-back", "2026-03-20T10:00:00Z");
+    /* 1.5 x 30 days after the wake-up call (2026-03-02 10:00Z): 2026-04-16 10:00Z */
+    /* (an acked tick is committed; its evaluation follows: wait for it) */
+    tick("2026-04-16T09:59:59Z");
+    cr_assert(h_wait_sql(&h,
+                         "SELECT string_agg(client_id || '=' || status, ' ' ORDER BY "
+                         "client_id) FROM episodes",
+                         "n1=open n2=converted n3=open"));
+    settled("n1", "2026-04-16T10:00:00");
+    tick("2026-04-16T10:00:00Z");
+    cr_assert(h_wait_sql(&h,
+                         "SELECT string_agg(client_id || '=' || status || '@' || "
+                         "coalesce(to_char(closed_at AT TIME ZONE 'UTC', 'MM-DD HH24:MI'), '-'), "
+                         "' ' ORDER BY client_id) FROM episodes",
+                         "n1=not_returned@04-16 10:00 n2=converted@03-02 10:00 "
+                         "n3=not_returned@04-16 10:00"),
+              "%s", h_sql(&h, "SELECT string_agg(client_id || '=' || status, ' ') FROM episodes"));
+    /* nothing was emitted for it, and a year later still no new episode */
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox WHERE topic = 'task.reactivation'"),
+                     "6");
+    order("n3", "n3-back", "2026-05-01T10:00:00Z");
+    tick("2026-05-01T12:00:00Z");
+    cr_assert(h_wait_sql(&h, "SELECT status FROM episodes WHERE client_id = 'n3'", "late"));
+    tick("2027-03-01T10:00:00Z");
+    /* n3 sleeps again (a new episode 2 cycles after its return); n1 never */
+    cr_assert(h_wait_sql(&h, "SELECT count(*) FROM episodes WHERE client_id = 'n3'", "2"));
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM episodes WHERE client_id = 'n1'"), "1");
+
+    char out[16384];
+    cr_assert_eq(h_ctl(&h, "--json report reactivation", out, sizeof out), 0, "%s", out);
+    json_error_t err;
+    json_t *j = json_parse(out, strlen(out), 32, &err);
+    cr_assert(j != NULL, "%s", out);
+    /* n1 not_returned, n2 converted, n3 late; n2 and n3 asleep again by
+     * 2027-03 (a second episode each, open at stage 1) */
+    cr_assert_str_eq(str(j, "total.not_returned"), "1", "%s", out);
+    cr_assert_str_eq(str(j, "total.converted"), "1", "%s", out);
+    cr_assert_str_eq(str(j, "total.late"), "1", "%s", out);
+    cr_assert_str_eq(str(j, "total.open"), "2", "%s", out);
+    cr_assert_str_eq(str(j, "total.reached_stage2"), "3", "%s", out);
+    cr_assert_str_eq(str(j, "total.conversion"), "0.3333", "%s", out);
+    cr_assert_str_eq(str(j, "by_script.wakeup_forgot.episodes"), "3", "%s", out);
+    cr_assert_str_eq(str(j, "by_stage1_outcome.forgot.converted"), "1", "%s", out);
+    json_destroy(&j);
 }

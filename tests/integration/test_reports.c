@@ -189,7 +189,7 @@ Test(reports, status_counts_unacknowledged_outputs_on_router_streams)
 
 Test(reports, client_shows_rule_state_episode_and_last_outputs)
 {
-    start(NULL);
+    start("  nps: { active_days: 30 }\n"); /* no survey job in the way */
     tick("2026-01-01T00:00:00Z");
     history("c1", "am-1");
     tick("2026-02-28T10:00:00Z");
@@ -216,13 +216,13 @@ Test(reports, client_shows_rule_state_episode_and_last_outputs)
     char task2[64];
     snprintf(task2, sizeof task2, "%s", str(t2, "task_id"));
     json_destroy(&t2);
-    h_settled(&h, "c1", "none");
+    h_settled(&h, "c1", "2026-04-16T10:00:00"); /* given up 1.5 cycles after the call */
     cr_assert(h_wait_sql(&h, "SELECT count(*) FROM outbox WHERE sent_at IS NULL", "0"));
 
     out = ctl("client c1");
     field_is(out, "client_id", "c1"); /* the earlier lines are still there */
     field_is(out, "orders", "3");
-    field_is(out, "eval_at", "none");
+    field_is(out, "eval_at", "2026-04-16T10:00:00.000000Z");
     field_is(out, "last_contact_at", "2026-03-02T10:00:00.000000Z"); /* the stage-1 task */
     field_is(out, "reactivation.episode", "1");
     field_is(out, "reactivation.status", "open");
@@ -248,7 +248,7 @@ Test(reports, client_shows_rule_state_episode_and_last_outputs)
     cr_assert_str_eq(str(j, "reactivation.stage"), "2");
     cr_assert_str_eq(str(j, "reactivation.episode"), "1");
     cr_assert_str_eq(str(j, "gift_risk"), "null");
-    cr_assert_str_eq(str(j, "eval_at"), "null");
+    cr_assert_str_eq(str(j, "eval_at"), "2026-04-16T10:00:00.000000Z");
     cr_assert_str_eq(str(j, "outputs"), "array");
     const json_t *outs = json_object_get(j, "outputs");
     cr_assert_eq(json_array_size(outs), 2);

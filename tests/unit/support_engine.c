@@ -54,6 +54,7 @@ client_t eng_client(const char *type, int64_t last)
     config_sales_type_parse(type, &c.sales_type);
     c.manager_id = strdup("am-1");
     c.orders = 6;
+    c.order_arrivals = 6;
     c.revenue = strdup("6000");
     c.margin = strdup("1500.25");
     c.last_order_at = last;
@@ -65,6 +66,14 @@ client_t eng_client(const char *type, int64_t last)
     for (int i = 0; i < 2; i++)
         eps[i]->retry_at = eps[i]->last_call_at = eps[i]->opened_at = eps[i]->closed_at = TIME_NONE;
     return c;
+}
+
+void eng_order(client_t *c, int64_t ts)
+{
+    c->order_arrivals++;
+    c->orders++;
+    if (c->last_order_at == TIME_NONE || ts > c->last_order_at)
+        c->last_order_at = ts;
 }
 
 int64_t eng_eval(const worker_t *w, client_t *c, int64_t now)

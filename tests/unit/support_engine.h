@@ -32,6 +32,9 @@ void eng_teardown(void); /* frees what eng_load and the parsed outputs hold */
 /* A client of this sales type: 6 orders, revenue 6000, margin 1500.25, a
  * 30-day cycle, last order at `last`, account manager "am-1". */
 client_t eng_client(const char *type, int64_t last);
+/* An order of c arrives with timestamp ts (as the database would have it:
+ * one more arrival; the last order moves when ts is later). */
+void eng_order(client_t *c, int64_t ts);
 
 /* Runs the engine on c at now. */
 int64_t eng_eval(const worker_t *w, client_t *c, int64_t now);

@@ -404,10 +404,11 @@ Test(config, names_and_sales_type_parse)
 
 Test(config, unknown_key_is_an_error)
 {
-    assert_error(MINIMAL "rules:\n"
-                         "  cycle: { window_days: 180, min_order: 3 }\n",
-                 "cfg.yaml:10:30: rules.cycle.min_order: unknown key "
-                 "(known here: window_days, min_orders)");
+    assert_error(
+        MINIMAL "rules:\n"
+                "  cycle: { window_days: 180, min_order: 3 }\n",
+        "cfg.yaml:10:30: rules.cycle.min_order: unknown key "
+        "(known here: window_days, min_orders, max_window_days, min_cycle_days, fallback)");
     assert_error(MINIMAL "verbose: true\n",
                  "cfg.yaml:9:1: verbose: unknown key "
                  "(known here: database, log_level, clock, ingest, emit, rules, metrics, model)");

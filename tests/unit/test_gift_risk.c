@@ -104,7 +104,7 @@ Test(gift_risk, the_next_order_ends_the_episode_and_a_later_sleep_alerts_again)
     eng_load(NULL);
     client_t c = valuable("transactional", T0 - 46 * DAY);
     eval(&c, T0);
-    c.last_order_at = T0 + 5 * DAY;
+    eng_order(&c, T0 + 5 * DAY);
     eval(&c, T0 + 5 * DAY);
     cr_assert_str_eq(c.risk.status, "converted");
     eval(&c, T0 + 51 * DAY);

@@ -40,7 +40,8 @@ static outcome_in_t outcome_of(const client_t *c, const char *outcome)
                       .comment = NULL,
                       .episode_no = c->react.episode_no,
                       .stage = c->react.stage,
-                      .attempt = c->react.attempts};
+                      .attempt = c->react.attempts,
+                      .arrived_at = TIME_NONE};
     return o;
 }
 
@@ -48,6 +49,7 @@ static outcome_in_t outcome_of(const client_t *c, const char *outcome)
 static int64_t answer(client_t *c, const char *outcome, int64_t now)
 {
     outcome_in_t o = outcome_of(c, outcome);
+    o.arrived_at = now; /* arrives and is evaluated at once */
     c->outcomes = &o;
     c->outcomes_count = 1;
     int64_t next = eval(c, now);
@@ -234,7 +236,8 @@ Test(reactivation, stage_1_outcomes_lead_to_the_matching_wakeup_call)
         decisions_reset(eng_out);
         client_t c = client("transactional", T0 - 61 * DAY);
         eval(&c, T0);
-        cr_assert_eq(answer(&c, cases[i].outcome, T0 + DAY), WORKER_NEVER);
+        /* then it waits for an order, until 1.5 cycles of 30 days after the call */
+        cr_assert_eq(answer(&c, cases[i].outcome, T0 + DAY), T0 + DAY + 45 * DAY);
         cr_assert_eq(output_count(), 2, "%s", cases[i].outcome);
         cr_assert_str_eq(field(1, "stage"), "2");
         cr_assert_str_eq(field(1, "script"), cases[i].script);
@@ -307,7 +310,7 @@ Test(reactivation, an_order_within_the_evaluation_window_converts_later_is_late)
         client_t c = client("transactional", T0 - 61 * DAY);
         eval(&c, T0);
         answer(&c, "forgot", T0 + DAY); /* stage 2 at T0 + 1 day: the last call */
-        c.last_order_at = T0 + DAY + cases[i].after_call;
+        eng_order(&c, T0 + DAY + cases[i].after_call);
         eval(&c, c.last_order_at + HOUR);
         cr_assert_str_eq(c.react.status, cases[i].status);
         release(&c);
@@ -319,7 +322,7 @@ Test(reactivation, a_later_sleep_starts_a_new_episode_with_new_ids)
     load(NULL);
     client_t c = client("transactional", T0 - 61 * DAY);
     eval(&c, T0);
-    c.last_order_at = T0 + 10 * DAY; /* back */
+    eng_order(&c, T0 + 10 * DAY); /* back */
     eval(&c, T0 + 10 * DAY);
     cr_assert_str_eq(c.react.status, "converted");
     eval(&c, T0 + 71 * DAY); /* asleep again */
@@ -370,12 +373,179 @@ Test(reactivation, a_held_out_episode_is_recorded_and_never_emitted)
 {
     load("  reactivation: { holdout_ratio: 1 }\n");
     client_t c = client("transactional", T0 - 61 * DAY);
-    cr_assert_eq(eval(&c, T0), WORKER_NEVER);
+    /* judged as if called at its opening: given up 1.5 cycles later */
+    cr_assert_eq(eval(&c, T0), T0 + 45 * DAY);
     cr_assert_eq(output_count(), 0);
     cr_assert(c.react.holdout);
     cr_assert_str_eq(c.react.status, "open");
-    c.last_order_at = T0 + 5 * DAY;
+    eng_order(&c, T0 + 5 * DAY);
     eval(&c, T0 + 5 * DAY);
     cr_assert_str_eq(c.react.status, "converted");
+    release(&c);
+}
+
+/* ---- contract V2: episodes that end, outcome times, manager_change, batches */
+
+Test(reactivation, an_episode_without_an_order_closes_as_not_returned_after_the_window)
+{
+    /* Table: when the last call was made, and when we look. evaluate_after_cycles
+     * 1.5 x a 30-day cycle = 45 days after the last call. */
+    static const struct {
+        int64_t look;       /* after the stage-2 call */
+        const char *status; /* the episode's result then */
+    } cases[] = {
+        {44 * DAY, "open"},
+        {45 * DAY - 1, "open"},
+        {45 * DAY, "not_returned"},
+        {90 * DAY, "not_returned"},
+    };
+    load(NULL);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        decisions_reset(eng_out);
+        client_t c = client("transactional", T0 - 61 * DAY);
+        eval(&c, T0);
+        int64_t call = T0 + DAY;
+        int64_t next = answer(&c, "forgot", call); /* stage 2 at call */
+        cr_assert_eq(next, call + 45 * DAY);
+        int64_t after = eval(&c, call + cases[i].look);
+        cr_assert_str_eq(c.react.status, cases[i].status, "look %zu", i);
+        if (strcmp(cases[i].status, "not_returned") == 0) {
+            cr_assert_eq(after, WORKER_NEVER, "no new episode until the client orders again");
+            cr_assert_eq(c.react.closed_at, call + cases[i].look);
+            cr_assert_str_eq(c.react.stage1_outcome, "forgot");
+            cr_assert_str_eq(c.react.stage2_script, "wakeup_forgot");
+        }
+        cr_assert_eq(output_count(), 2, "not_returned is recorded, never emitted");
+        release(&c);
+    }
+}
+
+Test(reactivation, an_order_after_not_returned_is_a_late_return_and_the_client_may_sleep_again)
+{
+    load(NULL);
+    client_t c = client("transactional", T0 - 61 * DAY);
+    eval(&c, T0);
+    answer(&c, "offended", T0 + DAY);
+    eval(&c, T0 + 50 * DAY);
+    cr_assert_str_eq(c.react.status, "not_returned");
+    /* still asleep 200 days later: nothing new without an order */
+    cr_assert_eq(eval(&c, T0 + 200 * DAY), WORKER_NEVER);
+    cr_assert_eq(output_count(), 2);
+    /* the client orders: a late return, and a new sleep can start */
+    eng_order(&c, T0 + 210 * DAY);
+    int64_t next = eval(&c, T0 + 210 * DAY);
+    cr_assert_str_eq(c.react.status, "late");
+    cr_assert_eq(next, T0 + 270 * DAY, "two 30-day cycles after the new order");
+    eval(&c, next);
+    cr_assert_eq(output_count(), 3);
+    cr_assert_eq(c.react.episode_no, 2);
+    release(&c);
+}
+
+Test(reactivation, a_stage_1_call_never_answered_is_given_up_too)
+{
+    load(NULL);
+    client_t c = client("transactional", T0 - 61 * DAY);
+    cr_assert_eq(eval(&c, T0), T0 + 45 * DAY);
+    eval(&c, T0 + 45 * DAY);
+    cr_assert_str_eq(c.react.status, "not_returned");
+    cr_assert_str_eq(c.react.stage1_outcome, "");
+    release(&c);
+}
+
+Test(reactivation, a_no_answer_retry_counts_from_when_the_outcome_arrived)
+{
+    load(NULL); /* retry_after_days 7 */
+    client_t c = client("transactional", T0 - 61 * DAY);
+    eval(&c, T0);
+    outcome_in_t o = outcome_of(&c, "no_answer");
+    o.arrived_at = T0 + 2 * DAY; /* arrived then; evaluated only six days later */
+    c.outcomes = &o;
+    c.outcomes_count = 1;
+    int64_t next = eval(&c, T0 + 8 * DAY);
+    c.outcomes = NULL;
+    c.outcomes_count = 0;
+    cr_assert_eq(next, T0 + 9 * DAY);
+    eval(&c, next);
+    cr_assert_eq(output_count(), 2);
+    cr_assert_str_eq(field(1, "created_at"), "2026-12-04T07:00:00.000000Z");
+    release(&c);
+}
+
+Test(reactivation, manager_change_sends_later_tasks_to_the_head_until_a_manager_is_named)
+{
+    load(NULL);
+    client_t c = client("transactional", T0 - 61 * DAY);
+    eval(&c, T0);
+    answer(&c, "manager_change", T0 + DAY);
+    cr_assert(c.reassign, "written back: the client is reassigned");
+    cr_assert_str_eq(field(1, "assignee.role"), "head_of_clients");
+    /* a later episode, read back from the database with reassigned set */
+    c.reassign = false;
+    c.reassigned = true;
+    eng_order(&c, T0 + 10 * DAY);
+    eval(&c, T0 + 10 * DAY);
+    eval(&c, T0 + 71 * DAY);
+    cr_assert_eq(output_count(), 3);
+    cr_assert_str_eq(field(2, "stage"), "1");
+    cr_assert_str_eq(field(2, "assignee.role"), "head_of_clients");
+    cr_assert_str_eq(field(2, "assignee.id"), "head-1");
+    release(&c);
+}
+
+Test(reactivation, monthly_batches_run_at_the_first_opening_on_or_after_their_day)
+{
+    /* 2026-11-25 (T0) is a Wednesday. Runs on day 1 of each month at the
+     * first working-hours opening (Moscow 09:00 = 06:00Z): 2026-12-01 is a
+     * Tuesday -> 06:00Z that day; 2027-01-01 is a Friday, a holiday here ->
+     * Monday 2027-01-04. Quarters: 2027-01-01 (holiday) -> 2027-01-04. */
+    static const struct {
+        const char *batch;
+        const char *run_at;
+        const char *batch_id;
+    } cases[] = {
+        {"{ every: month, day: 1 }", "2026-12-01T06:00:00.000000Z", "batch-2026-12-01"},
+        {"{ every: month, day: 31 }", "2026-11-30T06:00:00.000000Z", "batch-2026-11-30"},
+        {"{ every: quarter, day: 1 }", "2027-01-04T06:00:00.000000Z", "batch-2027-01-04"},
+        {"{ every: half_year, day: 1 }", "2027-01-04T06:00:00.000000Z", "batch-2027-01-04"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char rules[256];
+        snprintf(rules, sizeof rules,
+                 "  reactivation: { mode: batch, batch: %s }\n"
+                 "  calendar: { holidays: [\"2027-01-01\"] }\n",
+                 cases[i].batch);
+        load(rules);
+        client_t c = client("transactional", T0 - 61 * DAY);
+        int64_t next = eval(&c, T0);
+        cr_assert_eq(output_count(), 0, "queued until the run (%s)", cases[i].batch);
+        char text[40];
+        event_format_time(next, text, sizeof text);
+        cr_assert_str_eq(text, cases[i].run_at, "%s", cases[i].batch);
+        eval(&c, next);
+        cr_assert_eq(output_count(), 1);
+        cr_assert_str_eq(field(0, "created_at"), cases[i].run_at);
+        cr_assert_str_eq(field(0, "batch_id"), cases[i].batch_id);
+        release(&c);
+    }
+}
+
+Test(reactivation, the_next_order_is_the_next_to_arrive_whatever_its_ts)
+{
+    /* A message takes effect when it arrives: an order that arrives after the
+     * episode opened ends it even when its ts is earlier than the opening
+     * (an ERP back-filling), and the client may sleep again from it. */
+    load(NULL);
+    client_t c = client("transactional", T0 - 61 * DAY);
+    eval(&c, T0);
+    cr_assert_str_eq(c.react.status, "open");
+    eng_order(&c, T0 - HOUR); /* ts before the opening, arriving after it */
+    cr_assert_eq(c.last_order_at, T0 - HOUR);
+    int64_t next = eval(&c, T0 + HOUR);
+    cr_assert_str_eq(c.react.status, "converted");
+    cr_assert_eq(next, T0 - HOUR + 60 * DAY, "two cycles after that order");
+    eval(&c, next);
+    cr_assert_eq(output_count(), 2);
+    cr_assert_eq(c.react.episode_no, 2);
     release(&c);
 }
