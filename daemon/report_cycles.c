@@ -82,8 +82,7 @@ static const struct {
  * (rules.cycle.fallback: sales_type_median). */
 static bool fallback_on(const config_t *cfg)
 {
-    (void)cfg;
-    return true;
+    return cfg->rules.cycle.fallback == CYCLE_FALLBACK_MEDIAN;
 }
 
 static const char *fallback_name(const config_t *cfg)
@@ -111,8 +110,9 @@ static void cycles_text(FILE *out, const config_t *cfg, const PGresult *res, con
 {
     fprintf(out,
             "purchase cycles per sales type (rules.cycle: window_days %d, min_orders %d, "
-            "fallback %s); days\n\n",
-            cfg->rules.cycle.window_days, cfg->rules.cycle.min_orders, fallback_name(cfg));
+            "max_window_days %d, min_cycle_days %d, fallback %s); days\n\n",
+            cfg->rules.cycle.window_days, cfg->rules.cycle.min_orders,
+            cfg->rules.cycle.max_window_days, cfg->rules.cycle.min_cycle_days, fallback_name(cfg));
     fprintf(out, "%-26s %8s %8s %8s %8s %8s %8s %13s %-20s %8s %8s %9s\n", "sales_type", "clients",
             "own", "widened", "median", "p10", "p90", "median_in_use", "computed_at", "fallback",
             "no_cycle", "no_orders");
@@ -140,8 +140,12 @@ static void cycles_text(FILE *out, const config_t *cfg, const PGresult *res, con
 
 static void cycles_json(jbuf_t *b, const config_t *cfg, const PGresult *res, const long *total)
 {
-    jbuf_printf(b, "{\"window_days\":%d,\"min_orders\":%d,\"fallback\":\"%s\",\"sales_types\":[",
-                cfg->rules.cycle.window_days, cfg->rules.cycle.min_orders, fallback_name(cfg));
+    jbuf_printf(b,
+                "{\"window_days\":%d,\"min_orders\":%d,\"max_window_days\":%d,"
+                "\"min_cycle_days\":%d,\"fallback\":\"%s\",\"sales_types\":[",
+                cfg->rules.cycle.window_days, cfg->rules.cycle.min_orders,
+                cfg->rules.cycle.max_window_days, cfg->rules.cycle.min_cycle_days,
+                fallback_name(cfg));
     for (int i = 0; i < PQntuples(res); i++) {
         jbuf_puts(b, i ? ",{\"sales_type\":" : "{\"sales_type\":");
         const char *type = PQgetvalue(res, i, C_TYPE);
