@@ -29,6 +29,7 @@
 #include "model.h"
 #include "model_db.h"
 #include "report.h"
+#include "report_cycles.h"
 #include "report_model.h"
 
 #define EXIT_NO_SUCH_CLIENT 1
@@ -90,7 +91,7 @@ static const command_t commands[] = {
      "65). Orders already stored are duplicates: a re-import changes nothing.\n"
      "Nothing is emitted.\n",
      cmd_import},
-    {"report", 1, 1, "report (reactivation|nps|managers|model|classes)",
+    {"report", 1, 1, "report (reactivation|nps|managers|model|classes|cycles)",
      "reactivation: per month (the month an episode opened, in the calendar's time\n"
      "zone) and account manager: episodes, tasks, call outcomes by kind, episodes\n"
      "converted, late and still open, and the conversion rate (converted / contacted\n"
@@ -111,7 +112,12 @@ static const command_t commands[] = {
      "weeks, log-likelihood, clients, seconds) and the distribution of p_alive\n"
      "(deciles and a histogram); see docs/model.md.\n"
      "classes: clients per ABC x XYZ class, and the latest run's class changes\n"
-     "(first classifications, moves per class pair, the clients that moved).\n",
+     "(first classifications, moves per class pair, the clients that moved).\n"
+     "cycles: per sales type, clients with a purchase cycle of their own (and how\n"
+     "many from the widened window) with its median, p10 and p90 in days; the\n"
+     "median the daemon uses for clients without one (cycle_medians, and when it\n"
+     "was computed); clients on that fallback, with orders but no cycle, and\n"
+     "without orders; then the totals.\n",
      cmd_report},
     {"replay", 2, 4, "replay --since TIME [--stream S]",
      "Marks the outputs created at or after TIME (RFC 3339 with an offset, e.g.\n"
@@ -1028,12 +1034,14 @@ static int cmd_report(ctl_t *ctl, const config_t *cfg, PGconn *conn)
         report = report_model;
     else if (strcmp(which, "classes") == 0)
         report = report_classes;
+    else if (strcmp(which, "cycles") == 0)
+        report = report_cycles;
     if (report == NULL) {
         fprintf(stderr,
                 "retentionctl: report: unknown report \"%s\" (reactivation, nps, managers, "
-                "model or classes)\n"
+                "model, classes or cycles)\n"
                 "usage: retentionctl [-c FILE] [--json] report "
-                "(reactivation|nps|managers|model|classes)\n",
+                "(reactivation|nps|managers|model|classes|cycles)\n",
                 which);
         return EX_USAGE;
     }
