@@ -644,6 +644,26 @@ static void after_batch(store_t *self)
     }
 }
 
+/* The event clock after a batch with a tick, from rd_apply_batch's summary:
+ * the tick's ts, or the newer clock an older tick left unchanged (time never
+ * moves backward, so that tick is evaluated at the clock's now, which changes
+ * nothing already decided). */
+static int64_t clock_after(const PGresult *res, int64_t tick_at)
+{
+    const char *text = PQgetvalue(res, 0, 0);
+    json_error_t jerr;
+    json_t *root = json_parse(text, strlen(text), 8, &jerr);
+    const json_t *v = root ? json_object_get(root, "clock") : NULL;
+    int64_t at = tick_at;
+    if (v != NULL && json_type(v) == JSON_NUMBER) {
+        int64_t clock = strtoll(json_number_text(v), NULL, 10);
+        if (clock > at)
+            at = clock;
+    }
+    json_destroy(&root);
+    return at;
+}
+
 static void on_result(pgconn_t *db, const PGresult *res, void *arg)
 {
     lane_t *lane = arg;
@@ -686,7 +706,7 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
         if (self->destroyed)
             return;
         if (tick && self->tick_cb)
-            self->tick_cb(self->tick_arg, tick_at);
+            self->tick_cb(self->tick_arg, clock_after(res, tick_at));
         else if (self->commit_cb)
             self->commit_cb(self->commit_arg);
         if (self->destroyed)

@@ -354,8 +354,9 @@ $$;
 
 -- rd_apply_batch: as in 0003 (its comments hold), with the cycle's new
 -- parameters, arrival times of outcomes and answers (p_event_clock: whether
--- rules run on the event clock), and the end of a manager_change reassignment
--- when master data names an account manager.
+-- rules run on the event clock), the end of a manager_change reassignment
+-- when master data names an account manager, and the event clock after the
+-- batch in its result ("clock").
 DROP FUNCTION rd_apply_batch(uuid, jsonb, numeric, text, int, int, int, int);
 CREATE FUNCTION rd_apply_batch(p_batch_id uuid, p_events jsonb, p_margin_ratio numeric,
                                p_tz text, p_window_days int, p_min_orders int,
@@ -558,7 +559,11 @@ BEGIN
      WHERE last_event_at IS NULL OR last_event_at < now() - interval '1 second';
 
     RETURN jsonb_build_object('events', v_events, 'rejected', v_rejected,
-                              'new_orders', v_new_orders, 'unknown_tasks', v_unknown);
+                              'new_orders', v_new_orders, 'unknown_tasks', v_unknown,
+                              -- the event clock after the batch: a tick older
+                              -- than it moved nothing (the store evaluates this)
+                              'clock', CASE WHEN p_event_clock
+                                            THEN (SELECT rd_us(now) FROM event_clock) END);
 END;
 $$;
 

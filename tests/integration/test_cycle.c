@@ -673,6 +673,90 @@ Test(cycle, another_time_zone_after_a_reload_reads_the_orders_again)
                      "3 10.00 {2026-01-01,2026-01-11,2026-01-21} 180 3 UTC");
 }
 
+/* ---- contract V2: the sales type's median for clients without a cycle ----
+ * Clients with known cycles per sales type; rd_cycle_medians computes the
+ * medians; rd_claim_due gives each client the cycle the engines judge by. */
+static void orders_of(const char *client, const char *const *days, const char *upsert_type)
+{
+    char events[2048];
+    size_t len = (size_t)snprintf(events, sizeof events, "[");
+    int i = 0;
+    if (upsert_type)
+        len += (size_t)snprintf(events + len, sizeof events - len,
+                                "{\"i\":%d,\"t\":\"client.upsert\",\"client_id\":\"%s\","
+                                "\"sales_type\":\"%s\"}",
+                                i++, client, upsert_type);
+    for (int k = 0; days[k]; k++, i++)
+        len += (size_t)snprintf(events + len, sizeof events - len,
+                                "%s{\"i\":%d,\"t\":\"order.created\",\"order_id\":\"%s-%d\","
+                                "\"client_id\":\"%s\",\"ts\":\"%sT10:00:00Z\",\"amount\":\"1\"}",
+                                i ? "," : "", i, client, k, client, days[k]);
+    snprintf(events + len, sizeof events - len, "]");
+    apply(events);
+}
+
+Test(cycle, clients_without_a_cycle_of_their_own_take_their_sales_types_median)
+{
+    /* transactional (the default type): own cycles 10, 20, 40, 50 -> median
+     * (20 + 40) / 2 = 30; consultative: one own cycle of 60 -> 60; strategic:
+     * none -> no median, so its two-day client has no cycle. */
+    static const char *const d10[] = {"2026-01-01", "2026-01-11", "2026-01-21", NULL};
+    static const char *const d20[] = {"2026-01-01", "2026-01-21", "2026-02-10", NULL};
+    static const char *const d40[] = {"2026-01-01", "2026-02-10", "2026-03-22", NULL};
+    static const char *const d50[] = {"2026-01-01", "2026-02-20", "2026-04-11", NULL};
+    static const char *const d60[] = {"2026-01-01", "2026-03-02", "2026-05-01", NULL};
+    static const char *const two[] = {"2026-01-01", "2026-02-01", NULL};
+    static const char *const one[] = {"2026-01-01", NULL};
+    orders_of("t10", d10, NULL);
+    orders_of("t20", d20, NULL);
+    orders_of("t40", d40, NULL);
+    orders_of("t50", d50, "transactional");
+    orders_of("c60", d60, "consultative");
+    orders_of("t-two", two, NULL);
+    orders_of("t-one", one, NULL);
+    orders_of("c-two", two, "consultative");
+    orders_of("s-two", two, "strategic");
+    cr_assert_str_eq(h_sql(&h, "SELECT rd_cycle_medians('2026-06-01T00:00:00Z', 'transactional')"
+                               "->>'medians'"),
+                     "{\"consultative\": 60, \"transactional\": 30}");
+    static const struct {
+        const char *client;
+        const char *fallback; /* rules.cycle.fallback is sales_type_median */
+        const char *want;     /* cycle basis order_days */
+    } cases[] = {
+        {"t10", "true", "10 own 3"},
+        {"t50", "true", "50 own 3"},
+        {"t-two", "true", "30 sales_type_median 2"},
+        {"c-two", "true", "60 sales_type_median 2"},
+        {"s-two", "true", "- - 2"},  /* no strategic client has a cycle */
+        {"t-one", "true", "- - 1"},  /* one order day: no cycle at all */
+        {"t-two", "false", "- - 2"}, /* fallback: none */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "UPDATE clients SET eval_at = '-infinity' WHERE client_id = '%s' RETURNING 1",
+                 cases[i].client);
+        h_sql(&h, sql);
+        snprintf(sql, sizeof sql,
+                 "SELECT concat_ws(' ', coalesce(round((x->>'cycle_days')::numeric, 2)::text, '-'),"
+                 " coalesce(x->>'cycle_basis', '-'), x->>'cycle_order_days')"
+                 " FROM jsonb_array_elements(rd_claim_due('2026-06-01T00:00:00Z', 500,"
+                 " 'transactional', %s)->'clients') x WHERE x->>'client_id' = '%s'",
+                 cases[i].fallback, cases[i].client);
+        char want[64];
+        snprintf(want, sizeof want, "%s", cases[i].want);
+        /* whole numbers print without decimals in the table: compare rounded */
+        const char *got = h_sql(&h, sql);
+        char norm[64];
+        snprintf(norm, sizeof norm, "%s", got);
+        char *dot = strstr(norm, ".00 ");
+        if (dot)
+            memmove(dot, dot + 3, strlen(dot + 3) + 1);
+        cr_assert_str_eq(norm, want, "case %zu (%s)", i, cases[i].client);
+    }
+}
+
 /* ---- randomized equivalence ----------------------------------------------
  * A deterministic random stream of creates (with duplicates), updates and
  * cancellations (some before their order), out of time order, applied in random

@@ -671,3 +671,33 @@ Test(ticks, an_order_that_arrives_after_a_tick_takes_effect_after_that_ticks_eva
         stop();
     }
 }
+
+/* ---- 8. a tick older than the clock moves nothing ------------------------ */
+
+/*
+ * Time never moves backward: an older tick is acknowledged and ignored. Daily
+ * ticks 04-01 .. 04-12; then n's first order arrives (ts 04-01 10:00Z, back-
+ * dated), then a tick of 04-05 (older than the clock, 04-12), then 04-13.
+ * n is eligible for a survey 3 days after its order, but nothing may be
+ * decided at 04-05 (in the past): the job is made at the first tick after
+ * the order arrived that moves the clock, 04-13 12:00Z (a Monday, 15:00 in
+ * Moscow: due at once).
+ */
+Test(ticks, a_tick_older_than_the_clock_decides_nothing_in_the_past)
+{
+    static const want_t job[] = {
+        {"2026-04-13T12:00", "2026-04-13T12:00", "job.nps_survey", "n", 0}};
+    for (run_no = 0; run_no < RUNS; run_no++) {
+        start(ISOLATED, NULL);
+        add_ticks("2026-04-01", "2026-04-12", 1);
+        add_order("n", "n-o1", "2026-04-01T10:00:00Z", "100");
+        add_tick("2026-04-05T12:00:00Z");
+        add_tick("2026-04-13T12:00:00Z");
+        send_burst();
+        expect(2, job, 1, true);
+        expect(0, NULL, 0, true);
+        expect(1, NULL, 0, true);
+        verdict();
+        stop();
+    }
+}
