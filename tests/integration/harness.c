@@ -917,3 +917,19 @@ void h_settled(harness_t *h, const char *client_id, const char *eval_at)
              client_id);
     cr_assert(h_wait_sql(h, sql, eval_at), "%s", h_log(h));
 }
+
+void h_config_replace(harness_t *h, const char *from, const char *to)
+{
+    FILE *f = fopen(h->config_path, "r");
+    cr_assert(f != NULL, "%s", h->config_path);
+    static char text[32768];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    char *at = strstr(text, from);
+    cr_assert(at != NULL, "no \"%s\" in %s:\n%s", from, h->config_path, text);
+    f = fopen(h->config_path, "w");
+    cr_assert(f != NULL, "%s", h->config_path);
+    fprintf(f, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+    fclose(f);
+}

@@ -167,6 +167,10 @@ bool h_alive(harness_t *h);
 long h_rss_kib(harness_t *h);
 /* How many lines of the daemon's whole log contain needle. */
 int h_log_count(harness_t *h, const char *needle);
+/* Replaces the first occurrence of `from` in the configuration file written
+ * last by `to` (asserts that it is there): e.g. "clock: event" -> "clock:
+ * wall", or the calendar's time zone. */
+void h_config_replace(harness_t *h, const char *from, const char *to);
 /* Adds lines (each "  key: value\n") under `database:` in the configuration
  * file written last, e.g. "  reconnect_max_s: 1\n". */
 void h_config_database_keys(harness_t *h, const char *lines);

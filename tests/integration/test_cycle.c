@@ -673,6 +673,52 @@ Test(cycle, another_time_zone_after_a_reload_reads_the_orders_again)
                      "3 10.00 {2026-01-01,2026-01-11,2026-01-21} 180 3 UTC");
 }
 
+/* ---- contract V2: the cycle from a client's order days, edge by edge -----
+ * rd_cycle_days and rd_cycle_order_days are pure functions of the stored
+ * order days and the rules: each row is (days, window, max_window, min_orders,
+ * min_cycle) -> (cycle, order days). */
+Test(cycle, the_cycle_of_stored_order_days_table)
+{
+    static const struct {
+        const char *days;
+        int window, max_window, min_orders, min_cycle;
+        const char *want; /* "cycle order_days", cycle "-" when none */
+    } cases[] = {
+        {"{}", 180, 730, 3, 7, "- 0"},
+        {"{2026-01-01}", 180, 730, 3, 7, "- 1"},
+        {"{2026-01-01,2026-01-11}", 180, 730, 3, 7, "- 2"},
+        /* three days in the window: the mean gap */
+        {"{2026-01-01,2026-01-11,2026-01-21}", 180, 730, 3, 7, "10.00 3"},
+        /* the window's first day exactly window_days before the last: inside */
+        {"{2025-07-05,2025-10-01,2026-01-01}", 180, 730, 3, 7, "90.00 3"},
+        /* one day more: outside, widened back to the latest three */
+        {"{2025-07-04,2025-10-01,2026-01-01}", 180, 730, 3, 7, "90.50 3"},
+        /* widened: the third latest day exactly max_window_days back: inside */
+        {"{2024-01-02,2025-12-01,2026-01-01}", 180, 730, 3, 7, "365.00 3"},
+        /* one day more: no cycle of its own; 2 days within max_window_days */
+        {"{2024-01-01,2025-12-01,2026-01-01}", 180, 730, 3, 7, "- 2"},
+        /* four in the window beat the widened three */
+        {"{2025-01-01,2025-11-01,2025-11-11,2025-11-21,2025-12-01}", 180, 730, 3, 7, "10.00 4"},
+        /* floor: a 1-day mean raised to 7, a 7-day mean kept, the floor off */
+        {"{2026-01-01,2026-01-02,2026-01-03}", 180, 730, 3, 7, "7.00 3"},
+        {"{2026-01-01,2026-01-08,2026-01-15}", 180, 730, 3, 7, "7.00 3"},
+        {"{2026-01-01,2026-01-02,2026-01-03}", 180, 730, 3, 0, "1.00 3"},
+        /* min_orders 2: two days are enough */
+        {"{2026-01-01,2026-01-31}", 180, 730, 2, 7, "30.00 2"},
+        /* min_orders 5 widens further back than 3 would */
+        {"{2025-03-01,2025-05-01,2025-07-01,2025-09-01,2026-01-01}", 180, 730, 5, 7, "76.50 5"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "SELECT concat_ws(' ', coalesce(round(rd_cycle_days(d, %d, %d, %d, %d), 2)::text, "
+                 "'-'), rd_cycle_order_days(d, %d, %d, %d)) FROM (SELECT '%s'::date[] AS d) x",
+                 cases[i].window, cases[i].max_window, cases[i].min_orders, cases[i].min_cycle,
+                 cases[i].window, cases[i].max_window, cases[i].min_orders, cases[i].days);
+        cr_assert_str_eq(h_sql(&h, sql), cases[i].want, "case %zu: %s", i, cases[i].days);
+    }
+}
+
 /* ---- contract V2: the sales type's median for clients without a cycle ----
  * Clients with known cycles per sales type; rd_cycle_medians computes the
  * medians; rd_claim_due gives each client the cycle the engines judge by. */

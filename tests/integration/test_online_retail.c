@@ -478,19 +478,7 @@ static int64_t mono_ms(void)
 static void write_config_utc(void)
 {
     h_write_config(&h, "model: { every_hours: 0 }\n", NULL);
-    FILE *f = fopen(h.config_path, "r");
-    cr_assert(f != NULL);
-    static char text[8192];
-    size_t len = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[len] = '\0';
-    char *zone = strstr(text, "timezone: \"Europe/Moscow\"");
-    cr_assert(zone != NULL, "%s", text);
-    f = fopen(h.config_path, "w");
-    cr_assert(f != NULL);
-    fprintf(f, "%.*stimezone: \"UTC\"%s", (int)(zone - text), text,
-            zone + strlen("timezone: \"Europe/Moscow\""));
-    fclose(f);
+    h_config_replace(&h, "timezone: \"Europe/Moscow\"", "timezone: \"UTC\"");
 }
 
 Test(online_retail, one_tick_gives_every_due_client_one_task_with_the_recomputed_cycle)

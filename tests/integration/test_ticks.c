@@ -311,19 +311,9 @@ static void verdict(void)
  * time zone) to `calendar`, e.g. "{ timezone: \"Europe/Moscow\", holidays: [...] }". */
 static void set_calendar(const char *calendar)
 {
-    FILE *f = fopen(h.config_path, "r");
-    cr_assert(f != NULL);
-    static char text[16384];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    const char *old = "calendar: { timezone: \"Europe/Moscow\" }";
-    char *at = strstr(text, old);
-    cr_assert(at != NULL, "no calendar line in %s", h.config_path);
-    f = fopen(h.config_path, "w");
-    cr_assert(f != NULL);
-    fprintf(f, "%.*scalendar: %s%s", (int)(at - text), text, calendar, at + strlen(old));
-    fclose(f);
+    char to[512];
+    snprintf(to, sizeof to, "calendar: %s", calendar);
+    h_config_replace(&h, "calendar: { timezone: \"Europe/Moscow\" }", to);
 }
 
 /* As h_start_flow, with the calendar replaced when calendar is not NULL. */

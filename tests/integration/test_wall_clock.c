@@ -29,19 +29,7 @@ TestSuite(wall_clock, .fini = teardown, .timeout = 90);
 /* The harness writes clock: event; these tests need the wall clock. */
 static void use_wall_clock(void)
 {
-    FILE *f = fopen(h.config_path, "r");
-    cr_assert(f != NULL);
-    static char text[16384];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    char *p = strstr(text, "clock: event\n");
-    cr_assert(p != NULL, "%s", text);
-    memcpy(p, "clock: wall \n", 13);
-    f = fopen(h.config_path, "w");
-    cr_assert(f != NULL);
-    fputs(text, f);
-    fclose(f);
+    h_config_replace(&h, "clock: event\n", "clock: wall\n");
 }
 
 static int64_t wall_us(void)
