@@ -88,6 +88,26 @@ static const char *const outcome_names[] = {"offended",       "forgot",    "not_
 static const char *const ack_fields[] = {"order_id", "deal_id",   "job_id",
                                          "task_id",  "client_id", NULL};
 
+/* The same, restricted to the fields each topic defines: an extra field a
+ * topic ignores never names its ack (so an accepted message is always acked
+ * by one of its own, valid, ids). An unknown topic uses the whole list. Only
+ * an optional field may be null, which means "not given"; a required one
+ * that is null is as invalid as an empty one. */
+typedef struct {
+    const char *name;
+    bool optional;
+} ack_field_t;
+static const ack_field_t topic_ack_fields[EV_TYPE_COUNT][3] = {
+    [EV_ORDER_CREATED] = {{"order_id", false}, {"client_id", false}},
+    [EV_ORDER_UPDATED] = {{"order_id", false}},
+    [EV_ORDER_CANCELLED] = {{"order_id", false}},
+    [EV_DEAL_LOST] = {{"deal_id", false}, {"client_id", false}},
+    [EV_CLIENT_UPSERT] = {{"client_id", false}},
+    [EV_NPS_RESPONSE] = {{"job_id", true}, {"client_id", false}},
+    [EV_REACTIVATION_OUTCOME] = {{"task_id", false}},
+    [EV_CLOCK_TICK] = {{"ts", false}},
+};
+
 const char *event_type_name(event_type_t type)
 {
     return (unsigned)type < EV_TYPE_COUNT ? type_names[type] : "unknown";
@@ -740,18 +760,27 @@ static reject_reason_t read_seq(ctx_t *c, bool *present)
     return REJ_NONE;
 }
 
-/* The id a router reply names: filled whenever it can be read, valid or not
- * the rest of the message is, so a nack can still say which message it was. */
-static void read_ack_id(ctx_t *c, bool clock_tick)
+/*
+ * The id a router reply names: the first id field the message has (present;
+ * for an optional field or an unknown topic, not null either). When that field
+ * is not a valid id (empty, too long, not a string) the id is left empty
+ * rather than taken from a later field, so a nack never names the message by
+ * an id it was not sent under. Filled whether or not the rest of the message
+ * is valid, so a nack can still say which message it was.
+ */
+static void read_ack_id(ctx_t *c, bool known, event_type_t type)
 {
-    const char *const ts_only[] = {"ts", NULL};
-    const char *const *names = clock_tick ? ts_only : ack_fields;
-    for (size_t i = 0; names[i] != NULL; i++) {
-        const json_t *v = json_object_get(c->obj, names[i]);
-        if (json_type(v) == JSON_STRING && event_valid_id(json_string(v), json_string_len(v))) {
-            c->ev->ack_id = xstrndup(json_string(v), json_string_len(v));
+    for (size_t i = 0;; i++) {
+        const char *name = known ? topic_ack_fields[type][i].name : ack_fields[i];
+        if (name == NULL)
             return;
-        }
+        bool may_be_null = known ? topic_ack_fields[type][i].optional : true;
+        const json_t *v = json_object_get(c->obj, name);
+        if (v == NULL || (may_be_null && json_type(v) == JSON_NULL))
+            continue;
+        if (json_type(v) == JSON_STRING && event_valid_id(json_string(v), json_string_len(v)))
+            c->ev->ack_id = xstrndup(json_string(v), json_string_len(v));
+        return;
     }
 }
 
@@ -941,7 +970,7 @@ reject_reason_t event_parse(const char *topic, size_t topic_len, const char *bod
         if (common == REJ_NONE)
             common = r;
         ev->has_seq = seq_present && ev->source != NULL;
-        read_ack_id(&c, known && type == EV_CLOCK_TICK);
+        read_ack_id(&c, known, type);
     }
 
     reject_reason_t r;

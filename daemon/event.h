@@ -82,7 +82,10 @@ typedef struct event {
     bool has_seq; /* seq present (and source present) */
 
     /* The id acknowledged in router mode: the first of order_id, deal_id, job_id,
-     * task_id, client_id that the message has; for clock.tick, its ts as sent. */
+     * task_id, client_id that the message has among the fields its topic defines
+     * (any of them for an unknown topic; present and not null); for clock.tick,
+     * its ts as sent. NULL (an empty nack id) when that first field is not a
+     * valid id: a later field is never used in its place. */
     char *ack_id;
 
     int64_t ts_us; /* `ts` in microseconds since the epoch, UTC; 0 when the topic has none */

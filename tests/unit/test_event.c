@@ -1404,11 +1404,6 @@ Test(event, fills_source_seq_and_ack_id_on_rejected_messages)
          REJ_BAD_VALUE, "c-1"},
         {"clock.tick", "{\"ts\":\"2026-02-30T00:00:00Z\",\"source\":\"erp\",\"seq\":3}",
          REJ_BAD_VALUE, "2026-02-30T00:00:00Z"},
-        /* An id that is itself invalid is skipped for the next one. */
-        {"order.cancelled",
-         "{\"order_id\":\"\",\"client_id\":\"c-2\",\"ts\":\"2026-11-25T10:00:00Z\","
-         "\"source\":\"erp\",\"seq\":3}",
-         REJ_BAD_VALUE, "c-2"},
     };
     for (size_t i = 0; i < N(cases); i++) {
         event_t ev;
@@ -1445,7 +1440,8 @@ Test(event, picks_the_ack_id_in_the_contract_order)
         {"x", "{\"client_id\":\"c\",\"task_id\":\"t\",\"job_id\":\"j\"}", "j"},
         {"x", "{\"client_id\":\"c\",\"task_id\":\"t\"}", "t"},
         {"x", "{\"client_id\":\"c\"}", "c"},
-        {"x", "{\"order_id\":5,\"client_id\":\"c\"}", "c"},
+        {"x", "{\"order_id\":null,\"client_id\":\"c\"}", "c"},
+        {"x", "{\"order_id\":5,\"client_id\":\"c\"}", NULL},
         {"x", "{\"ts\":\"2026-11-25T10:00:00Z\"}", NULL},
         {"clock.tick", "{\"ts\":7,\"order_id\":\"o\"}", NULL},
     };
@@ -1456,6 +1452,42 @@ Test(event, picks_the_ack_id_in_the_contract_order)
             cr_expect_null(ev.ack_id, "%s", cases[i].body);
         else
             cr_expect_str_eq(ev.ack_id, cases[i].ack_id, "%s", cases[i].body);
+        event_clear(&ev);
+    }
+}
+
+/* The first id field the message has names it, valid or not: an invalid one
+ * leaves the nack's id empty instead of naming the message by another field. */
+Test(event, names_no_other_id_when_the_first_id_is_invalid)
+{
+    static const struct {
+        const char *topic;
+        const char *body;
+        const char *ack_id; /* NULL: empty nack id */
+    } cases[] = {
+        {"order.created", "{\"order_id\":\"\",\"client_id\":\"c-2\"}", NULL},
+        {"order.created", "{\"order_id\":7,\"client_id\":\"c-2\"}", NULL},
+        {"order.cancelled", "{\"order_id\":\"bad\\nid\",\"client_id\":\"c-2\"}", NULL},
+        {"deal.lost", "{\"deal_id\":\"\",\"client_id\":\"c-2\"}", NULL},
+        {"nps.response", "{\"job_id\":[],\"client_id\":\"c-2\"}", NULL},
+        {"order.created", "{\"order_id\":null,\"client_id\":\"c-2\"}", NULL},
+        /* Missing (or null where optional): the next field the topic defines. */
+        {"order.created", "{\"client_id\":\"c-2\"}", "c-2"},
+        {"nps.response", "{\"job_id\":null,\"client_id\":\"c-2\"}", "c-2"},
+        /* A field the topic does not define is ignored, as all extra fields are. */
+        {"client.upsert", "{\"order_id\":\"\",\"client_id\":\"c-2\"}", "c-2"},
+        {"order.updated", "{\"client_id\":\"c-2\"}", NULL},
+        /* An unknown topic: the contract's whole list. */
+        {"no.such.topic", "{\"order_id\":\"\",\"client_id\":\"c-2\"}", NULL},
+        {"no.such.topic", "{\"deal_id\":\"d\",\"client_id\":\"c-2\"}", "d"},
+    };
+    for (size_t i = 0; i < N(cases); i++) {
+        event_t ev;
+        parse(cases[i].topic, cases[i].body, &ev);
+        if (cases[i].ack_id == NULL)
+            cr_expect_null(ev.ack_id, "%s %s", cases[i].topic, cases[i].body);
+        else
+            cr_expect_str_eq(ev.ack_id, cases[i].ack_id, "%s %s", cases[i].topic, cases[i].body);
         event_clear(&ev);
     }
 }
