@@ -179,6 +179,9 @@ static void render_store(jbuf_t *b, const store_t *st, double last_query_s)
     counter(b, "sequence_gaps_total", "Gaps seen in producers' sequence numbers.", ss->seq_gaps);
     counter(b, "sequence_reorders_total", "Producers' sequence numbers seen out of order.",
             ss->seq_reorders);
+    counter(b, "order_conflicts_total",
+            "Duplicate order.created that differ from the stored order (acked, ignored).",
+            ss->order_conflicts);
     histogram(b, "store_batch_size", "Items (events and dead letters) per committed batch.",
               size_bounds, STORE_BATCH_BUCKETS, ss->batch_size, (double)ss->batch_size_sum);
     histogram(b, "db_round_trip_seconds", "Database round trip of each input batch statement.",

@@ -70,8 +70,9 @@ static const command_t commands[] = {
      "event_clock, outbox_unsent (outputs not yet sent), outbox_unacked (not yet\n"
      "acknowledged, on the streams configured in router mode), outbox_unsent_STREAM\n"
      "per stream (reactivation, gift_risk, nps), episodes_open (reactivation and\n"
-     "gift-risk episodes still open) and contact_deferrals (contacts that had to wait\n"
-     "for the contact gap, summed over clients).\n",
+     "gift-risk episodes still open), contact_deferrals (contacts that had to wait\n"
+     "for the contact gap, summed over clients) and order_conflicts (duplicate\n"
+     "order.created that differed from the stored order, and were ignored).\n",
      cmd_status},
     {"client", 1, 1, "client ID",
      "Prints one client's state: master data, lifetime figures, purchase cycle and\n"
@@ -386,7 +387,8 @@ static const char *const STATUS_SQL =
     " (SELECT count(*) FROM outbox WHERE sent_at IS NULL AND stream = 'gift_risk')," /* 13 */
     " (SELECT count(*) FROM outbox WHERE sent_at IS NULL AND stream = 'nps'),"  /* 14 */
     " (SELECT count(*) FROM episodes WHERE status = 'open'),"                  /* 15 */
-    " (SELECT coalesce(sum(contact_deferrals), 0) FROM clients)";              /* 16 */
+    " (SELECT coalesce(sum(contact_deferrals), 0) FROM clients),"              /* 16 */
+    " coalesce((SELECT sum(value) FROM counters WHERE name = 'order_conflicts'), 0)"; /* 17 */
 /* clang-format on */
 
 static int cmd_status(ctl_t *ctl, const config_t *cfg, PGconn *conn)
@@ -435,6 +437,7 @@ static int cmd_status(ctl_t *ctl, const config_t *cfg, PGconn *conn)
     }
     out_num(&o, "episodes_open", PQgetvalue(res, 0, 15));
     out_num(&o, "contact_deferrals", PQgetvalue(res, 0, 16));
+    out_num(&o, "order_conflicts", PQgetvalue(res, 0, 17));
     out_end(&o);
     PQclear(res);
     return 0;

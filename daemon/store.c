@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hash.h"
 #include "json.h"
@@ -130,6 +131,11 @@ struct store {
 
     store_stats_t stats;
     bool destroyed;
+
+    /* Conflicting duplicates logged in the current second, and those left out. */
+    int64_t conflict_second;
+    unsigned conflicts_logged;
+    uint64_t conflicts_unlogged;
 };
 
 static void flush(lane_t *lane);
@@ -664,6 +670,76 @@ static int64_t clock_after(const PGresult *res, int64_t tick_at)
     return at;
 }
 
+/* At most this many conflicting duplicates are logged a second; the rest are
+ * counted, and their number is logged with the next line written. */
+#define CONFLICT_LOGS_PER_S 10
+
+/* A conflicting duplicate order.created, from rd_apply_batch's summary: an
+ * order_id stored before, sent again with another client, ts, amount or
+ * margin. It changed nothing (contract: a duplicate is acknowledged and
+ * changes nothing); the operator hears of it, since one of the two is wrong. */
+static void log_conflict(const json_t *row)
+{
+    const json_t *differs = json_object_get(row, "differs");
+    char fields[64] = "";
+    for (size_t i = 0; i < json_array_size(differs); i++) {
+        const json_t *f = json_array_at(differs, i);
+        if (json_type(f) == JSON_STRING)
+            snprintf(fields + strlen(fields), sizeof fields - strlen(fields), "%s%s",
+                     fields[0] ? ", " : "", json_string(f));
+    }
+    const json_t *id = json_object_get(row, "order_id");
+    const json_t *cl = json_object_get(row, "client_id");
+    const json_t *scl = json_object_get(row, "stored_client_id");
+    const json_t *am = json_object_get(row, "amount");
+    const json_t *sam = json_object_get(row, "stored_amount");
+    log_warn("duplicate order.created differs from the stored order (%s), ignored: order_id %s, "
+             "client_id %s (stored %s), amount %s (stored %s)",
+             fields, json_type(id) == JSON_STRING ? json_string(id) : "?",
+             json_type(cl) == JSON_STRING ? json_string(cl) : "?",
+             json_type(scl) == JSON_STRING ? json_string(scl) : "?",
+             json_type(am) == JSON_NUMBER ? json_number_text(am) : "?",
+             json_type(sam) == JSON_NUMBER ? json_number_text(sam) : "?");
+}
+
+/* Counts and logs (rate-limited) the conflicting duplicates a committed batch
+ * reports. rd_apply_batch names the key only when there were any, so the
+ * common batch costs one strstr. */
+static void note_conflicts(store_t *self, const PGresult *res)
+{
+    const char *text = PQgetvalue(res, 0, 0);
+    if (strstr(text, "\"order_conflicts\"") == NULL)
+        return;
+    json_error_t jerr;
+    json_t *root = json_parse(text, strlen(text), 8, &jerr);
+    const json_t *n = json_object_get(root, "order_conflicts");
+    uint64_t count = json_type(n) == JSON_NUMBER ? strtoull(json_number_text(n), NULL, 10) : 0;
+    const json_t *rows = json_object_get(root, "order_conflict_rows");
+    self->stats.order_conflicts += count;
+
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if ((int64_t)now.tv_sec != self->conflict_second) {
+        self->conflict_second = now.tv_sec;
+        self->conflicts_logged = 0;
+    }
+    uint64_t logged = 0;
+    for (size_t i = 0; i < json_array_size(rows) && self->conflicts_logged < CONFLICT_LOGS_PER_S;
+         i++) {
+        if (self->conflicts_unlogged > 0) {
+            log_warn("%llu conflicting duplicate orders were not logged (at most %d a second; "
+                     "all are counted in retentiond_order_conflicts_total)",
+                     (unsigned long long)self->conflicts_unlogged, CONFLICT_LOGS_PER_S);
+            self->conflicts_unlogged = 0;
+        }
+        log_conflict(json_array_at(rows, i));
+        self->conflicts_logged++;
+        logged++;
+    }
+    self->conflicts_unlogged += count > logged ? count - logged : 0;
+    json_destroy(&root);
+}
+
 static void on_result(pgconn_t *db, const PGresult *res, void *arg)
 {
     lane_t *lane = arg;
@@ -690,6 +766,7 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
         lane->logged_transient = false;
         lane->resend = false;
         self->stats.batches++;
+        note_conflicts(self, res);
         if (lane->isolate > 0)
             lane->isolate--;
         /* A batch ends with its tick, if it has one (flush). */

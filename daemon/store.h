@@ -69,6 +69,7 @@ typedef struct {
     uint64_t refused;           /* events the database refused */
     uint64_t seq_gaps;
     uint64_t seq_reorders;
+    uint64_t order_conflicts; /* duplicate order.created that differ from the stored order */
     /* Histograms, one count per bucket (not cumulative): bucket i counts the
      * observations above bound i-1 and at most bound i; the last one
      * (index *_BUCKETS) those above every bound. */

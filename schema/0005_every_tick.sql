@@ -355,8 +355,9 @@ $$;
 -- rd_apply_batch: as in 0003 (its comments hold), with the cycle's new
 -- parameters, arrival times of outcomes and answers (p_event_clock: whether
 -- rules run on the event clock), the end of a manager_change reassignment
--- when master data names an account manager, and the event clock after the
--- batch in its result ("clock").
+-- when master data names an account manager, the event clock after the
+-- batch in its result ("clock"), and conflicting duplicates of order.created
+-- counted and, when there are any, in its result ("order_conflicts").
 DROP FUNCTION rd_apply_batch(uuid, jsonb, numeric, text, int, int, int, int);
 CREATE FUNCTION rd_apply_batch(p_batch_id uuid, p_events jsonb, p_margin_ratio numeric,
                                p_tz text, p_window_days int, p_min_orders int,
@@ -371,6 +372,9 @@ DECLARE
     v_events int;
     v_unknown jsonb;
     v_up record;
+    v_orders_in int;
+    v_conflicts int := 0;
+    v_conflict_rows jsonb;
     -- "now" when these events arrived: the event clock before this batch's
     -- tick (the store ends a batch with its tick, so every other event in it
     -- arrived before), or the wall clock.
@@ -431,7 +435,40 @@ BEGIN
     INSERT INTO rd_incoming (i, order_id, client_id, ts, amount, margin, manager_id)
     SELECT i, order_id, client_id, ts, amount, margin, manager_id
       FROM rd_ev WHERE t = 'order.created';
+    GET DIAGNOSTICS v_orders_in = ROW_COUNT;
     v_new_orders := rd_merge_orders(p_margin_ratio);
+
+    -- Conflicting duplicates: an order.created for an order already stored (or
+    -- sent twice in this batch) that disagrees with the stored order. It is
+    -- acknowledged and changes nothing, as every duplicate; it is counted
+    -- ("order_conflicts") and the first few are returned for the daemon's log.
+    -- A batch without duplicates (every row new) pays one comparison. The row
+    -- that created an order agrees with it; an amended order (updated_at set:
+    -- an order.updated, maybe applied from order_pending just now) no longer
+    -- holds the amount and margin it was created with, so only its client and
+    -- ts are compared. A margin the duplicate does not carry is not compared
+    -- (the default ratio may have changed since).
+    IF v_new_orders < v_orders_in THEN
+        SELECT count(*), coalesce(jsonb_agg(x.j ORDER BY x.i) FILTER (WHERE x.rn <= 10), '[]')
+          INTO v_conflicts, v_conflict_rows
+          FROM (SELECT inc.i, row_number() OVER (ORDER BY inc.i) AS rn,
+                       jsonb_build_object('order_id', inc.order_id,
+                           'client_id', inc.client_id, 'stored_client_id', k.client_id,
+                           'amount', inc.amount, 'stored_amount', o.amount,
+                           'differs', to_jsonb(array_remove(ARRAY[
+                               CASE WHEN inc.client_id <> k.client_id THEN 'client_id' END,
+                               CASE WHEN inc.ts <> o.ts THEN 'ts' END,
+                               CASE WHEN o.updated_at IS NULL AND inc.amount <> o.amount
+                                    THEN 'amount' END,
+                               CASE WHEN o.updated_at IS NULL AND inc.margin <> o.margin
+                                    THEN 'margin' END], NULL))) AS j
+                  FROM rd_incoming inc
+                  JOIN order_keys k ON k.order_id = inc.order_id
+                  JOIN orders o ON o.client_id = k.client_id AND o.order_id = k.order_id
+                 WHERE inc.client_id <> k.client_id OR inc.ts <> o.ts
+                    OR (o.updated_at IS NULL
+                        AND (inc.amount <> o.amount OR inc.margin <> o.margin))) x;
+    END IF;
 
     -- Updates and cancellations: the last update (by arrival) sets amount and
     -- margin; a cancellation is final. Known orders are changed now, unknown ones
@@ -551,7 +588,8 @@ BEGIN
     -- Each writer adds to its own counter rows (readers sum the shards).
     INSERT INTO counters AS c (name, shard, value)
     SELECT x.name, p_writer, x.n
-      FROM (VALUES ('events', v_events - v_rejected), ('rejected', v_rejected)) x(name, n)
+      FROM (VALUES ('events', v_events - v_rejected), ('rejected', v_rejected),
+                   ('order_conflicts', v_conflicts)) x(name, n)
      WHERE x.n > 0
     ON CONFLICT (name, shard) DO UPDATE SET value = c.value + excluded.value;
     -- To the second: a writer that finds it fresh neither writes nor waits.
@@ -563,7 +601,12 @@ BEGIN
                               -- the event clock after the batch: a tick older
                               -- than it moved nothing (the store evaluates this)
                               'clock', CASE WHEN p_event_clock
-                                            THEN (SELECT rd_us(now) FROM event_clock) END);
+                                            THEN (SELECT rd_us(now) FROM event_clock) END)
+           -- only when there were any: the daemon looks for the key
+           || CASE WHEN v_conflicts > 0
+                   THEN jsonb_build_object('order_conflicts', v_conflicts,
+                                           'order_conflict_rows', v_conflict_rows)
+                   ELSE '{}'::jsonb END;
 END;
 $$;
 

@@ -208,6 +208,22 @@ Test(metrics, sequence_gaps_and_reorders_are_counted)
     expect(m, "retentiond_sequence_reorders_total", "1"); /* 3 after 5 */
 }
 
+Test(metrics, conflicting_duplicate_orders_are_counted)
+{
+    cr_assert(h_start(&h), "daemon did not start");
+    const char *sent = "{\"order_id\":\"o-1\",\"client_id\":\"c\",\"ts\":\"2026-01-01T00:00:00Z\","
+                       "\"amount\":1}";
+    roundtrip("order.created", sent, "ack");
+    roundtrip("order.created", sent, "ack"); /* the same again: no conflict */
+    expect(scrape(), "retentiond_order_conflicts_total", "0");
+    roundtrip("order.created",
+              "{\"order_id\":\"o-1\",\"client_id\":\"c\",\"ts\":\"2026-01-01T00:00:00Z\","
+              "\"amount\":2}",
+              "ack");
+    /* counted before the ack was sent */
+    expect(scrape(), "retentiond_order_conflicts_total", "1");
+}
+
 Test(metrics, outbox_depth_counts_rows_not_sent)
 {
     /* Three outputs that cannot leave: the nps stream is a PUSH nobody
