@@ -235,6 +235,15 @@ static int tree_load(ctx_t *c, const char *text, size_t len, node_t **out)
     int rc = -1;
 
     *out = NULL;
+    /* A UTF-8 byte order mark (as some Windows editors save) is skipped here:
+     * libyaml, told the encoding, skips it only as a token separator, so a key
+     * right after it lands in column 2 while the next line's keys are in
+     * column 1, and the file fails as "did not find expected <document
+     * start>". Skipped, it costs nothing and line 1's columns stay right. */
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+        text += 3;
+        len -= 3;
+    }
     c->text = text;
     c->len = len;
     if (!yaml_parser_initialize(&p))
@@ -1562,6 +1571,89 @@ const char *config_emit_stream_name(emit_stream_t stream)
     case EMIT_STREAM_COUNT: break;
     }
     return "unknown";
+}
+
+/* The host part of an address "HOST:PORT" or "[V6]:PORT" (a path after it,
+ * "/...", is left out), copied to buf. */
+static void host_of(const char *addr, char *buf, size_t size)
+{
+    size_t end = strcspn(addr, "/");
+    const char *colon = NULL;
+    if (addr[0] == '[') {
+        const char *close = memchr(addr, ']', end);
+        colon = close != NULL ? close + 1 : addr + end;
+    } else {
+        for (const char *p = addr; p < addr + end; p++)
+            if (*p == ':')
+                colon = p;
+        if (colon == NULL)
+            colon = addr + end;
+    }
+    snprintf(buf, size, "%.*s", (int)(colon - addr), addr);
+}
+
+static bool all_interfaces_host(const char *host)
+{
+    static const char *const any[] = {"*", "0.0.0.0", "::", "[::]", "[*]", NULL};
+    for (size_t i = 0; any[i] != NULL; i++)
+        if (strcmp(host, any[i]) == 0)
+            return true;
+    return false;
+}
+
+bool config_endpoint_all_interfaces(const char *endpoint)
+{
+    static const char *const transports[] = {"tcp://", "ws://", "wss://", NULL};
+    if (endpoint == NULL)
+        return false;
+    for (size_t i = 0; transports[i] != NULL; i++) {
+        size_t n = strlen(transports[i]);
+        if (strncmp(endpoint, transports[i], n) == 0) {
+            char host[64];
+            host_of(endpoint + n, host, sizeof host);
+            return all_interfaces_host(host);
+        }
+    }
+    return false;
+}
+
+size_t config_warnings(const config_t *cfg, void (*warn)(void *arg, const char *line), void *arg)
+{
+    static const char advice[] = "bind to 127.0.0.1 or one interface's address, or restrict "
+                                 "it with a firewall (docs/operations.md)";
+    char line[512];
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->ingest_count; i++)
+        if (cfg->ingest[i].bind && config_endpoint_all_interfaces(cfg->ingest[i].endpoint)) {
+            snprintf(line, sizeof line,
+                     "ingest[%zu].endpoint %s binds on all interfaces: any host that reaches "
+                     "the port can send input; %s",
+                     i, cfg->ingest[i].endpoint, advice);
+            warn(arg, line);
+            n++;
+        }
+    for (int s = 0; s < EMIT_STREAM_COUNT; s++)
+        if (cfg->emit[s].bind && config_endpoint_all_interfaces(cfg->emit[s].endpoint)) {
+            snprintf(line, sizeof line,
+                     "emit.%s.endpoint %s binds on all interfaces: any host that reaches the "
+                     "port can receive its outputs; %s",
+                     config_emit_stream_name((emit_stream_t)s), cfg->emit[s].endpoint, advice);
+            warn(arg, line);
+            n++;
+        }
+    if (cfg->metrics_listen != NULL) {
+        char host[64];
+        host_of(cfg->metrics_listen, host, sizeof host);
+        if (all_interfaces_host(host)) {
+            snprintf(line, sizeof line,
+                     "metrics.listen %s listens on all interfaces: any host that reaches the "
+                     "port can read the metrics; %s",
+                     cfg->metrics_listen, advice);
+            warn(arg, line);
+            n++;
+        }
+    }
+    return n;
 }
 
 bool config_parse_listen(const char *text, struct sockaddr_storage *out)

@@ -191,6 +191,19 @@ const char *config_emit_stream_name(emit_stream_t stream);
 /* Parses a sales type name; returns false when unknown. */
 bool config_sales_type_parse(const char *name, sales_type_t *out);
 
+/*
+ * Warnings about a valid configuration, for the start log and --check-config:
+ * each input or output that binds on every interface (a tcp endpoint with
+ * host *, 0.0.0.0 or [::]) and a metrics.listen on 0.0.0.0 or [::], since such a socket
+ * is reachable from every network the host is on. Calls warn(arg, line) once
+ * for each, line naming the key and the value; returns how many there were.
+ */
+size_t config_warnings(const config_t *cfg, void (*warn)(void *arg, const char *line), void *arg);
+
+/* Whether a ZeroMQ endpoint names every interface: a tcp, ws or wss endpoint
+ * whose host is "*", "0.0.0.0", "::" or "[::]" (e.g. tcp://0.0.0.0:5556). */
+bool config_endpoint_all_interfaces(const char *endpoint);
+
 struct sockaddr_storage;
 /* Parses a listen address "HOST:PORT" (metrics.listen): HOST a numeric IPv4
  * address ("127.0.0.1", "0.0.0.0") or a bracketed IPv6 one ("[::1]"), PORT 1 to

@@ -66,6 +66,20 @@ typedef struct {
     int exit_code;
 } daemon_t;
 
+/* Configuration warnings (config_warnings): in the log at start, and on
+ * standard error with --check-config, which still exits 0. */
+static void warn_log(void *arg, const char *line)
+{
+    (void)arg;
+    log_warn("%s", line);
+}
+
+static void warn_stderr(void *arg, const char *line)
+{
+    (void)arg;
+    fprintf(stderr, "retentiond: warning: %s\n", line);
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: retentiond [-c FILE] [--check-config]\n"
@@ -363,6 +377,7 @@ int main(int argc, char **argv)
         return CONFIG_EXIT_BAD;
     }
     if (check_only) {
+        config_warnings(d.cfg, warn_stderr, NULL);
         printf("%s: configuration is valid\n", path);
         config_destroy(&d.cfg);
         return 0;
@@ -375,6 +390,7 @@ int main(int argc, char **argv)
     }
     log_set_level(d.cfg->log_level);
     log_info("retentiond %s starting with %s", RD_VERSION, path);
+    config_warnings(d.cfg, warn_log, NULL);
 
     uv_loop_init(&d.loop);
     d.zctx = zmq_ctx_new();

@@ -780,3 +780,87 @@ Test(config, missing_file_is_an_error)
     cr_assert_null(config_load("/tmp", err, sizeof err));
     cr_assert_str_eq(err, "/tmp: cannot read: Is a directory");
 }
+
+/* A UTF-8 byte order mark (Windows editors) is skipped: the file loads, and
+ * line 1's columns are counted after it. */
+Test(config, a_utf8_byte_order_mark_is_skipped)
+{
+    config_t *cfg = load("\xEF\xBB\xBF" MINIMAL);
+    cr_assert_not_null(cfg, "%s", err);
+    config_destroy(&cfg);
+    cfg = load("\xEF\xBB\xBF# comment first\n" MINIMAL);
+    cr_assert_not_null(cfg, "%s", err);
+    config_destroy(&cfg);
+    assert_error("\xEF\xBB\xBF"
+                 "verbose: true\n" MINIMAL,
+                 "cfg.yaml:1:1: verbose: unknown key "
+                 "(known here: database, log_level, clock, ingest, emit, rules, metrics, model)");
+    /* Only at the start: elsewhere it is a character like any other. */
+    assert_error("\xEF\xBB\xBF\xEF\xBB\xBF" MINIMAL,
+                 "cfg.yaml:3:1: syntax error: did not find expected <document start>");
+}
+
+static void collect(void *arg, const char *line)
+{
+    char *buf = arg;
+    snprintf(buf + strlen(buf), 2048 - strlen(buf), "%s\n", line);
+}
+
+Test(config, all_interface_endpoints_are_recognised)
+{
+    static const struct {
+        const char *endpoint;
+        bool any;
+    } cases[] = {
+        {"tcp://*:5556", true},          {"tcp://0.0.0.0:5556", true},
+        {"tcp://[::]:5556", true},       {"tcp://:::5556", true},
+        {"ws://*:8080/path", true},      {"tcp://127.0.0.1:5556", false},
+        {"tcp://[::1]:5556", false},     {"tcp://eth0:5556", false},
+        {"tcp://10.0.0.5:5556", false},  {"ipc:///run/retentiond/in", false},
+        {"inproc://x", false},           {"tcp://*", true},
+        {"tcp://host.example:1", false}, {"tcp://0.0.0.0.1:1", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        cr_expect_eq(config_endpoint_all_interfaces(cases[i].endpoint), cases[i].any, "%s",
+                     cases[i].endpoint);
+}
+
+/* Every input or output bound on all interfaces is warned about, once; a
+ * connecting entry (bind: false) or a loopback one is not. */
+Test(config, warns_of_each_bind_on_all_interfaces)
+{
+    config_t *cfg = load(MINIMAL);
+    cr_assert_not_null(cfg, "%s", err);
+    char lines[2048] = "";
+    cr_expect_eq(config_warnings(cfg, collect, lines), 0);
+    cr_expect_str_eq(lines, "");
+    config_destroy(&cfg);
+
+    cfg = load("database: { conninfo: x }\n"
+               "ingest:\n"
+               "  - { endpoint: \"tcp://*:5556\", mode: pull, bind: true }\n"
+               "  - { endpoint: \"tcp://0.0.0.0:5557\", mode: sub, bind: false }\n"
+               "  - { endpoint: \"tcp://[::]:5558\", mode: router, bind: true }\n"
+               "emit:\n"
+               "  reactivation: { endpoint: \"tcp://0.0.0.0:5560\" }\n"
+               "  gift_risk: { endpoint: \"tcp://127.0.0.1:5561\" }\n"
+               "  nps: { endpoint: \"tcp://*:5562\", bind: false }\n"
+               "metrics: { listen: \"0.0.0.0:9100\" }\n");
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_eq(config_warnings(cfg, collect, lines), 4);
+    static const char advice[] = "bind to 127.0.0.1 or one interface's address, or restrict it "
+                                 "with a firewall (docs/operations.md)\n";
+    char want[2048];
+    snprintf(want, sizeof want,
+             "ingest[0].endpoint tcp://*:5556 binds on all interfaces: any host that reaches the "
+             "port can send input; %s"
+             "ingest[2].endpoint tcp://[::]:5558 binds on all interfaces: any host that reaches "
+             "the port can send input; %s"
+             "emit.reactivation.endpoint tcp://0.0.0.0:5560 binds on all interfaces: any host "
+             "that reaches the port can receive its outputs; %s"
+             "metrics.listen 0.0.0.0:9100 listens on all interfaces: any host that reaches the "
+             "port can read the metrics; %s",
+             advice, advice, advice, advice);
+    cr_expect_str_eq(lines, want);
+    config_destroy(&cfg);
+}
