@@ -34,11 +34,31 @@ if(NOT DEFINED RD_SYSTEMD_UNITDIR)
 endif()
 option(RD_INSTALL_SYSTEMD_UNIT "Install the systemd unit" ON)
 
-# Installed with the default mode (0644): package maintainer scripts make it
-# root:retentiond 0640 once the user exists, because database.conninfo may
-# hold a password.
+# Mode 0640, because database.conninfo may hold a password. The daemon runs as
+# the group retentiond (packaging/systemd/retentiond.service), so a plain
+# `cmake --install` (no DESTDIR) also gives the file that group when it exists
+# and the installer may (root); otherwise it says what to run. The Debian
+# package ends the same way: dh_fixperms makes the packaged file 0644 again,
+# and postinst makes it root:retentiond 0640 once sysusers created the group.
 install(FILES ${CMAKE_CURRENT_LIST_DIR}/../config/retentiond.yaml
-        DESTINATION ${RD_CONFIG_DIR})
+        DESTINATION ${RD_CONFIG_DIR}
+        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ)
+install(CODE "set(RD_CONFIG_DIR_AT_INSTALL \"${RD_CONFIG_DIR}\")")
+install(CODE [[
+  if("$ENV{DESTDIR}" STREQUAL "")
+    set(_rd_conf "${RD_CONFIG_DIR_AT_INSTALL}/retentiond.yaml")
+    execute_process(COMMAND getent group retentiond RESULT_VARIABLE _rd_nogroup
+                    OUTPUT_QUIET ERROR_QUIET)
+    if(_rd_nogroup EQUAL 0)
+      execute_process(COMMAND chgrp retentiond "${_rd_conf}" RESULT_VARIABLE _rd_failed
+                      OUTPUT_QUIET ERROR_QUIET)
+    endif()
+    if(NOT _rd_nogroup EQUAL 0 OR NOT _rd_failed EQUAL 0)
+      message(STATUS "${_rd_conf} is 0640; the daemon reads it as the group retentiond: "
+                     "run `chgrp retentiond ${_rd_conf}` once that group exists")
+    endif()
+  endif()
+]])
 if(RD_INSTALL_SYSTEMD_UNIT)
   install(FILES ${CMAKE_CURRENT_LIST_DIR}/systemd/retentiond.service
           DESTINATION ${RD_SYSTEMD_UNITDIR})
