@@ -91,10 +91,12 @@ typedef struct config {
     int outbox_retention_days; /* ours: delivered outbox rows are deleted after this; default 30;
                                   1 .. 3650 */
 
-    log_level_t log_level; /* ours: top-level `log_level`; default info */
-    char *metrics_listen;  /* ours: `metrics.listen`, "HOST:PORT" of the Prometheus endpoint;
-                              default NULL = no endpoint; see config_parse_listen */
-    clock_mode_t clock;    /* default wall */
+    log_level_t log_level;    /* ours: top-level `log_level`; default info */
+    char *metrics_listen;     /* ours: `metrics.listen`, "HOST:PORT" of the Prometheus endpoint;
+                                 default NULL = no endpoint; see config_parse_listen */
+    char *metrics_token_file; /* ours: `metrics.token_file`; default NULL = no token (reloadable) */
+    char *metrics_token;      /* the token read from it when the configuration was loaded */
+    clock_mode_t clock;       /* default wall */
 
     /* ours: `model:`, the client value model (docs/model.md); reloadable */
     struct {
@@ -197,5 +199,11 @@ struct sockaddr_storage;
  * 65535. Numbers only, so nothing resolves names on the event loop. Fills *out
  * (family AF_INET or AF_INET6, port set) and returns true, or returns false. */
 bool config_parse_listen(const char *text, struct sockaddr_storage *out);
+
+/* Reads a bearer token file (metrics.token_file): the token is the first line
+ * that is neither empty nor starts with '#', without surrounding blanks, and
+ * must be 1 .. 256 visible ASCII characters (no spaces). Returns it (yours to
+ * free) or NULL with a message naming the file in err. */
+char *config_read_token(const char *path, char *err, size_t errlen);
 
 #endif

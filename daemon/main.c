@@ -203,6 +203,7 @@ static void reload(daemon_t *d)
                 emit_set_config(d->emit, next);
             if (d->ingest)
                 ingest_set_config(d->ingest, next);
+            metrics_set_config(d->metrics, next);
             log_set_level(next->log_level);
             config_destroy(&d->cfg);
             d->cfg = next;

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -298,4 +300,61 @@ Test(metrics, listen_address_is_validated)
         int rc = h_run_daemon(&h, args, out, sizeof out);
         cr_assert_eq(rc, 0, "%s: exit %d:\n%s", good[i], rc, out);
     }
+}
+
+/* A connection to the endpoint, opened without waiting: beyond the listen
+ * backlog the kernel leaves it half-open, which is the point of a burst. */
+static int open_nonblocking(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    cr_assert(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+    cr_assert(rc == 0 || errno == EINPROGRESS, "connect: %s", strerror(errno));
+    return fd;
+}
+
+/* The number of open descriptors of process pid. */
+static int fd_count(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    cr_assert(d != NULL, "%s: %s", path, strerror(errno));
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+Test(metrics, a_burst_of_64_connections_leaves_the_endpoint_serving)
+{
+    cr_assert(h_start(&h), "daemon did not start");
+    int before = fd_count(h.pid), fds[64];
+    for (size_t i = 0; i < 64; i++)
+        fds[i] = open_nonblocking();
+    /* The endpoint holds as many as it will (16): awaited on the daemon's
+     * descriptor count, each poll bounded. */
+    for (int waited = 0; fd_count(h.pid) < before + 16; waited += 10) {
+        cr_assert_lt(waited, H_TIMEOUT_MS, "the daemon holds %d descriptors, %d before the burst",
+                     fd_count(h.pid), before);
+        usleep(10 * 1000);
+    }
+    for (size_t i = 0; i < 64; i++)
+        close(fds[i]);
+    uint64_t start = now_ms();
+    const char *res = scrape();
+    uint64_t took = now_ms() - start;
+    cr_assert(strstr(res, "retentiond_up 1\n") != NULL, "%.200s", res);
+    cr_assert_lt(took, 2000, "the scrape after the burst took %llu ms", (unsigned long long)took);
 }
