@@ -1363,8 +1363,8 @@ static const row_t rules_rows[] = {
 };
 static const schema_t rules_schema = SCHEMA(rules_rows, NULL);
 
-/* Ours. The endpoint is meant for loopback (no authentication, no TLS): any
- * address is accepted, docs/configuration.md says why not to. */
+/* Ours. The endpoint is meant for loopback (no TLS, only an optional bearer
+ * token): any address is accepted, docs/configuration.md says why not to. */
 static const row_t metrics_rows[] = {
     {"listen", parse_listen, C(metrics_listen), .required = false}, /* absent: no endpoint */
     {"token_file", parse_string, C(metrics_token_file), .required = false}, /* absent: open */

@@ -91,12 +91,15 @@ typedef struct config {
     int outbox_retention_days; /* ours: delivered outbox rows are deleted after this; default 30;
                                   1 .. 3650 */
 
-    log_level_t log_level;    /* ours: top-level `log_level`; default info */
-    char *metrics_listen;     /* ours: `metrics.listen`, "HOST:PORT" of the Prometheus endpoint;
-                                 default NULL = no endpoint; see config_parse_listen */
-    char *metrics_token_file; /* ours: `metrics.token_file`; default NULL = no token (reloadable) */
-    char *metrics_token;      /* the token read from it when the configuration was loaded */
-    clock_mode_t clock;       /* default wall */
+    log_level_t log_level; /* ours: top-level `log_level`; default info */
+    char *metrics_listen;  /* ours: `metrics.listen`, "HOST:PORT" of the Prometheus endpoint;
+                              default NULL = no endpoint; see config_parse_listen */
+    clock_mode_t clock;    /* default wall */
+
+    /* ours: `metrics.token_file`, default NULL = no token; reloadable. The
+     * token is read from it when the configuration is loaded. */
+    char *metrics_token_file;
+    char *metrics_token;
 
     /* ours: `model:`, the client value model (docs/model.md); reloadable */
     struct {

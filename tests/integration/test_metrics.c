@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -357,4 +358,101 @@ Test(metrics, a_burst_of_64_connections_leaves_the_endpoint_serving)
     uint64_t took = now_ms() - start;
     cr_assert(strstr(res, "retentiond_up 1\n") != NULL, "%.200s", res);
     cr_assert_lt(took, 2000, "the scrape after the burst took %llu ms", (unsigned long long)took);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert(f != NULL, "%s: %s", path, strerror(errno));
+    fputs(text, f);
+    cr_assert(fclose(f) == 0);
+}
+
+static bool status_is(const char *res, const char *status)
+{
+    const char *at = strstr(res, status);
+    return at != NULL && at < strchr(res, '\n');
+}
+
+static void write_token_config(const char *token_path)
+{
+    char top[640];
+    snprintf(top, sizeof top, "metrics:\n  listen: \"127.0.0.1:%d\"\n  token_file: \"%s\"\n", port,
+             token_path);
+    h_write_config(&h, top, NULL);
+}
+
+Test(metrics, a_token_is_required_when_configured_and_reread_on_sighup)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/metrics.token", h.dir);
+    write_file(path, "# the Prometheus scraper's token\n\n  s3cret-token-1  \n");
+    write_token_config(path);
+    cr_assert(h_start(&h), "daemon did not start");
+
+    const char *res = http("GET /metrics HTTP/1.0\r\n\r\n");
+    cr_assert(status_is(res, " 401 "), "%.200s", res);
+    cr_assert(strstr(res, "\r\nWWW-Authenticate: Bearer realm=\"retentiond\"\r\n") != NULL,
+              "%.300s", res);
+    cr_assert(strstr(res, "retentiond_up") == NULL, "%.400s", res);
+    res = http("GET /metrics HTTP/1.0\r\nAuthorization: Bearer s3cret-token-2\r\n\r\n");
+    cr_assert(status_is(res, " 401 "), "%.200s", res);
+    res = http("GET /metrics HTTP/1.0\r\nAuthorization: Bearer s3cret-token-\r\n\r\n");
+    cr_assert(status_is(res, " 401 "), "%.200s", res);
+    res = http("GET /metrics HTTP/1.0\r\nAuthorization: Basic czNjcmV0LXRva2VuLTE=\r\n\r\n");
+    cr_assert(status_is(res, " 401 "), "%.200s", res);
+    /* other paths and methods say nothing either before the token */
+    res = http("POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n");
+    cr_assert(status_is(res, " 401 "), "%.200s", res);
+    res = http("GET /metrics HTTP/1.0\r\nAuthorization: Bearer s3cret-token-1\r\n\r\n");
+    cr_assert(status_is(res, " 200 "), "%.200s", res);
+    expect(res, "retentiond_up", "1");
+
+    /* SIGHUP re-reads the file: the old token stops working at once. */
+    write_file(path, "s3cret-token-2\n");
+    cr_assert(kill(h.pid, SIGHUP) == 0);
+    cr_assert(h_wait_notify(&h, "RELOADING=1"));
+    cr_assert(h_wait_notify(&h, "READY=1"));
+    res = http("GET /metrics HTTP/1.0\r\nAuthorization: Bearer s3cret-token-1\r\n\r\n");
+    cr_assert(status_is(res, " 401 "), "%.200s", res);
+    res = http("GET /metrics HTTP/1.0\r\nAuthorization: Bearer s3cret-token-2\r\n\r\n");
+    cr_assert(status_is(res, " 200 "), "%.200s", res);
+
+    /* A reload with an empty token file is refused: the running token stays. */
+    write_file(path, "# nothing yet\n");
+    cr_assert(kill(h.pid, SIGHUP) == 0);
+    cr_assert(h_wait_notify(&h, "RELOADING=1"));
+    cr_assert(h_wait_notify(&h, "READY=1"));
+    res = http("GET /metrics HTTP/1.0\r\nAuthorization: Bearer s3cret-token-2\r\n\r\n");
+    cr_assert(status_is(res, " 200 "), "%.200s", res);
+    cr_assert_eq(h_log_count(&h, "reload failed, keeping the running configuration"), 1, "%s",
+                 h_log(&h));
+}
+
+Test(metrics, a_missing_or_empty_token_file_is_a_configuration_error)
+{
+    char path[400], args[400], out[8192];
+    snprintf(path, sizeof path, "%s/absent.token", h.dir);
+    write_token_config(path);
+    snprintf(args, sizeof args, "-c %s --check-config", h.config_path);
+    int rc = h_run_daemon(&h, args, out, sizeof out);
+    cr_assert_eq(rc, 78, "exit %d:\n%s", rc, out);
+    /* file:line:column of the key, then the key and what is wrong */
+    const char *at = strstr(out, "retentiond.yaml:");
+    int line = 0, column = 0;
+    cr_assert(at != NULL && sscanf(at, "retentiond.yaml:%d:%d:", &line, &column) == 2, "%s", out);
+    cr_assert(line > 1 && column == 3, "%s", out);
+    cr_assert(strstr(out, "metrics.token_file: cannot read the token file ") != NULL, "%s", out);
+
+    snprintf(path, sizeof path, "%s/empty.token", h.dir);
+    write_file(path, "# only a comment\n");
+    write_token_config(path);
+    rc = h_run_daemon(&h, args, out, sizeof out);
+    cr_assert_eq(rc, 78, "exit %d:\n%s", rc, out);
+    cr_assert(strstr(out, "holds no token") != NULL, "%s", out);
+
+    write_file(path, "two words\n");
+    rc = h_run_daemon(&h, args, out, sizeof out);
+    cr_assert_eq(rc, 78, "exit %d:\n%s", rc, out);
+    cr_assert(strstr(out, "visible ASCII characters without spaces") != NULL, "%s", out);
 }
