@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <uv.h>
 #include <zmq.h>
 
@@ -65,6 +66,28 @@ typedef struct {
     bool finished;
     int exit_code;
 } daemon_t;
+
+/*
+ * Raises the soft limit of open files to the hard one (systemd's default is
+ * 1024:524288; LimitNOFILE= sets both). Every descriptor here is watched with
+ * epoll, never select(), so a limit above 1024 is safe, and each input
+ * connection, database connection and metrics connection holds one: at the
+ * limit libzmq's listener retries accept() at once and spins. Sizing the limit
+ * is in docs/operations.md ("Resource limits").
+ */
+static void raise_nofile_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = was;
+    }
+    log_info("open files limit: %llu", (unsigned long long)rl.rlim_cur);
+}
 
 static void usage(FILE *out)
 {
@@ -376,6 +399,7 @@ int main(int argc, char **argv)
     }
     log_set_level(d.cfg->log_level);
     log_info("retentiond %s starting with %s", RD_VERSION, path);
+    raise_nofile_limit();
 
     uv_loop_init(&d.loop);
     d.zctx = zmq_ctx_new();

@@ -63,7 +63,7 @@
 
 #define CONNECTION_LIMIT     16u
 #define CONNECTION_TIMEOUT_S 10u
-#define LISTEN_BACKLOG       16
+#define LISTEN_BACKLOG       128  /* a burst waits here, costing no descriptor */
 #define ACCEPTS_PER_TURN     16   /* then the other handles get their turn */
 #define ACCEPT_PAUSE_MS      1000 /* after accept() found no descriptor or memory */
 #define WARN_INTERVAL_NS     1000000000u
