@@ -10,6 +10,7 @@
 #include "fdguard.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,6 @@ struct fdguard {
     void *z;       /* the guarded socket (not ours) */
     void *monitor; /* PAIR connected to z's monitor endpoint */
     char *endpoint;
-    int threshold; /* a descriptor at or above this is shut down */
     uv_poll_t poll;
     uv_check_t check;
     int handles;
@@ -53,6 +53,18 @@ static void warn_limited(fdguard_t *self, const char *what, long value)
     self->suppressed = 0;
 }
 
+/* The lowest descriptor number that is shut down: RLIMIT_NOFILE less the
+ * reserve, read at each new connection so a limit changed at run time
+ * (prlimit) counts; half the limit when it is too small for the reserve. */
+static int threshold(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX)
+        return INT_MAX;
+    int limit = (int)rl.rlim_cur;
+    return limit > 2 * FDGUARD_RESERVE ? limit - FDGUARD_RESERVE : limit / 2;
+}
+
 /* One monitor event: two frames, (uint16 event, uint32 value) then the
  * endpoint. Returns false when there was none. */
 static bool read_event(fdguard_t *self)
@@ -74,7 +86,7 @@ static bool read_event(fdguard_t *self)
     uint32_t value;
     memcpy(&event, head, sizeof event);
     memcpy(&value, head + 2, sizeof value);
-    if (event == ZMQ_EVENT_ACCEPTED && (int)value >= self->threshold) {
+    if (event == ZMQ_EVENT_ACCEPTED && (int)value >= threshold()) {
         /* libzmq sees the connection end and closes the descriptor */
         shutdown((int)value, SHUT_RDWR);
         self->refused++;
@@ -114,21 +126,15 @@ static void on_check(uv_check_t *handle)
 
 fdguard_t *fdguard_new(uv_loop_t *loop, void *zctx, void *z, const char *endpoint)
 {
-    static unsigned serial;
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
-        return NULL; /* nothing to guard against */
     fdguard_t *self = calloc(1, sizeof *self);
     if (self == NULL || (self->endpoint = strdup(endpoint)) == NULL) {
         log_error("%s: out of memory: its connections are not limited", endpoint);
         free(self);
         return NULL;
     }
-    long limit = (long)rl.rlim_cur;
-    self->threshold = (int)(limit > 2 * FDGUARD_RESERVE ? limit - FDGUARD_RESERVE : limit / 2);
     self->z = z;
     char name[64];
-    snprintf(name, sizeof name, "inproc://rd-fdguard-%u", serial++);
+    snprintf(name, sizeof name, "inproc://rd-fdguard-%p", (void *)self); /* unique while alive */
     int fd = -1, linger = 0;
     size_t len = sizeof fd;
     if (zmq_socket_monitor(z, name, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED) != 0 ||

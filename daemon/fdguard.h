@@ -8,12 +8,11 @@
  * metrics endpoint find no descriptor. The guard watches the socket's accepted
  * connections (zmq_socket_monitor, ZMQ_EVENT_ACCEPTED carries the new
  * descriptor) and shuts down any whose descriptor number is within
- * FDGUARD_RESERVE of RLIMIT_NOFILE: descriptors are allocated lowest first, so
- * such a number means nearly all are in use. libzmq then closes the connection
- * itself, the descriptors stay below the limit, and the peers still waiting
- * are held by the kernel's backlog (or reconnect later): backpressure rather
- * than a busy loop. Closed connections are counted and logged at most once a
- * second with the count of those not logged.
+ * FDGUARD_RESERVE of RLIMIT_NOFILE (read at each connection): descriptors are allocated lowest
+ * first, so such a number means nearly all are in use. libzmq then closes the connection itself,
+ * the descriptors stay below the limit, and the peers still waiting are held by the kernel's
+ * backlog (or reconnect later): backpressure rather than a busy loop. Closed connections are
+ * counted and logged at most once a second with the count of those not logged.
  *
  * The guard runs on the loop thread; its monitor socket is a PAIR on an
  * inproc:// endpoint of the same context, drained like zsock's sockets.

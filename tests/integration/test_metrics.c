@@ -14,9 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #include "harness.h"
 
@@ -455,4 +457,73 @@ Test(metrics, a_missing_or_empty_token_file_is_a_configuration_error)
     rc = h_run_daemon(&h, args, out, sizeof out);
     cr_assert_eq(rc, 78, "exit %d:\n%s", rc, out);
     cr_assert(strstr(out, "visible ASCII characters without spaces") != NULL, "%s", out);
+}
+
+/* CPU seconds (user and system) the process pid has used. */
+static double cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    cr_assert(f != NULL, "%s: %s", path, strerror(errno));
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command may hold spaces */
+    cr_assert(p != NULL);
+    unsigned long utime = 0, stime = 0;
+    /* after ")": state, then fields 4 .. 13, then utime (14) and stime (15) */
+    cr_assert(
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) == 2);
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/*
+ * More peers than descriptors: the daemon's limit is lowered (prlimit) to 100
+ * above what it uses, then 150 DEALERs connect to its router. libzmq's listener
+ * alone would take descriptors until accept() fails with EMFILE and then retry
+ * in a busy loop (a core at 100 %, a log line per try from the metrics
+ * endpoint); the daemon instead closes connections that come within 64 of the
+ * limit, so over 2 s it uses well under half a core, logs a few lines, keeps
+ * descriptors for the metrics endpoint, and serves a sender once the crowd
+ * has gone.
+ */
+Test(metrics, descriptor_exhaustion_is_backpressure_not_a_busy_loop, .timeout = 90)
+{
+    enum { DEALERS = 150 };
+    cr_assert(h_start(&h), "daemon did not start");
+    int limit = fd_count(h.pid) + 100;
+    struct rlimit rl = {.rlim_cur = (rlim_t)limit, .rlim_max = (rlim_t)limit};
+    cr_assert(prlimit(h.pid, RLIMIT_NOFILE, &rl, NULL) == 0, "prlimit: %s", strerror(errno));
+    void *dealers[DEALERS];
+    for (int i = 0; i < DEALERS; i++) {
+        dealers[i] = zmq_socket(h.zctx, ZMQ_DEALER);
+        cr_assert(dealers[i] != NULL, "%s", zmq_strerror(errno));
+        int linger = 0;
+        zmq_setsockopt(dealers[i], ZMQ_LINGER, &linger, sizeof linger);
+        cr_assert(zmq_connect(dealers[i], h.router_ep) == 0);
+    }
+    for (int waited = 0; h_log_count(&h, "closed a new connection") == 0; waited += 10) {
+        cr_assert_lt(waited, H_TIMEOUT_MS, "no connection was closed:\n%s", h_log(&h));
+        usleep(10 * 1000);
+    }
+
+    /* The measurement: a 2 s window of the daemon's CPU time and log. */
+    int lines = h_log_count(&h, "");
+    double cpu = cpu_seconds(h.pid);
+    uint64_t start = now_ms();
+    usleep(2000 * 1000);
+    double used = (cpu_seconds(h.pid) - cpu) / ((double)(now_ms() - start) / 1000.0);
+    int logged = h_log_count(&h, "") - lines;
+    cr_assert_lt(used, 0.6, "the daemon used %.0f %% of a core\n%s", used * 100, h_log(&h));
+    cr_assert_leq(logged, 8, "%d log lines in 2 s\n%s", logged, h_log(&h));
+    cr_assert_lt(fd_count(h.pid), limit);
+    expect(scrape(), "retentiond_up", "1");
+
+    for (int i = 0; i < DEALERS; i++)
+        zmq_close(dealers[i]);
+    roundtrip("order.created",
+              "{\"order_id\":\"o-1\",\"client_id\":\"c-1\",\"ts\":\"2026-11-25T10:00:00Z\","
+              "\"amount\":100}",
+              "ack");
 }
