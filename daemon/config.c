@@ -1372,12 +1372,31 @@ static const row_t rules_rows[] = {
 };
 static const schema_t rules_schema = SCHEMA(rules_rows, NULL);
 
-/* Ours. The endpoint is meant for loopback (no authentication, no TLS): any
- * address is accepted, docs/configuration.md says why not to. */
+/* Ours. The endpoint is meant for loopback (no TLS, only an optional bearer
+ * token): any address is accepted, docs/configuration.md says why not to. */
 static const row_t metrics_rows[] = {
     {"listen", parse_listen, C(metrics_listen), .required = false}, /* absent: no endpoint */
+    {"token_file", parse_string, C(metrics_token_file), .required = false}, /* absent: open */
 };
-static const schema_t metrics_schema = SCHEMA(metrics_rows, NULL);
+
+/* The token is read here, so --check-config and a reload (SIGHUP re-reads the
+ * file) refuse a missing or empty one with the key's position, and a failed
+ * reload keeps the running token. */
+static int metrics_check(ctx_t *c, const schema_t *s, const node_t *const *keys, const char *path,
+                         void *base)
+{
+    config_t *cfg = base;
+    if (cfg->metrics_token_file == NULL)
+        return 0;
+    const node_t *k = key_node(s, keys, "token_file");
+    char child[PATH_MAX_LEN], err[256];
+    path_join(child, sizeof child, path, "token_file");
+    cfg->metrics_token = config_read_token(cfg->metrics_token_file, err, sizeof err);
+    if (cfg->metrics_token == NULL)
+        return fail(c, k->mark, child, "%s", err);
+    return 0;
+}
+static const schema_t metrics_schema = SCHEMA(metrics_rows, metrics_check);
 
 /* Ours: the client value model (daemon/modeler.c). Shares and thresholds go
  * to SQL as their exact decimal text. */
@@ -1517,6 +1536,10 @@ void config_destroy(config_t **self_p)
     free(cfg->path);
     free(cfg->conninfo);
     free(cfg->metrics_listen);
+    free(cfg->metrics_token_file);
+    if (cfg->metrics_token != NULL)
+        explicit_bzero(cfg->metrics_token, strlen(cfg->metrics_token));
+    free(cfg->metrics_token);
     for (size_t i = 0; i < cfg->ingest_count; i++) {
         free(cfg->ingest[i].endpoint);
         free_strings(cfg->ingest[i].topics, cfg->ingest[i].topics_count);
@@ -1701,4 +1724,38 @@ bool config_sales_type_parse(const char *name, sales_type_t *out)
         }
     }
     return false;
+}
+
+char *config_read_token(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot read the token file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char line[1024], *token = NULL;
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f) != NULL) {
+        char *s = line + strspn(line, " \t");
+        size_t len = strcspn(s, "\r\n");
+        while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+            len--;
+        if (len == 0 || s[0] == '#')
+            continue;
+        found = true;
+        bool visible = len <= 256;
+        for (size_t i = 0; visible && i < len; i++)
+            visible = s[i] > ' ' && s[i] < 0x7f;
+        if (!visible)
+            snprintf(err, errlen,
+                     "the token in %s must be 1 .. 256 visible ASCII characters without spaces",
+                     path);
+        else if ((token = strndup(s, len)) == NULL)
+            snprintf(err, errlen, "out of memory");
+    }
+    explicit_bzero(line, sizeof line);
+    fclose(f);
+    if (!found)
+        snprintf(err, errlen, "the token file %s holds no token", path);
+    return token;
 }

@@ -96,6 +96,11 @@ typedef struct config {
                               default NULL = no endpoint; see config_parse_listen */
     clock_mode_t clock;    /* default wall */
 
+    /* ours: `metrics.token_file`, default NULL = no token; reloadable. The
+     * token is read from it when the configuration is loaded. */
+    char *metrics_token_file;
+    char *metrics_token;
+
     /* ours: `model:`, the client value model (docs/model.md); reloadable */
     struct {
         int every_hours;     /* how often the model worker runs; default 24; 0 (off) .. 8760 */
@@ -210,5 +215,11 @@ struct sockaddr_storage;
  * 65535. Numbers only, so nothing resolves names on the event loop. Fills *out
  * (family AF_INET or AF_INET6, port set) and returns true, or returns false. */
 bool config_parse_listen(const char *text, struct sockaddr_storage *out);
+
+/* Reads a bearer token file (metrics.token_file): the token is the first line
+ * that is neither empty nor starts with '#', without surrounding blanks, and
+ * must be 1 .. 256 visible ASCII characters (no spaces). Returns it (yours to
+ * free) or NULL with a message naming the file in err. */
+char *config_read_token(const char *path, char *err, size_t errlen);
 
 #endif

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <uv.h>
 #include <zmq.h>
 
@@ -78,6 +79,28 @@ static void warn_stderr(void *arg, const char *line)
 {
     (void)arg;
     fprintf(stderr, "retentiond: warning: %s\n", line);
+}
+
+/*
+ * Raises the soft limit of open files to the hard one (systemd's default is
+ * 1024:524288; LimitNOFILE= sets both). Every descriptor here is watched with
+ * epoll, never select(), so a limit above 1024 is safe, and each input
+ * connection, database connection and metrics connection holds one: at the
+ * limit libzmq's listener retries accept() at once and spins. Sizing the limit
+ * is in docs/operations.md ("Resource limits").
+ */
+static void raise_nofile_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = was;
+    }
+    log_info("open files limit: %llu", (unsigned long long)rl.rlim_cur);
 }
 
 static void usage(FILE *out)
@@ -217,6 +240,7 @@ static void reload(daemon_t *d)
                 emit_set_config(d->emit, next);
             if (d->ingest)
                 ingest_set_config(d->ingest, next);
+            metrics_set_config(d->metrics, next);
             log_set_level(next->log_level);
             config_destroy(&d->cfg);
             d->cfg = next;
@@ -391,6 +415,7 @@ int main(int argc, char **argv)
     log_set_level(d.cfg->log_level);
     log_info("retentiond %s starting with %s", RD_VERSION, path);
     config_warnings(d.cfg, warn_log, NULL);
+    raise_nofile_limit();
 
     uv_loop_init(&d.loop);
     d.zctx = zmq_ctx_new();

@@ -11,6 +11,24 @@
  * it parsed and must hand to the handler) and arm a uv_timer_t for that; MHD's
  * documentation requires exactly this pairing.
  *
+ * The listening socket is ours, not MHD's (MHD_USE_NO_LISTEN_SOCKET): we
+ * accept on a uv_poll_t of its own and hand each connection to
+ * MHD_add_connection. MHD's own accept loop cannot be driven from outside
+ * safely: at its connection limit it takes the listening socket out of its
+ * epoll set and puts it back only on a later MHD_run, which nothing triggers
+ * once the last connection has closed (the endpoint then stayed deaf for good
+ * after 17 simultaneous connections); and when accept() fails with EMFILE
+ * before any connection it retries at once, so the level-triggered socket kept
+ * the loop spinning and logging. Here the accepting stops while MHD holds
+ * CONNECTION_LIMIT connections (the kernel's backlog then makes clients wait,
+ * which is the backpressure) and resumes after the MHD_run that closed one;
+ * when accept() fails for want of descriptors or memory it stops for
+ * ACCEPT_PAUSE_MS. Repeated warnings are logged at most once a second, with the
+ * count of those left out.
+ *
+ * With metrics.token_file set, every request needs `Authorization: Bearer
+ * TOKEN` (else 401); the token is the configuration's, so SIGHUP re-reads it.
+ *
  * The outbox depth comes from a query, `SELECT stream, count(*) ... WHERE
  * sent_at IS NULL` (the partial index outbox_unsent), every DEPTH_REFRESH_MS
  * on a connection of our own; a scrape reports the last result, so it never
@@ -20,8 +38,10 @@
  * Invariants:
  *   - MHD is only called from the loop thread, so the request handler reads
  *     the modules' counters directly, without locks;
- *   - the poll handle is closed (which removes the descriptor from libuv's
- *     epoll set at once) before MHD_stop_daemon closes the descriptor;
+ *   - the poll handles are closed (which removes the descriptors from libuv's
+ *     epoll set at once) before MHD_stop_daemon and close() close them;
+ *   - the listening socket is polled only while MHD holds fewer than
+ *     CONNECTION_LIMIT connections and no accept pause runs;
  *   - the object is freed in the last close callback, never earlier.
  */
 #include "metrics.h"
@@ -34,6 +54,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "event.h"
@@ -42,6 +63,10 @@
 
 #define CONNECTION_LIMIT     16u
 #define CONNECTION_TIMEOUT_S 10u
+#define LISTEN_BACKLOG       128  /* a burst waits here, costing no descriptor */
+#define ACCEPTS_PER_TURN     16   /* then the other handles get their turn */
+#define ACCEPT_PAUSE_MS      1000 /* after accept() found no descriptor or memory */
+#define WARN_INTERVAL_NS     1000000000u
 /* The exposition has a fixed set of series (topics x reasons x streams), a few
  * kilobytes; this cap only guards against a future bug. */
 #define RESPONSE_MAX_BYTES (1024u * 1024u)
@@ -49,12 +74,27 @@
 #define DEPTH_REFRESH_MS   10000
 #define DEPTH_SQL          "SELECT stream, count(*) FROM outbox WHERE sent_at IS NULL GROUP BY stream"
 
+/* A warning logged at most once per WARN_INTERVAL_NS, with the count of the
+ * repetitions left out since the last one that was logged. */
+typedef struct {
+    uint64_t last_ns; /* uv_hrtime() of the last line logged, 0: never */
+    uint64_t suppressed;
+} limiter_t;
+
 struct metrics {
     uv_loop_t *loop;
     struct MHD_Daemon *mhd;
-    uv_poll_t poll;
+    uv_poll_t poll; /* on MHD's epoll descriptor */
     uv_timer_t timer;
     uv_timer_t depth_timer;
+    int listen_fd;                      /* ours; MHD never sees it */
+    uv_poll_t listen_poll;              /* on listen_fd, started while accepting */
+    uv_timer_t pause_timer;             /* ends an accept pause */
+    bool accepting;                     /* listen_poll is started */
+    bool paused;                        /* accept() failed for want of resources: wait */
+    char *token;                        /* metrics.token_file's token, NULL: none needed */
+    limiter_t accept_warn;              /* accept() failures */
+    limiter_t mhd_warn;                 /* MHD's own messages */
     int handles;                        /* open uv handles; the object is freed when it reaches 0 */
     pgconn_t *depth_db;                 /* our own connection, for the outbox depth */
     uint64_t unsent[EMIT_STREAM_COUNT]; /* outbox rows never sent, at the last refresh */
@@ -279,6 +319,41 @@ static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned status, 
     return rc;
 }
 
+/* Whether the request carries `Authorization: Bearer TOKEN` with our token
+ * (any when there is none). The comparison takes the same time wherever the
+ * first difference is, so timing does not reveal the token a byte at a time. */
+static bool authorized(const metrics_t *self, struct MHD_Connection *conn)
+{
+    if (self->token == NULL)
+        return true;
+    const char *auth =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
+        return false;
+    const char *given = auth + 7 + strspn(auth + 7, " ");
+    size_t len = strlen(self->token);
+    if (strlen(given) != len)
+        return false;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < len; i++)
+        diff |= (unsigned char)(given[i] ^ self->token[i]);
+    return diff == 0;
+}
+
+static enum MHD_Result reply_unauthorized(struct MHD_Connection *conn)
+{
+    static const char text[] = "unauthorized: send Authorization: Bearer TOKEN\n";
+    struct MHD_Response *res =
+        MHD_create_response_from_buffer(sizeof text - 1, (void *)text, MHD_RESPMEM_PERSISTENT);
+    if (res == NULL)
+        return MHD_NO;
+    MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    MHD_add_response_header(res, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"retentiond\"");
+    enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_UNAUTHORIZED, res);
+    MHD_destroy_response(res);
+    return rc;
+}
+
 /*
  * MHD calls this once the headers are in, then once per piece of body, then
  * once more with nothing left. Other methods are refused at once (MHD then
@@ -291,6 +366,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   size_t *upload_data_size, void **con_cls)
 {
     metrics_t *self = cls;
+    if (!authorized(self, conn))
+        return reply_unauthorized(conn); /* before anything else is said */
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed: use GET\n", true);
     if (*con_cls == NULL) {
@@ -324,8 +401,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return rc;
 }
 
+/* Whether a warning may be logged now; when it may, *suppressed is the count
+ * of those left out since the last one (then reset). */
+static bool limiter_allow(limiter_t *l, uint64_t *suppressed)
+{
+    uint64_t now = uv_hrtime();
+    if (l->last_ns != 0 && now - l->last_ns < WARN_INTERVAL_NS) {
+        l->suppressed++;
+        return false;
+    }
+    l->last_ns = now;
+    *suppressed = l->suppressed;
+    l->suppressed = 0;
+    return true;
+}
+
 /* MHD's own messages (end with a newline). While starting they are kept for
- * the caller's error message; afterwards they are logged. */
+ * the caller's error message; afterwards they are logged, at most one a
+ * second (a client can make MHD complain as often as it connects). */
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     metrics_t *self = cls;
@@ -337,10 +430,30 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
             snprintf(self->start_err, self->start_len, "%s", msg);
         return;
     }
-    log_warn("metrics: %s", msg);
+    uint64_t suppressed;
+    if (limiter_allow(&self->mhd_warn, &suppressed))
+        log_warn("metrics: %s (%llu similar messages not logged)", msg,
+                 (unsigned long long)suppressed);
 }
 
 static void on_timer(uv_timer_t *timer);
+static void on_listen(uv_poll_t *handle, int status, int events);
+
+/* Polls the listening socket exactly while a connection may be accepted: MHD
+ * holds fewer than CONNECTION_LIMIT and no pause runs. Otherwise connections
+ * wait in the kernel's backlog (or are refused by it when that is full). */
+static void update_accepting(metrics_t *self)
+{
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(self->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    unsigned held = info != NULL ? info->num_connections : 0;
+    bool want = !self->paused && held < CONNECTION_LIMIT;
+    if (want && !self->accepting)
+        uv_poll_start(&self->listen_poll, UV_READABLE, on_listen);
+    else if (!want && self->accepting)
+        uv_poll_stop(&self->listen_poll);
+    self->accepting = want;
+}
 
 /* Lets MHD do what is ready, then arms the timer for when it must run next. */
 static void drive(metrics_t *self)
@@ -352,6 +465,62 @@ static void drive(metrics_t *self)
         uv_timer_start(&self->timer, on_timer, (uint64_t)ms, 0);
     else
         uv_timer_stop(&self->timer);
+    update_accepting(self);
+}
+
+static void on_pause_end(uv_timer_t *timer)
+{
+    metrics_t *self = timer->data;
+    self->paused = false;
+    update_accepting(self);
+}
+
+/* accept() failed with err: a peer that gave up is nothing, a lack of
+ * descriptors or memory pauses accepting (retrying at once would spin, since
+ * the socket stays readable), anything else is only logged. */
+static void accept_failed(metrics_t *self, int err)
+{
+    bool lack = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+    uint64_t suppressed;
+    if (limiter_allow(&self->accept_warn, &suppressed))
+        log_warn("metrics: cannot accept a connection: %s%s (%llu similar failures not logged)",
+                 strerror(err), lack ? "; not accepting for 1 s" : "",
+                 (unsigned long long)suppressed);
+    if (lack) {
+        self->paused = true;
+        uv_timer_start(&self->pause_timer, on_pause_end, ACCEPT_PAUSE_MS, 0);
+        update_accepting(self);
+    }
+}
+
+/* The listening socket is readable: accept what is there (a bounded number,
+ * and no more than MHD will hold) and hand it to MHD. */
+static void on_listen(uv_poll_t *handle, int status, int events)
+{
+    (void)events;
+    metrics_t *self = handle->data;
+    if (status < 0) {
+        accept_failed(self, -status);
+        return;
+    }
+    for (int i = 0; i < ACCEPTS_PER_TURN && self->accepting; i++) {
+        struct sockaddr_storage addr;
+        socklen_t len = sizeof addr;
+        int fd =
+            accept4(self->listen_fd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                accept_failed(self, errno);
+            break;
+        }
+        /* On MHD_NO (over the limit, out of memory) MHD has closed fd and
+         * said why through on_mhd_log. */
+        (void)MHD_add_connection(self->mhd, fd, (struct sockaddr *)&addr, len);
+        update_accepting(self);
+    }
+    drive(self);
 }
 
 static void on_timer(uv_timer_t *timer)
@@ -409,6 +578,48 @@ static void on_depth_db(pgconn_t *db, bool up, void *arg)
 
 /* ---- Life cycle ------------------------------------------------------------- */
 
+static void on_closed(uv_handle_t *handle);
+
+static void free_token(metrics_t *self)
+{
+    if (self->token != NULL)
+        explicit_bzero(self->token, strlen(self->token));
+    free(self->token);
+    self->token = NULL;
+}
+
+/* A non-blocking listening TCP socket bound to addr, or a negative errno. */
+static int open_listener(const struct sockaddr_storage *addr)
+{
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int on = 1;
+    socklen_t len =
+        addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    /* SO_REUSEADDR: a restart must not wait for the last run's TIME_WAITs. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
+        bind(fd, (const struct sockaddr *)addr, len) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+void metrics_set_config(metrics_t *self, const config_t *cfg)
+{
+    if (self == NULL)
+        return;
+    char *token = NULL;
+    if (cfg->metrics_token != NULL && (token = strdup(cfg->metrics_token)) == NULL) {
+        log_error("metrics: out of memory: keeping the previous token");
+        return;
+    }
+    free_token(self);
+    self->token = token;
+}
+
 metrics_t *metrics_new(uv_loop_t *loop, const config_t *cfg, const metrics_sources_t *src,
                        char *err, size_t errlen)
 {
@@ -431,42 +642,66 @@ metrics_t *metrics_new(uv_loop_t *loop, const config_t *cfg, const metrics_sourc
     self->start_time_s = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
     snprintf(self->listen, sizeof self->listen, "%s", listen);
 
-    char mhd_err[256] = "";
-    self->start_err = mhd_err;
-    self->start_len = sizeof mhd_err;
-    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-    if (addr.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    /* The port argument is ignored with MHD_OPTION_SOCK_ADDR, which has it. */
-    self->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, self, MHD_OPTION_EXTERNAL_LOGGER,
-                                 on_mhd_log, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                 MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
-                                 MHD_OPTION_LISTEN_BACKLOG_SIZE, CONNECTION_LIMIT, MHD_OPTION_END);
-    self->start_err = NULL;
-    if (self->mhd == NULL) {
-        snprintf(err, errlen, "metrics.listen: cannot listen on %s: %s", listen,
-                 mhd_err[0] ? mhd_err : "libmicrohttpd failed to start");
+    if (cfg->metrics_token != NULL && (self->token = strdup(cfg->metrics_token)) == NULL) {
+        snprintf(err, errlen, "metrics: out of memory");
         free(self);
         return NULL;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(self->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-    int rc = info != NULL ? uv_poll_init(loop, &self->poll, info->epoll_fd) : UV_EINVAL;
+    self->listen_fd = open_listener(&addr);
+    if (self->listen_fd < 0) {
+        snprintf(err, errlen, "metrics.listen: cannot listen on %s: %s", listen,
+                 strerror(-self->listen_fd));
+        free_token(self);
+        free(self);
+        return NULL;
+    }
+
+    char mhd_err[256] = "";
+    self->start_err = mhd_err;
+    self->start_len = sizeof mhd_err;
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
+    self->mhd =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, self, MHD_OPTION_EXTERNAL_LOGGER,
+                         on_mhd_log, self, MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
+                         MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+    self->start_err = NULL;
+    const union MHD_DaemonInfo *info =
+        self->mhd != NULL ? MHD_get_daemon_info(self->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+    int rc = info != NULL ? uv_poll_init(loop, &self->listen_poll, self->listen_fd) : UV_EINVAL;
+    bool listen_polled = rc == 0;
+    if (rc == 0)
+        rc = uv_poll_init(loop, &self->poll, info->epoll_fd);
     if (rc < 0) {
-        snprintf(err, errlen, "metrics: cannot poll libmicrohttpd's epoll descriptor: %s",
-                 uv_strerror(rc));
-        MHD_stop_daemon(self->mhd);
+        if (self->mhd == NULL)
+            snprintf(err, errlen, "metrics: cannot start libmicrohttpd: %s",
+                     mhd_err[0] ? mhd_err : "unknown error");
+        else
+            snprintf(err, errlen, "metrics: cannot poll the endpoint's descriptors: %s",
+                     uv_strerror(rc));
+        if (self->mhd != NULL)
+            MHD_stop_daemon(self->mhd);
+        close(self->listen_fd);
+        if (listen_polled) { /* the object is freed when the loop has closed it */
+            self->handles = 1;
+            self->listen_poll.data = self;
+            uv_close((uv_handle_t *)&self->listen_poll, on_closed);
+            return NULL;
+        }
+        free_token(self);
         free(self);
         return NULL;
     }
     uv_timer_init(loop, &self->timer);
     uv_timer_init(loop, &self->depth_timer);
+    uv_timer_init(loop, &self->pause_timer);
     self->poll.data = self;
     self->timer.data = self;
     self->depth_timer.data = self;
-    self->handles = 3;
+    self->listen_poll.data = self;
+    self->pause_timer.data = self;
+    self->handles = 5;
     uv_poll_start(&self->poll, UV_READABLE, on_poll);
-    drive(self);
+    drive(self); /* which starts accepting */
     self->depth_db =
         pgconn_new(loop, "metrics", cfg->conninfo, cfg->reconnect_max_s * 1000, on_depth_db, self);
     if (self->depth_db != NULL)
@@ -480,8 +715,10 @@ metrics_t *metrics_new(uv_loop_t *loop, const config_t *cfg, const metrics_sourc
 static void on_closed(uv_handle_t *handle)
 {
     metrics_t *self = handle->data;
-    if (--self->handles == 0)
+    if (--self->handles == 0) {
+        free_token(self);
         free(self);
+    }
 }
 
 void metrics_destroy(metrics_t **self_p)
@@ -493,6 +730,10 @@ void metrics_destroy(metrics_t **self_p)
     uv_close((uv_handle_t *)&self->poll, on_closed); /* before the descriptor is closed */
     uv_close((uv_handle_t *)&self->timer, on_closed);
     uv_close((uv_handle_t *)&self->depth_timer, on_closed);
+    uv_close((uv_handle_t *)&self->listen_poll, on_closed); /* before close(listen_fd) */
+    uv_close((uv_handle_t *)&self->pause_timer, on_closed);
+    close(self->listen_fd);
+    self->listen_fd = -1;
     pgconn_destroy(&self->depth_db); /* a query in flight is abandoned, on_depth not called */
     MHD_stop_daemon(self->mhd);
     self->mhd = NULL;

@@ -11,14 +11,20 @@
  * when it is readable and when MHD_get_timeout() says so (a uv_timer_t), so the
  * modules' state is only ever read from the loop thread. Each response is
  * built into its own buffer, whose size is bounded by the fixed label sets
- * (topics, reasons, streams). Connections are few (16) and time out (10 s).
+ * (topics, reasons, streams). Connections are few (16) and time out (10 s);
+ * while 16 are open new ones wait in the kernel's backlog, and accepting
+ * resumes as soon as one closes. When accept() finds no free descriptor the
+ * endpoint stops accepting for a second instead of retrying at once, and its
+ * warnings are logged at most once a second with a count of those left out.
  *
  * The outbox depth (rows never sent, per stream) is the one value no module
  * counts: it is read from the database every 10 s on a connection of the
  * metrics' own, so a scrape never waits for the database.
  *
- * The endpoint has no authentication and no TLS: it is meant for a loopback
- * address, which the configuration reference recommends.
+ * With metrics.token_file set, each request needs `Authorization: Bearer
+ * TOKEN` (401 otherwise); SIGHUP re-reads the file (metrics_set_config). There
+ * is no TLS: the endpoint is meant for a loopback address, which the
+ * configuration reference recommends.
  */
 #ifndef RD_METRICS_H
 #define RD_METRICS_H
@@ -58,6 +64,10 @@ typedef struct {
  */
 metrics_t *metrics_new(uv_loop_t *loop, const config_t *cfg, const metrics_sources_t *src,
                        char *err, size_t errlen);
+
+/* Takes the reloaded configuration's metrics.token (a copy; NULL: none needed
+ * any more). metrics.listen cannot change without a restart. Safe on NULL. */
+void metrics_set_config(metrics_t *self, const config_t *cfg);
 
 /* Closes the listening socket and every connection at once; the object is
  * freed when its handles are closed (the loop must run). Safe on NULL; sets

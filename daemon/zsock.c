@@ -21,6 +21,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "fdguard.h"
 #include "log.h"
 
 #define ZSOCK_HWM 100000 /* messages sent; above any consumer's window */
@@ -46,6 +47,7 @@ struct zsock {
     bool want_write;
     bool closing;
     int open_handles;
+    fdguard_t *guard; /* bound sockets: limits the connections peers may take */
 };
 
 static void on_idle(uv_idle_t *handle)
@@ -179,6 +181,8 @@ zsock_t *zsock_new(uv_loop_t *loop, void *zctx, sock_mode_t mode, const char *en
     self->open_handles = 3;
     uv_poll_start(&self->poll, UV_READABLE, on_poll);
     uv_check_start(&self->check, on_check);
+    if (bind)
+        self->guard = fdguard_new(loop, zctx, z, endpoint);
     return self;
 }
 
@@ -192,6 +196,7 @@ void zsock_destroy(zsock_t **self_p)
     uv_close((uv_handle_t *)&self->poll, handle_closed); /* stops watching ZMQ_FD now */
     uv_close((uv_handle_t *)&self->check, handle_closed);
     uv_close((uv_handle_t *)&self->idle, handle_closed);
+    fdguard_destroy(&self->guard); /* its monitor goes before the socket */
     zmq_close(self->z);
     self->z = NULL;
 }

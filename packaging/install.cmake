@@ -66,3 +66,7 @@ endif()
 install(FILES ${CMAKE_CURRENT_LIST_DIR}/man/retentiond.8
               ${CMAKE_CURRENT_LIST_DIR}/man/retentionctl.8
         DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+# The network allow-list drop-in is documentation, not active configuration:
+# an administrator copies it to /etc/systemd/system/retentiond.service.d/.
+install(FILES ${CMAKE_CURRENT_LIST_DIR}/systemd/retentiond.service.d/network.conf.example
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)

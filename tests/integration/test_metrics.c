@@ -6,14 +6,19 @@
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #include "harness.h"
 
@@ -314,4 +319,227 @@ Test(metrics, listen_address_is_validated)
         int rc = h_run_daemon(&h, args, out, sizeof out);
         cr_assert_eq(rc, 0, "%s: exit %d:\n%s", good[i], rc, out);
     }
+}
+
+/* A connection to the endpoint, opened without waiting: beyond the listen
+ * backlog the kernel leaves it half-open, which is the point of a burst. */
+static int open_nonblocking(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    cr_assert(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+    cr_assert(rc == 0 || errno == EINPROGRESS, "connect: %s", strerror(errno));
+    return fd;
+}
+
+/* The number of open descriptors of process pid. */
+static int fd_count(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    cr_assert(d != NULL, "%s: %s", path, strerror(errno));
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+Test(metrics, a_burst_of_64_connections_leaves_the_endpoint_serving)
+{
+    cr_assert(h_start(&h), "daemon did not start");
+    int before = fd_count(h.pid), fds[64];
+    for (size_t i = 0; i < 64; i++)
+        fds[i] = open_nonblocking();
+    /* The endpoint holds as many as it will (16): awaited on the daemon's
+     * descriptor count, each poll bounded. */
+    for (int waited = 0; fd_count(h.pid) < before + 16; waited += 10) {
+        cr_assert_lt(waited, H_TIMEOUT_MS, "the daemon holds %d descriptors, %d before the burst",
+                     fd_count(h.pid), before);
+        usleep(10 * 1000);
+    }
+    for (size_t i = 0; i < 64; i++)
+        close(fds[i]);
+    uint64_t start = now_ms();
+    const char *res = scrape();
+    uint64_t took = now_ms() - start;
+    cr_assert(strstr(res, "retentiond_up 1\n") != NULL, "%.200s", res);
+    cr_assert_lt(took, 2000, "the scrape after the burst took %llu ms", (unsigned long long)took);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert(f != NULL, "%s: %s", path, strerror(errno));
+    fputs(text, f);
+    cr_assert(fclose(f) == 0);
+}
+
+static bool status_is(const char *res, const char *status)
+{
+    const char *at = strstr(res, status);
+    return at != NULL && at < strchr(res, '\n');
+}
+
+static void write_token_config(const char *token_path)
+{
+    char top[640];
+    snprintf(top, sizeof top, "metrics:\n  listen: \"127.0.0.1:%d\"\n  token_file: \"%s\"\n", port,
+             token_path);
+    h_write_config(&h, top, NULL);
+}
+
+Test(metrics, a_token_is_required_when_configured_and_reread_on_sighup)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/metrics.token", h.dir);
+    write_file(path, "# the Prometheus scraper's token\n\n  s3cret-token-1  \n");
+    write_token_config(path);
+    cr_assert(h_start(&h), "daemon did not start");
+
+    const char *res = http("GET /metrics HTTP/1.0\r\n\r\n");
+    cr_assert(status_is(res, " 401 "), "%.200s", res);
+    cr_assert(strstr(res, "\r\nWWW-Authenticate: Bearer realm=\"retentiond\"\r\n") != NULL,
+              "%.300s", res);
+    cr_assert(strstr(res, "retentiond_up") == NULL, "%.400s", res);
+    res = http("GET /metrics HTTP/1.0\r\nAuthorization: Bearer s3cret-token-2\r\n\r\n");
+    cr_assert(status_is(res, " 401 "), "%.200s", res);
+    res = http("GET /metrics HTTP/1.0\r\nAuthorization: Bearer s3cret-token-\r\n\r\n");
+    cr_assert(status_is(res, " 401 "), "%.200s", res);
+    res = http("GET /metrics HTTP/1.0\r\nAuthorization: Basic czNjcmV0LXRva2VuLTE=\r\n\r\n");
+    cr_assert(status_is(res, " 401 "), "%.200s", res);
+    /* other paths and methods say nothing either before the token */
+    res = http("POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n");
+    cr_assert(status_is(res, " 401 "), "%.200s", res);
+    res = http("GET /metrics HTTP/1.0\r\nAuthorization: Bearer s3cret-token-1\r\n\r\n");
+    cr_assert(status_is(res, " 200 "), "%.200s", res);
+    expect(res, "retentiond_up", "1");
+
+    /* SIGHUP re-reads the file: the old token stops working at once. */
+    write_file(path, "s3cret-token-2\n");
+    cr_assert(kill(h.pid, SIGHUP) == 0);
+    cr_assert(h_wait_notify(&h, "RELOADING=1"));
+    cr_assert(h_wait_notify(&h, "READY=1"));
+    res = http("GET /metrics HTTP/1.0\r\nAuthorization: Bearer s3cret-token-1\r\n\r\n");
+    cr_assert(status_is(res, " 401 "), "%.200s", res);
+    res = http("GET /metrics HTTP/1.0\r\nAuthorization: Bearer s3cret-token-2\r\n\r\n");
+    cr_assert(status_is(res, " 200 "), "%.200s", res);
+
+    /* A reload with an empty token file is refused: the running token stays. */
+    write_file(path, "# nothing yet\n");
+    cr_assert(kill(h.pid, SIGHUP) == 0);
+    cr_assert(h_wait_notify(&h, "RELOADING=1"));
+    cr_assert(h_wait_notify(&h, "READY=1"));
+    res = http("GET /metrics HTTP/1.0\r\nAuthorization: Bearer s3cret-token-2\r\n\r\n");
+    cr_assert(status_is(res, " 200 "), "%.200s", res);
+    cr_assert_eq(h_log_count(&h, "reload failed, keeping the running configuration"), 1, "%s",
+                 h_log(&h));
+}
+
+Test(metrics, a_missing_or_empty_token_file_is_a_configuration_error)
+{
+    char path[400], args[400], out[8192];
+    snprintf(path, sizeof path, "%s/absent.token", h.dir);
+    write_token_config(path);
+    snprintf(args, sizeof args, "-c %s --check-config", h.config_path);
+    int rc = h_run_daemon(&h, args, out, sizeof out);
+    cr_assert_eq(rc, 78, "exit %d:\n%s", rc, out);
+    /* file:line:column of the key, then the key and what is wrong */
+    const char *at = strstr(out, "retentiond.yaml:");
+    int line = 0, column = 0;
+    cr_assert(at != NULL && sscanf(at, "retentiond.yaml:%d:%d:", &line, &column) == 2, "%s", out);
+    cr_assert(line > 1 && column == 3, "%s", out);
+    cr_assert(strstr(out, "metrics.token_file: cannot read the token file ") != NULL, "%s", out);
+
+    snprintf(path, sizeof path, "%s/empty.token", h.dir);
+    write_file(path, "# only a comment\n");
+    write_token_config(path);
+    rc = h_run_daemon(&h, args, out, sizeof out);
+    cr_assert_eq(rc, 78, "exit %d:\n%s", rc, out);
+    cr_assert(strstr(out, "holds no token") != NULL, "%s", out);
+
+    write_file(path, "two words\n");
+    rc = h_run_daemon(&h, args, out, sizeof out);
+    cr_assert_eq(rc, 78, "exit %d:\n%s", rc, out);
+    cr_assert(strstr(out, "visible ASCII characters without spaces") != NULL, "%s", out);
+}
+
+/* CPU seconds (user and system) the process pid has used. */
+static double cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    cr_assert(f != NULL, "%s: %s", path, strerror(errno));
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command may hold spaces */
+    cr_assert(p != NULL);
+    unsigned long utime = 0, stime = 0;
+    /* after ")": state, then fields 4 .. 13, then utime (14) and stime (15) */
+    cr_assert(
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) == 2);
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/*
+ * More peers than descriptors: the daemon's limit is lowered (prlimit) to 100
+ * above what it uses, then 150 DEALERs connect to its router. libzmq's listener
+ * alone would take descriptors until accept() fails with EMFILE and then retry
+ * in a busy loop (a core at 100 %, a log line per try from the metrics
+ * endpoint); the daemon instead closes connections that come within 64 of the
+ * limit, so over 2 s it uses well under half a core, logs a few lines, keeps
+ * descriptors for the metrics endpoint, and serves a sender once the crowd
+ * has gone.
+ */
+Test(metrics, descriptor_exhaustion_is_backpressure_not_a_busy_loop, .timeout = 90)
+{
+    enum { DEALERS = 150 };
+    cr_assert(h_start(&h), "daemon did not start");
+    int limit = fd_count(h.pid) + 100;
+    struct rlimit rl = {.rlim_cur = (rlim_t)limit, .rlim_max = (rlim_t)limit};
+    cr_assert(prlimit(h.pid, RLIMIT_NOFILE, &rl, NULL) == 0, "prlimit: %s", strerror(errno));
+    void *dealers[DEALERS];
+    for (int i = 0; i < DEALERS; i++) {
+        dealers[i] = zmq_socket(h.zctx, ZMQ_DEALER);
+        cr_assert(dealers[i] != NULL, "%s", zmq_strerror(errno));
+        int linger = 0;
+        zmq_setsockopt(dealers[i], ZMQ_LINGER, &linger, sizeof linger);
+        cr_assert(zmq_connect(dealers[i], h.router_ep) == 0);
+    }
+    for (int waited = 0; h_log_count(&h, "closed a new connection") == 0; waited += 10) {
+        cr_assert_lt(waited, H_TIMEOUT_MS, "no connection was closed:\n%s", h_log(&h));
+        usleep(10 * 1000);
+    }
+
+    /* The measurement: a 2 s window of the daemon's CPU time and log. */
+    int lines = h_log_count(&h, "");
+    double cpu = cpu_seconds(h.pid);
+    uint64_t start = now_ms();
+    usleep(2000 * 1000);
+    double used = (cpu_seconds(h.pid) - cpu) / ((double)(now_ms() - start) / 1000.0);
+    int logged = h_log_count(&h, "") - lines;
+    cr_assert_lt(used, 0.6, "the daemon used %.0f %% of a core\n%s", used * 100, h_log(&h));
+    cr_assert_leq(logged, 8, "%d log lines in 2 s\n%s", logged, h_log(&h));
+    cr_assert_lt(fd_count(h.pid), limit);
+    expect(scrape(), "retentiond_up", "1");
+
+    for (int i = 0; i < DEALERS; i++)
+        zmq_close(dealers[i]);
+    roundtrip("order.created",
+              "{\"order_id\":\"o-1\",\"client_id\":\"c-1\",\"ts\":\"2026-11-25T10:00:00Z\","
+              "\"amount\":100}",
+              "ack");
 }

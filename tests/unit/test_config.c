@@ -864,3 +864,51 @@ Test(config, warns_of_each_bind_on_all_interfaces)
     cr_expect_str_eq(lines, want);
     config_destroy(&cfg);
 }
+
+/* metrics.token_file: the first line that is not empty or a comment, trimmed;
+ * a file without a usable token names the key's position. */
+Test(config, metrics_token_file_is_read_at_load)
+{
+    static const struct {
+        const char *file;
+        const char *token; /* NULL: an error containing `error` */
+        const char *error;
+    } cases[] = {
+        {"tok-1\n", "tok-1", NULL},
+        {"# comment\n\n\t tok-2 \r\nignored\n", "tok-2", NULL},
+        {"tok-3", "tok-3", NULL},
+        {"# only a comment\n\n", NULL, "holds no token"},
+        {"", NULL, "holds no token"},
+        {"two words\n", NULL, "1 .. 256 visible ASCII characters without spaces"},
+        {"t\xc3\xa9\n", NULL, "1 .. 256 visible ASCII characters without spaces"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char path[64], text[512];
+        write_temp(path, sizeof path, cases[i].file);
+        snprintf(text, sizeof text,
+                 MINIMAL "metrics:\n  listen: \"127.0.0.1:9187\"\n  token_file: \"%s\"\n", path);
+        config_t *cfg = load(text);
+        unlink(path);
+        if (cases[i].token != NULL) {
+            cr_assert_not_null(cfg, "case %zu: %s", i, err);
+            cr_assert_str_eq(cfg->metrics_token_file, path);
+            cr_assert_str_eq(cfg->metrics_token, cases[i].token, "case %zu", i);
+            config_destroy(&cfg);
+        } else {
+            cr_assert_null(cfg, "case %zu loaded", i);
+            cr_assert(strstr(err, cases[i].error) != NULL, "case %zu: %s", i, err);
+            cr_assert(strstr(err, ": metrics.token_file: ") != NULL, "case %zu: %s", i, err);
+            cr_assert(strncmp(err, "cfg.yaml:", 9) == 0, "case %zu: %s", i, err);
+        }
+    }
+    config_t *cfg = load(MINIMAL "metrics: { token_file: /nonexistent/metrics.token }\n");
+    cr_assert_null(cfg);
+    cr_assert(strstr(err, "cannot read the token file /nonexistent/metrics.token: No such file") !=
+                  NULL,
+              "%s", err);
+    cfg = load(MINIMAL); /* absent: no token */
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_null(cfg->metrics_token_file);
+    cr_assert_null(cfg->metrics_token);
+    config_destroy(&cfg);
+}

@@ -1,0 +1,188 @@
+/*
+ * fdguard: see fdguard.h. Invariants:
+ *   - the monitor is stopped (zmq_socket_monitor(z, NULL, 0)) before its PAIR
+ *     is closed, and both before the guarded socket is;
+ *   - the poll handle on the PAIR's ZMQ_FD is closed before zmq_close, and the
+ *     object is freed in the last close callback;
+ *   - a descriptor is only shut down, never closed: it is libzmq's, and it
+ *     closes it when its engine sees the connection end.
+ */
+#include "fdguard.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <zmq.h>
+
+#include "log.h"
+
+#define EVENTS_PER_TURN  256 /* then the other handles get their turn */
+#define WARN_INTERVAL_NS 1000000000u
+
+struct fdguard {
+    void *z;       /* the guarded socket (not ours) */
+    void *monitor; /* PAIR connected to z's monitor endpoint */
+    char *endpoint;
+    uv_poll_t poll;
+    uv_check_t check;
+    int handles;
+    uint64_t refused;
+    uint64_t accept_failed;
+    uint64_t last_warn_ns;
+    uint64_t suppressed;
+};
+
+/* Logs at most once a second; the lines left out are counted in the next. */
+static void warn_limited(fdguard_t *self, const char *what, long value)
+{
+    uint64_t now = uv_hrtime();
+    if (self->last_warn_ns != 0 && now - self->last_warn_ns < WARN_INTERVAL_NS) {
+        self->suppressed++;
+        return;
+    }
+    log_warn("%s: %s %ld, %llu connections closed and %llu accept failures in all (%llu similar "
+             "lines not logged); raise LimitNOFILE (docs/operations.md, \"Resource limits\")",
+             self->endpoint, what, value, (unsigned long long)self->refused,
+             (unsigned long long)self->accept_failed, (unsigned long long)self->suppressed);
+    self->last_warn_ns = now;
+    self->suppressed = 0;
+}
+
+/* The lowest descriptor number that is shut down: RLIMIT_NOFILE less the
+ * reserve, read at each new connection so a limit changed at run time
+ * (prlimit) counts; half the limit when it is too small for the reserve. */
+static int threshold(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX)
+        return INT_MAX;
+    int limit = (int)rl.rlim_cur;
+    return limit > 2 * FDGUARD_RESERVE ? limit - FDGUARD_RESERVE : limit / 2;
+}
+
+/* One monitor event: two frames, (uint16 event, uint32 value) then the
+ * endpoint. Returns false when there was none. */
+static bool read_event(fdguard_t *self)
+{
+    uint8_t head[6];
+    int n = zmq_recv(self->monitor, head, sizeof head, ZMQ_DONTWAIT);
+    if (n < 0)
+        return false;
+    int more = 0;
+    size_t len = sizeof more;
+    while (zmq_getsockopt(self->monitor, ZMQ_RCVMORE, &more, &len) == 0 && more) {
+        char skip[1];
+        if (zmq_recv(self->monitor, skip, sizeof skip, ZMQ_DONTWAIT) < 0)
+            break;
+    }
+    if (n < (int)sizeof head)
+        return true;
+    uint16_t event;
+    uint32_t value;
+    memcpy(&event, head, sizeof event);
+    memcpy(&value, head + 2, sizeof value);
+    if (event == ZMQ_EVENT_ACCEPTED && (int)value >= threshold()) {
+        /* libzmq sees the connection end and closes the descriptor */
+        shutdown((int)value, SHUT_RDWR);
+        self->refused++;
+        warn_limited(self, "closed a new connection: few descriptors left, the new one is",
+                     (long)value);
+    } else if (event == ZMQ_EVENT_ACCEPT_FAILED) {
+        self->accept_failed++;
+        warn_limited(self, "accept failed, errno", (long)value);
+    }
+    return true;
+}
+
+static void drain(fdguard_t *self)
+{
+    for (int i = 0; i < EVENTS_PER_TURN; i++) {
+        int events = 0;
+        size_t len = sizeof events;
+        if (zmq_getsockopt(self->monitor, ZMQ_EVENTS, &events, &len) != 0 ||
+            !(events & ZMQ_POLLIN) || !read_event(self))
+            return;
+    }
+}
+
+static void on_poll(uv_poll_t *handle, int status, int events)
+{
+    (void)status;
+    (void)events;
+    drain(handle->data);
+}
+
+/* ZMQ_FD is edge-triggered: events left after a bounded drain would not wake
+ * the poll again, so every loop turn looks too. */
+static void on_check(uv_check_t *handle)
+{
+    drain(handle->data);
+}
+
+fdguard_t *fdguard_new(uv_loop_t *loop, void *zctx, void *z, const char *endpoint)
+{
+    fdguard_t *self = calloc(1, sizeof *self);
+    if (self == NULL || (self->endpoint = strdup(endpoint)) == NULL) {
+        log_error("%s: out of memory: its connections are not limited", endpoint);
+        free(self);
+        return NULL;
+    }
+    self->z = z;
+    char name[64];
+    snprintf(name, sizeof name, "inproc://rd-fdguard-%p", (void *)self); /* unique while alive */
+    int fd = -1, linger = 0;
+    size_t len = sizeof fd;
+    if (zmq_socket_monitor(z, name, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED) != 0 ||
+        (self->monitor = zmq_socket(zctx, ZMQ_PAIR)) == NULL ||
+        zmq_setsockopt(self->monitor, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_connect(self->monitor, name) != 0 ||
+        zmq_getsockopt(self->monitor, ZMQ_FD, &fd, &len) != 0) {
+        log_error("%s: cannot monitor its connections (%s): they are not limited", endpoint,
+                  zmq_strerror(errno));
+        zmq_socket_monitor(z, NULL, 0);
+        if (self->monitor != NULL)
+            zmq_close(self->monitor);
+        free(self->endpoint);
+        free(self);
+        return NULL;
+    }
+    uv_poll_init(loop, &self->poll, fd);
+    uv_check_init(loop, &self->check);
+    self->poll.data = self->check.data = self;
+    self->handles = 2;
+    uv_poll_start(&self->poll, UV_READABLE, on_poll);
+    uv_check_start(&self->check, on_check);
+    return self;
+}
+
+static void on_closed(uv_handle_t *handle)
+{
+    fdguard_t *self = handle->data;
+    if (--self->handles == 0) {
+        free(self->endpoint);
+        free(self);
+    }
+}
+
+void fdguard_destroy(fdguard_t **self_p)
+{
+    fdguard_t *self = *self_p;
+    if (self == NULL)
+        return;
+    *self_p = NULL;
+    uv_close((uv_handle_t *)&self->poll, on_closed); /* before ZMQ_FD goes with the socket */
+    uv_close((uv_handle_t *)&self->check, on_closed);
+    zmq_socket_monitor(self->z, NULL, 0);
+    zmq_close(self->monitor);
+    self->monitor = NULL;
+}
+
+uint64_t fdguard_refused(const fdguard_t *self)
+{
+    return self != NULL ? self->refused : 0;
+}
