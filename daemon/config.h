@@ -62,6 +62,11 @@ typedef struct {
     sock_mode_t mode;         /* sub | pull | router; default sub */
     bool bind;                /* default false */
     size_t max_message_bytes; /* default 1 MiB; 1 KiB .. 256 MiB */
+    size_t max_frame_bytes;   /* ZMQ_MAXMSGSIZE: a larger frame drops the connection; default
+                                 16 MiB (or max_message_bytes when larger); max_message_bytes ..
+                                 1 GiB; not reloadable */
+    size_t max_pending_bytes; /* received, not yet committed, per input; default 64 MiB;
+                                 64 KiB .. 16 GiB */
     char **topics;            /* sub only: subscription prefixes; NULL = every topic */
     size_t topics_count;
 } cfg_ingest_t;
@@ -95,6 +100,10 @@ typedef struct config {
     char *metrics_listen;  /* ours: `metrics.listen`, "HOST:PORT" of the Prometheus endpoint;
                               default NULL = no endpoint; see config_parse_listen */
     clock_mode_t clock;    /* default wall */
+
+    /* `log.rejects_per_second`: reject log lines per second per input; default 10;
+     * 1 .. 100000 */
+    int log_rejects_per_second;
 
     /* ours: `model:`, the client value model (docs/model.md); reloadable */
     struct {
