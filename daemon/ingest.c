@@ -30,6 +30,7 @@
 #include "zsock.h"
 
 #define MAX_PER_TURN       256
+#define MAX_BYTES_PER_TURN (256u << 10) /* and at most about this many bytes */
 #define MAX_QUEUED_REPLIES 10000
 #define ROUTER_LINGER_MS   2000 /* replies still queued at shutdown get this long */
 /* Dead letters of one input waiting for the database. Beyond this a reject is
@@ -356,7 +357,8 @@ static bool on_readable(zsock_t *sock, void *arg)
     ingest_t *self = src->owner;
     void *z = zsock_handle(sock);
 
-    for (int n = 0; n < MAX_PER_TURN; n++) {
+    size_t bytes = 0;
+    for (int n = 0; n < MAX_PER_TURN && bytes < MAX_BYTES_PER_TURN; n++) {
         if (store_full(self->store)) {
             self->blocked = true;
             update_reading(self);
@@ -408,6 +410,7 @@ static bool on_readable(zsock_t *sock, void *arg)
             if (!more)
                 break;
         }
+        bytes += total;
         handle_message(src, &peer, frames, nframes, total);
         for (size_t i = 0; i < nframes && i < 2; i++)
             zmq_msg_close(&frames[i]);
