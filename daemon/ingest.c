@@ -3,8 +3,15 @@
  *
  * One `source_t` per ingest entry. A message is read frame by frame with
  * zmq_msg_recv(ZMQ_DONTWAIT) until ZMQ_RCVMORE is 0; at most MAX_PER_TURN
- * messages are read per socket per loop turn so one busy sender cannot starve
- * the others (zsock calls back on the next turn).
+ * messages or about MAX_BYTES_PER_TURN bytes are read per socket per loop turn
+ * so one busy sender cannot starve the others (zsock calls back on the next
+ * turn).
+ *
+ * Every message read gets a reply_t, its ticket: its size is added to the
+ * source's pending_bytes and removed when the store calls back (or at once for
+ * a reject that is not stored). Invariant: pending_bytes is the sum of the
+ * sizes of the tickets still in the store; a source at max_pending_bytes is
+ * not read.
  *
  * Router replies: each message read on a ROUTER gets a `reply_t` (the peer's
  * routing id and the ack id) that travels through the store as the callback
