@@ -40,11 +40,15 @@
 #define MAX_BYTES_PER_TURN (256u << 10) /* and at most about this many bytes */
 #define MAX_QUEUED_REPLIES 10000
 #define ROUTER_LINGER_MS   2000 /* replies still queued at shutdown get this long */
-/* Dead letters of one input waiting for the database. Beyond this a reject is
+/* Bytes of dead letters of one input waiting for the database (as they go in
+ * a batch: about 8.5 KiB for a body of 4 KiB or more, a few hundred bytes for
+ * a short one): about 120 large or 1,000 small ones. Beyond this a reject is
  * still counted, logged (rate-limited) and nacked, but not stored: a flood of
- * rejects then costs the database at most this many rows per batch round trip,
- * so accepted messages of other senders are not delayed behind it. */
-#define REJECTS_QUEUED_MAX 64
+ * rejects then puts at most this much in the batches that also carry other
+ * senders' accepted messages, while a burst of a few hundred ordinary rejects
+ * is still kept whole. 4 MiB doubled a router sender's p99 beside a flood
+ * (docs/benchmarks.md); 64 rows lost rejects of ordinary bursts. */
+#define REJECTS_QUEUED_MAX (1u << 20)
 #define TIMER_MS           1000 /* disconnect events and suppressed-log summaries */
 /* ZMQ_RCVHWM per peer: what libzmq may hold, read from the network but not by
  * us, while an input is paused. Sized so that this many messages of
@@ -60,9 +64,9 @@ typedef struct source source_t;
 typedef struct reply {
     struct reply *next;
     source_t *src;
-    size_t bytes;     /* the message's size, in src->pending_bytes until its fate is durable */
-    bool dead_letter; /* counted in src->rejects_queued until its row is committed */
-    void *peer;       /* routing id (router only) */
+    size_t bytes;       /* the message's size, in src->pending_bytes until its fate is durable */
+    size_t dead_letter; /* its row's bytes in src->rejects_queued until committed, or 0 */
+    void *peer;         /* routing id (router only) */
     size_t peer_len;
     char *id;  /* ack id, "" when none could be read */
     char *why; /* nack reason, NULL for an ack */
@@ -77,7 +81,7 @@ struct source {
     reply_t **replies_tail;
     size_t replies_count;
     size_t pending_bytes;  /* received, fate not yet durable (max_pending_bytes) */
-    size_t rejects_queued; /* dead letters waiting for the database */
+    size_t rejects_queued; /* bytes of dead letters waiting for the database */
     void *monitor;         /* PAIR receiving the socket's disconnect events */
     uint64_t log_window;   /* start of the reject-log second (loop time, ms) */
     unsigned log_lines;    /* reject lines logged in that second */
@@ -224,8 +228,7 @@ static void on_done(void *arg, int status, const char *why)
     bool was_over = over_pending(src);
     src->pending_bytes -= r->bytes;
     self->stats.pending_bytes -= r->bytes;
-    if (r->dead_letter)
-        src->rejects_queued--;
+    src->rejects_queued -= r->dead_letter;
     if (was_over && !over_pending(src))
         update_reading(self);
     if (status == STORE_ABANDONED || src->mode != SOCK_ROUTER) {
@@ -291,6 +294,15 @@ static void log_truncation(ingest_t *self, const source_t *src, const event_t *e
     self->stats.texts_truncated += ev->truncated_count;
 }
 
+/* About what a dead letter costs in a batch: its hex-encoded prefixes, as
+ * store_add_reject writes them, and the rest of its fields. */
+static size_t dead_letter_bytes(size_t topic_len, size_t body_len, const char *why)
+{
+    return 2 * (topic_len < 1024 ? topic_len : 1024) +
+           2 * (body_len < STORE_DEAD_LETTER_BODY_MAX ? body_len : STORE_DEAD_LETTER_BODY_MAX) +
+           strlen(why) + 256;
+}
+
 /* Judges one complete message and queues its event or its reject. */
 static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *frames, size_t nframes,
                            size_t total)
@@ -345,8 +357,8 @@ static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *fram
             snprintf(r->why, len, "%s: %s", reject_reason_name(rej), why);
         }
         if (src->rejects_queued < REJECTS_QUEUED_MAX) {
-            r->dead_letter = true;
-            src->rejects_queued++;
+            r->dead_letter = dead_letter_bytes(topic_len, body_len, why);
+            src->rejects_queued += r->dead_letter;
             store_add_reject(self->store, rej, why, topic, topic_len, body, body_len, &ev, on_done,
                              r);
         } else {

@@ -16,7 +16,8 @@
  * store is full every socket stops being read, so ZeroMQ's high-water marks
  * push back on the senders instead of memory growing here. Rejects are logged
  * at most log.rejects_per_second times a second per input (the rest counted);
- * at most 64 dead letters per input wait for the database, further rejects are
+ * at most 1 MiB of dead letters per input wait for the database, further
+ * rejects are
  * counted and answered but not stored, so a flood of garbage on one input
  * cannot fill the batches that carry the other inputs' messages.
  */

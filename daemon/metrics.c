@@ -159,7 +159,7 @@ static void render_ingest(jbuf_t *b, const ingest_stats_t *is)
     counter(b, "reject_logs_suppressed_total",
             "Reject log lines not written (log.rejects_per_second).", is->reject_logs_suppressed);
     counter(b, "dead_letters_unstored_total",
-            "Rejects counted and answered but not kept (64 dead letters per input waiting).",
+            "Rejects counted and answered but not kept (1 MiB of dead letters per input waiting).",
             is->dead_letters_unstored);
     gauge(b, "ingest_pending_bytes",
           "Bytes received and not yet durable, all inputs (max_pending_bytes each).",

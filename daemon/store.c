@@ -53,7 +53,7 @@
 /* Bytes of a rejected body kept: a dead letter is for a person to read why it
  * was refused, and 4 KiB shows that; the whole body's length and FNV-1a hash
  * are kept beside it, so a flood of large rejects costs a bounded row each. */
-#define DEAD_LETTER_BODY_MAX 4096
+#define DEAD_LETTER_BODY_MAX STORE_DEAD_LETTER_BODY_MAX
 #define SEQ_BUCKETS          256
 #define SEQ_MAX_SOURCES      100000 /* beyond this many sources, new ones are not judged */
 

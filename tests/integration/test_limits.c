@@ -406,9 +406,10 @@ static int64_t router_phase(int first, int rate, int ms, bool flood, long *garba
 /*
  * A flood of 64 KiB garbage on the pull input beside a router sender sending
  * 1,000 orders a second: every order is acknowledged, and its p99 ack latency
- * stays under 1 s (docs/benchmarks.md states the figures measured; the bound
- * is generous for a 2-core CI machine). Rejects beyond 64 waiting dead
- * letters are counted, not stored, so the flood cannot fill the batches.
+ * stays under 2 s (docs/benchmarks.md states the figures measured, 0.1 to
+ * 0.5 s; the bound is generous for a loaded 2-core CI machine). Rejects beyond
+ * 1 MiB of waiting dead letters are counted, not stored, so the flood cannot
+ * fill the batches.
  */
 Test(limits, reject_flood_on_one_input_does_not_starve_a_router_sender)
 {
@@ -430,6 +431,6 @@ Test(limits, reject_flood_on_one_input_does_not_starve_a_router_sender)
            "kept\n",
            garbage, h_sql(&h, "SELECT count(*) FROM dead_letters"));
     cr_assert(garbage > 1000, "the flood was too thin to mean anything: %ld", garbage);
-    cr_assert(flooded < 1000000, "p99 %lld us with a flood (%lld us without)", (long long)flooded,
+    cr_assert(flooded < 2000000, "p99 %lld us with a flood (%lld us without)", (long long)flooded,
               (long long)quiet);
 }
