@@ -1168,6 +1168,10 @@ static const row_t ingest_rows[] = {
     {"max_message_bytes", parse_size, I(max_message_bytes), .def = "1048576", .min = 1024,
      .max = 268435456},
     {"topics", parse_topics, 0, .required = false}, /* absent: every topic */
+    {"max_frame_bytes", parse_size, I(max_frame_bytes), .def = "16777216", .min = 1024,
+     .max = 1073741824},
+    {"max_pending_bytes", parse_size, I(max_pending_bytes), .def = "67108864", .min = 65536,
+     .max = 17179869184.0},
 };
 #undef I
 
@@ -1175,8 +1179,23 @@ static const row_t ingest_rows[] = {
 static int ingest_check(ctx_t *c, const schema_t *s, const node_t *const *keys, const char *path,
                         void *base)
 {
-    const cfg_ingest_t *in = base;
-    return mode_only_key(c, s, keys, path, "topics", SOCK_SUB, in->mode);
+    cfg_ingest_t *in = base;
+    if (mode_only_key(c, s, keys, path, "topics", SOCK_SUB, in->mode) < 0)
+        return -1;
+    /* A message that libzmq drops unread can never be read and rejected: the
+     * frame limit must not be below the message limit. Left out, it follows a
+     * larger max_message_bytes, so a version 1 configuration stays valid. */
+    if (in->max_frame_bytes >= in->max_message_bytes)
+        return 0;
+    const node_t *k = key_node(s, keys, "max_frame_bytes");
+    if (k == NULL) {
+        in->max_frame_bytes = in->max_message_bytes;
+        return 0;
+    }
+    char child[PATH_MAX_LEN];
+    path_join(child, sizeof child, path, "max_frame_bytes");
+    return fail(c, k->mark, child, "must not be less than max_message_bytes (%zu), got %zu",
+                in->max_message_bytes, in->max_frame_bytes);
 }
 static const schema_t ingest_schema = SCHEMA(ingest_rows, ingest_check);
 
@@ -1398,6 +1417,13 @@ static int metrics_check(ctx_t *c, const schema_t *s, const node_t *const *keys,
 }
 static const schema_t metrics_schema = SCHEMA(metrics_rows, metrics_check);
 
+/* Ours (contract V2): `log:`, beside the older top-level log_level. */
+static const row_t log_rows[] = {
+    {"rejects_per_second", parse_int, C(log_rejects_per_second), .def = "10", .min = 1,
+     .max = 100000},
+};
+static const schema_t log_schema = SCHEMA(log_rows, NULL);
+
 /* Ours: the client value model (daemon/modeler.c). Shares and thresholds go
  * to SQL as their exact decimal text. */
 static int abc_check(ctx_t *c, const schema_t *s, const node_t *const *keys, const char *path,
@@ -1448,6 +1474,7 @@ static const row_t top_rows[] = {
     {"rules", parse_map, 0, .sub = &rules_schema},
     {"metrics", parse_map, 0, .sub = &metrics_schema},
     {"model", parse_map, 0, .sub = &model_schema},
+    {"log", parse_map, 0, .sub = &log_schema},
 };
 static const schema_t top_schema = SCHEMA(top_rows, NULL);
 

@@ -62,6 +62,11 @@ typedef struct {
     sock_mode_t mode;         /* sub | pull | router; default sub */
     bool bind;                /* default false */
     size_t max_message_bytes; /* default 1 MiB; 1 KiB .. 256 MiB */
+    size_t max_frame_bytes;   /* ZMQ_MAXMSGSIZE: a larger frame drops the connection; default
+                                 16 MiB (or max_message_bytes when larger); max_message_bytes ..
+                                 1 GiB; not reloadable */
+    size_t max_pending_bytes; /* received, not yet committed, per input; default 64 MiB;
+                                 64 KiB .. 16 GiB */
     char **topics;            /* sub only: subscription prefixes; NULL = every topic */
     size_t topics_count;
 } cfg_ingest_t;
@@ -100,6 +105,10 @@ typedef struct config {
      * token is read from it when the configuration is loaded. */
     char *metrics_token_file;
     char *metrics_token;
+
+    /* `log.rejects_per_second`: reject log lines per second per input; default 10;
+     * 1 .. 100000 */
+    int log_rejects_per_second;
 
     /* ours: `model:`, the client value model (docs/model.md); reloadable */
     struct {

@@ -1195,7 +1195,7 @@ emit_t *emit_new(uv_loop_t *loop, void *zctx, const config_t *cfg, int *exit_cod
         int bind_error = 0;
         char why[512];
         st->sock = zsock_new(loop, zctx, ec->mode, ec->endpoint, ec->bind, EMIT_LINGER_MS, NULL, 0,
-                             &bind_error, why, sizeof why);
+                             NULL, &bind_error, why, sizeof why);
         if (st->sock == NULL) {
             snprintf(err, errlen, "emit.%s: %s", st->name, why);
             *exit_code = bind_error ? 69 : 78;

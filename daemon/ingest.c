@@ -3,8 +3,15 @@
  *
  * One `source_t` per ingest entry. A message is read frame by frame with
  * zmq_msg_recv(ZMQ_DONTWAIT) until ZMQ_RCVMORE is 0; at most MAX_PER_TURN
- * messages are read per socket per loop turn so one busy sender cannot starve
- * the others (zsock calls back on the next turn).
+ * messages or about MAX_BYTES_PER_TURN bytes are read per socket per loop turn
+ * so one busy sender cannot starve the others (zsock calls back on the next
+ * turn).
+ *
+ * Every message read gets a reply_t, its ticket: its size is added to the
+ * source's pending_bytes and removed when the store calls back (or at once for
+ * a reject that is not stored). Invariant: pending_bytes is the sum of the
+ * sizes of the tickets still in the store; a source at max_pending_bytes is
+ * not read.
  *
  * Router replies: each message read on a ROUTER gets a `reply_t` (the peer's
  * routing id and the ack id) that travels through the store as the callback
@@ -30,15 +37,36 @@
 #include "zsock.h"
 
 #define MAX_PER_TURN       256
+#define MAX_BYTES_PER_TURN (256u << 10) /* and at most about this many bytes */
 #define MAX_QUEUED_REPLIES 10000
 #define ROUTER_LINGER_MS   2000 /* replies still queued at shutdown get this long */
+/* Bytes of dead letters of one input waiting for the database (as they go in
+ * a batch: about 8.5 KiB for a body of 4 KiB or more, a few hundred bytes for
+ * a short one): about 120 large or 1,000 small ones. Beyond this a reject is
+ * still counted, logged (rate-limited) and nacked, but not stored: a flood of
+ * rejects then puts at most this much in the batches that also carry other
+ * senders' accepted messages, while a burst of a few hundred ordinary rejects
+ * is still kept whole. 4 MiB doubled a router sender's p99 beside a flood
+ * (docs/benchmarks.md); 64 rows lost rejects of ordinary bursts. */
+#define REJECTS_QUEUED_MAX (1u << 20)
+#define TIMER_MS           1000 /* disconnect events and suppressed-log summaries */
+/* ZMQ_RCVHWM per peer: what libzmq may hold, read from the network but not by
+ * us, while an input is paused. Sized so that this many messages of
+ * max_message_bytes fit in max_pending_bytes, within these bounds. */
+#define RCVHWM_MIN 64
+#define RCVHWM_MAX 10000
 
 typedef struct source source_t;
 
+/* Every message read gets one: it travels through the store as the callback
+ * argument and comes back when the message's fate is durable, so its bytes
+ * leave the input's pending count; on a ROUTER it also carries the reply. */
 typedef struct reply {
     struct reply *next;
     source_t *src;
-    void *peer; /* routing id */
+    size_t bytes;       /* the message's size, in src->pending_bytes until its fate is durable */
+    size_t dead_letter; /* its row's bytes in src->rejects_queued until committed, or 0 */
+    void *peer;         /* routing id (router only) */
     size_t peer_len;
     char *id;  /* ack id, "" when none could be read */
     char *why; /* nack reason, NULL for an ack */
@@ -52,9 +80,17 @@ struct source {
     reply_t *replies; /* FIFO of replies waiting for room */
     reply_t **replies_tail;
     size_t replies_count;
+    size_t pending_bytes;  /* received, fate not yet durable (max_pending_bytes) */
+    size_t rejects_queued; /* bytes of dead letters waiting for the database */
+    void *monitor;         /* PAIR receiving the socket's disconnect events */
+    uint64_t log_window;   /* start of the reject-log second (loop time, ms) */
+    unsigned log_lines;    /* reject lines logged in that second */
+    uint64_t log_skipped;  /* and not logged */
 };
 
 struct ingest {
+    uv_loop_t *loop;
+    uv_timer_t *timer; /* freed by its close callback */
     const config_t *cfg;
     store_t *store;
     source_t *sources;
@@ -64,13 +100,53 @@ struct ingest {
     ingest_stats_t stats;
 };
 
+static bool over_pending(const source_t *src)
+{
+    return src->pending_bytes >= src->owner->cfg->ingest[src->index].max_pending_bytes;
+}
+
 static void update_reading(ingest_t *self)
 {
     for (size_t i = 0; i < self->count; i++) {
         source_t *src = &self->sources[i];
         zsock_set_reading(src->sock, !self->paused && !self->blocked &&
-                                         src->replies_count < MAX_QUEUED_REPLIES);
+                                         src->replies_count < MAX_QUEUED_REPLIES &&
+                                         !over_pending(src));
     }
+}
+
+/* Whether one more reject line of this input may be logged in the current
+ * second (log.rejects_per_second); the lines that may not are counted and
+ * summed up in one line when the second is over (log_skipped_summary). */
+static void log_skipped_summary(source_t *src, uint64_t now);
+
+static bool reject_log_allowed(source_t *src)
+{
+    ingest_t *self = src->owner;
+    uint64_t now = uv_now(self->loop);
+    if (now - src->log_window >= 1000) {
+        log_skipped_summary(src, now);
+        src->log_window = now;
+        src->log_lines = 0;
+    }
+    if (src->log_lines < (unsigned)self->cfg->log_rejects_per_second) {
+        src->log_lines++;
+        return true;
+    }
+    src->log_skipped++;
+    self->stats.reject_logs_suppressed++;
+    return false;
+}
+
+static void log_skipped_summary(source_t *src, uint64_t now)
+{
+    if (src->log_skipped == 0 || now - src->log_window < 1000)
+        return;
+    log_warn("%llu more rejected messages or dropped connections on %s not logged in one second "
+             "(log.rejects_per_second: %d)",
+             (unsigned long long)src->log_skipped, zsock_endpoint(src->sock),
+             src->owner->cfg->log_rejects_per_second);
+    src->log_skipped = 0;
 }
 
 static void on_store_space(void *arg)
@@ -148,7 +224,14 @@ static void on_done(void *arg, int status, const char *why)
 {
     reply_t *r = arg;
     source_t *src = r->src;
-    if (status == STORE_ABANDONED) {
+    ingest_t *self = src->owner;
+    bool was_over = over_pending(src);
+    src->pending_bytes -= r->bytes;
+    self->stats.pending_bytes -= r->bytes;
+    src->rejects_queued -= r->dead_letter;
+    if (was_over && !over_pending(src))
+        update_reading(self);
+    if (status == STORE_ABANDONED || src->mode != SOCK_ROUTER) {
         reply_free(r); /* no answer: the sender re-sends it to the next instance */
         return;
     }
@@ -166,12 +249,18 @@ static void on_done(void *arg, int status, const char *why)
     zsock_set_want_write(src->sock, true);
 }
 
-static reply_t *reply_new(source_t *src, const zmq_msg_t *peer, const char *id)
+/* The message's ticket, its bytes now pending; peer is NULL but on a ROUTER. */
+static reply_t *reply_new(source_t *src, const zmq_msg_t *peer, const char *id, size_t bytes)
 {
     reply_t *r = calloc(1, sizeof *r);
     if (r == NULL)
         abort();
     r->src = src;
+    r->bytes = bytes;
+    src->pending_bytes += bytes;
+    src->owner->stats.pending_bytes += bytes;
+    if (peer == NULL)
+        return r;
     r->peer_len = zmq_msg_size((zmq_msg_t *)peer);
     r->peer = malloc(r->peer_len ? r->peer_len : 1);
     r->id = strdup(id ? id : "");
@@ -205,6 +294,15 @@ static void log_truncation(ingest_t *self, const source_t *src, const event_t *e
     self->stats.texts_truncated += ev->truncated_count;
 }
 
+/* About what a dead letter costs in a batch: its hex-encoded prefixes, as
+ * store_add_reject writes them, and the rest of its fields. */
+static size_t dead_letter_bytes(size_t topic_len, size_t body_len, const char *why)
+{
+    return 2 * (topic_len < 1024 ? topic_len : 1024) +
+           2 * (body_len < STORE_DEAD_LETTER_BODY_MAX ? body_len : STORE_DEAD_LETTER_BODY_MAX) +
+           strlen(why) + 256;
+}
+
 /* Judges one complete message and queues its event or its reject. */
 static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *frames, size_t nframes,
                            size_t total)
@@ -232,23 +330,25 @@ static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *fram
         rej = event_parse(topic, topic_len, body, body_len, &lim, &ev, why, sizeof why);
     }
 
-    reply_t *r = src->mode == SOCK_ROUTER ? reply_new(src, peer, ev.ack_id) : NULL;
+    reply_t *r = reply_new(src, src->mode == SOCK_ROUTER ? peer : NULL, ev.ack_id, total);
     if (rej == REJ_NONE) {
         self->stats.received[ev.type]++;
         if (ev.truncated_count > 0)
             log_truncation(self, src, &ev);
-        store_add_event(self->store, &ev, r ? on_done : NULL, r);
+        store_add_event(self->store, &ev, on_done, r);
     } else {
         self->stats.rejected[rej]++;
-        char shown[80];
-        json_excerpt(shown, sizeof shown, topic, topic_len, 64);
-        char seqinfo[192] = "";
-        if (ev.source && ev.has_seq)
-            snprintf(seqinfo, sizeof seqinfo, " (source \"%.64s\", seq %lld)", ev.source,
-                     (long long)ev.seq);
-        log_warn("rejected message on %s, topic \"%s\": %s: %s%s", zsock_endpoint(src->sock), shown,
-                 reject_reason_name(rej), why, seqinfo);
-        if (r) {
+        if (reject_log_allowed(src)) {
+            char shown[80];
+            json_excerpt(shown, sizeof shown, topic, topic_len, 64);
+            char seqinfo[192] = "";
+            if (ev.source && ev.has_seq)
+                snprintf(seqinfo, sizeof seqinfo, " (source \"%.64s\", seq %lld)", ev.source,
+                         (long long)ev.seq);
+            log_warn("rejected message on %s, topic \"%s\": %s: %s%s", zsock_endpoint(src->sock),
+                     shown, reject_reason_name(rej), why, seqinfo);
+        }
+        if (src->mode == SOCK_ROUTER) {
             /* The nack reason leads with the stable label, then the detail. */
             size_t len = strlen(reject_reason_name(rej)) + strlen(why) + 3;
             r->why = malloc(len);
@@ -256,8 +356,16 @@ static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *fram
                 abort();
             snprintf(r->why, len, "%s: %s", reject_reason_name(rej), why);
         }
-        store_add_reject(self->store, rej, why, topic, topic_len, body, body_len, &ev,
-                         r ? on_done : NULL, r);
+        if (src->rejects_queued < REJECTS_QUEUED_MAX) {
+            r->dead_letter = dead_letter_bytes(topic_len, body_len, why);
+            src->rejects_queued += r->dead_letter;
+            store_add_reject(self->store, rej, why, topic, topic_len, body, body_len, &ev, on_done,
+                             r);
+        } else {
+            /* A flood: counted and answered, not stored (see REJECTS_QUEUED_MAX). */
+            self->stats.dead_letters_unstored++;
+            on_done(r, -1, why);
+        }
     }
     event_clear(&ev);
 }
@@ -268,10 +376,15 @@ static bool on_readable(zsock_t *sock, void *arg)
     ingest_t *self = src->owner;
     void *z = zsock_handle(sock);
 
-    for (int n = 0; n < MAX_PER_TURN; n++) {
+    size_t bytes = 0;
+    for (int n = 0; n < MAX_PER_TURN && bytes < MAX_BYTES_PER_TURN; n++) {
         if (store_full(self->store)) {
             self->blocked = true;
             update_reading(self);
+            return false;
+        }
+        if (over_pending(src)) {
+            update_reading(self); /* on_done resumes it when commits free room */
             return false;
         }
         zmq_msg_t peer, frames[2], part;
@@ -316,12 +429,84 @@ static bool on_readable(zsock_t *sock, void *arg)
             if (!more)
                 break;
         }
+        bytes += total;
         handle_message(src, &peer, frames, nframes, total);
         for (size_t i = 0; i < nframes && i < 2; i++)
             zmq_msg_close(&frames[i]);
         zmq_msg_close(&peer);
     }
     return true; /* more may be waiting: come back next turn */
+}
+
+/* Reads the disconnect events of an input's monitor. libzmq 4.3.4 says no
+ * more than "disconnected": a frame over max_frame_bytes (ZMQ_MAXMSGSIZE) and
+ * a peer that went away look the same, so both are counted and logged as one. */
+static void read_monitor(source_t *src)
+{
+    ingest_t *self = src->owner;
+    for (;;) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, src->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            return;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size(&ev) >= 2)
+            memcpy(&event, zmq_msg_data(&ev), 2);
+        bool more = zmq_msg_more(&ev);
+        zmq_msg_close(&ev);
+        zmq_msg_init(&addr);
+        if (more)
+            zmq_msg_recv(&addr, src->monitor, ZMQ_DONTWAIT);
+        if (event == ZMQ_EVENT_DISCONNECTED) {
+            self->stats.disconnects++;
+            if (reject_log_allowed(src))
+                log_warn("connection dropped on %s (%.*s): the peer closed it or sent a frame "
+                         "over max_frame_bytes (%zu)",
+                         zsock_endpoint(src->sock), (int)zmq_msg_size(&addr),
+                         (const char *)zmq_msg_data(&addr),
+                         self->cfg->ingest[src->index].max_frame_bytes);
+        }
+        zmq_msg_close(&addr);
+    }
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    ingest_t *self = timer->data;
+    for (size_t i = 0; i < self->count; i++) {
+        source_t *src = &self->sources[i];
+        if (src->monitor)
+            read_monitor(src);
+        log_skipped_summary(src, uv_now(self->loop));
+    }
+}
+
+static void timer_closed(uv_handle_t *handle)
+{
+    free(handle);
+}
+
+/* Watches the input socket's disconnections through a PAIR on an inproc
+ * address of its own. Without it the input works, uncounted: a warning. */
+static void monitor_start(source_t *src, void *zctx)
+{
+    char addr[64];
+    snprintf(addr, sizeof addr, "inproc://rd-ingest-monitor-%p", (void *)src);
+    void *z = zsock_handle(src->sock);
+    void *pair = NULL;
+    if (zmq_socket_monitor(z, addr, ZMQ_EVENT_DISCONNECTED) != 0 ||
+        (pair = zmq_socket(zctx, ZMQ_PAIR)) == NULL || zmq_connect(pair, addr) != 0) {
+        log_warn("cannot monitor %s (%s): dropped connections are not counted",
+                 zsock_endpoint(src->sock), zmq_strerror(errno));
+        if (pair)
+            zmq_close(pair);
+        return;
+    }
+    int zero = 0;
+    zmq_setsockopt(pair, ZMQ_LINGER, &zero, sizeof zero);
+    src->monitor = pair;
 }
 
 ingest_t *ingest_new(uv_loop_t *loop, void *zctx, const config_t *cfg, store_t *store,
@@ -335,6 +520,7 @@ ingest_t *ingest_new(uv_loop_t *loop, void *zctx, const config_t *cfg, store_t *
         *exit_code = 69;
         return NULL;
     }
+    self->loop = loop;
     self->cfg = cfg;
     self->store = store;
     self->paused = true;
@@ -342,9 +528,16 @@ ingest_t *ingest_new(uv_loop_t *loop, void *zctx, const config_t *cfg, store_t *
         const cfg_ingest_t *ic = &cfg->ingest[i];
         source_t *src = &self->sources[i];
         int bind_error = 0;
+        size_t hwm = ic->max_pending_bytes / ic->max_message_bytes;
+        zsock_limits_t limits = {
+            .max_msg_size = (int64_t)ic->max_frame_bytes,
+            .rcvhwm = hwm < RCVHWM_MIN   ? RCVHWM_MIN
+                      : hwm > RCVHWM_MAX ? RCVHWM_MAX
+                                         : (int)hwm,
+        };
         src->sock = zsock_new(loop, zctx, ic->mode, ic->endpoint, ic->bind,
                               ic->mode == SOCK_ROUTER ? ROUTER_LINGER_MS : 0, ic->topics,
-                              ic->topics_count, &bind_error, err, errlen);
+                              ic->topics_count, &limits, &bind_error, err, errlen);
         if (src->sock == NULL) {
             *exit_code = bind_error ? 69 : 78;
             ingest_destroy(&self);
@@ -357,10 +550,16 @@ ingest_t *ingest_new(uv_loop_t *loop, void *zctx, const config_t *cfg, store_t *
         src->replies_tail = &src->replies;
         zsock_set_handlers(src->sock, on_readable, on_writable, src);
         zsock_set_reading(src->sock, false);
+        monitor_start(src, zctx);
         log_info("ingest: %s %s %s", config_sock_mode_name(ic->mode),
                  ic->bind ? "bound to" : "connected to", ic->endpoint);
     }
     store_set_space_cb(store, on_store_space, self);
+    if ((self->timer = malloc(sizeof *self->timer)) == NULL)
+        abort();
+    uv_timer_init(loop, self->timer);
+    self->timer->data = self;
+    uv_timer_start(self->timer, on_timer, TIMER_MS, TIMER_MS);
     return self;
 }
 
@@ -370,8 +569,14 @@ void ingest_destroy(ingest_t **self_p)
     if (self == NULL)
         return;
     *self_p = NULL;
+    if (self->timer)
+        uv_close((uv_handle_t *)self->timer, timer_closed);
     for (size_t i = 0; i < self->count; i++) {
         source_t *src = &self->sources[i];
+        if (src->monitor) {
+            zmq_socket_monitor(zsock_handle(src->sock), NULL, 0);
+            zmq_close(src->monitor);
+        }
         /* Last chance for queued replies: hand them to ZeroMQ, which lingers. */
         while (src->replies) {
             reply_t *r = src->replies;

@@ -5,11 +5,21 @@
  * on its connection once its fate is durable: `ack` + id after its batch
  * committed, or `nack` + id + reason after it was kept as a dead letter.
  *
- * A message larger than the entry's max_message_bytes is read whole (ZeroMQ
- * delivers it anyway) and rejected; the connection stays up. Free text longer
- * than EVENT_TEXT_MAX is stored cut (see event.h), with one warning per message.
- * When the store is full every socket stops being read, so ZeroMQ's high-water
- * marks push back on the senders instead of memory growing here.
+ * A frame larger than the entry's max_frame_bytes is never read: libzmq drops
+ * the connection on its header (ZMQ_MAXMSGSIZE), which is counted and logged.
+ * A message larger than max_message_bytes (and within max_frame_bytes) is read
+ * and rejected; the connection stays up. Free text longer than EVENT_TEXT_MAX
+ * is stored cut (see event.h), with one warning per message.
+ *
+ * Memory: an input whose received, not yet durable bytes reach its
+ * max_pending_bytes stops being read until commits free room, and when the
+ * store is full every socket stops being read, so ZeroMQ's high-water marks
+ * push back on the senders instead of memory growing here. Rejects are logged
+ * at most log.rejects_per_second times a second per input (the rest counted);
+ * at most 1 MiB of dead letters per input wait for the database, further
+ * rejects are
+ * counted and answered but not stored, so a flood of garbage on one input
+ * cannot fill the batches that carry the other inputs' messages.
  */
 #ifndef RD_INGEST_H
 #define RD_INGEST_H
@@ -30,6 +40,11 @@ typedef struct {
     uint64_t acks, nacks;                /* router replies sent */
     uint64_t replies_unroutable;         /* the sender was gone when its reply was ready */
     uint64_t texts_truncated;            /* free-text fields cut to EVENT_TEXT_MAX */
+    uint64_t disconnects;                /* input connections dropped (peer gone, or a frame over
+                                            max_frame_bytes: libzmq does not tell which) */
+    uint64_t reject_logs_suppressed;     /* reject log lines over log.rejects_per_second */
+    uint64_t dead_letters_unstored; /* rejects counted but not stored (a flood, see ingest.c) */
+    uint64_t pending_bytes;         /* gauge: received, fate not yet durable, all inputs */
 } ingest_stats_t;
 
 /*

@@ -195,7 +195,7 @@ static const char *unreloadable_change(const config_t *a, const config_t *b)
     for (size_t i = 0; i < a->ingest_count; i++) {
         const cfg_ingest_t *x = &a->ingest[i], *y = &b->ingest[i];
         if (strcmp(x->endpoint, y->endpoint) != 0 || x->mode != y->mode || x->bind != y->bind ||
-            x->topics_count != y->topics_count)
+            x->topics_count != y->topics_count || x->max_frame_bytes != y->max_frame_bytes)
             return "ingest";
         for (size_t t = 0; t < x->topics_count; t++)
             if (strcmp(x->topics[t], y->topics[t]) != 0)

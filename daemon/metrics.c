@@ -193,6 +193,17 @@ static void render_ingest(jbuf_t *b, const ingest_stats_t *is)
     counter(b, "texts_truncated_total",
             "Free-text fields of accepted messages cut to 4096 bytes (EVENT_TEXT_MAX).",
             is->texts_truncated);
+    counter(b, "ingest_disconnects_total",
+            "Input connections dropped: the peer went away or sent a frame over max_frame_bytes.",
+            is->disconnects);
+    counter(b, "reject_logs_suppressed_total",
+            "Reject log lines not written (log.rejects_per_second).", is->reject_logs_suppressed);
+    counter(b, "dead_letters_unstored_total",
+            "Rejects counted and answered but not kept (1 MiB of dead letters per input waiting).",
+            is->dead_letters_unstored);
+    gauge(b, "ingest_pending_bytes",
+          "Bytes received and not yet durable, all inputs (max_pending_bytes each).",
+          (double)is->pending_bytes);
 }
 
 static void render_store(jbuf_t *b, const store_t *st, double last_query_s)

@@ -50,8 +50,11 @@
 #include "json.h"
 #include "log.h"
 
-#define STORE_MAX_BYTES      (64u << 20)
-#define DEAD_LETTER_BODY_MAX 65536 /* bytes of a rejected body kept (the rest is counted) */
+#define STORE_MAX_BYTES (64u << 20)
+/* Bytes of a rejected body kept: a dead letter is for a person to read why it
+ * was refused, and 4 KiB shows that; the whole body's length and FNV-1a hash
+ * are kept beside it, so a flood of large rejects costs a bounded row each. */
+#define DEAD_LETTER_BODY_MAX STORE_DEAD_LETTER_BODY_MAX
 #define SEQ_BUCKETS          256
 #define SEQ_MAX_SOURCES      100000 /* beyond this many sources, new ones are not judged */
 
@@ -517,6 +520,17 @@ static void put_hex(jbuf_t *b, const char *key, const void *data, size_t len)
     jbuf_puts(b, "\"");
 }
 
+/* The body of a dead letter: its first DEAD_LETTER_BODY_MAX bytes, its real
+ * length and the 64-bit FNV-1a hash of all of it (hash.h; not cryptographic:
+ * it groups identical rejects and tells a re-sent body from another, and a
+ * SHA-256 would add a library for no use we have). Ends the object. */
+static void put_body(jbuf_t *b, const void *body, size_t body_len)
+{
+    put_hex(b, "body_hex", body, body_len > DEAD_LETTER_BODY_MAX ? DEAD_LETTER_BODY_MAX : body_len);
+    jbuf_printf(b, ",\"body_len\":%zu,\"body_hash\":\"fnv1a64:%016llx\"}", body_len,
+                (unsigned long long)hash_fnv1a(HASH_FNV1A_BASIS, body, body_len));
+}
+
 int store_add_reject(store_t *self, reject_reason_t reason, const char *why, const void *topic,
                      size_t topic_len, const void *body, size_t body_len, const event_t *ev,
                      store_done_cb cb, void *arg)
@@ -527,9 +541,7 @@ int store_add_reject(store_t *self, reject_reason_t reason, const char *why, con
     put_str(&b, "detail", why);
     put_common(self, &b, ev);
     put_hex(&b, "topic_hex", topic, topic_len > 1024 ? 1024 : topic_len);
-    put_hex(&b, "body_hex", body,
-            body_len > DEAD_LETTER_BODY_MAX ? DEAD_LETTER_BODY_MAX : body_len);
-    jbuf_printf(&b, ",\"body_len\":%zu}", body_len);
+    put_body(&b, body, body_len);
     enqueue(self, &b, cb, arg, true, why, ev);
     return 0;
 }
@@ -602,8 +614,7 @@ static void refuse_head(lane_t *lane, const char *pgerr)
     put_str(&b, "reason", reject_reason_name(REJ_DATABASE));
     put_str(&b, "detail", why);
     put_hex(&b, "topic_hex", "event", 5);
-    put_hex(&b, "body_hex", body.data, body.len);
-    jbuf_printf(&b, ",\"body_len\":%zu}", body.len);
+    put_body(&b, body.data, body.len);
     jbuf_free(&body);
 
     free(it->json);

@@ -99,6 +99,10 @@ void store_set_config(store_t *self, const config_t *cfg);
  * store_full before reading more). */
 int store_add_event(store_t *self, const event_t *ev, store_done_cb cb, void *arg);
 
+/* Bytes of a rejected body that its dead letter keeps (the length and a hash
+ * of the whole body are kept beside them). */
+#define STORE_DEAD_LETTER_BODY_MAX 4096
+
 /* Queues a rejected message for the dead-letter table. ev may be NULL or a
  * partially parsed event (its source/seq/client_id are recorded). */
 int store_add_reject(store_t *self, reject_reason_t reason, const char *why, const void *topic,

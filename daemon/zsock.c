@@ -119,8 +119,8 @@ static int setopt_int(void *z, int opt, int value)
 }
 
 zsock_t *zsock_new(uv_loop_t *loop, void *zctx, sock_mode_t mode, const char *endpoint, bool bind,
-                   int linger_ms, char *const *topics, size_t topics_count, int *bind_error,
-                   char *err, size_t errlen)
+                   int linger_ms, char *const *topics, size_t topics_count,
+                   const zsock_limits_t *limits, int *bind_error, char *err, size_t errlen)
 {
     *bind_error = 0;
     void *z = zmq_socket(zctx, zmq_type(mode));
@@ -131,7 +131,9 @@ zsock_t *zsock_new(uv_loop_t *loop, void *zctx, sock_mode_t mode, const char *en
     }
     int rc = setopt_int(z, ZMQ_LINGER, linger_ms);
     rc |= setopt_int(z, ZMQ_SNDHWM, ZSOCK_HWM);
-    rc |= setopt_int(z, ZMQ_RCVHWM, ZSOCK_RCVHWM);
+    rc |= setopt_int(z, ZMQ_RCVHWM, limits && limits->rcvhwm > 0 ? limits->rcvhwm : ZSOCK_RCVHWM);
+    if (limits && limits->max_msg_size > 0)
+        rc |= zmq_setsockopt(z, ZMQ_MAXMSGSIZE, &limits->max_msg_size, sizeof limits->max_msg_size);
     /* Dead peers: without heartbeats a vanished DEALER or PUSH peer keeps
      * messages queued for it forever. */
     rc |= setopt_int(z, ZMQ_HEARTBEAT_IVL, ZSOCK_HEARTBEAT_IVL_MS);

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "config.h"
@@ -28,18 +29,27 @@ typedef struct zsock zsock_t;
  */
 typedef bool (*zsock_cb)(zsock_t *sock, void *arg);
 
+/* Receive limits, applied before the bind or connect: libzmq copies a socket's
+ * options into each listener and connection when it creates them, so a limit
+ * set afterwards never reaches the peers' connections. */
+typedef struct {
+    int64_t max_msg_size; /* ZMQ_MAXMSGSIZE: a larger frame drops the connection; -1: none */
+    int rcvhwm;           /* ZMQ_RCVHWM, messages per peer; 0: the default of zsock.c */
+} zsock_limits_t;
+
 /*
  * Creates a socket of the given mode (SOCK_SUB, SOCK_PULL, SOCK_ROUTER,
  * SOCK_PUSH, SOCK_PUB) in the ZeroMQ context, with linger_ms as ZMQ_LINGER,
  * and binds or connects it to endpoint. ROUTER sockets get ZMQ_ROUTER_MANDATORY
  * (a reply that cannot be delivered is an error we see, never a silent drop).
  * SUB sockets subscribe to every prefix in topics (all topics when none).
+ * limits may be NULL (no frame limit, the default receive high-water mark).
  * Returns NULL with a message in err on failure; *bind_error tells a bind or
  * connect failure (the address: in use, unreachable) from a bad endpoint.
  */
 zsock_t *zsock_new(uv_loop_t *loop, void *zctx, sock_mode_t mode, const char *endpoint, bool bind,
-                   int linger_ms, char *const *topics, size_t topics_count, int *bind_error,
-                   char *err, size_t errlen);
+                   int linger_ms, char *const *topics, size_t topics_count,
+                   const zsock_limits_t *limits, int *bind_error, char *err, size_t errlen);
 
 /* Closes the socket (zmq_close after its poll handle is stopped) and frees it
  * once its libuv handles are closed. Safe on NULL; sets *self_p to NULL. */

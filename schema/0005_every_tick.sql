@@ -398,9 +398,10 @@ BEGIN
     GET DIAGNOSTICS v_events = ROW_COUNT;
 
     -- Rejected messages: dead letters, bounded, and the durable counter.
-    INSERT INTO dead_letters (reason, detail, topic, body, body_len, source, seq, client_id)
+    INSERT INTO dead_letters (reason, detail, topic, body, body_len, source, seq, client_id,
+                              body_hash)
     SELECT e->>'reason', e->>'detail', decode(e->>'topic_hex', 'hex'), decode(e->>'body_hex', 'hex'),
-           (e->>'body_len')::bigint, e->>'source', (e->>'seq')::bigint, client_id
+           (e->>'body_len')::bigint, e->>'source', (e->>'seq')::bigint, client_id, e->>'body_hash'
       FROM rd_ev WHERE t = 'reject' ORDER BY i;
     GET DIAGNOSTICS v_rejected = ROW_COUNT;
     IF v_rejected > 0 THEN
@@ -832,3 +833,8 @@ CREATE OR REPLACE FUNCTION rd_episode_json(e episodes) RETURNS jsonb LANGUAGE sq
         'stage1_outcome', e.stage1_outcome, 'stage2_script', e.stage2_script,
         'order_arrivals_at_open', e.order_arrivals_at_open) END
 $$;
+
+-- Dead letters keep the first 4 KiB of a rejected body (daemon/store.c,
+-- DEAD_LETTER_BODY_MAX), its real length (body_len) and a hash of the whole
+-- body, "fnv1a64:" and 16 hex digits, so a flood costs a bounded row each.
+ALTER TABLE dead_letters ADD COLUMN body_hash text;

@@ -119,6 +119,9 @@ static void assert_example_values(const config_t *c)
     cr_assert_eq(c->ingest[0].mode, SOCK_SUB);
     cr_assert_eq(c->ingest[0].bind, false);
     cr_assert_eq(c->ingest[0].max_message_bytes, 1048576);
+    cr_assert_eq(c->ingest[0].max_frame_bytes, 16777216);
+    cr_assert_eq(c->ingest[0].max_pending_bytes, 67108864);
+    cr_assert_eq(c->log_rejects_per_second, 10);
     cr_assert_null(c->ingest[0].topics);
     cr_assert_eq(c->ingest[0].topics_count, 0);
 
@@ -409,9 +412,10 @@ Test(config, unknown_key_is_an_error)
                 "  cycle: { window_days: 180, min_order: 3 }\n",
         "cfg.yaml:10:30: rules.cycle.min_order: unknown key "
         "(known here: window_days, min_orders, max_window_days, min_cycle_days, fallback)");
-    assert_error(MINIMAL "verbose: true\n",
-                 "cfg.yaml:9:1: verbose: unknown key "
-                 "(known here: database, log_level, clock, ingest, emit, rules, metrics, model)");
+    assert_error(
+        MINIMAL "verbose: true\n",
+        "cfg.yaml:9:1: verbose: unknown key "
+        "(known here: database, log_level, clock, ingest, emit, rules, metrics, model, log)");
 }
 
 Test(config, duplicate_key_is_an_error)
@@ -732,6 +736,38 @@ Test(config, topics_only_with_sub_mode)
                  "  reactivation: { endpoint: 'tcp://a:2', ack_timeout_s: 5 }\n",
                  "cfg.yaml:4:42: emit.reactivation.ack_timeout_s: only allowed with mode router "
                  "(mode is push)");
+}
+
+/* Contract V2 limits: a frame limit below the message limit could never let
+ * a message be read and rejected; left out, it follows a larger message limit
+ * so a version 1 file still loads. */
+Test(config, frame_limit_is_at_least_the_message_limit)
+{
+    assert_error("database: { conninfo: x }\n"
+                 "ingest:\n"
+                 "  - endpoint: 'tcp://a:1'\n"
+                 "    max_message_bytes: 2097152\n"
+                 "    max_frame_bytes: 1048576\n",
+                 "cfg.yaml:5:5: ingest[0].max_frame_bytes: must not be less than "
+                 "max_message_bytes (2097152), got 1048576");
+    config_t *c = load(MINIMAL "log: { rejects_per_second: 3 }\n");
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_eq(c->log_rejects_per_second, 3);
+    config_destroy(&c);
+    c = load("database: { conninfo: x }\n"
+             "ingest: [{ endpoint: 'tcp://a:1', max_message_bytes: 33554432,\n"
+             "           max_pending_bytes: 1048576 }]\n"
+             "emit:\n"
+             "  reactivation: { endpoint: 'tcp://a:2' }\n"
+             "  gift_risk: { endpoint: 'tcp://a:3' }\n"
+             "  nps: { endpoint: 'tcp://a:4' }\n");
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_eq(c->ingest[0].max_frame_bytes, 33554432);
+    cr_assert_eq(c->ingest[0].max_pending_bytes, 1048576);
+    config_destroy(&c);
+    assert_error(MINIMAL "log: { rejects_per_second: 0 }\n",
+                 "cfg.yaml:9:28: log.rejects_per_second: expected an integer from 1 to 100000, "
+                 "got \"0\"");
 }
 
 /* ---- Files ---------------------------------------------------------------- */
