@@ -77,13 +77,14 @@ typedef struct {
 } cfg_ingest_t;
 
 typedef struct {
-    char *endpoint;       /* required */
-    sock_mode_t mode;     /* push | pub | router; default push */
-    bool bind;            /* default true */
-    int ack_timeout_s;    /* router only; default 30; 1 .. 86400 */
-    int max_in_flight;    /* ours: router only; unacknowledged outputs per consumer; default 100;
-                             1 .. 100000 */
-    cfg_key_t server_key; /* server_key_file, as in cfg_ingest_t */
+    char *endpoint;    /* required */
+    sock_mode_t mode;  /* push | pub | router; default push */
+    bool bind;         /* default true */
+    int ack_timeout_s; /* router only; default 30; 1 .. 86400 */
+    int max_in_flight; /* ours: router only; unacknowledged outputs per consumer; default 100;
+                          1 .. 100000 */
+    /* server_key_file, as in cfg_ingest_t */
+    cfg_key_t server_key;
 } cfg_emit_t;
 
 typedef enum { EMIT_REACTIVATION = 0, EMIT_GIFT_RISK, EMIT_NPS, EMIT_STREAM_COUNT } emit_stream_t;
