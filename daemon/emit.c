@@ -673,9 +673,9 @@ static void bad_message(stream_t *st, const unsigned char *rid, size_t rid_len, 
 
 /*
  * security.curve: a consumer's state belongs to its key, not only to its
- * routing id. While a consumer is connected libzmq refuses a second connection
- * with its routing id (ZMQ_ROUTER_HANDOVER is off); once it is gone, a peer
- * with another key could reuse the id. Its first message drops the old
+ * routing id. While a consumer is connected libzmq ignores a second connection
+ * with its routing id (ZMQ_ROUTER_HANDOVER is off with CURVE, see emit_new);
+ * once it is gone, a peer with another key could reuse the id. Its first message drops the old
  * consumer (whose unacknowledged outputs go back to every consumer, not to the
  * newcomer) before the message is read as a new consumer's.
  */
@@ -719,13 +719,15 @@ static bool router_read(zsock_t *sock, void *arg)
                 log_error("emit.%s: zmq_msg_recv: %s", st->name, zmq_strerror(e));
                 break;
             }
+            /* Set by our ZAP handler on the frames of the peer's message (not on
+             * the routing id frame, which the ROUTER makes itself). */
+            const char *uid = part == 1 ? zmq_msg_gets(&m, "User-Id") : NULL;
+            if (uid != NULL)
+                snprintf(user, sizeof user, "%s", uid);
             size_t size = zmq_msg_size(&m);
             if (part == 0) {
                 rid_len = size < sizeof rid ? size : sizeof rid;
                 memcpy(rid, zmq_msg_data(&m), rid_len);
-                const char *uid = zmq_msg_gets(&m, "User-Id"); /* set by our ZAP handler */
-                if (uid != NULL)
-                    snprintf(user, sizeof user, "%s", uid);
             } else {
                 if (frames < 2) {
                     flen[frames] = size < EMIT_FRAME_KEEP ? size : EMIT_FRAME_KEEP;
@@ -1242,8 +1244,14 @@ emit_t *emit_new(uv_loop_t *loop, void *zctx, const config_t *cfg, int *exit_cod
         }
         if (ec->mode == SOCK_ROUTER) {
             /* A consumer that reconnects with its own routing id takes it over
-             * at once, instead of being refused while the old pipe lingers. */
-            zmq_setsockopt(z, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
+             * at once, instead of being refused while the old pipe lingers.
+             * Not with CURVE: a handover cannot check that the newcomer holds
+             * the same key, so any admitted key could take a consumer's
+             * outputs by naming its routing id. There a reconnect waits until
+             * the old connection is closed (at once when the consumer's TCP
+             * connection ends, else at the heartbeat timeout). */
+            if (!(cfg->curve.enabled && strncmp(ec->endpoint, "tcp://", 6) == 0))
+                zmq_setsockopt(z, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
             st->consumers = calloc(EMIT_MAX_CONSUMERS, sizeof *st->consumers);
             if (st->consumers == NULL) {
                 snprintf(err, errlen, "out of memory");
