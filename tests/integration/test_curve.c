@@ -12,11 +12,14 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -31,6 +34,7 @@ typedef struct {
 } keypair_t;
 
 static harness_t h;
+static int metrics_port;
 static keypair_t server, known, known2, stranger, pubsrv;
 static void *socks[16];
 static int nsocks;
@@ -130,8 +134,10 @@ static void setup(void)
              "  curve:\n"
              "    secret_key_file: \"%s/server.key\"\n"
              "    public_key_file: \"%s/server.pub\"\n"
-             "    clients_dir: \"%s\"\n",
-             h.dir, h.dir, clients);
+             "    clients_dir: \"%s\"\n"
+             "metrics:\n"
+             "  listen: \"127.0.0.1:%d\"\n",
+             h.dir, h.dir, clients, metrics_port = free_port());
     const char *emit[3] = {"mode: router, ack_timeout_s: 30", NULL, NULL};
     h_write_config_emit(&h, top, NULL, emit);
     char with_key[600];
@@ -203,6 +209,44 @@ static bool log_reaches(const char *needle, int n)
     return false;
 }
 
+/* One sample of the metrics endpoint, e.g. "retentiond_auth_refused_total";
+ * -1 when the scrape fails or lacks it. */
+static long long metric(const char *name)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)metrics_port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    static char buf[65536];
+    size_t len = 0;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        write(fd, "GET /metrics HTTP/1.0\r\n\r\n", 26) == 26) {
+        ssize_t n;
+        while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
+            len += (size_t)n;
+    }
+    close(fd);
+    buf[len] = '\0';
+    char needle[128];
+    snprintf(needle, sizeof needle, "\n%s ", name);
+    const char *p = strstr(buf, needle);
+    return p ? atoll(p + strlen(needle)) : -1;
+}
+
+/* Waits (bounded) until retentiond_auth_refused_total is at least n; returns it. */
+static long long refused_reaches(long long n)
+{
+    long long refused = -1;
+    for (int waited = 0; waited < RECV_MS && refused < n; waited += 50) {
+        refused = metric("retentiond_auth_refused_total");
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return refused;
+}
+
 static void put_output(const char *stream, const char *id)
 {
     char sql[1024];
@@ -227,8 +271,11 @@ Test(curve, unkeyed_and_unknown_clients_are_refused_and_nothing_is_stored)
     send2(plain_push, "order.created", order("o-plain-push"));
     send2(strange_push, "order.created", order("o-stranger-push"));
 
-    /* Both keyed strangers reach the ZAP handler, which refuses and counts them. */
+    /* Both keyed strangers reach the ZAP handler, which refuses and counts
+     * them (a refused client tries again: the count only grows). */
     cr_assert(log_reaches("zap: refused", 1), "no refusal logged:\n%s", h_log(&h));
+    long long refused = refused_reaches(2);
+    cr_assert_geq(refused, 2, "retentiond_auth_refused_total is %lld", refused);
     /* A known client in the meantime is served: the daemon is up and reading. */
     void *good = client(ZMQ_DEALER, &known, NULL, h.router_ep);
     order_acked(good, "o-known");
@@ -323,4 +370,102 @@ Test(curve, a_second_consumer_with_the_same_routing_id_and_another_key_gets_noth
     h_consumer_send(crm, "ack", "t-2");
     cr_assert(h_wait_sql(&h, "SELECT count(*) FROM outbox WHERE acked_at IS NOT NULL", "2"),
               "acks not recorded; log:\n%s", h_log(&h));
+}
+
+/* Adds (text != NULL) or removes a client key file, then reloads. */
+static void client_file(const char *name, const char *key)
+{
+    char clients[400], path[512];
+    snprintf(clients, sizeof clients, "%s/clients", h.dir);
+    if (key)
+        write_key(clients, name, key);
+    else {
+        snprintf(path, sizeof path, "%s/%s", clients, name);
+        cr_assert(unlink(path) == 0);
+    }
+}
+
+static void reload(void)
+{
+    cr_assert(kill(h.pid, SIGHUP) == 0);
+    cr_assert(h_wait_notify(&h, "READY=1"), "no READY=1 after SIGHUP; log:\n%s", h_log(&h));
+}
+
+Test(curve, sighup_rereads_clients_dir)
+{
+    cr_assert(h_start(&h), "daemon did not start:\n%s", h_log(&h));
+    char verb[32];
+    void *before = client(ZMQ_DEALER, &stranger, NULL, h.router_ep);
+    send2(before, "order.created", order("o-1"));
+    cr_assert(log_reaches("zap: refused", 1), "no refusal logged:\n%s", h_log(&h));
+    zmq_close(socks[--nsocks]);
+
+    client_file("stranger.pub", stranger.pub);
+    client_file("known.pub", NULL);
+    reload();
+    cr_assert(h_log_count(&h, "2 client key(s) allowed") == 2, "%s", h_log(&h));
+    order_acked(client(ZMQ_DEALER, &stranger, NULL, h.router_ep), "o-2");
+    void *removed = client(ZMQ_DEALER, &known, NULL, h.router_ep);
+    send2(removed, "order.created", order("o-3"));
+    long long now = metric("retentiond_auth_refused_total");
+    cr_assert_geq(refused_reaches(now + 1), now + 1, "the removed key was not refused");
+    cr_assert_not(recv_within(removed, NOTHING_MS, verb, sizeof verb), "a removed key got %s",
+                  verb);
+    cr_assert_str_eq(h_sql(&h, "SELECT string_agg(order_id, ',') FROM orders"), "o-2");
+}
+
+Test(curve, a_reload_that_changes_the_key_files_is_refused)
+{
+    cr_assert(h_start(&h), "daemon did not start:\n%s", h_log(&h));
+    keypair_t other;
+    make_keys(&other);
+    write_key(h.dir, "other.key", other.sec);
+    h_config_replace(&h, "/server.key", "/other.key");
+    reload();
+    cr_assert(h_log_count(&h, "reload refused, keeping the running configuration: security") == 1,
+              "%s", h_log(&h));
+    /* Still the old key: a client of the old server key is served. */
+    order_acked(client(ZMQ_DEALER, &known, NULL, h.router_ep), "o-1");
+}
+
+/* Runs a command; returns its exit status and its standard output in out. */
+static int run(const char *cmd, char *out, size_t size)
+{
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t len = fread(out, 1, size - 1, p);
+    out[len] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(curve, the_python_example_produces_and_consumes_over_curve)
+{
+    if (system("/usr/bin/python3 -c 'import zmq' 2>/dev/null") != 0)
+        cr_skip_test("python3-zmq is missing (/usr/bin/python3 cannot import zmq): "
+                     "apt-get install python3-zmq");
+    cr_assert(h_start(&h), "daemon did not start:\n%s", h_log(&h));
+    write_key(h.dir, "known.pub", known.pub);
+    write_key(h.dir, "known.key", known.sec);
+    char cmd[2048], out[4096];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/docs/examples/curve/producer.py '%s' '%s/server.pub' '%s/known' "
+             "o-py c-py 12.50",
+             RD_SOURCE_DIR, h.router_ep, h.dir, h.dir);
+    cr_assert_eq(run(cmd, out, sizeof out), 0, "producer: %s; log:\n%s", out, h_log(&h));
+    cr_assert_str_eq(out, "ack o-py\n");
+    cr_assert_str_eq(h_sql(&h, "SELECT amount FROM orders WHERE order_id = 'o-py'"), "12.50");
+
+    put_output("reactivation", "t-py");
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/docs/examples/curve/consumer.py '%s' '%s/server.pub' '%s/known' "
+             "--count 1 --timeout 10",
+             RD_SOURCE_DIR, h.emit_ep[0], h.dir, h.dir);
+    cr_assert_eq(run(cmd, out, sizeof out), 0, "consumer: %s; log:\n%s", out, h_log(&h));
+    cr_assert(strstr(out, "task.reactivation {\"task_id\":\"t-py\"") != NULL, "%s", out);
+    cr_assert(h_wait_sql(&h,
+                         "SELECT count(*) FROM outbox WHERE output_id = 't-py' AND acked_at "
+                         "IS NOT NULL",
+                         "1"),
+              "the example's ack was not recorded; log:\n%s", h_log(&h));
 }
