@@ -171,7 +171,8 @@ static void usage(FILE *out)
     for (size_t i = 0; i < COMMANDS_COUNT; i++)
         fprintf(out, "  %s\n", commands[i].synopsis);
     fprintf(out, "\nexit status: 0 ok, 1 no such client, 64 usage, 65 bad input data,\n"
-                 "69 database unavailable, 78 bad configuration\n");
+                 "69 database unavailable, 73 cannot create a key file (keygen),\n"
+                 "78 bad configuration\n");
 }
 
 /* --- output: name: value lines, or one JSON object -------------------------- */
