@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "curvekey.h"
 #include "harness.h"
 
 #define RECV_MS    10000 /* upper bound for one reply or output */
@@ -468,4 +469,29 @@ Test(curve, the_python_example_produces_and_consumes_over_curve)
                          "IS NOT NULL",
                          "1"),
               "the example's ack was not recorded; log:\n%s", h_log(&h));
+}
+
+Test(curve, keygen_writes_a_key_pair_and_never_overwrites)
+{
+    char cmd[1024], out[1024], path[512];
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s/retentionctl keygen k-1", h.dir, RD_BINARY_DIR);
+    cr_assert_eq(run(cmd, out, sizeof out), 0, "%s", out);
+    char sec[41], pub[41], why[160], derived[41];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/k-1.key", h.dir);
+    cr_assert(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "mode %o", st.st_mode & 0777);
+    cr_assert(curvekey_read(path, sec, why, sizeof why) == 0, "%s", why);
+    snprintf(path, sizeof path, "%s/k-1.pub", h.dir);
+    cr_assert(curvekey_read(path, pub, why, sizeof why) == 0, "%s", why);
+    /* The two halves belong together, and the output names the public one. */
+    cr_assert(zmq_curve_public(derived, sec) == 0);
+    cr_assert_str_eq(derived, pub);
+    cr_assert(strstr(out, pub) != NULL, "%s", out);
+
+    cr_assert_eq(run(cmd, out, sizeof out), 73, "a second keygen overwrote: %s", out);
+    char again[41];
+    cr_assert(curvekey_read(path, again, why, sizeof why) == 0 && strcmp(again, pub) == 0);
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s/retentionctl keygen ../k-2 2>/dev/null", h.dir,
+             RD_BINARY_DIR);
+    cr_assert_eq(run(cmd, out, sizeof out), 64);
 }
