@@ -184,7 +184,11 @@ static void reply(zap_t *self, void *z, char f[ZAP_FRAMES][ZAP_FRAME_KEEP + 1], 
     rc |= zmq_send(z, text, strlen(text), more) < 0;
     rc |= zmq_send(z, user, strlen(user), more) < 0;
     rc |= zmq_send(z, "", 0, ZMQ_DONTWAIT) < 0;
-    if (rc)
+    /* EHOSTUNREACH: the client's connection closed during its handshake,
+     * which a connection flood makes common: not worth a line each. */
+    if (rc && errno == EHOSTUNREACH)
+        log_debug("zap: the client left before its answer");
+    else if (rc)
         log_error("zap: cannot answer a request: %s", zmq_strerror(errno));
     (void)self;
 }
