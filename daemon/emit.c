@@ -87,8 +87,9 @@ typedef struct {
     unsigned char rid[EMIT_RID_MAX];
     size_t rid_len;
     uint32_t inflight;
-    uint64_t stalled_until;     /* EAGAIN (its queue is full): skipped until then */
-    char key[CURVEKEY_LEN + 1]; /* security.curve: its public key (User-Id); "" without CURVE */
+    uint64_t stalled_until; /* EAGAIN (its queue is full): skipped until then */
+    /* security.curve: its public key (the User-Id of its messages); "" without CURVE */
+    char key[CURVEKEY_LEN + 1];
 } consumer_t;
 
 typedef enum { JOB_NONE, JOB_RECOVER, JOB_FETCH, JOB_MARK, JOB_ACK, JOB_COUNT, JOB_PRUNE } job_t;
@@ -675,9 +676,10 @@ static void bad_message(stream_t *st, const unsigned char *rid, size_t rid_len, 
  * security.curve: a consumer's state belongs to its key, not only to its
  * routing id. While a consumer is connected libzmq ignores a second connection
  * with its routing id (ZMQ_ROUTER_HANDOVER is off with CURVE, see emit_new);
- * once it is gone, a peer with another key could reuse the id. Its first message drops the old
- * consumer (whose unacknowledged outputs go back to every consumer, not to the
- * newcomer) before the message is read as a new consumer's.
+ * once it is gone, a peer with another key could reuse the id. Its first
+ * message drops the old consumer (whose unacknowledged outputs go back to
+ * every consumer, not to the newcomer) before the message is read as a new
+ * consumer's.
  */
 static void key_check(stream_t *st, const unsigned char *rid, size_t rid_len, const char *key)
 {

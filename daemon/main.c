@@ -2,7 +2,8 @@
  * retentiond: the daemon's entry point.
  *
  * Start-up, in order: command line -> configuration (exit 78 when bad) -> log
- * level -> event loop and signals -> output and input sockets and the metrics
+ * level -> event loop and signals -> the ZAP handler (security.curve) ->
+ * output and input sockets and the metrics
  * endpoint (bound now, so a port conflict stops us before we claim to be
  * ready) -> database connection -> schema version check -> READY=1 and reading
  * starts.
@@ -15,7 +16,8 @@
  * only reloadable keys changed (rules.*, model.*, log_level, database.batch_*,
  * database.dead_letter_max_rows, database.outbox_retention_days,
  * emit.*.ack_timeout_s and max_in_flight: docs/configuration.md), it replaces
- * the running one; otherwise the old one stays and the log says why.
+ * the running one; otherwise the old one stays and the log says why. Either
+ * way the ZAP handler re-reads security.curve.clients_dir.
  *
  * The daemon's state is one `daemon_t` on main's stack, passed to callbacks
  * through handle->data: no globals.
@@ -449,8 +451,7 @@ int main(int argc, char **argv)
         }
     }
     if (d.ingest != NULL && d.cfg->metrics_listen != NULL) {
-        const metrics_sources_t src = {&d.ingest, &d.store, &d.sched,
-                                       &d.emit,   &d.db,    .zap = &d.zap};
+        const metrics_sources_t src = {&d.ingest, &d.store, &d.sched, &d.emit, &d.db, &d.zap};
         d.metrics = metrics_new(&d.loop, d.cfg, &src, err, sizeof err);
         if (d.metrics == NULL) {
             log_error("%s", err);
