@@ -28,6 +28,7 @@
  *   - a config_t that is returned is complete and valid and owns all its memory.
  */
 #include "config.h"
+#include "curvekey.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -731,6 +732,34 @@ static int parse_endpoint(ctx_t *c, const row_t *r, const node_t *n, const char 
     return set_string(c, n, path, (char **)FIELD(base, r));
 }
 
+/* A CURVE key file (cfg_key_t): read and checked now, so a daemon never starts
+ * with a key it cannot use; the error points at the file name in the config. */
+static int parse_key_file(ctx_t *c, const row_t *r, const node_t *n, const char *path, void *base)
+{
+    cfg_key_t *k = FIELD(base, r);
+    char why[160];
+    if (string_value(c, r, n, path, "a key file name") < 0)
+        return -1;
+    if (curvekey_read(n->text, k->key, why, sizeof why) < 0)
+        return fail(c, n->mark, path, "key file \"%s\": %s", n->text, why);
+    return set_string(c, n, path, &k->file);
+}
+
+/* An existing directory that we may list (security.curve.clients_dir). */
+static int parse_dir(ctx_t *c, const row_t *r, const node_t *n, const char *path, void *base)
+{
+    struct stat st;
+    if (string_value(c, r, n, path, "a directory name") < 0)
+        return -1;
+    if (stat(n->text, &st) != 0)
+        return fail(c, n->mark, path, "directory \"%s\": %s", n->text, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return fail(c, n->mark, path, "\"%s\" is not a directory", n->text);
+    if (access(n->text, R_OK | X_OK) != 0)
+        return fail(c, n->mark, path, "directory \"%s\": %s", n->text, strerror(errno));
+    return set_string(c, n, path, (char **)FIELD(base, r));
+}
+
 /* A listen address, checked by config_parse_listen; kept as written. */
 static int parse_listen(ctx_t *c, const row_t *r, const node_t *n, const char *path, void *base)
 {
@@ -1129,6 +1158,7 @@ static const row_t emit_rows[] = {
     {"bind", parse_bool, E(bind), .def = "true"},
     {"ack_timeout_s", parse_int, E(ack_timeout_s), .def = "30", .min = 1, .max = 86400},
     {"max_in_flight", parse_int, E(max_in_flight), .def = "100", .min = 1, .max = 100000},
+    {"server_key_file", parse_key_file, E(server_key), .required = false}, /* absent: none */
 };
 #undef E
 
@@ -1148,12 +1178,28 @@ static int mode_only_key(ctx_t *c, const schema_t *s, const node_t *const *keys,
                 config_sock_mode_name(want), config_sock_mode_name(mode));
 }
 
+/* server_key_file names the server we connect to: only a tcp:// socket that
+ * connects has one (whether security.curve requires it is checked at the end,
+ * see curve_check). */
+static int server_key_check(ctx_t *c, const schema_t *s, const node_t *const *keys,
+                            const char *path, const char *endpoint, bool bind)
+{
+    const node_t *k = key_node(s, keys, "server_key_file");
+    if (k == NULL || (!bind && strncmp(endpoint, "tcp://", 6) == 0))
+        return 0;
+    char child[PATH_MAX_LEN];
+    path_join(child, sizeof child, path, "server_key_file");
+    return fail(c, k->mark, child, "only allowed with bind: false on a tcp:// endpoint");
+}
+
 /* ack_timeout_s, max_in_flight: only a router waits for acks. */
 static int emit_check(ctx_t *c, const schema_t *s, const node_t *const *keys, const char *path,
                       void *base)
 {
     const cfg_emit_t *e = base;
     if (mode_only_key(c, s, keys, path, "ack_timeout_s", SOCK_ROUTER, e->mode) < 0)
+        return -1;
+    if (server_key_check(c, s, keys, path, e->endpoint, e->bind) < 0)
         return -1;
     return mode_only_key(c, s, keys, path, "max_in_flight", SOCK_ROUTER, e->mode);
 }
@@ -1172,6 +1218,7 @@ static const row_t ingest_rows[] = {
      .max = 1073741824},
     {"max_pending_bytes", parse_size, I(max_pending_bytes), .def = "67108864", .min = 65536,
      .max = 17179869184.0},
+    {"server_key_file", parse_key_file, I(server_key), .required = false}, /* absent: none */
 };
 #undef I
 
@@ -1180,6 +1227,8 @@ static int ingest_check(ctx_t *c, const schema_t *s, const node_t *const *keys, 
                         void *base)
 {
     cfg_ingest_t *in = base;
+    if (server_key_check(c, s, keys, path, in->endpoint, in->bind) < 0)
+        return -1;
     if (mode_only_key(c, s, keys, path, "topics", SOCK_SUB, in->mode) < 0)
         return -1;
     /* A message that libzmq drops unread can never be read and rejected: the
@@ -1465,6 +1514,65 @@ static const row_t model_rows[] = {
 };
 static const schema_t model_schema = SCHEMA(model_rows, NULL);
 
+/* security.curve: present means CURVE on every tcp:// socket; all three keys
+ * are then required. */
+static const row_t curve_rows[] = {
+    {"secret_key_file", parse_key_file, C(curve.secret_key), .required = true},
+    {"public_key_file", parse_key_file, C(curve.public_key), .required = true},
+    {"clients_dir", parse_dir, C(curve.clients_dir), .required = true},
+};
+static const schema_t curve_schema = SCHEMA(curve_rows, NULL);
+
+static int parse_curve(ctx_t *c, const row_t *r, const node_t *n, const char *path, void *base)
+{
+    ((config_t *)base)->curve.enabled = true;
+    return walk_map(c, r->sub, n, path, base);
+}
+
+static const row_t security_rows[] = {
+    {"curve", parse_curve, 0, .sub = &curve_schema}, /* absent: no CURVE */
+};
+static const schema_t security_schema = SCHEMA(security_rows, NULL);
+
+/* With security.curve every tcp:// socket that connects needs its server's
+ * key, and without it no entry may name one (it would be ignored). Checked
+ * once the whole file is read: security may come after ingest and emit. */
+static int socket_key_check(ctx_t *c, const node_t *where, const char *path, bool curve,
+                            const char *endpoint, bool bind, const cfg_key_t *key)
+{
+    yaml_mark_t m = where ? where->mark : mark_start;
+    if (!curve && key->file != NULL)
+        return fail(c, m, path, "server_key_file is only used with security.curve");
+    if (curve && key->file == NULL && !bind && strncmp(endpoint, "tcp://", 6) == 0)
+        return fail(c, m, path,
+                    "server_key_file is required: security.curve is set and this socket "
+                    "connects to %s",
+                    endpoint);
+    return 0;
+}
+
+static int top_check(ctx_t *c, const schema_t *s, const node_t *const *keys, const char *path,
+                     void *base)
+{
+    const config_t *cfg = base;
+    char child[PATH_MAX_LEN];
+    for (size_t i = 0; i < cfg->ingest_count; i++) {
+        const cfg_ingest_t *in = &cfg->ingest[i];
+        path_index(child, sizeof child, "ingest", i);
+        if (socket_key_check(c, key_node(s, keys, "ingest"), child, cfg->curve.enabled,
+                             in->endpoint, in->bind, &in->server_key) < 0)
+            return -1;
+    }
+    for (int e = 0; e < EMIT_STREAM_COUNT; e++) {
+        const cfg_emit_t *em = &cfg->emit[e];
+        path_join(child, sizeof child, "emit", config_emit_stream_name((emit_stream_t)e));
+        if (socket_key_check(c, key_node(s, keys, "emit"), child, cfg->curve.enabled, em->endpoint,
+                             em->bind, &em->server_key) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static const row_t top_rows[] = {
     {"database", parse_map, 0, .required = true, .sub = &database_schema},
     {"log_level", parse_enum, C(log_level), .def = "info", .names = log_levels},
@@ -1475,8 +1583,9 @@ static const row_t top_rows[] = {
     {"metrics", parse_map, 0, .sub = &metrics_schema},
     {"model", parse_map, 0, .sub = &model_schema},
     {"log", parse_map, 0, .sub = &log_schema},
+    {"security", parse_map, 0, .sub = &security_schema},
 };
-static const schema_t top_schema = SCHEMA(top_rows, NULL);
+static const schema_t top_schema = SCHEMA(top_rows, top_check);
 
 #undef C
 
@@ -1570,10 +1679,16 @@ void config_destroy(config_t **self_p)
     for (size_t i = 0; i < cfg->ingest_count; i++) {
         free(cfg->ingest[i].endpoint);
         free_strings(cfg->ingest[i].topics, cfg->ingest[i].topics_count);
+        free(cfg->ingest[i].server_key.file);
     }
     free(cfg->ingest);
-    for (size_t i = 0; i < EMIT_STREAM_COUNT; i++)
+    for (size_t i = 0; i < EMIT_STREAM_COUNT; i++) {
         free(cfg->emit[i].endpoint);
+        free(cfg->emit[i].server_key.file);
+    }
+    free(cfg->curve.secret_key.file);
+    free(cfg->curve.public_key.file);
+    free(cfg->curve.clients_dir);
     free(cfg->rules.reactivation.head_of_clients);
     free(cfg->rules.nps.questions[0]);
     free(cfg->rules.nps.questions[1]);

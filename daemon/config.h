@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "curvekey.h"
 #include "log.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/retentiond/retentiond.yaml"
@@ -51,6 +52,13 @@ typedef enum { BATCH_EVERY_DAYS = 0, BATCH_MONTH, BATCH_QUARTER, BATCH_HALF_YEAR
 /* rules.cycle.fallback */
 typedef enum { CYCLE_FALLBACK_MEDIAN = 0, CYCLE_FALLBACK_NONE } cycle_fallback_t;
 
+/* A CURVE key file (security.curve, server_key_file) and the key it held when
+ * the configuration was loaded. */
+typedef struct {
+    char *file;                 /* as written; NULL when the key is absent */
+    char key[CURVEKEY_LEN + 1]; /* Z85, read and checked at load */
+} cfg_key_t;
+
 /* An exact decimal from the file: "0.25" stays "0.25". */
 typedef struct {
     char text[48]; /* canonical form: no exponent, no leading '+', at least one digit */
@@ -69,6 +77,8 @@ typedef struct {
                                  64 KiB .. 16 GiB */
     char **topics;            /* sub only: subscription prefixes; NULL = every topic */
     size_t topics_count;
+    cfg_key_t server_key; /* server_key_file: the peer's public key (security.curve, bind: false
+                             on tcp:// only; required there) */
 } cfg_ingest_t;
 
 typedef struct {
@@ -78,6 +88,8 @@ typedef struct {
     int ack_timeout_s; /* router only; default 30; 1 .. 86400 */
     int max_in_flight; /* ours: router only; unacknowledged outputs per consumer; default 100;
                           1 .. 100000 */
+    /* server_key_file, as in cfg_ingest_t */
+    cfg_key_t server_key;
 } cfg_emit_t;
 
 typedef enum { EMIT_REACTIVATION = 0, EMIT_GIFT_RISK, EMIT_NPS, EMIT_STREAM_COUNT } emit_stream_t;
@@ -118,6 +130,16 @@ typedef struct config {
         cfg_decimal_t xyz_x; /* xyz.x: X when the monthly revenue CV < this; default 0.1 */
         cfg_decimal_t xyz_y; /* xyz.y: else Y when < this; default 0.25; 0 <= x <= y <= 100 */
     } model;
+
+    /* security.curve (contract version 2): CURVE on every tcp:// socket. The
+     * key files are read at load; clients_dir is read by the ZAP handler
+     * (daemon/zap.h), again on every reload. */
+    struct {
+        bool enabled; /* false when security.curve is absent: no CURVE */
+        cfg_key_t secret_key;
+        cfg_key_t public_key;
+        char *clients_dir; /* an existing directory */
+    } curve;
 
     cfg_ingest_t *ingest; /* at least one */
     size_t ingest_count;

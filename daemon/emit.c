@@ -35,6 +35,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "curvekey.h"
 #include "hash.h"
 #include "json.h"
 #include "log.h"
@@ -87,6 +88,8 @@ typedef struct {
     size_t rid_len;
     uint32_t inflight;
     uint64_t stalled_until; /* EAGAIN (its queue is full): skipped until then */
+    /* security.curve: its public key (the User-Id of its messages); "" without CURVE */
+    char key[CURVEKEY_LEN + 1];
 } consumer_t;
 
 typedef enum { JOB_NONE, JOB_RECOVER, JOB_FETCH, JOB_MARK, JOB_ACK, JOB_COUNT, JOB_PRUNE } job_t;
@@ -571,7 +574,7 @@ static bool router_dispatch(stream_t *st)
 
 /* A consumer said `ready`: new ones join the turn; a known one (it
  * reconnected with the same routing id) gets its unacknowledged outputs again. */
-static void on_ready(stream_t *st, const unsigned char *rid, size_t len)
+static void on_ready(stream_t *st, const unsigned char *rid, size_t len, const char *key)
 {
     char hex[40];
     consumer_t *c = consumer_by_rid(st, rid, len);
@@ -587,6 +590,7 @@ static void on_ready(stream_t *st, const unsigned char *rid, size_t len)
         c->id = ++st->next_consumer_id;
         memcpy(c->rid, rid, len);
         c->rid_len = len;
+        snprintf(c->key, sizeof c->key, "%s", key);
         log_info("emit.%s: consumer %s ready (%zu consumers)", st->name,
                  rid_hex(rid, len, hex, sizeof hex), st->nconsumers);
     } else {
@@ -668,6 +672,28 @@ static void bad_message(stream_t *st, const unsigned char *rid, size_t rid_len, 
                                                    : "");
 }
 
+/*
+ * security.curve: a consumer's state belongs to its key, not only to its
+ * routing id. While a consumer is connected libzmq ignores a second connection
+ * with its routing id (ZMQ_ROUTER_HANDOVER is off with CURVE, see emit_new);
+ * once it is gone, a peer with another key could reuse the id. Its first
+ * message drops the old consumer (whose unacknowledged outputs go back to
+ * every consumer, not to the newcomer) before the message is read as a new
+ * consumer's.
+ */
+static void key_check(stream_t *st, const unsigned char *rid, size_t rid_len, const char *key)
+{
+    consumer_t *c = consumer_by_rid(st, rid, rid_len);
+    if (c == NULL || strcmp(c->key, key) == 0)
+        return;
+    char hex[40];
+    st->stats->bad_frames++;
+    log_warn("emit.%s: consumer %s speaks with another key (%s, was %s): its state is dropped",
+             st->name, rid_hex(rid, rid_len, hex, sizeof hex), key[0] ? key : "none",
+             c->key[0] ? c->key : "none");
+    consumer_drop(st, c);
+}
+
 /* Reads consumer messages: `ready` (or empty) and `ack` + id. */
 static bool router_read(zsock_t *sock, void *arg)
 {
@@ -680,6 +706,7 @@ static bool router_read(zsock_t *sock, void *arg)
         size_t flen[2] = {0, 0};
         size_t frames = 0;
         bool truncated = false;
+        char user[CURVEKEY_LEN + 1] = "";
         int more = 1;
         for (int part = 0; more; part++) {
             zmq_msg_t m;
@@ -694,6 +721,11 @@ static bool router_read(zsock_t *sock, void *arg)
                 log_error("emit.%s: zmq_msg_recv: %s", st->name, zmq_strerror(e));
                 break;
             }
+            /* Set by our ZAP handler on the frames of the peer's message (not on
+             * the routing id frame, which the ROUTER makes itself). */
+            const char *uid = part == 1 ? zmq_msg_gets(&m, "User-Id") : NULL;
+            if (uid != NULL)
+                snprintf(user, sizeof user, "%s", uid);
             size_t size = zmq_msg_size(&m);
             if (part == 0) {
                 rid_len = size < sizeof rid ? size : sizeof rid;
@@ -710,8 +742,9 @@ static bool router_read(zsock_t *sock, void *arg)
             more = zmq_msg_more(&m);
             zmq_msg_close(&m);
         }
+        key_check(st, rid, rid_len, user);
         if (frames == 1 && (flen[0] == 0 || (flen[0] == 5 && memcmp(frame[0], "ready", 5) == 0))) {
-            on_ready(st, rid, rid_len);
+            on_ready(st, rid, rid_len, user);
         } else if (frames == 2 && flen[0] == 3 && memcmp(frame[0], "ack", 3) == 0) {
             if (truncated || flen[1] == 0 || memchr(frame[1], '\0', flen[1]) != NULL)
                 bad_message(st, rid, rid_len, "ack with an invalid id");
@@ -1194,8 +1227,10 @@ emit_t *emit_new(uv_loop_t *loop, void *zctx, const config_t *cfg, int *exit_cod
         st->stats = &self->stats.stream[s];
         int bind_error = 0;
         char why[512];
-        st->sock = zsock_new(loop, zctx, ec->mode, ec->endpoint, ec->bind, EMIT_LINGER_MS, NULL, 0,
-                             NULL, &bind_error, why, sizeof why);
+        zsock_security_t sec;
+        st->sock =
+            zsock_new(loop, zctx, ec->mode, ec->endpoint, ec->bind, EMIT_LINGER_MS, NULL, 0, NULL,
+                      zsock_security(cfg, &ec->server_key, &sec), &bind_error, why, sizeof why);
         if (st->sock == NULL) {
             snprintf(err, errlen, "emit.%s: %s", st->name, why);
             *exit_code = bind_error ? 69 : 78;
@@ -1211,8 +1246,14 @@ emit_t *emit_new(uv_loop_t *loop, void *zctx, const config_t *cfg, int *exit_cod
         }
         if (ec->mode == SOCK_ROUTER) {
             /* A consumer that reconnects with its own routing id takes it over
-             * at once, instead of being refused while the old pipe lingers. */
-            zmq_setsockopt(z, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
+             * at once, instead of being refused while the old pipe lingers.
+             * Not with CURVE: a handover cannot check that the newcomer holds
+             * the same key, so any admitted key could take a consumer's
+             * outputs by naming its routing id. There a reconnect waits until
+             * the old connection is closed (at once when the consumer's TCP
+             * connection ends, else at the heartbeat timeout). */
+            if (!(cfg->curve.enabled && strncmp(ec->endpoint, "tcp://", 6) == 0))
+                zmq_setsockopt(z, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
             st->consumers = calloc(EMIT_MAX_CONSUMERS, sizeof *st->consumers);
             if (st->consumers == NULL) {
                 snprintf(err, errlen, "out of memory");

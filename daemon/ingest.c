@@ -535,9 +535,11 @@ ingest_t *ingest_new(uv_loop_t *loop, void *zctx, const config_t *cfg, store_t *
                       : hwm > RCVHWM_MAX ? RCVHWM_MAX
                                          : (int)hwm,
         };
+        zsock_security_t sec;
         src->sock = zsock_new(loop, zctx, ic->mode, ic->endpoint, ic->bind,
                               ic->mode == SOCK_ROUTER ? ROUTER_LINGER_MS : 0, ic->topics,
-                              ic->topics_count, &limits, &bind_error, err, errlen);
+                              ic->topics_count, &limits, zsock_security(cfg, &ic->server_key, &sec),
+                              &bind_error, err, errlen);
         if (src->sock == NULL) {
             *exit_code = bind_error ? 69 : 78;
             ingest_destroy(&self);

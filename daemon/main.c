@@ -2,7 +2,8 @@
  * retentiond: the daemon's entry point.
  *
  * Start-up, in order: command line -> configuration (exit 78 when bad) -> log
- * level -> event loop and signals -> output and input sockets and the metrics
+ * level -> event loop and signals -> the ZAP handler (security.curve) ->
+ * output and input sockets and the metrics
  * endpoint (bound now, so a port conflict stops us before we claim to be
  * ready) -> database connection -> schema version check -> READY=1 and reading
  * starts.
@@ -15,7 +16,8 @@
  * only reloadable keys changed (rules.*, model.*, log_level, database.batch_*,
  * database.dead_letter_max_rows, database.outbox_retention_days,
  * emit.*.ack_timeout_s and max_in_flight: docs/configuration.md), it replaces
- * the running one; otherwise the old one stays and the log says why.
+ * the running one; otherwise the old one stays and the log says why. Either
+ * way the ZAP handler re-reads security.curve.clients_dir.
  *
  * The daemon's state is one `daemon_t` on main's stack, passed to callbacks
  * through handle->data: no globals.
@@ -41,6 +43,7 @@
 #include "pgconn.h"
 #include "schedule.h"
 #include "store.h"
+#include "zap.h"
 
 #define SHUTDOWN_GRACE_MS 10000
 #define EXIT_USAGE        64
@@ -59,6 +62,7 @@ typedef struct {
     schedule_t *sched;
     modeler_t *modeler; /* the model worker; NULL until the schema check */
     metrics_t *metrics; /* NULL when metrics.listen is absent */
+    zap_t *zap;         /* the ZAP handler; NULL without security.curve */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t grace;
     bool ready;
@@ -137,6 +141,7 @@ static void finish(daemon_t *d)
     modeler_destroy(&d->modeler); /* a run in the thread pool is cancelled or awaited */
     ingest_destroy(&d->ingest);
     emit_destroy(&d->emit);
+    zap_destroy(&d->zap); /* after every CURVE server it answers for */
     pgconn_destroy(&d->db);
     notify_destroy(&d->notify);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
@@ -179,9 +184,37 @@ static void stop(daemon_t *d, int exit_code)
     }
 }
 
+static bool key_changed(const cfg_key_t *a, const cfg_key_t *b)
+{
+    if ((a->file == NULL) != (b->file == NULL))
+        return true;
+    return a->file != NULL && (strcmp(a->file, b->file) != 0 || strcmp(a->key, b->key) != 0);
+}
+
+/* security.curve: the keys are set on the sockets when they are created;
+ * only the contents of clients_dir follow a reload (zap_load). */
+static bool curve_changed(const config_t *a, const config_t *b)
+{
+    if (a->curve.enabled != b->curve.enabled)
+        return true;
+    if (!a->curve.enabled)
+        return false;
+    return key_changed(&a->curve.secret_key, &b->curve.secret_key) ||
+           key_changed(&a->curve.public_key, &b->curve.public_key) ||
+           strcmp(a->curve.clients_dir, b->curve.clients_dir) != 0;
+}
+
 /* Keys that need a restart: sockets and the database connection. */
 static const char *unreloadable_change(const config_t *a, const config_t *b)
 {
+    if (curve_changed(a, b))
+        return "security";
+    for (size_t i = 0; i < a->ingest_count && i < b->ingest_count; i++)
+        if (key_changed(&a->ingest[i].server_key, &b->ingest[i].server_key))
+            return "ingest";
+    for (int s = 0; s < EMIT_STREAM_COUNT; s++)
+        if (key_changed(&a->emit[s].server_key, &b->emit[s].server_key))
+            return "emit";
     if (strcmp(a->conninfo, b->conninfo) != 0 || a->reconnect_max_s != b->reconnect_max_s ||
         a->writers != b->writers)
         return "database";
@@ -247,6 +280,10 @@ static void reload(daemon_t *d)
             log_info("configuration reloaded from %s", d->cfg->path);
         }
     }
+    /* The allow-list follows the folder on every SIGHUP, whatever became of
+     * the rest of the file: a key is added or removed without a restart. */
+    if (d->zap && zap_load(d->zap, d->cfg->curve.clients_dir, err, sizeof err) < 0)
+        log_error("reload of the client keys failed, keeping the previous ones: %s", err);
     notify_ready(d->notify, "running");
 }
 
@@ -431,7 +468,14 @@ int main(int argc, char **argv)
     }
 
     int code = 0;
-    d.emit = emit_new(&d.loop, d.zctx, d.cfg, &code, err, sizeof err);
+    /* The ZAP handler first: a CURVE server bound without it admits anyone. */
+    if (d.cfg->curve.enabled) {
+        d.zap = zap_new(&d.loop, d.zctx, d.cfg->curve.clients_dir, err, sizeof err);
+        if (d.zap == NULL)
+            code = EXIT_UNAVAILABLE;
+    }
+    if (code == 0)
+        d.emit = emit_new(&d.loop, d.zctx, d.cfg, &code, err, sizeof err);
     if (d.emit == NULL) {
         log_error("%s", err);
         d.exit_code = code;
@@ -448,7 +492,7 @@ int main(int argc, char **argv)
         }
     }
     if (d.ingest != NULL && d.cfg->metrics_listen != NULL) {
-        const metrics_sources_t src = {&d.ingest, &d.store, &d.sched, &d.emit, &d.db};
+        const metrics_sources_t src = {&d.ingest, &d.store, &d.sched, &d.emit, &d.db, &d.zap};
         d.metrics = metrics_new(&d.loop, d.cfg, &src, err, sizeof err);
         if (d.metrics == NULL) {
             log_error("%s", err);

@@ -289,6 +289,19 @@ static void render_schedule(jbuf_t *b, const schedule_stats_t *st)
 
 /* The whole exposition, from the modules as they are now (a missing one
  * reports zeros, so every series always exists). */
+/* security.curve: what the ZAP handler decided (zeros without CURVE). */
+static void render_auth(jbuf_t *b, const zap_t *zap)
+{
+    static const zap_stats_t none;
+    const zap_stats_t *zs = zap ? zap_stats(zap) : &none;
+    counter(b, "auth_allowed_total", "CURVE clients admitted by the ZAP handler.", zs->allowed);
+    counter(b, "auth_refused_total",
+            "CURVE clients refused by the ZAP handler (key not in security.curve.clients_dir).",
+            zs->refused);
+    gauge(b, "auth_client_keys", "Client keys in the allow-list (security.curve.clients_dir).",
+          (double)zs->keys);
+}
+
 static void render(const metrics_t *self, jbuf_t *b)
 {
     static const ingest_stats_t no_ingest;
@@ -311,6 +324,7 @@ static void render(const metrics_t *self, jbuf_t *b)
     render_store(b, st, db ? pgconn_last_latency_ms(db) / 1000.0 : 0);
     render_emit(self, b, em ? emit_stats(em) : &no_emit);
     render_schedule(b, sc ? schedule_stats(sc) : &no_schedule);
+    render_auth(b, self->src.zap ? *self->src.zap : NULL);
 }
 
 /* ---- HTTP --------------------------------------------------------------- */

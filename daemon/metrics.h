@@ -38,6 +38,7 @@
 #include "pgconn.h"
 #include "schedule.h"
 #include "store.h"
+#include "zap.h"
 
 typedef struct metrics metrics_t;
 
@@ -53,6 +54,7 @@ typedef struct {
     schedule_t *const *sched;
     emit_t *const *emit;
     pgconn_t *const *db;
+    zap_t *const *zap; /* the ZAP handler (security.curve); NULL or *zap NULL: zeros */
 } metrics_sources_t;
 
 /*

@@ -9,9 +9,12 @@
  *
  * Exit statuses follow sysexits(3), as the contract fixes them: 0 success,
  * 64 usage, 65 bad input data, 69 database unavailable (or failing for a reason
- * that is not the data's), 78 bad configuration; 1 for "no such client", which
- * is an answer, not a failure of the tool.
+ * that is not the data's), 73 a file that cannot be created (keygen), 78 bad
+ * configuration; 1 for "no such client", which is an answer, not a failure of
+ * the tool. keygen alone needs neither the configuration nor the database.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
@@ -20,8 +23,11 @@
 #include <string.h>
 #include <sysexits.h>
 #include <time.h>
+#include <unistd.h>
+#include <zmq.h>
 
 #include "config.h"
+#include "curvekey.h"
 #include "event.h"
 #include "import.h"
 #include "json.h"
@@ -56,6 +62,7 @@ static int cmd_import(ctl_t *ctl, const config_t *cfg, PGconn *conn);
 static int cmd_replay(ctl_t *ctl, const config_t *cfg, PGconn *conn);
 static int cmd_model(ctl_t *ctl, const config_t *cfg, PGconn *conn);
 static int cmd_report(ctl_t *ctl, const config_t *cfg, PGconn *conn);
+static int cmd_keygen(ctl_t *ctl, const config_t *cfg, PGconn *conn);
 
 static const command_t commands[] = {
     {"migrate", 0, 0, "migrate",
@@ -140,6 +147,15 @@ static const command_t commands[] = {
      "clients, iterations and seconds. A bad TIME, or orders that cannot support a\n"
      "fit (none, or no repeat purchase at all), exit 65.\n",
      cmd_model},
+    {"keygen", 1, 1, "keygen NAME",
+     "Makes a CURVE key pair for security.curve and writes it in the current folder:\n"
+     "NAME.key, the secret key (mode 0600: keep it where only its owner reads it),\n"
+     "and NAME.pub, the public key to hand to the other side (a clients_dir file, or\n"
+     "a server_key_file). Each holds a # comment line and the 40-character Z85 key.\n"
+     "Needs neither the configuration nor the database. Never overwrites: when\n"
+     "either file exists, or cannot be written, it exits 73 and writes nothing.\n"
+     "NAME is letters, digits, '.', '_' and '-', not starting with '.' (else 64).\n",
+     cmd_keygen},
 };
 #define COMMANDS_COUNT (sizeof commands / sizeof commands[0])
 
@@ -156,7 +172,8 @@ static void usage(FILE *out)
     for (size_t i = 0; i < COMMANDS_COUNT; i++)
         fprintf(out, "  %s\n", commands[i].synopsis);
     fprintf(out, "\nexit status: 0 ok, 1 no such client, 64 usage, 65 bad input data,\n"
-                 "69 database unavailable, 78 bad configuration\n");
+                 "69 database unavailable, 73 cannot create a key file (keygen),\n"
+                 "78 bad configuration\n");
 }
 
 /* --- output: name: value lines, or one JSON object -------------------------- */
@@ -994,6 +1011,12 @@ int main(int argc, char **argv)
         return EX_USAGE;
     }
 
+    if (cmd->run == cmd_keygen) { /* nothing to configure, nothing to connect to */
+        int krc = cmd_keygen(&ctl, NULL, NULL);
+        free(args);
+        return krc;
+    }
+
     char err[1024];
     config_t *cfg = config_load(ctl.config_path, err, sizeof err);
     if (!cfg) {
@@ -1056,5 +1079,87 @@ static int cmd_report(ctl_t *ctl, const config_t *cfg, PGconn *conn)
         fprintf(stderr, "retentionctl: report %s: %s", which, err);
         return EX_UNAVAILABLE;
     }
+    return 0;
+}
+
+/* ---- keygen ----------------------------------------------------------------- */
+
+/* Creates path (never an existing file) holding a comment line and the key. */
+static int write_key_file(const char *path, mode_t mode, const char *comment, const char *key)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0)
+        return -1;
+    char text[256];
+    int n = snprintf(text, sizeof text, "# %s\n%s\n", comment, key);
+    bool ok = n > 0 && (size_t)n < sizeof text && write(fd, text, (size_t)n) == n;
+    int e = errno;
+    if (fsync(fd) != 0)
+        ok = false;
+    if (close(fd) != 0)
+        ok = false;
+    if (!ok) {
+        unlink(path);
+        errno = e ? e : EIO;
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_keygen(ctl_t *ctl, const config_t *cfg, PGconn *conn)
+{
+    (void)cfg;
+    (void)conn;
+    const char *name = ctl->args[0];
+    size_t len = strlen(name);
+    bool ok = len > 0 && len <= 200 && name[0] != '.';
+    for (size_t i = 0; ok && i < len; i++)
+        ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+             (name[i] >= '0' && name[i] <= '9') || name[i] == '.' || name[i] == '_' ||
+             name[i] == '-';
+    if (!ok) {
+        fprintf(stderr,
+                "retentionctl: keygen: bad NAME \"%s\": letters, digits, '.', '_' and "
+                "'-', not starting with '.'\n",
+                name);
+        return EX_USAGE;
+    }
+    char pub_path[256], key_path[256];
+    snprintf(pub_path, sizeof pub_path, "%s.pub", name);
+    snprintf(key_path, sizeof key_path, "%s.key", name);
+    for (int i = 0; i < 2; i++) {
+        const char *p = i ? pub_path : key_path;
+        if (access(p, F_OK) == 0 || errno != ENOENT) {
+            fprintf(stderr, "retentionctl: keygen: %s exists: not overwritten, nothing written\n",
+                    p);
+            return EX_CANTCREAT;
+        }
+    }
+    char pub[CURVEKEY_LEN + 1], sec[CURVEKEY_LEN + 1];
+    if (zmq_curve_keypair(pub, sec) != 0) {
+        fprintf(stderr, "retentionctl: keygen: cannot make a key pair: %s\n", zmq_strerror(errno));
+        return EX_SOFTWARE;
+    }
+    char comment[300];
+    snprintf(comment, sizeof comment,
+             "retentiond CURVE secret key of %s (retentionctl keygen): keep it secret", name);
+    if (write_key_file(key_path, 0600, comment, sec) != 0) {
+        fprintf(stderr, "retentionctl: keygen: cannot create %s: %s\n", key_path, strerror(errno));
+        return EX_CANTCREAT;
+    }
+    snprintf(comment, sizeof comment,
+             "retentiond CURVE public key of %s (retentionctl keygen): give it to the peer", name);
+    if (write_key_file(pub_path, 0644, comment, pub) != 0) {
+        fprintf(stderr, "retentionctl: keygen: cannot create %s: %s\n", pub_path, strerror(errno));
+        unlink(key_path);
+        return EX_CANTCREAT;
+    }
+    memset(sec, 0, sizeof sec);
+    if (ctl->json)
+        printf("{\"secret_key_file\":\"%s\",\"public_key_file\":\"%s\",\"public_key\":\"%s\"}\n",
+               key_path, pub_path, pub);
+    else
+        printf("secret_key_file: %s\npublic_key_file: %s\npublic_key: %s\n", key_path, pub_path,
+               pub);
     return 0;
 }

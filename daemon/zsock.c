@@ -118,9 +118,43 @@ static int setopt_int(void *z, int opt, int value)
     return zmq_setsockopt(z, opt, &value, sizeof value);
 }
 
+const zsock_security_t *zsock_security(const config_t *cfg, const cfg_key_t *server_key,
+                                       zsock_security_t *out)
+{
+    if (!cfg->curve.enabled)
+        return NULL;
+    out->secret_key = cfg->curve.secret_key.key;
+    out->public_key = cfg->curve.public_key.key;
+    out->server_key = server_key->file != NULL ? server_key->key : NULL;
+    return out;
+}
+
+/* CURVE options, which must be set before bind or connect. The ZAP domain
+ * makes libzmq ask our handler about every client (without a handler bound it
+ * would let any client in: the handler is created first, see main.c). */
+static int set_curve(void *z, const zsock_security_t *sec, bool bind)
+{
+    int rc = 0;
+    if (bind) {
+        rc |= setopt_int(z, ZMQ_CURVE_SERVER, 1);
+        rc |= zmq_setsockopt(z, ZMQ_CURVE_SECRETKEY, sec->secret_key, strlen(sec->secret_key));
+        rc |= zmq_setsockopt(z, ZMQ_ZAP_DOMAIN, ZSOCK_ZAP_DOMAIN, strlen(ZSOCK_ZAP_DOMAIN));
+        return rc;
+    }
+    if (sec->server_key == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    rc |= zmq_setsockopt(z, ZMQ_CURVE_SERVERKEY, sec->server_key, strlen(sec->server_key));
+    rc |= zmq_setsockopt(z, ZMQ_CURVE_PUBLICKEY, sec->public_key, strlen(sec->public_key));
+    rc |= zmq_setsockopt(z, ZMQ_CURVE_SECRETKEY, sec->secret_key, strlen(sec->secret_key));
+    return rc;
+}
+
 zsock_t *zsock_new(uv_loop_t *loop, void *zctx, sock_mode_t mode, const char *endpoint, bool bind,
                    int linger_ms, char *const *topics, size_t topics_count,
-                   const zsock_limits_t *limits, int *bind_error, char *err, size_t errlen)
+                   const zsock_limits_t *limits, const zsock_security_t *sec, int *bind_error,
+                   char *err, size_t errlen)
 {
     *bind_error = 0;
     void *z = zmq_socket(zctx, zmq_type(mode));
@@ -145,6 +179,12 @@ zsock_t *zsock_new(uv_loop_t *loop, void *zctx, sock_mode_t mode, const char *en
             rc |= zmq_setsockopt(z, ZMQ_SUBSCRIBE, "", 0);
         for (size_t i = 0; i < topics_count; i++)
             rc |= zmq_setsockopt(z, ZMQ_SUBSCRIBE, topics[i], strlen(topics[i]));
+    }
+    if (rc == 0 && sec != NULL && strncmp(endpoint, "tcp://", 6) == 0 &&
+        set_curve(z, sec, bind) != 0) {
+        snprintf(err, errlen, "cannot set up CURVE on %s: %s", endpoint, zmq_strerror(errno));
+        zmq_close(z);
+        return NULL;
     }
     if (rc != 0) {
         snprintf(err, errlen, "cannot set socket options on %s: %s", endpoint, zmq_strerror(errno));

@@ -38,18 +38,42 @@ typedef struct {
 } zsock_limits_t;
 
 /*
+ * CURVE keys of a socket (security.curve), all Z85 text, borrowed for the
+ * call. Applied only to tcp:// endpoints (ipc:// and inproc:// are protected by
+ * file permissions and the process boundary): a socket that binds becomes a
+ * CURVE server whose clients the ZAP handler (daemon/zap.h) admits; a socket
+ * that connects becomes the CURVE client of server_key.
+ */
+typedef struct {
+    const char *secret_key; /* ours */
+    const char *public_key; /* ours */
+    const char *server_key; /* the peer's, when connecting; NULL when binding */
+} zsock_security_t;
+
+/* Fills *out from cfg's security.curve and an entry's server_key_file and
+ * returns out, or returns NULL when security.curve is absent. out borrows
+ * from cfg. */
+const zsock_security_t *zsock_security(const config_t *cfg, const cfg_key_t *server_key,
+                                       zsock_security_t *out);
+
+#define ZSOCK_ZAP_DOMAIN "retentiond" /* the ZAP domain of our CURVE servers */
+
+/*
  * Creates a socket of the given mode (SOCK_SUB, SOCK_PULL, SOCK_ROUTER,
  * SOCK_PUSH, SOCK_PUB) in the ZeroMQ context, with linger_ms as ZMQ_LINGER,
  * and binds or connects it to endpoint. ROUTER sockets get ZMQ_ROUTER_MANDATORY
  * (a reply that cannot be delivered is an error we see, never a silent drop).
  * SUB sockets subscribe to every prefix in topics (all topics when none).
  * limits may be NULL (no frame limit, the default receive high-water mark).
- * Returns NULL with a message in err on failure; *bind_error tells a bind or
+ * sec, when not NULL, makes a tcp:// socket use CURVE (see zsock_security_t);
+ * NULL keeps plain ZMTP. Returns NULL with a message in err on failure;
+ * *bind_error tells a bind or
  * connect failure (the address: in use, unreachable) from a bad endpoint.
  */
 zsock_t *zsock_new(uv_loop_t *loop, void *zctx, sock_mode_t mode, const char *endpoint, bool bind,
                    int linger_ms, char *const *topics, size_t topics_count,
-                   const zsock_limits_t *limits, int *bind_error, char *err, size_t errlen);
+                   const zsock_limits_t *limits, const zsock_security_t *sec, int *bind_error,
+                   char *err, size_t errlen);
 
 /* Closes the socket (zmq_close after its poll handle is stopped) and frees it
  * once its libuv handles are closed. Safe on NULL; sets *self_p to NULL. */

@@ -415,7 +415,8 @@ Test(config, unknown_key_is_an_error)
     assert_error(
         MINIMAL "verbose: true\n",
         "cfg.yaml:9:1: verbose: unknown key "
-        "(known here: database, log_level, clock, ingest, emit, rules, metrics, model, log)");
+        "(known here: database, log_level, clock, ingest, emit, rules, metrics, model, log, "
+        "security)");
 }
 
 Test(config, duplicate_key_is_an_error)
@@ -827,10 +828,12 @@ Test(config, a_utf8_byte_order_mark_is_skipped)
     cfg = load("\xEF\xBB\xBF# comment first\n" MINIMAL);
     cr_assert_not_null(cfg, "%s", err);
     config_destroy(&cfg);
-    assert_error("\xEF\xBB\xBF"
-                 "verbose: true\n" MINIMAL,
-                 "cfg.yaml:1:1: verbose: unknown key "
-                 "(known here: database, log_level, clock, ingest, emit, rules, metrics, model)");
+    assert_error(
+        "\xEF\xBB\xBF"
+        "verbose: true\n" MINIMAL,
+        "cfg.yaml:1:1: verbose: unknown key "
+        "(known here: database, log_level, clock, ingest, emit, rules, metrics, model, log, "
+        "security)");
     /* Only at the start: elsewhere it is a character like any other. */
     assert_error("\xEF\xBB\xBF\xEF\xBB\xBF" MINIMAL,
                  "cfg.yaml:3:1: syntax error: did not find expected <document start>");
@@ -947,4 +950,116 @@ Test(config, metrics_token_file_is_read_at_load)
     cr_assert_null(cfg->metrics_token_file);
     cr_assert_null(cfg->metrics_token);
     config_destroy(&cfg);
+}
+
+/* ---- security.curve ---------------------------------------------------------- */
+
+#define KEY_A "So)E+D^GS7pZTJGtc8]]>PAqvX}Yfrl-j-g?(=w&"
+#define KEY_B "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+
+static void write_in(const char *dir, const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A configuration with security.curve over the key files in dir; `sub` is the
+ * ingest entry, `extra` goes under emit.reactivation's mapping. */
+static config_t *load_curve(const char *dir, const char *pub, const char *sub, const char *extra)
+{
+    static char text[2048];
+    snprintf(text, sizeof text,
+             "database:\n"
+             "  conninfo: \"postgresql:///retentiond\"\n"
+             "ingest:\n"
+             "  - %s\n"
+             "emit:\n"
+             "  reactivation: { endpoint: \"tcp://127.0.0.1:5560\"%s }\n"
+             "  gift_risk: { endpoint: \"tcp://127.0.0.1:5561\" }\n"
+             "  nps: { endpoint: \"ipc:///tmp/nps\", bind: false }\n"
+             "security:\n"
+             "  curve:\n"
+             "    secret_key_file: \"%s/srv.key\"\n"
+             "    public_key_file: \"%s/%s\"\n"
+             "    clients_dir: \"%s\"\n",
+             sub, extra, dir, dir, pub, dir);
+    return load(text);
+}
+
+Test(config, security_curve_reads_its_keys_and_requires_server_keys_where_it_connects)
+{
+    char dir[] = "/tmp/test_config_curve_XXXXXX", expected[512], sub[256];
+    cr_assert_not_null(mkdtemp(dir));
+    write_in(dir, "srv.key", "# secret\n\n  " KEY_A "  \nignored\n");
+    write_in(dir, "srv.pub", KEY_B "\n");
+    write_in(dir, "bad.pub", "# a comment\nnot a key\n");
+    write_in(dir, "empty.pub", "# only comments\n\n");
+
+    snprintf(sub, sizeof sub,
+             "{ endpoint: \"tcp://10.0.0.5:5556\", server_key_file: \"%s/srv.pub\" }", dir);
+    config_t *cfg = load_curve(dir, "srv.pub", sub, "");
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert(cfg->curve.enabled);
+    cr_assert_str_eq(cfg->curve.secret_key.key, KEY_A);
+    cr_assert_str_eq(cfg->curve.public_key.key, KEY_B);
+    cr_assert_str_eq(cfg->ingest[0].server_key.key, KEY_B);
+    cr_assert_null(cfg->emit[0].server_key.file);
+    config_destroy(&cfg);
+
+    /* A tcp:// socket that connects needs its server's key ... */
+    cr_assert_null(load_curve(dir, "srv.pub", "{ endpoint: \"tcp://10.0.0.5:5556\" }", ""));
+    cr_assert_str_eq(err, "cfg.yaml:3:1: ingest[0]: server_key_file is required: security.curve "
+                          "is set and this socket connects to tcp://10.0.0.5:5556");
+    /* ... and only such a socket may name one. */
+    char extra[300];
+    snprintf(extra, sizeof extra, ", server_key_file: \"%s/srv.pub\"", dir);
+    cr_assert_null(load_curve(dir, "srv.pub", sub, extra));
+    cr_assert_str_eq(err, "cfg.yaml:6:53: emit.reactivation.server_key_file: only allowed with "
+                          "bind: false on a tcp:// endpoint");
+    /* Key files are read at load. */
+    cr_assert_null(load_curve(dir, "bad.pub", sub, ""));
+    snprintf(expected, sizeof expected,
+             "cfg.yaml:12:22: security.curve.public_key_file: key file \"%s/bad.pub\": not a "
+             "40-character Z85 key (its first line that is not a comment)",
+             dir);
+    cr_assert_str_eq(err, expected);
+    cr_assert_null(load_curve(dir, "empty.pub", sub, ""));
+    snprintf(expected, sizeof expected,
+             "cfg.yaml:12:22: security.curve.public_key_file: key file \"%s/empty.pub\": no key "
+             "in the file (every line is empty or a # comment)",
+             dir);
+    cr_assert_str_eq(err, expected);
+    cr_assert_null(load_curve(dir, "none.pub", sub, ""));
+    snprintf(expected, sizeof expected,
+             "cfg.yaml:12:22: security.curve.public_key_file: key file \"%s/none.pub\": cannot "
+             "read: No such file or directory",
+             dir);
+    cr_assert_str_eq(err, expected);
+
+    /* Without security.curve a server key would be ignored: refused. */
+    char text[1024];
+    snprintf(text, sizeof text,
+             "database: { conninfo: \"x\" }\n"
+             "ingest:\n"
+             "  - %s\n"
+             "emit:\n"
+             "  reactivation: { endpoint: \"tcp://127.0.0.1:5560\" }\n"
+             "  gift_risk: { endpoint: \"tcp://127.0.0.1:5561\" }\n"
+             "  nps: { endpoint: \"tcp://127.0.0.1:5562\" }\n",
+             sub);
+    cr_assert_null(load(text));
+    cr_assert_str_eq(err, "cfg.yaml:2:1: ingest[0]: server_key_file is only used with "
+                          "security.curve");
+
+    const char *names[] = {"srv.key", "srv.pub", "bad.pub", "empty.pub"};
+    for (size_t i = 0; i < 4; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
 }
