@@ -443,32 +443,43 @@ BEGIN
     -- sent twice in this batch) that disagrees with the stored order. It is
     -- acknowledged and changes nothing, as every duplicate; it is counted
     -- ("order_conflicts") and the first few are returned for the daemon's log.
-    -- A batch without duplicates (every row new) pays one comparison. The row
-    -- that created an order agrees with it; an amended order (updated_at set:
-    -- an order.updated, maybe applied from order_pending just now) no longer
+    -- A batch without duplicates (every row new) pays one comparison. The
+    -- duplicates are the rows that did not create their order (not the first
+    -- of their order_id in rd_new); each is compared with its stored order by
+    -- one index lookup (OFFSET 0, as in rd_merge_orders: planned as a join,
+    -- it scanned all of order_keys). An amended order (updated_at set: an
+    -- order.updated, maybe applied from order_pending just now) no longer
     -- holds the amount and margin it was created with, so only its client and
     -- ts are compared. A margin the duplicate does not carry is not compared
     -- (the default ratio may have changed since).
     IF v_new_orders < v_orders_in THEN
         SELECT count(*), coalesce(jsonb_agg(x.j ORDER BY x.i) FILTER (WHERE x.rn <= 10), '[]')
           INTO v_conflicts, v_conflict_rows
-          FROM (SELECT inc.i, row_number() OVER (ORDER BY inc.i) AS rn,
-                       jsonb_build_object('order_id', inc.order_id,
-                           'client_id', inc.client_id, 'stored_client_id', k.client_id,
-                           'amount', inc.amount, 'stored_amount', o.amount,
+          FROM (SELECT d.i, row_number() OVER (ORDER BY d.i) AS rn,
+                       jsonb_build_object('order_id', d.order_id,
+                           'client_id', d.client_id, 'stored_client_id', s.client_id,
+                           'amount', d.amount, 'stored_amount', s.amount,
                            'differs', to_jsonb(array_remove(ARRAY[
-                               CASE WHEN inc.client_id <> k.client_id THEN 'client_id' END,
-                               CASE WHEN inc.ts <> o.ts THEN 'ts' END,
-                               CASE WHEN o.updated_at IS NULL AND inc.amount <> o.amount
+                               CASE WHEN d.client_id <> s.client_id THEN 'client_id' END,
+                               CASE WHEN d.ts <> s.ts THEN 'ts' END,
+                               CASE WHEN s.updated_at IS NULL AND d.amount <> s.amount
                                     THEN 'amount' END,
-                               CASE WHEN o.updated_at IS NULL AND inc.margin <> o.margin
+                               CASE WHEN s.updated_at IS NULL AND d.margin <> s.margin
                                     THEN 'margin' END], NULL))) AS j
-                  FROM rd_incoming inc
-                  JOIN order_keys k ON k.order_id = inc.order_id
-                  JOIN orders o ON o.client_id = k.client_id AND o.order_id = k.order_id
-                 WHERE inc.client_id <> k.client_id OR inc.ts <> o.ts
-                    OR (o.updated_at IS NULL
-                        AND (inc.amount <> o.amount OR inc.margin <> o.margin))) x;
+                  FROM (SELECT inc.*, row_number() OVER (PARTITION BY inc.order_id
+                                                         ORDER BY inc.i) AS nth
+                          FROM rd_incoming inc) d
+                  CROSS JOIN LATERAL (
+                        SELECT k.client_id, o.ts, o.amount, o.margin, o.updated_at
+                          FROM order_keys k
+                          JOIN orders o ON o.client_id = k.client_id AND o.order_id = k.order_id
+                         WHERE k.order_id = d.order_id
+                        OFFSET 0) s
+                 WHERE (d.nth > 1 OR NOT EXISTS (SELECT 1 FROM rd_new n
+                                                  WHERE n.order_id = d.order_id))
+                   AND (d.client_id <> s.client_id OR d.ts <> s.ts
+                        OR (s.updated_at IS NULL
+                            AND (d.amount <> s.amount OR d.margin <> s.margin)))) x;
     END IF;
 
     -- Updates and cancellations: the last update (by arrival) sets amount and
