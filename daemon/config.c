@@ -1706,6 +1706,7 @@ const char *config_sock_mode_name(sock_mode_t mode)
     case SOCK_ROUTER: return "router";
     case SOCK_PUSH: return "push";
     case SOCK_PUB: return "pub";
+    case SOCK_PAIR: return "pair";
     }
     return "unknown";
 }

@@ -32,7 +32,8 @@ typedef enum {
     SOCK_PULL,    /* ingest */
     SOCK_ROUTER,  /* ingest and emit (acknowledged) */
     SOCK_PUSH,    /* emit */
-    SOCK_PUB      /* emit */
+    SOCK_PUB,     /* emit */
+    SOCK_PAIR     /* internal: socket monitors (daemon/zap.c); never in a configuration */
 } sock_mode_t;
 
 typedef enum {

@@ -491,6 +491,16 @@ int main(int argc, char **argv)
             finish(&d);
         }
     }
+    /* Failed handshakes never reach ZAP: the handler reads every CURVE
+     * server's socket monitor to count them too. */
+    for (size_t i = 0; d.ingest != NULL && d.zap != NULL && i < d.cfg->ingest_count + 3; i++) {
+        const char *ep = i < d.cfg->ingest_count ? d.cfg->ingest[i].endpoint
+                                                 : d.cfg->emit[i - d.cfg->ingest_count].endpoint;
+        bool bind = i < d.cfg->ingest_count ? d.cfg->ingest[i].bind
+                                            : d.cfg->emit[i - d.cfg->ingest_count].bind;
+        if (bind && strncmp(ep, "tcp://", 6) == 0 && zap_watch(d.zap, ep, err, sizeof err) < 0)
+            log_warn("failed handshakes on %s are not counted: %s", ep, err);
+    }
     if (d.ingest != NULL && d.cfg->metrics_listen != NULL) {
         const metrics_sources_t src = {&d.ingest, &d.store, &d.sched, &d.emit, &d.db, &d.zap};
         d.metrics = metrics_new(&d.loop, d.cfg, &src, err, sizeof err);

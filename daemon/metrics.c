@@ -295,9 +295,11 @@ static void render_auth(jbuf_t *b, const zap_t *zap)
     static const zap_stats_t none;
     const zap_stats_t *zs = zap ? zap_stats(zap) : &none;
     counter(b, "auth_allowed_total", "CURVE clients admitted by the ZAP handler.", zs->allowed);
-    counter(b, "auth_refused_total",
-            "CURVE clients refused by the ZAP handler (key not in security.curve.clients_dir).",
-            zs->refused);
+    family(b, "auth_refused_total", "counter",
+           "Clients refused by security.curve: a key not in clients_dir (unknown_key), or a "
+           "failed CURVE handshake, e.g. no key (handshake).");
+    sample(b, "auth_refused_total", "reason=\"unknown_key\"", zs->refused);
+    sample(b, "auth_refused_total", "reason=\"handshake\"", zs->handshake_failed);
     gauge(b, "auth_client_keys", "Client keys in the allow-list (security.curve.clients_dir).",
           (double)zs->keys);
 }

@@ -34,9 +34,17 @@
 
 typedef char key_t_[CURVEKEY_LEN + 1];
 
+typedef struct {
+    zap_t *zap;
+    zsock_t *sock;
+} watch_t;
+
 struct zap {
     uv_loop_t *loop;
+    void *zctx;
     zsock_t *sock;
+    watch_t **watches; /* zap_watch: one monitor reader per CURVE server */
+    size_t nwatches;
     key_t_ *keys;
     size_t nkeys;
     zap_stats_t stats;
@@ -119,9 +127,9 @@ static bool frame_is(const char *f, size_t len, const char *want)
 }
 
 /* A refusal, logged at most once a second with the count of those not logged. */
-static void refused(zap_t *self, const char *why, const char *address)
+static void refused(zap_t *self, uint64_t *count, const char *why, const char *address)
 {
-    self->stats.refused++;
+    (*count)++;
     uint64_t now = uv_now(self->loop);
     if (self->logged_once && now - self->last_log_ms < ZAP_LOG_EVERY_MS) {
         self->suppressed++;
@@ -146,24 +154,24 @@ static const char *decide(zap_t *self, char f[ZAP_FRAMES][ZAP_FRAME_KEEP + 1], c
     if (!frame_is(f[4], len[4], ZSOCK_ZAP_DOMAIN)) {
         snprintf(why, sizeof why, "unknown ZAP domain \"%.*s\"", (int)(len[4] < 40 ? len[4] : 40),
                  f[4]);
-        refused(self, why, address);
+        refused(self, &self->stats.refused, why, address);
         return "400";
     }
     if (!frame_is(f[7], len[7], "CURVE") || len[8] != 32) {
         snprintf(why, sizeof why, "mechanism %.*s instead of CURVE",
                  (int)(len[7] < 16 ? len[7] : 16), f[7]);
-        refused(self, why, address);
+        refused(self, &self->stats.refused, why, address);
         return "400";
     }
     if (zmq_z85_encode(user, (const uint8_t *)f[8], 32) == NULL) {
-        refused(self, "cannot encode the key", address);
+        refused(self, &self->stats.refused, "cannot encode the key", address);
         return "400";
     }
     if (self->nkeys == 0 ||
         bsearch(user, self->keys, self->nkeys, sizeof *self->keys, key_cmp) == NULL) {
         snprintf(why, sizeof why, "key %s is not in clients_dir", user);
         user[0] = '\0';
-        refused(self, why, address);
+        refused(self, &self->stats.refused, why, address);
         return "400";
     }
     self->stats.allowed++;
@@ -248,6 +256,7 @@ zap_t *zap_new(uv_loop_t *loop, void *zctx, const char *clients_dir, char *err, 
         return NULL;
     }
     self->loop = loop;
+    self->zctx = zctx;
     if (zap_load(self, clients_dir, err, errlen) < 0) {
         free(self);
         return NULL;
@@ -264,6 +273,84 @@ zap_t *zap_new(uv_loop_t *loop, void *zctx, const char *clients_dir, char *err, 
     return self;
 }
 
+/* Monitor events: two frames, (uint16 event, uint32 value) and the peer's
+ * address. Only handshake failures are subscribed (see zsock.c). */
+static bool on_monitor(zsock_t *sock, void *arg)
+{
+    watch_t *w = arg;
+    void *z = zsock_handle(sock);
+    for (int n = 0; n < ZAP_RECV_BATCH; n++) {
+        char f[2][ZAP_FRAME_KEEP + 1];
+        size_t len[2] = {0, 0}, frames = 0;
+        int more = 1;
+        while (more) {
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            if (zmq_msg_recv(&m, z, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&m);
+                if (frames == 0) {
+                    zsock_kick(sock);
+                    return false;
+                }
+                break;
+            }
+            if (frames < 2) {
+                size_t size = zmq_msg_size(&m);
+                len[frames] = size > ZAP_FRAME_KEEP ? ZAP_FRAME_KEEP : size;
+                memcpy(f[frames], zmq_msg_data(&m), len[frames]);
+                f[frames][len[frames]] = '\0';
+            }
+            frames++;
+            more = zmq_msg_more(&m);
+            zmq_msg_close(&m);
+        }
+        if (frames != 2 || len[0] != 6)
+            continue;
+        uint16_t event;
+        uint32_t value;
+        memcpy(&event, f[0], 2);
+        memcpy(&value, f[0] + 2, 4);
+        char address[64], why[96];
+        /* The address is the peer's "tcp://IP:PORT"; the refusal lines of ZAP
+         * show the IP alone. */
+        const char *a = strncmp(f[1], "tcp://", 6) == 0 ? f[1] + 6 : f[1];
+        snprintf(address, sizeof address, "%.63s", a);
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+            value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+            snprintf(why, sizeof why, "no CURVE key (handshake failed: mechanism mismatch)");
+        else
+            snprintf(why, sizeof why, "CURVE handshake failed (event 0x%x, 0x%x)", event, value);
+        refused(w->zap, &w->zap->stats.handshake_failed, why, address);
+    }
+    zsock_kick(sock);
+    return true;
+}
+
+int zap_watch(zap_t *self, const char *endpoint, char *err, size_t errlen)
+{
+    char mon[512];
+    int bind_error = 0;
+    snprintf(mon, sizeof mon, "%s%s", ZSOCK_MONITOR_PREFIX, endpoint);
+    watch_t *w = calloc(1, sizeof *w);
+    watch_t **grown = realloc(self->watches, (self->nwatches + 1) * sizeof *grown);
+    if (w == NULL || grown == NULL) {
+        free(w);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    self->watches = grown;
+    w->zap = self;
+    w->sock = zsock_new(self->loop, self->zctx, SOCK_PAIR, mon, false, 0, NULL, 0, NULL,
+                        &bind_error, err, errlen);
+    if (w->sock == NULL) {
+        free(w);
+        return -1;
+    }
+    zsock_set_handlers(w->sock, on_monitor, NULL, w);
+    self->watches[self->nwatches++] = w;
+    return 0;
+}
+
 const zap_stats_t *zap_stats(const zap_t *self)
 {
     return &self->stats;
@@ -276,6 +363,11 @@ void zap_destroy(zap_t **self_p)
         return;
     *self_p = NULL;
     zsock_destroy(&self->sock);
+    for (size_t i = 0; i < self->nwatches; i++) {
+        zsock_destroy(&self->watches[i]->sock);
+        free(self->watches[i]);
+    }
+    free(self->watches);
     free(self->keys);
     free(self);
 }

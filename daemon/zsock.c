@@ -109,6 +109,7 @@ static int zmq_type(sock_mode_t mode)
     case SOCK_ROUTER: return ZMQ_ROUTER;
     case SOCK_PUSH: return ZMQ_PUSH;
     case SOCK_PUB: return ZMQ_PUB;
+    case SOCK_PAIR: return ZMQ_PAIR;
     }
     return -1;
 }
@@ -190,6 +191,14 @@ zsock_t *zsock_new(uv_loop_t *loop, void *zctx, sock_mode_t mode, const char *en
         snprintf(err, errlen, "cannot set socket options on %s: %s", endpoint, zmq_strerror(errno));
         zmq_close(z);
         return NULL;
+    }
+    if (sec != NULL && bind && strncmp(endpoint, "tcp://", 6) == 0) {
+        char mon[512];
+        snprintf(mon, sizeof mon, "%s%s", ZSOCK_MONITOR_PREFIX, endpoint);
+        if (zmq_socket_monitor(z, mon,
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                                   ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0)
+            log_warn("cannot monitor the handshakes of %s: %s", endpoint, zmq_strerror(errno));
     }
     if ((bind ? zmq_bind(z, endpoint) : zmq_connect(z, endpoint)) != 0) {
         int e = errno;

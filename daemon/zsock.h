@@ -56,6 +56,11 @@ typedef struct {
 const zsock_security_t *zsock_security(const config_t *cfg, const cfg_key_t *server_key,
                                        zsock_security_t *out);
 
+/* A CURVE server's failed handshakes (a client without a key, or with another
+ * server key: libzmq ends those before asking ZAP) are published by a socket
+ * monitor on this prefix followed by the endpoint; zap_watch reads them. */
+#define ZSOCK_MONITOR_PREFIX "inproc://retentiond-monitor/"
+
 #define ZSOCK_ZAP_DOMAIN "retentiond" /* the ZAP domain of our CURVE servers */
 
 /*
