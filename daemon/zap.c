@@ -340,7 +340,7 @@ int zap_watch(zap_t *self, const char *endpoint, char *err, size_t errlen)
     }
     self->watches = grown;
     w->zap = self;
-    w->sock = zsock_new(self->loop, self->zctx, SOCK_PAIR, mon, false, 0, NULL, 0, NULL,
+    w->sock = zsock_new(self->loop, self->zctx, SOCK_PAIR, mon, false, 0, NULL, 0, NULL, NULL,
                         &bind_error, err, errlen);
     if (w->sock == NULL) {
         free(w);
