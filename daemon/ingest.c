@@ -50,9 +50,14 @@
  * (docs/benchmarks.md); 64 rows lost rejects of ordinary bursts. */
 #define REJECTS_QUEUED_MAX (1u << 20)
 #define TIMER_MS           1000 /* disconnect events and suppressed-log summaries */
-/* ZMQ_RCVHWM per peer: what libzmq may hold, read from the network but not by
- * us, while an input is paused. Sized so that this many messages of
- * max_message_bytes fit in max_pending_bytes, within these bounds. */
+/* ZMQ_RCVHWM per peer of a ROUTER input: what libzmq may hold, read from the
+ * network but not by us, while the input is paused. Sized so that this many
+ * messages of max_message_bytes fit in max_pending_bytes, within these bounds.
+ * Pull and sub inputs keep zsock's 10,000: with a receive high-water mark of
+ * 64 or 256, libzmq 4.3.4 stranded the last ~100 messages of a PUSH sender
+ * that closed (with linger) while the daemon's queue was full: they never
+ * arrived (the pull benchmark, and a two-process reproduction). A router
+ * sender re-sends what was not acknowledged, so there nothing is lost. */
 #define RCVHWM_MIN 64
 #define RCVHWM_MAX 10000
 
@@ -531,9 +536,10 @@ ingest_t *ingest_new(uv_loop_t *loop, void *zctx, const config_t *cfg, store_t *
         size_t hwm = ic->max_pending_bytes / ic->max_message_bytes;
         zsock_limits_t limits = {
             .max_msg_size = (int64_t)ic->max_frame_bytes,
-            .rcvhwm = hwm < RCVHWM_MIN   ? RCVHWM_MIN
-                      : hwm > RCVHWM_MAX ? RCVHWM_MAX
-                                         : (int)hwm,
+            .rcvhwm = ic->mode != SOCK_ROUTER ? 0
+                      : hwm < RCVHWM_MIN      ? RCVHWM_MIN
+                      : hwm > RCVHWM_MAX      ? RCVHWM_MAX
+                                              : (int)hwm,
         };
         zsock_security_t sec;
         src->sock = zsock_new(loop, zctx, ic->mode, ic->endpoint, ic->bind,
