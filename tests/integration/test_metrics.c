@@ -488,7 +488,7 @@ static double cpu_seconds(pid_t pid)
  * descriptors for the metrics endpoint, and serves a sender once the crowd
  * has gone.
  */
-Test(metrics, descriptor_exhaustion_is_backpressure_not_a_busy_loop, .timeout = 90)
+Test(metrics, descriptor_exhaustion_is_backpressure_not_a_busy_loop)
 {
     enum { DEALERS = 150 };
     cr_assert(h_start(&h), "daemon did not start");
