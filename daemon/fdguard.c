@@ -5,10 +5,12 @@
  *   - the poll handle on the PAIR's ZMQ_FD is closed before zmq_close, and the
  *     object is freed in the last close callback;
  *   - a descriptor is only shut down, never closed: it is libzmq's, and it
- *     closes it when its engine sees the connection end.
+ *     closes it when its engine sees the connection end; and only while its
+ *     local address is still the endpoint's (accepted_here).
  */
 #include "fdguard.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -17,6 +19,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <zmq.h>
 
 #include "log.h"
@@ -65,6 +68,30 @@ static int threshold(void)
     return limit > 2 * FDGUARD_RESERVE ? limit - FDGUARD_RESERVE : limit / 2;
 }
 
+/* Whether fd is still a connection accepted on our endpoint: the event is read
+ * after the fact, and libzmq may have closed fd meanwhile and the number been
+ * reused (by a database connection, say), which must not be cut. Its local
+ * address must be the endpoint's: the same TCP port, or the same ipc:// path. */
+static bool accepted_here(const fdguard_t *self, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return false;
+    const char *ep = self->endpoint;
+    if (strncmp(ep, "tcp://", 6) == 0 && (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
+        const char *colon = strrchr(ep, ':');
+        unsigned port = ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+                                                : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        return colon != NULL && strtoul(colon + 1, NULL, 10) == port;
+    }
+    if (strncmp(ep, "ipc://", 6) == 0 && ss.ss_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)&ss;
+        return strncmp(un->sun_path, ep + 6, sizeof un->sun_path) == 0;
+    }
+    return false;
+}
+
 /* One monitor event: two frames, (uint16 event, uint32 value) then the
  * endpoint. Returns false when there was none. */
 static bool read_event(fdguard_t *self)
@@ -86,7 +113,8 @@ static bool read_event(fdguard_t *self)
     uint32_t value;
     memcpy(&event, head, sizeof event);
     memcpy(&value, head + 2, sizeof value);
-    if (event == ZMQ_EVENT_ACCEPTED && (int)value >= threshold()) {
+    if (event == ZMQ_EVENT_ACCEPTED && (int)value >= threshold() &&
+        accepted_here(self, (int)value)) {
         /* libzmq sees the connection end and closes the descriptor */
         shutdown((int)value, SHUT_RDWR);
         self->refused++;
