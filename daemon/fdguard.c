@@ -38,7 +38,30 @@ struct fdguard {
     uint64_t accept_failed;
     uint64_t last_warn_ns;
     uint64_t suppressed;
+    bool guard; /* guard accepted connections (a bound socket) */
+    /* Descriptors the guard shut down: their DISCONNECTED event is the
+     * guard's doing, not a peer's, and is not passed on to listeners. */
+    int closed_fds[64];
+    unsigned closed_next;
+    struct {
+        fdguard_event_cb cb;
+        void *arg;
+    } listeners[FDGUARD_LISTENERS];
 };
+
+void fdguard_listen(fdguard_t *self, fdguard_event_cb cb, void *arg)
+{
+    if (self == NULL)
+        return;
+    for (int i = 0; i < FDGUARD_LISTENERS; i++) {
+        if (self->listeners[i].cb == NULL) {
+            self->listeners[i].cb = cb;
+            self->listeners[i].arg = arg;
+            return;
+        }
+    }
+    log_error("%s: too many monitor listeners", self->endpoint);
+}
 
 /* Logs at most once a second; the lines left out are counted in the next. */
 static void warn_limited(fdguard_t *self, const char *what, long value)
@@ -100,12 +123,21 @@ static bool read_event(fdguard_t *self)
     int n = zmq_recv(self->monitor, head, sizeof head, ZMQ_DONTWAIT);
     if (n < 0)
         return false;
+    char address[256] = "";
     int more = 0;
     size_t len = sizeof more;
-    while (zmq_getsockopt(self->monitor, ZMQ_RCVMORE, &more, &len) == 0 && more) {
-        char skip[1];
-        if (zmq_recv(self->monitor, skip, sizeof skip, ZMQ_DONTWAIT) < 0)
+    for (bool first = true; zmq_getsockopt(self->monitor, ZMQ_RCVMORE, &more, &len) == 0 && more;
+         first = false) {
+        char part[sizeof address];
+        int got = zmq_recv(self->monitor, part, sizeof part - 1, ZMQ_DONTWAIT);
+        if (got < 0)
             break;
+        if (first) { /* the address frame; zmq_recv cuts a longer one */
+            if (got > (int)sizeof part - 1)
+                got = (int)sizeof part - 1;
+            part[got] = '\0';
+            memcpy(address, part, (size_t)got + 1);
+        }
     }
     if (n < (int)sizeof head)
         return true;
@@ -113,10 +145,26 @@ static bool read_event(fdguard_t *self)
     uint32_t value;
     memcpy(&event, head, sizeof event);
     memcpy(&value, head + 2, sizeof value);
+    if (event == ZMQ_EVENT_DISCONNECTED && self->guard) {
+        for (unsigned i = 0; i < sizeof self->closed_fds / sizeof *self->closed_fds; i++) {
+            if (self->closed_fds[i] == (int)value + 1) {
+                self->closed_fds[i] = 0; /* ours: told already, once a second */
+                return true;
+            }
+        }
+    }
+    for (int i = 0; i < FDGUARD_LISTENERS; i++)
+        if (self->listeners[i].cb)
+            self->listeners[i].cb(self->listeners[i].arg, event, value, address);
+    if (!self->guard)
+        return true;
     if (event == ZMQ_EVENT_ACCEPTED && (int)value >= threshold() &&
         accepted_here(self, (int)value)) {
         /* libzmq sees the connection end and closes the descriptor */
         shutdown((int)value, SHUT_RDWR);
+        /* kept + 1: 0 marks a free slot */
+        self->closed_fds[self->closed_next++ %
+                         (sizeof self->closed_fds / sizeof *self->closed_fds)] = (int)value + 1;
         self->refused++;
         warn_limited(self, "closed a new connection: few descriptors left, the new one is",
                      (long)value);
@@ -152,7 +200,8 @@ static void on_check(uv_check_t *handle)
     drain(handle->data);
 }
 
-fdguard_t *fdguard_new(uv_loop_t *loop, void *zctx, void *z, const char *endpoint)
+fdguard_t *fdguard_new(uv_loop_t *loop, void *zctx, void *z, const char *endpoint, int events,
+                       bool guard)
 {
     fdguard_t *self = calloc(1, sizeof *self);
     if (self == NULL || (self->endpoint = strdup(endpoint)) == NULL) {
@@ -161,11 +210,14 @@ fdguard_t *fdguard_new(uv_loop_t *loop, void *zctx, void *z, const char *endpoin
         return NULL;
     }
     self->z = z;
+    self->guard = guard;
+    if (guard)
+        events |= ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED;
     char name[64];
     snprintf(name, sizeof name, "inproc://rd-fdguard-%p", (void *)self); /* unique while alive */
     int fd = -1, linger = 0;
     size_t len = sizeof fd;
-    if (zmq_socket_monitor(z, name, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED) != 0 ||
+    if (zmq_socket_monitor(z, name, events) != 0 ||
         (self->monitor = zmq_socket(zctx, ZMQ_PAIR)) == NULL ||
         zmq_setsockopt(self->monitor, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_connect(self->monitor, name) != 0 ||

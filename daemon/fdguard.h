@@ -20,6 +20,7 @@
 #ifndef RD_FDGUARD_H
 #define RD_FDGUARD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -30,10 +31,25 @@
 
 typedef struct fdguard fdguard_t;
 
-/* Starts guarding z, a bound socket of zctx named endpoint in log lines. Returns
+/* A monitor event of the socket for a listener: the ZMQ_EVENT_* number, its
+ * value, and the peer's or endpoint's address (NUL-terminated, cut). */
+typedef void (*fdguard_event_cb)(void *arg, unsigned event, uint32_t value, const char *address);
+
+/*
+ * Starts z's socket monitor (libzmq allows one per socket, so this is the only
+ * one: other modules listen through fdguard_listen), asking for `events`
+ * (ZMQ_EVENT_* bits); with guard, also guards the connections z accepts (a
+ * bound socket). z is a socket of zctx named endpoint in log lines. Returns
  * NULL (and logs why) when the monitor cannot be set up: the socket then works
- * unguarded. */
-fdguard_t *fdguard_new(uv_loop_t *loop, void *zctx, void *z, const char *endpoint);
+ * unguarded and unmonitored.
+ */
+fdguard_t *fdguard_new(uv_loop_t *loop, void *zctx, void *z, const char *endpoint, int events,
+                       bool guard);
+
+/* Adds a listener called with every event of the mask given at creation (at
+ * most FDGUARD_LISTENERS). Safe on NULL. */
+#define FDGUARD_LISTENERS 2
+void fdguard_listen(fdguard_t *self, fdguard_event_cb cb, void *arg);
 
 /* Stops the monitor and closes its socket, before z is closed; freed once its
  * libuv handles are closed. Safe on NULL; sets *self_p to NULL. */

@@ -87,7 +87,6 @@ struct source {
     size_t replies_count;
     size_t pending_bytes;  /* received, fate not yet durable (max_pending_bytes) */
     size_t rejects_queued; /* bytes of dead letters waiting for the database */
-    void *monitor;         /* PAIR receiving the socket's disconnect events */
     uint64_t log_window;   /* start of the reject-log second (loop time, ms) */
     unsigned log_lines;    /* reject lines logged in that second */
     uint64_t log_skipped;  /* and not logged */
@@ -443,38 +442,21 @@ static bool on_readable(zsock_t *sock, void *arg)
     return true; /* more may be waiting: come back next turn */
 }
 
-/* Reads the disconnect events of an input's monitor. libzmq 4.3.4 says no
+/* A disconnect event of the input socket's monitor (zsock_listen). libzmq 4.3.4 says no
  * more than "disconnected": a frame over max_frame_bytes (ZMQ_MAXMSGSIZE) and
  * a peer that went away look the same, so both are counted and logged as one. */
-static void read_monitor(source_t *src)
+static void on_sock_event(void *arg, unsigned event, uint32_t value, const char *address)
 {
+    source_t *src = arg;
     ingest_t *self = src->owner;
-    for (;;) {
-        zmq_msg_t ev, addr;
-        zmq_msg_init(&ev);
-        if (zmq_msg_recv(&ev, src->monitor, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&ev);
-            return;
-        }
-        uint16_t event = 0;
-        if (zmq_msg_size(&ev) >= 2)
-            memcpy(&event, zmq_msg_data(&ev), 2);
-        bool more = zmq_msg_more(&ev);
-        zmq_msg_close(&ev);
-        zmq_msg_init(&addr);
-        if (more)
-            zmq_msg_recv(&addr, src->monitor, ZMQ_DONTWAIT);
-        if (event == ZMQ_EVENT_DISCONNECTED) {
-            self->stats.disconnects++;
-            if (reject_log_allowed(src))
-                log_warn("connection dropped on %s (%.*s): the peer closed it or sent a frame "
-                         "over max_frame_bytes (%zu)",
-                         zsock_endpoint(src->sock), (int)zmq_msg_size(&addr),
-                         (const char *)zmq_msg_data(&addr),
-                         self->cfg->ingest[src->index].max_frame_bytes);
-        }
-        zmq_msg_close(&addr);
-    }
+    (void)value;
+    if (event != ZMQ_EVENT_DISCONNECTED)
+        return;
+    self->stats.disconnects++;
+    if (reject_log_allowed(src))
+        log_warn("connection dropped on %s (%s): the peer closed it or sent a frame over "
+                 "max_frame_bytes (%zu)",
+                 zsock_endpoint(src->sock), address, self->cfg->ingest[src->index].max_frame_bytes);
 }
 
 static void on_timer(uv_timer_t *timer)
@@ -482,8 +464,6 @@ static void on_timer(uv_timer_t *timer)
     ingest_t *self = timer->data;
     for (size_t i = 0; i < self->count; i++) {
         source_t *src = &self->sources[i];
-        if (src->monitor)
-            read_monitor(src);
         log_skipped_summary(src, uv_now(self->loop));
     }
 }
@@ -491,27 +471,6 @@ static void on_timer(uv_timer_t *timer)
 static void timer_closed(uv_handle_t *handle)
 {
     free(handle);
-}
-
-/* Watches the input socket's disconnections through a PAIR on an inproc
- * address of its own. Without it the input works, uncounted: a warning. */
-static void monitor_start(source_t *src, void *zctx)
-{
-    char addr[64];
-    snprintf(addr, sizeof addr, "inproc://rd-ingest-monitor-%p", (void *)src);
-    void *z = zsock_handle(src->sock);
-    void *pair = NULL;
-    if (zmq_socket_monitor(z, addr, ZMQ_EVENT_DISCONNECTED) != 0 ||
-        (pair = zmq_socket(zctx, ZMQ_PAIR)) == NULL || zmq_connect(pair, addr) != 0) {
-        log_warn("cannot monitor %s (%s): dropped connections are not counted",
-                 zsock_endpoint(src->sock), zmq_strerror(errno));
-        if (pair)
-            zmq_close(pair);
-        return;
-    }
-    int zero = 0;
-    zmq_setsockopt(pair, ZMQ_LINGER, &zero, sizeof zero);
-    src->monitor = pair;
 }
 
 ingest_t *ingest_new(uv_loop_t *loop, void *zctx, const config_t *cfg, store_t *store,
@@ -558,7 +517,7 @@ ingest_t *ingest_new(uv_loop_t *loop, void *zctx, const config_t *cfg, store_t *
         src->replies_tail = &src->replies;
         zsock_set_handlers(src->sock, on_readable, on_writable, src);
         zsock_set_reading(src->sock, false);
-        monitor_start(src, zctx);
+        zsock_listen(src->sock, on_sock_event, src); /* its disconnections */
         log_info("ingest: %s %s %s", config_sock_mode_name(ic->mode),
                  ic->bind ? "bound to" : "connected to", ic->endpoint);
     }
@@ -581,10 +540,6 @@ void ingest_destroy(ingest_t **self_p)
         uv_close((uv_handle_t *)self->timer, timer_closed);
     for (size_t i = 0; i < self->count; i++) {
         source_t *src = &self->sources[i];
-        if (src->monitor) {
-            zmq_socket_monitor(zsock_handle(src->sock), NULL, 0);
-            zmq_close(src->monitor);
-        }
         /* Last chance for queued replies: hand them to ZeroMQ, which lingers. */
         while (src->replies) {
             reply_t *r = src->replies;

@@ -44,6 +44,7 @@
 #include "schedule.h"
 #include "store.h"
 #include "zap.h"
+#include "zsock.h"
 
 #define SHUTDOWN_GRACE_MS 10000
 #define EXIT_USAGE        64
@@ -473,6 +474,8 @@ int main(int argc, char **argv)
         d.zap = zap_new(&d.loop, d.zctx, d.cfg->curve.clients_dir, err, sizeof err);
         if (d.zap == NULL)
             code = EXIT_UNAVAILABLE;
+        else /* failed handshakes never reach ZAP: the servers' monitors tell it */
+            zsock_set_handshake_cb(zap_handshake_failed, d.zap);
     }
     if (code == 0)
         d.emit = emit_new(&d.loop, d.zctx, d.cfg, &code, err, sizeof err);
@@ -490,16 +493,6 @@ int main(int argc, char **argv)
             d.exit_code = code;
             finish(&d);
         }
-    }
-    /* Failed handshakes never reach ZAP: the handler reads every CURVE
-     * server's socket monitor to count them too. */
-    for (size_t i = 0; d.ingest != NULL && d.zap != NULL && i < d.cfg->ingest_count + 3; i++) {
-        const char *ep = i < d.cfg->ingest_count ? d.cfg->ingest[i].endpoint
-                                                 : d.cfg->emit[i - d.cfg->ingest_count].endpoint;
-        bool bind = i < d.cfg->ingest_count ? d.cfg->ingest[i].bind
-                                            : d.cfg->emit[i - d.cfg->ingest_count].bind;
-        if (bind && strncmp(ep, "tcp://", 6) == 0 && zap_watch(d.zap, ep, err, sizeof err) < 0)
-            log_warn("failed handshakes on %s are not counted: %s", ep, err);
     }
     if (d.ingest != NULL && d.cfg->metrics_listen != NULL) {
         const metrics_sources_t src = {&d.ingest, &d.store, &d.sched, &d.emit, &d.db, &d.zap};

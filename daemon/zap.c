@@ -34,17 +34,10 @@
 
 typedef char key_t_[CURVEKEY_LEN + 1];
 
-typedef struct {
-    zap_t *zap;
-    zsock_t *sock;
-} watch_t;
-
 struct zap {
     uv_loop_t *loop;
     void *zctx;
     zsock_t *sock;
-    watch_t **watches; /* zap_watch: one monitor reader per CURVE server */
-    size_t nwatches;
     key_t_ *keys;
     size_t nkeys;
     zap_stats_t stats;
@@ -273,82 +266,23 @@ zap_t *zap_new(uv_loop_t *loop, void *zctx, const char *clients_dir, char *err, 
     return self;
 }
 
-/* Monitor events: two frames, (uint16 event, uint32 value) and the peer's
- * address. Only handshake failures are subscribed (see zsock.c). */
-static bool on_monitor(zsock_t *sock, void *arg)
+void zap_handshake_failed(void *arg, unsigned event, uint32_t value, const char *address)
 {
-    watch_t *w = arg;
-    void *z = zsock_handle(sock);
-    for (int n = 0; n < ZAP_RECV_BATCH; n++) {
-        char f[2][ZAP_FRAME_KEEP + 1];
-        size_t len[2] = {0, 0}, frames = 0;
-        int more = 1;
-        while (more) {
-            zmq_msg_t m;
-            zmq_msg_init(&m);
-            if (zmq_msg_recv(&m, z, ZMQ_DONTWAIT) < 0) {
-                zmq_msg_close(&m);
-                if (frames == 0) {
-                    zsock_kick(sock);
-                    return false;
-                }
-                break;
-            }
-            if (frames < 2) {
-                size_t size = zmq_msg_size(&m);
-                len[frames] = size > ZAP_FRAME_KEEP ? ZAP_FRAME_KEEP : size;
-                memcpy(f[frames], zmq_msg_data(&m), len[frames]);
-                f[frames][len[frames]] = '\0';
-            }
-            frames++;
-            more = zmq_msg_more(&m);
-            zmq_msg_close(&m);
-        }
-        if (frames != 2 || len[0] != 6)
-            continue;
-        uint16_t event;
-        uint32_t value;
-        memcpy(&event, f[0], 2);
-        memcpy(&value, f[0] + 2, 4);
-        char address[64], why[96];
-        /* The address is the peer's "tcp://IP:PORT"; the refusal lines of ZAP
-         * show the IP alone. */
-        const char *a = strncmp(f[1], "tcp://", 6) == 0 ? f[1] + 6 : f[1];
-        snprintf(address, sizeof address, "%.63s", a);
-        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
-            value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
-            snprintf(why, sizeof why, "no CURVE key (handshake failed: mechanism mismatch)");
-        else
-            snprintf(why, sizeof why, "CURVE handshake failed (event 0x%x, 0x%x)", event, value);
-        refused(w->zap, &w->zap->stats.handshake_failed, why, address);
-    }
-    zsock_kick(sock);
-    return true;
-}
-
-int zap_watch(zap_t *self, const char *endpoint, char *err, size_t errlen)
-{
-    char mon[512];
-    int bind_error = 0;
-    snprintf(mon, sizeof mon, "%s%s", ZSOCK_MONITOR_PREFIX, endpoint);
-    watch_t *w = calloc(1, sizeof *w);
-    watch_t **grown = realloc(self->watches, (self->nwatches + 1) * sizeof *grown);
-    if (w == NULL || grown == NULL) {
-        free(w);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    self->watches = grown;
-    w->zap = self;
-    w->sock = zsock_new(self->loop, self->zctx, SOCK_PAIR, mon, false, 0, NULL, 0, NULL, NULL,
-                        &bind_error, err, errlen);
-    if (w->sock == NULL) {
-        free(w);
-        return -1;
-    }
-    zsock_set_handlers(w->sock, on_monitor, NULL, w);
-    self->watches[self->nwatches++] = w;
-    return 0;
+    zap_t *self = arg;
+    char addr[64], why[96];
+    /* The address is the peer's "tcp://IP:PORT"; the refusal lines of ZAP
+     * show the IP alone. */
+    const char *a = strncmp(address, "tcp://", 6) == 0 ? address + 6 : address;
+    snprintf(addr, sizeof addr, "%.63s", a);
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+        value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+        snprintf(why, sizeof why, "no CURVE key (handshake failed: mechanism mismatch)");
+    else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+             event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        snprintf(why, sizeof why, "CURVE handshake failed (event 0x%x, 0x%x)", event, value);
+    else
+        return; /* the monitor's other events are not ours */
+    refused(self, &self->stats.handshake_failed, why, addr);
 }
 
 const zap_stats_t *zap_stats(const zap_t *self)
@@ -363,11 +297,6 @@ void zap_destroy(zap_t **self_p)
         return;
     *self_p = NULL;
     zsock_destroy(&self->sock);
-    for (size_t i = 0; i < self->nwatches; i++) {
-        zsock_destroy(&self->watches[i]->sock);
-        free(self->watches[i]);
-    }
-    free(self->watches);
     free(self->keys);
     free(self);
 }

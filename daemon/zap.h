@@ -29,11 +29,12 @@
 typedef struct zap zap_t;
 
 typedef struct {
-    uint64_t allowed;          /* requests answered 200 */
-    uint64_t refused;          /* requests answered 400: unknown key, other mechanism or domain */
-    uint64_t keys;             /* keys in the allow-list now */
-    uint64_t handshake_failed; /* CURVE handshakes that failed before ZAP (no key, other
-                                  server key, garbage), on the sockets given to zap_watch */
+    uint64_t allowed; /* requests answered 200 */
+    uint64_t refused; /* requests answered 400: unknown key, other mechanism or domain */
+    uint64_t keys;    /* keys in the allow-list now */
+    uint64_t
+        handshake_failed; /* CURVE handshakes that failed before ZAP (no key, other
+                             server key, garbage), on every CURVE server (zap_handshake_failed) */
 } zap_stats_t;
 
 /*
@@ -53,12 +54,13 @@ zap_t *zap_new(uv_loop_t *loop, void *zctx, const char *clients_dir, char *err, 
 int zap_load(zap_t *self, const char *clients_dir, char *err, size_t errlen);
 
 /*
- * Counts the failed CURVE handshakes of the CURVE server bound to endpoint
- * (its socket monitor, see ZSOCK_MONITOR_PREFIX): a client without a key or
- * with another server key never reaches ZAP. Refused and logged like ZAP's
- * refusals. Returns 0, or -1 with a message in err.
+ * A CURVE server's socket monitor reported event (ZMQ_EVENT_*, value) for the
+ * peer at address: a failed handshake (a client without a key or with another
+ * server key never reaches ZAP) is refused and logged like ZAP's refusals;
+ * other events are ignored. arg is the zap_t; give it to
+ * zsock_set_handshake_cb before the sockets are created.
  */
-int zap_watch(zap_t *self, const char *endpoint, char *err, size_t errlen);
+void zap_handshake_failed(void *arg, unsigned event, uint32_t value, const char *address);
 
 const zap_stats_t *zap_stats(const zap_t *self);
 

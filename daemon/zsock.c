@@ -152,6 +152,21 @@ static int set_curve(void *z, const zsock_security_t *sec, bool bind)
     return rc;
 }
 
+/* The ZAP handler's listener for failed CURVE handshakes (one per process). */
+static fdguard_event_cb handshake_cb;
+static void *handshake_arg;
+
+void zsock_set_handshake_cb(fdguard_event_cb cb, void *arg)
+{
+    handshake_cb = cb;
+    handshake_arg = arg;
+}
+
+void zsock_listen(zsock_t *self, fdguard_event_cb cb, void *arg)
+{
+    fdguard_listen(self->guard, cb, arg);
+}
+
 zsock_t *zsock_new(uv_loop_t *loop, void *zctx, sock_mode_t mode, const char *endpoint, bool bind,
                    int linger_ms, char *const *topics, size_t topics_count,
                    const zsock_limits_t *limits, const zsock_security_t *sec, int *bind_error,
@@ -192,14 +207,6 @@ zsock_t *zsock_new(uv_loop_t *loop, void *zctx, sock_mode_t mode, const char *en
         zmq_close(z);
         return NULL;
     }
-    if (sec != NULL && bind && strncmp(endpoint, "tcp://", 6) == 0) {
-        char mon[512];
-        snprintf(mon, sizeof mon, "%s%s", ZSOCK_MONITOR_PREFIX, endpoint);
-        if (zmq_socket_monitor(z, mon,
-                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                                   ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0)
-            log_warn("cannot monitor the handshakes of %s: %s", endpoint, zmq_strerror(errno));
-    }
     if ((bind ? zmq_bind(z, endpoint) : zmq_connect(z, endpoint)) != 0) {
         int e = errno;
         *bind_error = e == EADDRINUSE || e == EADDRNOTAVAIL || e == ENODEV || e == EACCES;
@@ -232,8 +239,18 @@ zsock_t *zsock_new(uv_loop_t *loop, void *zctx, sock_mode_t mode, const char *en
     self->open_handles = 3;
     uv_poll_start(&self->poll, UV_READABLE, on_poll);
     uv_check_start(&self->check, on_check);
-    if (bind)
-        self->guard = fdguard_new(loop, zctx, z, endpoint);
+    /* One monitor per socket (libzmq keeps one): it guards the connections a
+     * bound socket accepts, and tells listeners (the input's disconnect count,
+     * the ZAP handler's failed handshakes) what they asked for. */
+    if (strncmp(endpoint, "inproc://", 9) != 0) {
+        bool curve_server = sec != NULL && bind && strncmp(endpoint, "tcp://", 6) == 0;
+        int events = ZMQ_EVENT_DISCONNECTED;
+        if (curve_server)
+            events |= ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL;
+        self->guard = fdguard_new(loop, zctx, z, endpoint, events, bind);
+        if (curve_server && handshake_cb)
+            fdguard_listen(self->guard, handshake_cb, handshake_arg);
+    }
     return self;
 }
 

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "fdguard.h"
 
 typedef struct zsock zsock_t;
 
@@ -56,10 +57,17 @@ typedef struct {
 const zsock_security_t *zsock_security(const config_t *cfg, const cfg_key_t *server_key,
                                        zsock_security_t *out);
 
-/* A CURVE server's failed handshakes (a client without a key, or with another
- * server key: libzmq ends those before asking ZAP) are published by a socket
- * monitor on this prefix followed by the endpoint; zap_watch reads them. */
-#define ZSOCK_MONITOR_PREFIX "inproc://retentiond-monitor/"
+/*
+ * Every socket but inproc:// ones has one monitor (daemon/fdguard.h: libzmq
+ * keeps one per socket), which guards a bound socket's accepted connections
+ * and reports ZMQ_EVENT_DISCONNECTED to the listeners added here (at most
+ * FDGUARD_LISTENERS); a CURVE server's failed handshakes (a client without a
+ * key, or with another server key: libzmq ends those before asking ZAP) go to
+ * the callback set with zsock_set_handshake_cb, which must be set before the
+ * sockets are created (main.c: the ZAP handler's).
+ */
+void zsock_listen(zsock_t *self, fdguard_event_cb cb, void *arg);
+void zsock_set_handshake_cb(fdguard_event_cb cb, void *arg);
 
 #define ZSOCK_ZAP_DOMAIN "retentiond" /* the ZAP domain of our CURVE servers */
 
