@@ -24,8 +24,7 @@
 
 #include "log.h"
 
-#define EVENTS_PER_TURN  256 /* then the other handles get their turn */
-#define WARN_INTERVAL_NS 1000000000u
+#define EVENTS_PER_TURN 256 /* then the other handles get their turn */
 
 struct fdguard {
     void *z;       /* the guarded socket (not ours) */
@@ -36,8 +35,7 @@ struct fdguard {
     int handles;
     uint64_t refused;
     uint64_t accept_failed;
-    uint64_t last_warn_ns;
-    uint64_t suppressed;
+    log_limit_t warn;
     bool guard; /* guard accepted connections (a bound socket) */
     /* Descriptors the guard shut down: their DISCONNECTED event is the
      * guard's doing, not a peer's, and is not passed on to listeners. */
@@ -66,17 +64,13 @@ void fdguard_listen(fdguard_t *self, fdguard_event_cb cb, void *arg)
 /* Logs at most once a second; the lines left out are counted in the next. */
 static void warn_limited(fdguard_t *self, const char *what, long value)
 {
-    uint64_t now = uv_hrtime();
-    if (self->last_warn_ns != 0 && now - self->last_warn_ns < WARN_INTERVAL_NS) {
-        self->suppressed++;
+    uint64_t suppressed;
+    if (!log_limit_allow(&self->warn, uv_hrtime(), &suppressed))
         return;
-    }
     log_warn("%s: %s %ld, %llu connections closed and %llu accept failures in all (%llu similar "
              "lines not logged); raise LimitNOFILE (docs/operations.md, \"Resource limits\")",
              self->endpoint, what, value, (unsigned long long)self->refused,
-             (unsigned long long)self->accept_failed, (unsigned long long)self->suppressed);
-    self->last_warn_ns = now;
-    self->suppressed = 0;
+             (unsigned long long)self->accept_failed, (unsigned long long)suppressed);
 }
 
 /* The lowest descriptor number that is shut down: RLIMIT_NOFILE less the

@@ -61,3 +61,15 @@ void log_write(log_level_t level, const char *fmt, ...)
     ssize_t w = write(STDERR_FILENO, line, len);
     (void)w;
 }
+
+bool log_limit_allow(log_limit_t *l, uint64_t now_ns, uint64_t *suppressed)
+{
+    if (l->last_ns != 0 && now_ns - l->last_ns < LOG_LIMIT_INTERVAL_NS) {
+        l->suppressed++;
+        return false;
+    }
+    l->last_ns = now_ns;
+    *suppressed = l->suppressed;
+    l->suppressed = 0;
+    return true;
+}

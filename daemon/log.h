@@ -10,6 +10,7 @@
 #define RD_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef enum { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG } log_level_t;
 
@@ -25,5 +26,20 @@ void log_write(log_level_t level, const char *fmt, ...) __attribute__((format(pr
 #define log_warn(...)  log_write(LOG_LEVEL_WARN, __VA_ARGS__)
 #define log_info(...)  log_write(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...) log_write(LOG_LEVEL_DEBUG, __VA_ARGS__)
+
+/* A warning that a peer can repeat at will is logged at most once a second,
+ * with the count of the repetitions left out since the last line: zero it to
+ * start. */
+typedef struct {
+    uint64_t last_ns; /* the monotonic time of the last line logged, 0: never */
+    uint64_t suppressed;
+} log_limit_t;
+
+#define LOG_LIMIT_INTERVAL_NS 1000000000u
+
+/* Whether the warning may be logged at now_ns (a monotonic clock in
+ * nanoseconds, e.g. uv_hrtime()); when it may, *suppressed is the number left
+ * out since the last one (then reset), else that number grows by one. */
+bool log_limit_allow(log_limit_t *l, uint64_t now_ns, uint64_t *suppressed);
 
 #endif

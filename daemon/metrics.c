@@ -66,20 +66,12 @@
 #define LISTEN_BACKLOG       128  /* a burst waits here, costing no descriptor */
 #define ACCEPTS_PER_TURN     16   /* then the other handles get their turn */
 #define ACCEPT_PAUSE_MS      1000 /* after accept() found no descriptor or memory */
-#define WARN_INTERVAL_NS     1000000000u
 /* The exposition has a fixed set of series (topics x reasons x streams), a few
  * kilobytes; this cap only guards against a future bug. */
 #define RESPONSE_MAX_BYTES (1024u * 1024u)
 #define CONTENT_TYPE       "text/plain; version=0.0.4; charset=utf-8"
 #define DEPTH_REFRESH_MS   10000
 #define DEPTH_SQL          "SELECT stream, count(*) FROM outbox WHERE sent_at IS NULL GROUP BY stream"
-
-/* A warning logged at most once per WARN_INTERVAL_NS, with the count of the
- * repetitions left out since the last one that was logged. */
-typedef struct {
-    uint64_t last_ns; /* uv_hrtime() of the last line logged, 0: never */
-    uint64_t suppressed;
-} limiter_t;
 
 struct metrics {
     uv_loop_t *loop;
@@ -93,8 +85,8 @@ struct metrics {
     bool accepting;                     /* listen_poll is started */
     bool paused;                        /* accept() failed for want of resources: wait */
     char *token;                        /* metrics.token_file's token, NULL: none needed */
-    limiter_t accept_warn;              /* accept() failures */
-    limiter_t mhd_warn;                 /* MHD's own messages */
+    log_limit_t accept_warn;            /* accept() failures */
+    log_limit_t mhd_warn;               /* MHD's own messages */
     int handles;                        /* open uv handles; the object is freed when it reaches 0 */
     pgconn_t *depth_db;                 /* our own connection, for the outbox depth */
     uint64_t unsent[EMIT_STREAM_COUNT]; /* outbox rows never sent, at the last refresh */
@@ -428,21 +420,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return rc;
 }
 
-/* Whether a warning may be logged now; when it may, *suppressed is the count
- * of those left out since the last one (then reset). */
-static bool limiter_allow(limiter_t *l, uint64_t *suppressed)
-{
-    uint64_t now = uv_hrtime();
-    if (l->last_ns != 0 && now - l->last_ns < WARN_INTERVAL_NS) {
-        l->suppressed++;
-        return false;
-    }
-    l->last_ns = now;
-    *suppressed = l->suppressed;
-    l->suppressed = 0;
-    return true;
-}
-
 /* MHD's own messages (end with a newline). While starting they are kept for
  * the caller's error message; afterwards they are logged, at most one a
  * second (a client can make MHD complain as often as it connects). */
@@ -458,7 +435,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
         return;
     }
     uint64_t suppressed;
-    if (limiter_allow(&self->mhd_warn, &suppressed))
+    if (log_limit_allow(&self->mhd_warn, uv_hrtime(), &suppressed))
         log_warn("metrics: %s (%llu similar messages not logged)", msg,
                  (unsigned long long)suppressed);
 }
@@ -509,7 +486,7 @@ static void accept_failed(metrics_t *self, int err)
 {
     bool lack = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
     uint64_t suppressed;
-    if (limiter_allow(&self->accept_warn, &suppressed))
+    if (log_limit_allow(&self->accept_warn, uv_hrtime(), &suppressed))
         log_warn("metrics: cannot accept a connection: %s%s (%llu similar failures not logged)",
                  strerror(err), lack ? "; not accepting for 1 s" : "",
                  (unsigned long long)suppressed);

@@ -319,30 +319,23 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
     case ST_BEGIN: {
         char now[40], limit[16];
         const char *now_p = NULL;
-        int64_t seq_now = sequence_now(self);
-        if (self->phase == PH_MEDIANS) {
-            const char *params[2] = {NULL,
-                                     config_sales_type_name(self->cfg->rules.default_sales_type)};
-            if (seq_now != TIME_NONE) {
-                event_format_time(seq_now, now, sizeof now);
-                params[0] = now;
-            }
-            submit(self, ST_CLAIM, "SELECT rd_cycle_medians($1::timestamptz, $2)", 2, params);
-            break;
-        }
-        if (self->phase == PH_NPS) {
-            /* The time of the round it follows, not the clock now: the event
-             * clock may have moved since (a clock.tick committed meanwhile), and
-             * the due clients of that newer time must be judged first, by the
-             * next round; an NPS job picked ahead of them would take a contact
-             * slot a stage-1 task or a gift alert has priority for. */
-            event_format_time(self->round_now, now, sizeof now);
-            now_p = now;
-        } else if (seq_now != TIME_NONE) {
-            event_format_time(seq_now, now, sizeof now);
+        /* The NPS phase runs at the time of the round it follows, not the
+         * clock now: the event clock may have moved since (a clock.tick
+         * committed meanwhile), and the due clients of that newer time must
+         * be judged first, by the next round; an NPS job picked ahead of them
+         * would take a contact slot a stage-1 task or a gift alert has
+         * priority for. */
+        int64_t at = self->phase == PH_NPS ? self->round_now : sequence_now(self);
+        if (at != TIME_NONE) {
+            event_format_time(at, now, sizeof now);
             now_p = now;
         }
         const char *default_type = config_sales_type_name(self->cfg->rules.default_sales_type);
+        if (self->phase == PH_MEDIANS) {
+            const char *params[2] = {now_p, default_type};
+            submit(self, ST_CLAIM, "SELECT rd_cycle_medians($1::timestamptz, $2)", 2, params);
+            break;
+        }
         const char *fallback =
             self->cfg->rules.cycle.fallback == CYCLE_FALLBACK_MEDIAN ? "true" : "false";
         if (self->phase == PH_NPS) {

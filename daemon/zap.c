@@ -26,11 +26,10 @@
 #include "log.h"
 #include "zsock.h"
 
-#define ZAP_RECV_BATCH   64  /* requests answered per callback */
-#define ZAP_FRAMES       9   /* routing id, delimiter, then RFC 27's seven */
-#define ZAP_FRAME_KEEP   256 /* bytes kept of each frame (credentials are 32) */
-#define ZAP_LOG_EVERY_MS 1000
-#define ZAP_MAX_KEYS     100000 /* a folder with more files is a mistake */
+#define ZAP_RECV_BATCH 64     /* requests answered per callback */
+#define ZAP_FRAMES     9      /* routing id, delimiter, then RFC 27's seven */
+#define ZAP_FRAME_KEEP 256    /* bytes kept of each frame (credentials are 32) */
+#define ZAP_MAX_KEYS   100000 /* a folder with more files is a mistake */
 
 typedef char key_t_[CURVEKEY_LEN + 1];
 
@@ -41,9 +40,7 @@ struct zap {
     key_t_ *keys;
     size_t nkeys;
     zap_stats_t stats;
-    uint64_t last_log_ms;
-    bool logged_once;
-    uint64_t suppressed; /* refusals not logged since the last line */
+    log_limit_t refusal_log;
 };
 
 static int key_cmp(const void *a, const void *b)
@@ -123,19 +120,14 @@ static bool frame_is(const char *f, size_t len, const char *want)
 static void refused(zap_t *self, uint64_t *count, const char *why, const char *address)
 {
     (*count)++;
-    uint64_t now = uv_now(self->loop);
-    if (self->logged_once && now - self->last_log_ms < ZAP_LOG_EVERY_MS) {
-        self->suppressed++;
+    uint64_t suppressed;
+    if (!log_limit_allow(&self->refusal_log, uv_hrtime(), &suppressed))
         return;
-    }
-    if (self->suppressed > 0)
+    if (suppressed > 0)
         log_warn("zap: refused a client from %s: %s (%llu more refused since the last such line)",
-                 address, why, (unsigned long long)self->suppressed);
+                 address, why, (unsigned long long)suppressed);
     else
         log_warn("zap: refused a client from %s: %s", address, why);
-    self->logged_once = true;
-    self->last_log_ms = now;
-    self->suppressed = 0;
 }
 
 /* Decides one request; fills the status and, when admitted, the user id. */
