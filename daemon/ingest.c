@@ -50,18 +50,31 @@
  * (docs/benchmarks.md); 64 rows lost rejects of ordinary bursts. */
 #define REJECTS_QUEUED_MAX (1u << 20)
 #define TIMER_MS           1000 /* disconnect events and suppressed-log summaries */
-/* ZMQ_RCVHWM per peer of a ROUTER input: what libzmq may hold, read from the
- * network but not by us, while the input is paused. Sized so that this many
- * messages of max_message_bytes fit in max_pending_bytes, within these bounds.
- * Pull and sub inputs keep zsock's 10,000: with a receive high-water mark of
- * 64 or 256, libzmq 4.3.4 stranded the last ~100 messages of a PUSH sender
- * that closed (with linger) while the daemon's queue was full: they never
- * arrived (the pull benchmark, and a two-process reproduction). A router
- * sender re-sends what was not acknowledged, so there nothing is lost. */
+/* ZMQ_RCVHWM per peer: what libzmq may hold, read from the network but not by
+ * us, while the input is paused. Sized so that this many messages of
+ * max_message_bytes fit in max_pending_bytes, within these bounds, so that a
+ * paused input holds about max_pending_bytes per peer in libzmq on top of its
+ * own pending bytes. One exception: pull and sub inputs on ipc:// keep
+ * 10,000. libzmq 4.3.4 loses the last messages of an ipc:// sender that
+ * closes while the receiver's queue is full, the more the smaller the queue
+ * (libzmq issue #4660; reproduced with pyzmq alone: 64 lost ~200 of 50,000,
+ * 1,000 and 10,000 lost none; tcp:// lost none at 64). An ipc:// socket is
+ * reachable only through the file system, not from the network; a router
+ * sender re-sends what was not acknowledged, so router inputs are sized on
+ * every transport. */
 #define RCVHWM_MIN 64
 #define RCVHWM_MAX 10000
 
 typedef struct source source_t;
+
+/* The input's ZMQ_RCVHWM, 0 for zsock's default (see RCVHWM_MIN). */
+static int receive_hwm(const cfg_ingest_t *ic)
+{
+    if (ic->mode != SOCK_ROUTER && strncmp(ic->endpoint, "ipc://", 6) == 0)
+        return 0;
+    size_t hwm = ic->max_pending_bytes / ic->max_message_bytes;
+    return hwm < RCVHWM_MIN ? RCVHWM_MIN : hwm > RCVHWM_MAX ? RCVHWM_MAX : (int)hwm;
+}
 
 /* Every message read gets one: it travels through the store as the callback
  * argument and comes back when the message's fate is durable, so its bytes
@@ -492,13 +505,9 @@ ingest_t *ingest_new(uv_loop_t *loop, void *zctx, const config_t *cfg, store_t *
         const cfg_ingest_t *ic = &cfg->ingest[i];
         source_t *src = &self->sources[i];
         int bind_error = 0;
-        size_t hwm = ic->max_pending_bytes / ic->max_message_bytes;
         zsock_limits_t limits = {
             .max_msg_size = (int64_t)ic->max_frame_bytes,
-            .rcvhwm = ic->mode != SOCK_ROUTER ? 0
-                      : hwm < RCVHWM_MIN      ? RCVHWM_MIN
-                      : hwm > RCVHWM_MAX      ? RCVHWM_MAX
-                                              : (int)hwm,
+            .rcvhwm = receive_hwm(ic),
         };
         zsock_security_t sec;
         src->sock = zsock_new(loop, zctx, ic->mode, ic->endpoint, ic->bind,

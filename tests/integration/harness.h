@@ -163,6 +163,8 @@ const char *h_log(harness_t *h);
 int h_kill(harness_t *h, int sig);
 /* Whether the daemon still runs: kill(pid, 0) == 0 and its pidfd reports no exit. */
 bool h_alive(harness_t *h);
+/* A TCP port on 127.0.0.1 that was free a moment ago (the kernel's choice). */
+int h_free_port(void);
 /* The daemon's VmRSS in KiB (/proc/PID/status), -1 when unknown. */
 long h_rss_kib(harness_t *h);
 /* How many lines of the daemon's whole log contain needle. */

@@ -31,18 +31,6 @@ static void teardown(void)
 TestSuite(config_notes, .init = setup, .fini = teardown, .timeout = 60);
 
 /* A TCP port nothing listens on now (bind port 0, read it, close). */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    cr_assert(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    cr_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0, "bind: %s", strerror(errno));
-    cr_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 #define WARNING "binds on all interfaces"
 
 Test(config_notes, a_bind_on_all_interfaces_is_warned_about_at_start_and_by_check_config)
@@ -52,7 +40,7 @@ Test(config_notes, a_bind_on_all_interfaces_is_warned_about_at_start_and_by_chec
     cr_assert_eq(h_run_daemon(&h, args, out, sizeof out), 0, "%s", out);
     cr_assert(strstr(out, WARNING) == NULL, "%s", out); /* ipc:// only */
 
-    snprintf(ep, sizeof ep, "tcp://*:%d", free_port());
+    snprintf(ep, sizeof ep, "tcp://*:%d", h_free_port());
     h_config_replace(&h, h.pull_ep, ep);
     cr_assert_eq(h_run_daemon(&h, args, out, sizeof out), 0, "%s", out);
     char want[160];

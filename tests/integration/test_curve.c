@@ -42,18 +42,6 @@ static keypair_t server, known, known2, stranger, pubsrv;
 static void *socks[16];
 static int nsocks;
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    cr_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-    cr_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static void write_file(const char *dir, const char *name, const char *text)
 {
     char path[512];
@@ -126,11 +114,11 @@ static void setup(void)
     write_key(clients, "known2.pub", known2.pub);
     write_file(clients, "README", "not a key: skipped with a warning\n");
 
-    snprintf(h.router_ep, sizeof h.router_ep, "tcp://127.0.0.1:%d", free_port());
-    snprintf(h.pull_ep, sizeof h.pull_ep, "tcp://127.0.0.1:%d", free_port());
-    snprintf(h.sub_ep, sizeof h.sub_ep, "tcp://127.0.0.1:%d", free_port());
+    snprintf(h.router_ep, sizeof h.router_ep, "tcp://127.0.0.1:%d", h_free_port());
+    snprintf(h.pull_ep, sizeof h.pull_ep, "tcp://127.0.0.1:%d", h_free_port());
+    snprintf(h.sub_ep, sizeof h.sub_ep, "tcp://127.0.0.1:%d", h_free_port());
     for (int s = 0; s < 3; s++)
-        snprintf(h.emit_ep[s], sizeof h.emit_ep[s], "tcp://127.0.0.1:%d", free_port());
+        snprintf(h.emit_ep[s], sizeof h.emit_ep[s], "tcp://127.0.0.1:%d", h_free_port());
     char top[2048];
     snprintf(top, sizeof top,
              "security:\n"
@@ -140,7 +128,7 @@ static void setup(void)
              "    clients_dir: \"%s\"\n"
              "metrics:\n"
              "  listen: \"127.0.0.1:%d\"\n",
-             h.dir, h.dir, clients, metrics_port = free_port());
+             h.dir, h.dir, clients, metrics_port = h_free_port());
     const char *emit[3] = {"mode: router, ack_timeout_s: 30", NULL, NULL};
     h_write_config_emit(&h, top, NULL, emit);
     char with_key[600];

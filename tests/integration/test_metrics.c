@@ -28,18 +28,6 @@ static int port;
 /* A port nothing listens on now: bind port 0, read what the kernel chose,
  * close. Another process could take it before the daemon does; on loopback in
  * a test run that does not happen in practice. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    cr_assert(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    cr_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0, "bind: %s", strerror(errno));
-    cr_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static void write_config(int p)
 {
     char top[128];
@@ -50,7 +38,7 @@ static void write_config(int p)
 static void setup(void)
 {
     h_setup(&h);
-    port = free_port();
+    port = h_free_port();
     write_config(port);
 }
 
@@ -513,7 +501,7 @@ Test(metrics, descriptor_exhaustion_is_backpressure_not_a_busy_loop)
      * listener retries; a burst can outrun the guard for a moment, and the
      * test checks what follows, not that race. */
     char tcp[64];
-    snprintf(tcp, sizeof tcp, "tcp://127.0.0.1:%d", free_port());
+    snprintf(tcp, sizeof tcp, "tcp://127.0.0.1:%d", h_free_port());
     h_config_replace(&h, h.router_ep, tcp);
     snprintf(h.router_ep, sizeof h.router_ep, "%s", tcp);
     cr_assert(h_start(&h), "daemon did not start");
