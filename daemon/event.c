@@ -39,7 +39,9 @@
  */
 #include "event.h"
 
+#include "decimal.h"
 #include "json.h"
+#include "rdtime.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -49,9 +51,7 @@
 #define EVENT_DEPTH_DEFAULT 16
 #define EXCERPT_MAX         64                     /* input bytes shown in a `why` message */
 #define EXCERPT_BUF         (EXCERPT_MAX * 6 + 16) /* worst case: every byte as \u00XX, quotes, "..." */
-#define MONEY_INT_DIGITS    15                     /* numeric(19,4): 15 digits before the point */
-#define MONEY_DECIMALS      4
-/* EVENT_MONEY_TEXT_MAX (event.h): sign + 15 digits + point + 4 decimals + NUL, with room. */
+/* DECIMAL_MONEY_TEXT_MAX (event.h): sign + 15 digits + point + 4 decimals + NUL, with room. */
 
 static const char *const type_names[EV_TYPE_COUNT] = {
     [EV_ORDER_CREATED] = "order.created",
@@ -189,258 +189,11 @@ size_t event_text_cut(const char *s, size_t len, size_t max)
     return n;
 }
 
-/* --- time ----------------------------------------------------------------- */
-
-int64_t event_days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = (unsigned)(y - era * 400);
-    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-void event_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const unsigned doe = (unsigned)(z - era * 146097);
-    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-static bool is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static unsigned days_in_month(int64_t y, unsigned m)
-{
-    static const unsigned dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && is_leap(y) ? 29 : dim[m - 1];
-}
-
-/* Reads n decimal digits at s; false when any is not a digit. */
-static bool digits(const char *s, int n, unsigned *out)
-{
-    unsigned v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-#define US_PER_SEC INT64_C(1000000)
-#define US_PER_DAY (INT64_C(86400) * US_PER_SEC)
-
-/* Parses an RFC 3339 date-time; returns NULL or why it is not one. */
-static const char *time_problem(const char *s, size_t len, int64_t *us_out)
-{
-    unsigned year, mon, day, hour, min, sec;
-    const char *shape = "expected YYYY-MM-DDTHH:MM:SS[.ffffff] followed by Z or +HH:MM";
-    if (len < 19 || !digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &mon) || s[7] != '-' ||
-        !digits(s + 8, 2, &day) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2, &hour) ||
-        s[13] != ':' || !digits(s + 14, 2, &min) || s[16] != ':' || !digits(s + 17, 2, &sec))
-        return shape;
-    if (year < 1970)
-        return "year before 1970";
-    if (mon < 1 || mon > 12)
-        return "month out of range";
-    if (day < 1 || day > days_in_month(year, mon))
-        return "day out of range for the month";
-    if (hour > 23)
-        return "hour out of range";
-    if (min > 59)
-        return "minute out of range";
-    if (sec > 59)
-        return "second out of range (leap seconds are not accepted)";
-    size_t i = 19;
-    int64_t frac = 0;
-    if (i < len && s[i] == '.') {
-        i++;
-        int nd = 0;
-        while (i < len && s[i] >= '0' && s[i] <= '9') {
-            if (++nd > 6)
-                return "more than 6 fractional second digits";
-            frac = frac * 10 + (s[i] - '0');
-            i++;
-        }
-        if (nd == 0)
-            return "expected digits after the decimal point";
-        for (; nd < 6; nd++)
-            frac *= 10;
-    }
-    int64_t offset_min = 0;
-    if (i >= len)
-        return "missing time zone offset (Z or +HH:MM)";
-    if (s[i] == 'Z' || s[i] == 'z') {
-        i++;
-    } else if (s[i] == '+' || s[i] == '-') {
-        unsigned oh, om;
-        if (len - i < 6 || !digits(s + i + 1, 2, &oh) || s[i + 3] != ':' ||
-            !digits(s + i + 4, 2, &om))
-            return "malformed time zone offset, expected +HH:MM";
-        if (oh > 23 || om > 59)
-            return "time zone offset out of range";
-        offset_min = (int64_t)oh * 60 + om;
-        if (s[i] == '-')
-            offset_min = -offset_min;
-        i += 6;
-    } else {
-        return "missing time zone offset (Z or +HH:MM)";
-    }
-    if (i != len)
-        return "unexpected characters after the time zone offset";
-    int64_t secs = event_days_from_civil(year, mon, day) * 86400 + (int64_t)hour * 3600 +
-                   (int64_t)min * 60 + sec - offset_min * 60;
-    int64_t us = secs * US_PER_SEC + frac;
-    if (us < 0)
-        return "before 1970-01-01T00:00:00Z";
-    if (us >= event_days_from_civil(10000, 1, 1) * US_PER_DAY)
-        return "after 9999-12-31T23:59:59Z";
-    *us_out = us;
-    return NULL;
-}
-
-void event_format_time(int64_t us, char *out, size_t outlen)
-{
-    int64_t days = us / US_PER_DAY;
-    int64_t rem = us % US_PER_DAY;
-    if (rem < 0) {
-        rem += US_PER_DAY;
-        days--;
-    }
-    int64_t y;
-    unsigned m, d;
-    event_civil_from_days(days, &y, &m, &d);
-    int64_t secs = rem / US_PER_SEC;
-    snprintf(out, outlen, "%04lld-%02u-%02uT%02d:%02d:%02d.%06dZ", (long long)y, m, d,
-             (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60), (int)(rem % US_PER_SEC));
-}
-
-bool event_parse_time(const char *s, size_t len, int64_t *us, char *out, size_t outlen)
-{
-    int64_t v;
-    if (s == NULL || time_problem(s, len, &v) != NULL)
-        return false;
-    if (us != NULL)
-        *us = v;
-    if (out != NULL)
-        event_format_time(v, out, outlen);
-    return true;
-}
-
-/* --- money ---------------------------------------------------------------- */
-
-/* The k-th digit of the mantissa int||frac, with the implied zeros on both
- * sides, so an exponent can shift the point anywhere without building text. */
-typedef struct {
-    const char *ip;
-    size_t ilen;
-    const char *fp;
-    size_t flen;
-} mantissa_t;
-
-static char mant_digit(const mantissa_t *m, long long k)
-{
-    if (k < 0 || k >= (long long)(m->ilen + m->flen))
-        return '0';
-    return (size_t)k < m->ilen ? m->ip[k] : m->fp[(size_t)k - m->ilen];
-}
-
-/*
- * Parses [+-]digits[.digits][(e|E)[+-]digits] into canonical text; returns NULL
- * or why not. The exponent is clamped at +-1e6: beyond that a non-zero value
- * breaks the digit or decimal limit anyway, and zero stays zero, so the clamp
- * changes no answer while keeping every loop bounded by the input length.
- */
-static const char *money_problem(const char *s, size_t len, bool allow_negative, char *out,
-                                 size_t outlen)
-{
-    const char *bad = "not a decimal number";
-    size_t i = 0;
-    bool neg = false;
-    if (i < len && (s[i] == '-' || s[i] == '+'))
-        neg = s[i++] == '-';
-    mantissa_t m = {s + i, 0, NULL, 0};
-    while (i < len && s[i] >= '0' && s[i] <= '9')
-        i++, m.ilen++;
-    if (m.ilen == 0)
-        return bad;
-    if (i < len && s[i] == '.') {
-        m.fp = s + ++i;
-        while (i < len && s[i] >= '0' && s[i] <= '9')
-            i++, m.flen++;
-        if (m.flen == 0)
-            return bad;
-    }
-    long long exp = 0;
-    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        bool eneg = false;
-        if (i < len && (s[i] == '-' || s[i] == '+'))
-            eneg = s[i++] == '-';
-        size_t start = i;
-        while (i < len && s[i] >= '0' && s[i] <= '9') {
-            if (exp < 1000000)
-                exp = exp * 10 + (s[i] - '0');
-            i++;
-        }
-        if (i == start)
-            return bad;
-        if (exp > 1000000)
-            exp = 1000000;
-        if (eneg)
-            exp = -exp;
-    }
-    if (i != len)
-        return bad;
-
-    const long long n = (long long)(m.ilen + m.flen);
-    const long long point = (long long)m.ilen + exp; /* digits before the point */
-    long long first = 0;                             /* first non-zero digit */
-    while (first < n && mant_digit(&m, first) == '0')
-        first++;
-    const bool zero = first == n;
-    if (neg && !zero && !allow_negative)
-        return "negative amount";
-    const long long int_digits = !zero && first < point ? point - first : 0;
-    if (int_digits > MONEY_INT_DIGITS)
-        return "more than 15 digits before the decimal point";
-    long long decimals = n > point ? n - point : 0;
-    if (decimals > MONEY_DECIMALS)
-        return "more than 4 decimal places";
-    if (outlen < EVENT_MONEY_TEXT_MAX)
-        return "output buffer too small";
-    size_t o = 0;
-    if (neg && !zero)
-        out[o++] = '-';
-    if (int_digits == 0)
-        out[o++] = '0';
-    for (long long k = first; k < point && int_digits > 0; k++)
-        out[o++] = mant_digit(&m, k);
-    if (decimals > 0) {
-        out[o++] = '.';
-        for (long long k = point; k < point + decimals; k++)
-            out[o++] = mant_digit(&m, k);
-    }
-    out[o] = '\0';
-    return NULL;
-}
-
 bool event_parse_money(const char *s, size_t len, bool allow_negative, char *out, size_t outlen,
                        char *why, size_t whylen)
 {
     const char *problem =
-        s ? money_problem(s, len, allow_negative, out, outlen) : "not a decimal number";
+        s ? decimal_money_problem(s, len, allow_negative, out, outlen) : "not a decimal number";
     if (problem == NULL)
         return true;
     if (why != NULL && whylen > 0) {
@@ -623,14 +376,14 @@ static reject_reason_t read_ts(ctx_t *c)
     reject_reason_t r = read_string(c, "ts", true, &v);
     if (r != REJ_NONE)
         return r;
-    const char *problem = time_problem(json_string(v), json_string_len(v), &c->ev->ts_us);
+    const char *problem = rdtime_problem(json_string(v), json_string_len(v), &c->ev->ts_us);
     if (problem != NULL) {
         char ex[EXCERPT_BUF];
         value_excerpt(ex, sizeof ex, v);
         return reject(c, REJ_BAD_VALUE, "field \"ts\": %s: %s", problem, ex);
     }
     char norm[32];
-    event_format_time(c->ev->ts_us, norm, sizeof norm);
+    rdtime_format(c->ev->ts_us, norm, sizeof norm);
     c->ev->ts = xstrndup(norm, strlen(norm));
     return REJ_NONE;
 }
@@ -654,7 +407,7 @@ static reject_reason_t read_money(ctx_t *c, const char *name, bool required, boo
     } else {
         return type_error(c, name, "a number or a decimal string", v);
     }
-    char out[EVENT_MONEY_TEXT_MAX], why[EXCERPT_BUF + 64];
+    char out[DECIMAL_MONEY_TEXT_MAX], why[EXCERPT_BUF + 64];
     if (!event_parse_money(text, len, allow_negative, out, sizeof out, why, sizeof why))
         return reject(c, REJ_BAD_VALUE, "field \"%s\": %s", name, why);
     *dst = xstrndup(out, strlen(out));

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "decimal.h"
+
 #define EVENT_ID_MAX 128 /* bytes, contract: ids are at most 128 bytes */
 /* Bytes of a free-text field (name, comment, competitor, reason) an event keeps:
  * longer text is cut to at most this many bytes at a UTF-8 character boundary,
@@ -148,24 +150,8 @@ bool event_valid_id(const char *s, size_t len);
  * max bytes and ends at a character (code point) boundary: len when len <= max,
  * otherwise max minus the bytes of a multi-byte sequence that max would split. */
 size_t event_text_cut(const char *s, size_t len, size_t max);
-/* RFC 3339 with an offset ("2026-11-25T10:00:00Z", "...+03:00", fractions up to
- * microseconds). Fills *us (UTC microseconds) and, when out != NULL, the
- * normalised form "YYYY-MM-DDTHH:MM:SS.ffffffZ" (at least 28 bytes). */
-bool event_parse_time(const char *s, size_t len, int64_t *us, char *out, size_t outlen);
-/* Days since 1970-01-01 of a proleptic Gregorian date, and back (H. Hinnant's
- * algorithms): pure arithmetic, no dependence on TZ, locale or time_t. Shared by
- * every module that converts dates (calendar, batch ids). */
-int64_t event_days_from_civil(int64_t y, unsigned m, unsigned d);
-void event_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
-
-/* Formats UTC microseconds as "YYYY-MM-DDTHH:MM:SS.ffffffZ". */
-void event_format_time(int64_t us, char *out, size_t outlen);
-/* Money: a JSON number lexeme or decimal string; at most 4 decimals after
- * expanding any exponent; negative allowed only with allow_negative. Writes the
- * canonical decimal text (no exponent, no '+', no superfluous leading zeros) to
- * out, which must hold at least EVENT_MONEY_TEXT_MAX bytes. Returns false with
- * "reason: value" in why (e.g. "negative amount: -5.00"). */
-#define EVENT_MONEY_TEXT_MAX 32
+/* Money (decimal_money_problem, lib/decimal.h) with "reason: value" in why
+ * (e.g. "negative amount: -5.00"); out holds DECIMAL_MONEY_TEXT_MAX bytes. */
 bool event_parse_money(const char *s, size_t len, bool allow_negative, char *out, size_t outlen,
                        char *why, size_t whylen);
 

@@ -22,6 +22,7 @@
 
 #include "event.h"
 #include "json.h"
+#include "rdtime.h"
 
 #define MODEL_LOCK_KEY "7216539413" /* arbitrary, constant: "retentiond model run" */
 #define DAYS_PER_WEEK  7.0
@@ -244,7 +245,7 @@ static int run_now(PGconn *conn, bool event_clock, char *out, size_t outlen, boo
     if (!event_clock) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        event_format_time((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, out, outlen);
+        rdtime_format((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, out, outlen);
         return MODEL_DB_OK;
     }
     PGresult *res = exec(conn, "SELECT rd_us(now) FROM event_clock", 0, NULL, PGRES_TUPLES_OK,
@@ -253,7 +254,7 @@ static int run_now(PGconn *conn, bool event_clock, char *out, size_t outlen, boo
         return MODEL_DB_ERROR;
     *has = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
     if (*has)
-        event_format_time(strtoll(PQgetvalue(res, 0, 0), NULL, 10), out, outlen);
+        rdtime_format(strtoll(PQgetvalue(res, 0, 0), NULL, 10), out, outlen);
     PQclear(res);
     return MODEL_DB_OK;
 }

@@ -26,12 +26,12 @@
 #include <time.h>
 
 #include "decision.h"
-#include "event.h"
 #include "gift_risk.h"
 #include "json.h"
 #include "log.h"
 #include "nps.h"
 #include "pgconn.h"
+#include "rdtime.h"
 #include "reactivation.h"
 #include "worker.h"
 
@@ -327,7 +327,7 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
          * priority for. */
         int64_t at = self->phase == PH_NPS ? self->round_now : sequence_now(self);
         if (at != TIME_NONE) {
-            event_format_time(at, now, sizeof now);
+            rdtime_format(at, now, sizeof now);
             now_p = now;
         }
         const char *default_type = config_sales_type_name(self->cfg->rules.default_sales_type);

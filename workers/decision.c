@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
 #include "hash.h"
+#include "rdtime.h"
 
 struct decisions {
     jbuf_t episodes, decisions, outbox, outcomes_seen, deals_seen, nps_seen, clients, all;
@@ -95,7 +95,7 @@ static void put_rfc3339(jbuf_t *b, const char *key, int64_t t)
         return;
     }
     char text[40];
-    event_format_time(t, text, sizeof text);
+    rdtime_format(t, text, sizeof text);
     jbuf_string(b, text, strlen(text));
 }
 

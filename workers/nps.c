@@ -7,8 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "event.h"
-
 double nps_index(long promoters, long passives, long detractors)
 {
     long total = promoters + passives + detractors;
@@ -46,7 +44,7 @@ void nps_make_job(const worker_env_t *env, client_t *c, int64_t now, decisions_t
 static void followup(const worker_env_t *env, client_t *c, const nps_in_t *r, const char *kind,
                      int64_t now, decisions_t *out)
 {
-    char key[EVENT_ID_MAX + 64], id[64];
+    char key[128 + 64], id[64]; /* a job id has at most 128 bytes (contract) */
     snprintf(key, sizeof key, "nps_followup/%s/%lld", r->job_id, (long long)r->ts);
     decision_id_text(id, sizeof id, "nf-", c->client_id, key);
     jbuf_t fields = JBUF_INIT;

@@ -25,7 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "event.h"
+#include "rdtime.h"
 
 #define US_PER_DAY 86400000000.0
 #define KIND       "reactivation"
@@ -245,7 +245,7 @@ static batch_run_t batch_run_of_period(const worker_env_t *env, int64_t y, int m
     unsigned d = (unsigned)env->cfg->rules.reactivation.batch_day;
     if (d > dim)
         d = dim;
-    int32_t day = (int32_t)event_days_from_civil(y, (unsigned)m, d);
+    int32_t day = (int32_t)rdtime_days_from_civil(y, (unsigned)m, d);
     int64_t at = calendar_next_open(env->cal, calendar_day_start(env->cal, day));
     return (batch_run_t){at, calendar_day(env->cal, at)};
 }
@@ -263,7 +263,7 @@ static batch_run_t batch_run(const worker_env_t *env, int64_t t, int k)
                                                                       : 6;
     int64_t y;
     unsigned m, d;
-    event_civil_from_days(calendar_day(env->cal, t), &y, &m, &d);
+    rdtime_civil_from_days(calendar_day(env->cal, t), &y, &m, &d);
     int start = (int)((m - 1) / (unsigned)step) * step + 1; /* the period holding t */
     if (batch_run_of_period(env, y, start).at > t)
         start -= step; /* its run is still ahead: the last one was the period before */
@@ -275,7 +275,7 @@ static void batch_id_for(int32_t day, char *out, size_t outlen)
 {
     int64_t y;
     unsigned m, d;
-    event_civil_from_days(day, &y, &m, &d);
+    rdtime_civil_from_days(day, &y, &m, &d);
     snprintf(out, outlen, "batch-%04lld-%02u-%02u", (long long)y, m, d);
 }
 

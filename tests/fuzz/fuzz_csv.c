@@ -1,4 +1,4 @@
-// fuzz-sources: daemon/csv.c
+// fuzz-sources: daemon/lib/csv.c
 /*
  * libFuzzer target for the csv reader over a buffer: any input must end in
  * records, end of input or an error, never a crash, a leak or a read outside

@@ -1,4 +1,4 @@
-// fuzz-sources: daemon/json.c daemon/event.c
+// fuzz-sources: daemon/lib/json.c daemon/event.c daemon/lib/rdtime.c daemon/lib/decimal.c
 /*
  * fuzz_event: a libFuzzer target for event_parse (and so for the JSON reader).
  *
@@ -11,7 +11,8 @@
  *
  * Build (not wired into CMake):
  *   clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Idaemon \
- *         daemon/json.c daemon/event.c tests/fuzz/fuzz_event.c -o /tmp/fuzz_event
+ *         -Idaemon/lib daemon/lib/json.c daemon/event.c daemon/lib/rdtime.c \
+ *         daemon/lib/decimal.c tests/fuzz/fuzz_event.c -o /tmp/fuzz_event
  */
 #include "event.h"
 

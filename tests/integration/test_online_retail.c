@@ -22,9 +22,9 @@
 #include <time.h>
 #include <zmq.h>
 
-#include "event.h"
 #include "harness.h"
 #include "json.h"
+#include "rdtime.h"
 
 #define ORDERS_CSV RD_SOURCE_DIR "/tests/data/online_retail_orders.csv"
 #define TICK       "2011-12-10T12:00:00Z"
@@ -153,7 +153,7 @@ static bool own_cycle(const int64_t *d, int n, frac_t *cycle, int *order_days)
 static void expect_build(expect_t *e)
 {
     memset(e, 0, sizeof *e);
-    cr_assert(event_parse_time(TICK, strlen(TICK), &e->tick, NULL, 0));
+    cr_assert(rdtime_parse(TICK, strlen(TICK), &e->tick, NULL, 0));
 
     FILE *f = fopen(ORDERS_CSV, "r");
     cr_assert(f != NULL, "%s", ORDERS_CSV);
@@ -168,7 +168,7 @@ static void expect_build(expect_t *e)
         if (n == cap)
             cr_assert((rows = realloc(rows, (cap *= 2) * sizeof *rows)) != NULL);
         cr_assert_eq(sscanf(line, "%*[^,],%23[^,],%39[^,],", rows[n].id, ts), 2, "%s", line);
-        cr_assert(event_parse_time(ts, strlen(ts), &rows[n].ts, NULL, 0), "%s", line);
+        cr_assert(rdtime_parse(ts, strlen(ts), &rows[n].ts, NULL, 0), "%s", line);
         n++;
     }
     fclose(f);
@@ -271,7 +271,7 @@ static client_t *expect_find(expect_t *e, const char *id)
 static const char *when(int64_t us)
 {
     static char text[40];
-    event_format_time(us, text, sizeof text);
+    rdtime_format(us, text, sizeof text);
     return text;
 }
 
@@ -348,7 +348,7 @@ static void check_task(expect_t *e, const char *topic, const char *body)
         c->tasks++;
         int64_t created;
         const char *at = member(v, "created_at");
-        if (!event_parse_time(at, strlen(at), &created, NULL, 0) || created != e->tick)
+        if (!rdtime_parse(at, strlen(at), &created, NULL, 0) || created != e->tick)
             problem(P_TASK, "client %s: created_at %s, want %s", id, at, TICK);
         if (!c->due)
             problem(P_EXTRA,

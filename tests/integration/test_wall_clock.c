@@ -13,9 +13,9 @@
 #include <time.h>
 #include <zmq.h>
 
-#include "event.h"
 #include "harness.h"
 #include "json.h"
+#include "rdtime.h"
 
 static harness_t h;
 
@@ -79,7 +79,7 @@ static void expect_tasks_now(void *pull, int64_t lo, const char *const *want, si
         if (!resent) {
             int64_t created;
             const char *at = h_json_str(t, "created_at");
-            cr_assert(event_parse_time(at, strlen(at), &created, NULL, 0), "%s", at);
+            cr_assert(rdtime_parse(at, strlen(at), &created, NULL, 0), "%s", at);
             cr_assert(created >= lo && created <= wall_us(), "%s: created_at %s is not now", client,
                       at);
             cr_assert_str_eq(h_json_str(t, "stage"), "1");

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
 #include "json.h"
+#include "rdtime.h"
 
 config_t *eng_cfg;
 calendar_t *eng_cal;
@@ -35,7 +35,7 @@ void eng_load(const char *rules)
     eng_cal = calendar_new(eng_cfg, err, sizeof err);
     cr_assert(eng_cal != NULL, "%s", err);
     eng_out = decisions_new();
-    cr_assert(event_parse_time("2026-11-25T07:00:00Z", 20, &T0, NULL, 0));
+    cr_assert(rdtime_parse("2026-11-25T07:00:00Z", 20, &T0, NULL, 0));
 }
 
 void eng_teardown(void)

@@ -10,7 +10,7 @@
  */
 #include "calendar.h"
 #include "config.h"
-#include "event.h"
+#include "rdtime.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -27,7 +27,7 @@ static int32_t day_of(const char *date)
 {
     int y, m, d;
     cr_assert_eq(sscanf(date, "%d-%d-%d", &y, &m, &d), 3, "bad test date %s", date);
-    return (int32_t)event_days_from_civil(y, (unsigned)m, (unsigned)d);
+    return (int32_t)rdtime_days_from_civil(y, (unsigned)m, (unsigned)d);
 }
 
 /* "YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM|-HH:MM)" as UTC microseconds. */
@@ -54,14 +54,14 @@ static int64_t at(const char *iso)
         cr_assert_eq(*p, 'Z', "no offset in %s", iso);
     }
     int64_t secs =
-        event_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s - off;
+        rdtime_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s - off;
     return secs * 1000000 + us;
 }
 
 /* UTC microseconds as "YYYY-MM-DDTHH:MM:SS.ffffffZ", for failure messages. */
 static const char *utc(int64_t us, char *buf, size_t len)
 {
-    event_format_time(us, buf, len);
+    rdtime_format(us, buf, len);
     return buf;
 }
 

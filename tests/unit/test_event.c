@@ -4,6 +4,7 @@
  */
 #include "event.h"
 #include "json.h"
+#include "rdtime.h"
 
 #include <criterion/criterion.h>
 #include <stddef.h>
@@ -694,17 +695,17 @@ Test(event, parses_rfc3339_times_to_utc_microseconds)
     for (size_t i = 0; i < N(cases); i++) {
         int64_t us = -1;
         char out[32];
-        cr_expect(event_parse_time(cases[i].in, strlen(cases[i].in), &us, out, sizeof out), "%s",
+        cr_expect(rdtime_parse(cases[i].in, strlen(cases[i].in), &us, out, sizeof out), "%s",
                   cases[i].in);
         cr_expect_str_eq(out, cases[i].norm, "%s", cases[i].in);
         char back[32];
-        event_format_time(us, back, sizeof back);
+        rdtime_format(us, back, sizeof back);
         cr_expect_str_eq(back, cases[i].norm);
     }
     int64_t us;
-    cr_assert(event_parse_time("2026-11-25T10:00:00.25Z", 23, &us, NULL, 0));
+    cr_assert(rdtime_parse("2026-11-25T10:00:00.25Z", 23, &us, NULL, 0));
     cr_expect_eq(us, INT64_C(1795600800250000));
-    cr_assert(event_parse_time("1970-01-01T00:00:01+00:00", 25, &us, NULL, 0));
+    cr_assert(rdtime_parse("1970-01-01T00:00:01+00:00", 25, &us, NULL, 0));
     cr_expect_eq(us, 1000000);
 }
 
@@ -748,7 +749,7 @@ Test(event, rejects_malformed_or_impossible_times)
     };
     for (size_t i = 0; i < N(cases); i++) {
         int64_t us;
-        cr_expect_not(event_parse_time(cases[i].in, strlen(cases[i].in), &us, NULL, 0), "%s",
+        cr_expect_not(rdtime_parse(cases[i].in, strlen(cases[i].in), &us, NULL, 0), "%s",
                       cases[i].in);
         char body[160];
         snprintf(body, sizeof body, "{\"ts\":\"%s\"}", cases[i].in);
@@ -764,9 +765,9 @@ Test(event, rejects_malformed_or_impossible_times)
 Test(event, formats_times_before_the_epoch_too)
 {
     char out[32];
-    event_format_time(-1, out, sizeof out);
+    rdtime_format(-1, out, sizeof out);
     cr_expect_str_eq(out, "1969-12-31T23:59:59.999999Z");
-    event_format_time(0, out, sizeof out);
+    rdtime_format(0, out, sizeof out);
     cr_expect_str_eq(out, "1970-01-01T00:00:00.000000Z");
 }
 

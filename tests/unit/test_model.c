@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
 #include "model.h"
+#include "rdtime.h"
 
 #define CDNOW_CLIENTS   2357
 #define CALIBRATION_END 19970930
@@ -28,8 +28,8 @@ static const model_params_t btyd = {
 /* Days since 1970-01-01 of a proleptic Gregorian YYYYMMDD. */
 static long days_from_yyyymmdd(long ymd)
 {
-    return (long)event_days_from_civil(ymd / 10000, (unsigned)(ymd / 100 % 100),
-                                       (unsigned)(ymd % 100));
+    return (long)rdtime_days_from_civil(ymd / 10000, (unsigned)(ymd / 100 % 100),
+                                        (unsigned)(ymd % 100));
 }
 
 /* Reads the sample and fills obs[sampleid - 1] for the calibration period. */

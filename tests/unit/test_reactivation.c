@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
+#include "rdtime.h"
 #include "reactivation.h"
 #include "support_engine.h"
 
@@ -347,7 +347,7 @@ Test(reactivation, due_at_is_the_next_working_hour_in_the_company_zone)
 {
     load(NULL);
     int64_t saturday; /* 2026-11-28 23:00 Moscow */
-    cr_assert(event_parse_time("2026-11-28T20:00:00Z", 20, &saturday, NULL, 0));
+    cr_assert(rdtime_parse("2026-11-28T20:00:00Z", 20, &saturday, NULL, 0));
     client_t c = client("transactional", saturday - 61 * DAY);
     eval(&c, saturday);
     cr_assert_str_eq(field(0, "due_at"), "2026-11-30T06:00:00.000000Z"); /* Monday 09:00 */
@@ -520,7 +520,7 @@ Test(reactivation, monthly_batches_run_at_the_first_opening_on_or_after_their_da
         int64_t next = eval(&c, T0);
         cr_assert_eq(output_count(), 0, "queued until the run (%s)", cases[i].batch);
         char text[40];
-        event_format_time(next, text, sizeof text);
+        rdtime_format(next, text, sizeof text);
         cr_assert_str_eq(text, cases[i].run_at, "%s", cases[i].batch);
         eval(&c, next);
         cr_assert_eq(output_count(), 1);

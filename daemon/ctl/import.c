@@ -22,6 +22,7 @@
 
 #include "csv.h"
 #include "event.h"
+#include "rdtime.h"
 
 #define COPY_CHUNK (64u * 1024)
 
@@ -294,7 +295,7 @@ static int add_row(import_t *im, const csv_field_t *f, size_t n, long line, long
     }
     int64_t us;
     char ts[40];
-    if (!event_parse_time(v[COL_TS]->data, v[COL_TS]->len, &us, ts, sizeof ts)) {
+    if (!rdtime_parse(v[COL_TS]->data, v[COL_TS]->len, &us, ts, sizeof ts)) {
         show(v[COL_TS]->data, v[COL_TS]->len, shown, sizeof shown);
         snprintf(err, errlen,
                  "%s:%ld: column ts: not an RFC 3339 time with an offset "

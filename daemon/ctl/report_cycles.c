@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
 #include "json.h"
+#include "rdtime.h"
 #include "report.h"
 
 enum {
@@ -119,7 +119,7 @@ static void cycles_text(FILE *out, const config_t *cfg, const PGresult *res, con
     for (int i = 0; i < PQntuples(res); i++) {
         char v[4][32], at[40] = "-";
         if (!PQgetisnull(res, i, C_USED_AT)) {
-            event_format_time(strtoll(PQgetvalue(res, i, C_USED_AT), NULL, 10), at, sizeof at);
+            rdtime_format(strtoll(PQgetvalue(res, i, C_USED_AT), NULL, 10), at, sizeof at);
             if (strlen(at) > 19)
                 memcpy(at + 19, "Z", 2); /* seconds are enough here */
         }
@@ -162,7 +162,7 @@ static void cycles_json(jbuf_t *b, const config_t *cfg, const PGresult *res, con
             jbuf_puts(b, "null");
         } else {
             char at[40];
-            event_format_time(strtoll(PQgetvalue(res, i, C_USED_AT), NULL, 10), at, sizeof at);
+            rdtime_format(strtoll(PQgetvalue(res, i, C_USED_AT), NULL, 10), at, sizeof at);
             jbuf_string(b, at, strlen(at));
         }
         jbuf_puts(b, "}");

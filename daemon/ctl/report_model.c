@@ -1,7 +1,7 @@
 /*
  * report_model: see report_model.h.
  *
- * Times are printed as RFC 3339 UTC (event_format_time), like the other
+ * Times are printed as RFC 3339 UTC (rdtime_format), like the other
  * reports' as-of times; the model's time unit is the week (docs/model.md), so
  * alpha reads as in the literature.
  */
@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
 #include "json.h"
+#include "rdtime.h"
 #include "report.h"
 
 /* A time column given as rd_us(): RFC 3339, or "" when NULL. */
@@ -20,7 +20,7 @@ static void time_at(const PGresult *res, int row, int col, char *out, size_t out
 {
     out[0] = '\0';
     if (!PQgetisnull(res, row, col))
-        event_format_time(strtoll(PQgetvalue(res, row, col), NULL, 10), out, outlen);
+        rdtime_format(strtoll(PQgetvalue(res, row, col), NULL, 10), out, outlen);
 }
 
 /* Appends value (or null) as a JSON number. */

@@ -34,6 +34,7 @@
 #include "event.h"
 #include "json.h"
 #include "nps.h"
+#include "rdtime.h"
 
 /* Call outcomes of reactivation tasks (counted over tasks), in SQL_MONTHS's
  * column order. */
@@ -646,7 +647,7 @@ int report_managers(PGconn *db, const config_t *cfg, bool json, FILE *out, char 
         return -1;
     char now_text[40] = "", days[16];
     if (has_now)
-        event_format_time(now_us, now_text, sizeof now_text);
+        rdtime_format(now_us, now_text, sizeof now_text);
     snprintf(days, sizeof days, "%d", MANAGERS_WINDOW_DAYS);
     const char *params[2] = {has_now ? now_text : NULL, days};
     PGresult *res = report_query(db, SQL_MANAGERS, 2, params, err, errlen);

@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "event.h"
+#include "rdtime.h"
 
 #define ZONEINFO_DIR "/usr/share/zoneinfo"
 #define US_PER_S     INT64_C(1000000)
@@ -177,7 +177,7 @@ static bool parse_date(const char *s, int32_t *out)
     bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && leap))
         return false;
-    *out = (int32_t)event_days_from_civil(y, (unsigned)m, (unsigned)d);
+    *out = (int32_t)rdtime_days_from_civil(y, (unsigned)m, (unsigned)d);
     return true;
 }
 

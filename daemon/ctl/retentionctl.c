@@ -34,6 +34,7 @@
 #include "migrate.h"
 #include "model.h"
 #include "model_db.h"
+#include "rdtime.h"
 #include "report.h"
 #include "report_cycles.h"
 #include "report_model.h"
@@ -355,7 +356,7 @@ static bool col_time(PGresult *res, int col, char *out, size_t outlen, int64_t *
     int64_t v = strtoll(PQgetvalue(res, 0, col), NULL, 10);
     if (us)
         *us = v;
-    event_format_time(v, out, outlen);
+    rdtime_format(v, out, outlen);
     return true;
 }
 
@@ -521,7 +522,7 @@ static void out_time_at(out_t *o, const char *name, PGresult *res, int row, int 
         return;
     }
     char t[40];
-    event_format_time(strtoll(PQgetvalue(res, row, col), NULL, 10), t, sizeof t);
+    rdtime_format(strtoll(PQgetvalue(res, row, col), NULL, 10), t, sizeof t);
     out_str(o, name, t);
 }
 
@@ -569,7 +570,7 @@ static void out_outputs(out_t *o, PGresult *res)
     }
     for (int r = 0; r < rows; r++) {
         char t[40];
-        event_format_time(strtoll(PQgetvalue(res, r, 0), NULL, 10), t, sizeof t);
+        rdtime_format(strtoll(PQgetvalue(res, r, 0), NULL, 10), t, sizeof t);
         const char *topic = PQgetvalue(res, r, 1), *id = PQgetvalue(res, r, 2),
                    *state = PQgetvalue(res, r, 3);
         if (o->json) {
@@ -793,7 +794,7 @@ static int cmd_model(ctl_t *ctl, const config_t *cfg, PGconn *conn)
     char until_norm[40];
     if (until) {
         int64_t us;
-        if (!event_parse_time(until, strlen(until), &us, until_norm, sizeof until_norm)) {
+        if (!rdtime_parse(until, strlen(until), &us, until_norm, sizeof until_norm)) {
             fprintf(stderr,
                     "retentionctl: model fit: bad --until time: %s (want RFC 3339, e.g. "
                     "2026-06-30T23:59:59+03:00)\n",
@@ -884,7 +885,7 @@ static int cmd_replay(ctl_t *ctl, const config_t *cfg, PGconn *conn)
     }
     int64_t us;
     char norm[40];
-    if (!event_parse_time(since, strlen(since), &us, norm, sizeof norm)) {
+    if (!rdtime_parse(since, strlen(since), &us, norm, sizeof norm)) {
         fprintf(stderr,
                 "retentionctl: replay: bad TIME \"%s\": want RFC 3339 with an offset, e.g. "
                 "2026-11-25T10:00:00Z\n",
