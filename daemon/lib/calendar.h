@@ -19,11 +19,10 @@
  * that time, and the repeated stretch after it is not working time. The same
  * mapping gives the start of a day.
  *
- * The module sets the process's local time zone (TZ, tzset): retentiond is
- * single-threaded for everything that touches local time, and libc has no
- * other portable way to convert with a named zone. Every function re-selects
- * its calendar's zone when another calendar (or anyone) changed TZ, so several
- * calendars may live in one process; they must not be used from two threads.
+ * The calendar holds its own copy of its zone (tzfile.h), read once by
+ * calendar_new: after that no function touches the environment, TZ or libc's
+ * local-time state, and a calendar is never modified, so several calendars may
+ * live in one process and any thread may use them.
  */
 #ifndef RD_CALENDAR_H
 #define RD_CALENDAR_H
@@ -40,9 +39,10 @@
 typedef struct calendar calendar_t;
 
 /*
- * Builds the working calendar of cfg->rules.calendar and makes its zone the
- * process's local time zone. Returns NULL with a message in err on failure
- * (unknown zone, empty weekday set, hours out of range, a malformed holiday).
+ * Builds the working calendar of cfg->rules.calendar, reading its zone from
+ * the tz database (tzfile_load). Returns NULL with a message in err on failure
+ * (unknown zone or an unreadable zone file, empty weekday set, hours out of
+ * range, a malformed holiday).
  * The calendar copies what it needs: cfg may be destroyed afterwards.
  */
 calendar_t *calendar_new(const config_t *cfg, char *err, size_t errlen);
