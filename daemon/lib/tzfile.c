@@ -338,10 +338,10 @@ static int64_t be64(const unsigned char *p)
 /* A 44-byte header at p; NULL when it is one, else what is wrong. */
 static const char *header(const unsigned char *p, size_t len, char *version, counts_t *c)
 {
+    if (len < 4 || memcmp(p, "TZif", 4) != 0)
+        return len < 4 ? "truncated TZif file" : "not a TZif file";
     if (len < HEADER_SIZE)
         return "truncated TZif file";
-    if (memcmp(p, "TZif", 4) != 0)
-        return "not a TZif file";
     *version = (char)p[4];
     if (*version != '\0' && (*version < '2' || *version > '4'))
         return "unsupported TZif version";

@@ -7,16 +7,24 @@
  *
  * Times in the tables carry their UTC offset, so each expected value also
  * states the offset that must hold on that side of a change.
+ *
+ * Further zones check the calendar's own zone data (tzfile.h) on the changes
+ * that matter to it: Australia/Lord_Howe's 30-minute gap and overlap,
+ * America/New_York, Europe/Moscow's move to +04:00 all year in 2011 and back to
+ * +03:00 in 2014, and years after 2037 that only the zone's POSIX rule
+ * describes. The calendar must not touch TZ, and may be used from threads.
  */
 #include "calendar.h"
 #include "config.h"
 #include "rdtime.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -479,4 +487,187 @@ Test(calendar, no_working_day_within_the_horizon_returns_t)
     cr_expect_eq(calendar_next_open(cal, t), t);
     cr_expect_not(calendar_is_open(cal, t));
     calendar_destroy(&cal);
+}
+
+/* --- the calendar's own zone data ---------------------------------------- */
+
+Test(calendar, lord_howe_half_hour_gap_and_overlap)
+{
+    static const open_case_t cases[] = {
+        /* 2026-10-04: 02:00 +10:30 -> 02:30 +11:00 (15:30Z). */
+        {"opening inside the 30-minute gap", "Australia/Lord_Howe", "02:15-18:00", ALLWEEK, NULL,
+         "2026-10-04T00:00:00+10:30", "2026-10-04T02:30:00+11:00"},
+        {"an opening at the gap's start is the change instant too", "Australia/Lord_Howe",
+         "02:00-18:00", ALLWEEK, NULL, "2026-10-04T01:00:00+10:30", "2026-10-04T02:30:00+11:00"},
+        {"01:00-02:30 lasts one hour, not 90 minutes", "Australia/Lord_Howe", "01:00-02:30",
+         ALLWEEK, NULL, "2026-10-04T01:59:59+10:30", "2026-10-04T01:59:59+10:30"},
+        {"after that close", "Australia/Lord_Howe", "01:00-02:30", ALLWEEK, NULL,
+         "2026-10-04T02:30:00+11:00", "2026-10-05T01:00:00+11:00"},
+        /* 2026-04-05: 02:00 +11:00 -> 01:30 +10:30 (15:00Z the day before). */
+        {"01:45 opening takes the first, +11:00", "Australia/Lord_Howe", "01:45-18:00", ALLWEEK,
+         NULL, "2026-04-05T00:00:00+11:00", "2026-04-05T01:45:00+11:00"},
+        {"the repeated half hour after a 01:45 close", "Australia/Lord_Howe", "00:00-01:45",
+         ALLWEEK, NULL, "2026-04-05T01:50:00+10:30", "2026-04-06T00:00:00+10:30"},
+        {"inside hours that span the overlap", "Australia/Lord_Howe", "01:00-03:00", ALLWEEK, NULL,
+         "2026-04-05T01:40:00+10:30", "2026-04-05T01:40:00+10:30"},
+    };
+    check_open(cases, N(cases));
+}
+
+Test(calendar, new_york_gap_and_overlap)
+{
+    static const open_case_t cases[] = {
+        {"02:30 opening in the gap is 03:00 EDT", "America/New_York", "02:30-18:00", ALLWEEK, NULL,
+         "2026-03-08T00:00:00-05:00", "2026-03-08T03:00:00-04:00"},
+        {"01:30 opening on the fall-back day is the EDT one", "America/New_York", "01:30-18:00",
+         ALLWEEK, NULL, "2026-11-01T00:00:00-04:00", "2026-11-01T01:30:00-04:00"},
+        {"friday evening to monday EST", "America/New_York", "09:00-18:00", WORKWEEK, NULL,
+         "2026-10-30T18:00:00-04:00", "2026-11-02T09:00:00-05:00"},
+    };
+    check_open(cases, N(cases));
+}
+
+Test(calendar, moscow_2011_and_2014_changes)
+{
+    static const open_case_t cases[] = {
+        /* 2011-03-27: 02:00 +03:00 -> 03:00 +04:00, and +04:00 stays. */
+        {"2011: a 02:30 opening falls in the gap", "Europe/Moscow", "02:30-18:00", ALLWEEK, NULL,
+         "2011-03-27T00:00:00+03:00", "2011-03-27T03:00:00+04:00"},
+        {"2011: the next day at +04:00", "Europe/Moscow", "02:30-18:00", ALLWEEK, NULL,
+         "2011-03-27T18:00:00+04:00", "2011-03-28T02:30:00+04:00"},
+        {"2011: no change back in october", "Europe/Moscow", "09:00-18:00", WORKWEEK, NULL,
+         "2011-10-29T12:00:00+04:00", "2011-10-31T09:00:00+04:00"},
+        {"2012: summer at +04:00", "Europe/Moscow", "09:00-18:00", WORKWEEK, NULL,
+         "2012-07-02T08:00:00+04:00", "2012-07-02T09:00:00+04:00"},
+        /* 2014-10-26: 02:00 +04:00 -> 01:00 +03:00, and +03:00 stays. */
+        {"2014: a 01:30 opening is the first, +04:00", "Europe/Moscow", "01:30-18:00", ALLWEEK,
+         NULL, "2014-10-26T00:00:00+04:00", "2014-10-26T01:30:00+04:00"},
+        {"2014: friday evening to monday at +03:00", "Europe/Moscow", "09:00-18:00", WORKWEEK, NULL,
+         "2014-10-24T18:00:00+04:00", "2014-10-27T09:00:00+03:00"},
+    };
+    check_open(cases, N(cases));
+}
+
+Test(calendar, years_after_2037_follow_the_zone_rule)
+{
+    static const open_case_t cases[] = {
+        {"Berlin 2040 spring forward", "Europe/Berlin", "02:30-18:00", ALLWEEK, NULL,
+         "2040-03-25T00:00:00+01:00", "2040-03-25T03:00:00+02:00"},
+        {"Berlin 2040 fall back: the first 02:30", "Europe/Berlin", "02:30-18:00", ALLWEEK, NULL,
+         "2040-10-28T00:00:00+02:00", "2040-10-28T02:30:00+02:00"},
+        {"New York 2100 spring forward", "America/New_York", "02:30-18:00", ALLWEEK, NULL,
+         "2100-03-14T00:00:00-05:00", "2100-03-14T03:00:00-04:00"},
+        {"Lord Howe 2100 spring forward", "Australia/Lord_Howe", "02:15-18:00", ALLWEEK, NULL,
+         "2100-10-03T00:00:00+10:30", "2100-10-03T02:30:00+11:00"},
+    };
+    check_open(cases, N(cases));
+}
+
+Test(calendar, day_start_round_trips_in_more_zones_and_far_years)
+{
+    static const struct {
+        const char *zone;
+        const char *from, *to;
+    } ranges[] = {
+        {"Australia/Lord_Howe", "2025-06-01", "2027-06-01"},
+        {"America/New_York", "2025-06-01", "2027-06-01"},
+        {"Europe/Moscow", "2010-06-01", "2015-06-01"},
+        {"Europe/Berlin", "2037-06-01", "2041-06-01"},
+        {"Asia/Kolkata", "2037-06-01", "2039-06-01"},
+        {"UTC", "2037-06-01", "2039-06-01"},
+    };
+    for (size_t z = 0; z < N(ranges); z++) {
+        calendar_t *cal = make(ranges[z].zone, "09:00-18:00", WORKWEEK, NULL);
+        for (int32_t d = day_of(ranges[z].from); d < day_of(ranges[z].to); d++) {
+            int64_t start = calendar_day_start(cal, d);
+            cr_expect_eq(calendar_day(cal, start), d, "%s day %d", ranges[z].zone, d);
+            cr_expect_eq(calendar_day(cal, start - 1), d - 1, "%s day %d - 1us", ranges[z].zone, d);
+            int64_t len = calendar_day_start(cal, d + 1) - start;
+            cr_expect(len == 86400000000LL || len == 82800000000LL || len == 90000000000LL ||
+                          len == 84600000000LL || len == 88200000000LL,
+                      "%s day %d lasts %lld us", ranges[z].zone, d, (long long)len);
+        }
+        calendar_destroy(&cal);
+    }
+}
+
+Test(calendar, never_touches_tz)
+{
+    cr_assert_eq(unsetenv("TZ"), 0);
+    calendar_t *berlin = make("Europe/Berlin", "09:00-18:00", WORKWEEK, NULL);
+    cr_expect_null(getenv("TZ"), "calendar_new set TZ");
+    cr_expect_eq(calendar_day(berlin, at("2026-03-29T00:30:00+01:00")), day_of("2026-03-29"));
+    cr_expect_null(getenv("TZ"), "calendar_day set TZ");
+
+    /* Another zone in TZ changes nothing either way. */
+    cr_assert_eq(setenv("TZ", "Asia/Tokyo", 1), 0);
+    tzset();
+    cr_expect_eq(calendar_next_open(berlin, at("2026-03-28T22:00:00+01:00")),
+                 at("2026-03-30T09:00:00+02:00"));
+    cr_expect_eq(calendar_day_start(berlin, day_of("2026-10-25")), at("2026-10-25T00:00:00+02:00"));
+    cr_expect_str_eq(getenv("TZ"), "Asia/Tokyo");
+    calendar_destroy(&berlin);
+}
+
+typedef struct {
+    const calendar_t *cal;
+    int64_t from;
+    int64_t sum; /* of every answer, to compare with the single-threaded run */
+} walk_t;
+
+static void *walk(void *arg)
+{
+    walk_t *w = arg;
+    for (int i = 0; i < 20000; i++) {
+        int64_t t = w->from + (int64_t)i * 3607 * 1000000;
+        w->sum += calendar_next_open(w->cal, t) + calendar_day(w->cal, t) +
+                  calendar_day_start(w->cal, calendar_day(w->cal, t));
+    }
+    return NULL;
+}
+
+Test(calendar, threads_share_one_calendar)
+{
+    calendar_t *cal = make("Europe/Berlin", "09:00-18:00", WORKWEEK, NULL);
+    walk_t alone = {cal, at("2026-01-01T00:00:00Z"), 0};
+    walk(&alone);
+    pthread_t th[4];
+    walk_t w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (walk_t){cal, alone.from, 0};
+        cr_assert_eq(pthread_create(&th[i], NULL, walk, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(pthread_join(th[i], NULL), 0);
+        cr_expect_eq(w[i].sum, alone.sum, "thread %d", i);
+    }
+    calendar_destroy(&cal);
+}
+
+Test(calendar, unusable_zone_file_is_refused_with_the_reason)
+{
+    char dir[] = "/tmp/test_calendar.XXXXXX", path[256];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/Broken", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("TZif2 but not really\n", f);
+    fclose(f);
+    cr_assert_eq(setenv("TZDIR", dir, 1), 0);
+
+    char err[256] = "";
+    config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.rules.calendar.timezone = "Broken";
+    cfg.rules.calendar.open_minute = 9 * 60;
+    cfg.rules.calendar.close_minute = 18 * 60;
+    cfg.rules.calendar.weekdays = 0x1f;
+    cr_expect_null(calendar_new(&cfg, err, sizeof err));
+    cr_expect_str_eq(err, "calendar: time zone \"Broken\": truncated TZif file");
+
+    cfg.rules.calendar.timezone = "Europe/Moscow"; /* not in this TZDIR */
+    cr_expect_null(calendar_new(&cfg, err, sizeof err));
+    cr_expect_str_eq(err, "calendar: unknown time zone \"Europe/Moscow\"");
+    unlink(path);
+    rmdir(dir);
 }
