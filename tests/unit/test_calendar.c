@@ -612,7 +612,7 @@ Test(calendar, never_touches_tz)
 typedef struct {
     const calendar_t *cal;
     int64_t from;
-    int64_t sum; /* of every answer, to compare with the single-threaded run */
+    uint64_t sum; /* of every answer (wrapping), to compare with the single-threaded run */
 } walk_t;
 
 static void *walk(void *arg)
@@ -620,8 +620,8 @@ static void *walk(void *arg)
     walk_t *w = arg;
     for (int i = 0; i < 20000; i++) {
         int64_t t = w->from + (int64_t)i * 3607 * 1000000;
-        w->sum += calendar_next_open(w->cal, t) + calendar_day(w->cal, t) +
-                  calendar_day_start(w->cal, calendar_day(w->cal, t));
+        w->sum += (uint64_t)calendar_next_open(w->cal, t) + (uint64_t)calendar_day(w->cal, t) +
+                  (uint64_t)calendar_day_start(w->cal, calendar_day(w->cal, t));
     }
     return NULL;
 }
