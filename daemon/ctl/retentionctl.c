@@ -57,7 +57,9 @@ static const ctl_command_t *find_command(const char *name)
 /* Whether `option` is one of the command's own (passed to it as an argument). */
 static bool own_option(const ctl_command_t *cmd, const char *option)
 {
-    for (const char *const *o = cmd && cmd->options ? cmd->options : NULL; o && *o; o++)
+    if (cmd == NULL || cmd->options == NULL)
+        return false;
+    for (const char *const *o = cmd->options; *o; o++)
         if (strcmp(*o, option) == 0)
             return true;
     return false;
