@@ -2,6 +2,7 @@
  * cmd_import: `retentionctl import FILE.csv`, the bulk load of order history
  * (import.h does the work, in one transaction).
  */
+#include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
 
