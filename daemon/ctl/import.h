@@ -14,15 +14,16 @@
 #ifndef RD_IMPORT_H
 #define RD_IMPORT_H
 
+#include <errno.h>
 #include <libpq-fe.h>
 #include <stddef.h>
 
 #include "config.h"
 
-/* Return values of import_run. */
+/* Return values of import_run: 0 or a negative errno-style code (ctl.h). */
 #define IMPORT_OK       0
-#define IMPORT_ERR_DATA (-1) /* the file is at fault (exit 65): nothing was kept */
-#define IMPORT_ERR_DB   (-2) /* the database failed (exit 69): nothing was kept */
+#define IMPORT_ERR_DATA (-EINVAL) /* the file is at fault (exit 65): nothing was kept */
+#define IMPORT_ERR_DB   (-EIO)    /* the database failed (exit 69): nothing was kept */
 
 typedef struct {
     long rows;       /* data rows read (blank lines are not rows) */

@@ -27,12 +27,12 @@
  */
 #include "report.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "event.h"
-#include "json.h"
 #include "nps.h"
 #include "rdtime.h"
 
@@ -160,6 +160,23 @@ PGresult *report_query(PGconn *db, const char *sql, int n, const char *const *pa
     return res;
 }
 
+bool report_time(const PGresult *res, int row, int col, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    if (PQgetisnull(res, row, col))
+        return false;
+    rdtime_format(strtoll(PQgetvalue(res, row, col), NULL, 10), out, outlen);
+    return true;
+}
+
+void report_num(out_t *out, const char *name, const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        out_null(out, name, "-");
+    else
+        out_num(out, name, PQgetvalue(res, row, col));
+}
+
 /* One row of the month x manager table (or its total). */
 typedef struct {
     long episodes, tasks;
@@ -181,13 +198,13 @@ static void react_row_read(const PGresult *res, int r, react_row_t *row)
     row->stage2_converted = atol(PQgetvalue(res, r, c));
 }
 
-/* The method's conversion as a JSON value: null without a stage-2 episode. */
-static void json_conversion(jbuf_t *b, long converted, long reached)
+/* The method's conversion as a JSON member: null without a stage-2 episode. */
+static void put_conversion(out_t *o, long converted, long reached)
 {
     if (reached > 0)
-        jbuf_printf(b, "\"conversion\":%.4f", rate(converted, reached));
+        out_numf(o, "conversion", "%.4f", rate(converted, reached));
     else
-        jbuf_puts(b, "\"conversion\":null");
+        out_null(o, "conversion", "-");
 }
 
 /*
@@ -197,24 +214,25 @@ static void json_conversion(jbuf_t *b, long converted, long reached)
  * under "outcomes". The other version-1 keys keep their meaning, and
  * "converted", "late", "open", "conversion" stay last in that order.
  */
-static void react_row_json(jbuf_t *b, const react_row_t *row)
+static void react_row_json(out_t *o, const react_row_t *row)
 {
     static const int top_outcomes[] = {0, 1, 4, 5}; /* offended forgot manager_change no_answer */
     /* not_returned closed not_target exhausted returned, then version 1's
      * converted late open */
     static const int result_order[] = {3, 4, 5, 6, 7, 1, 2, 0};
-    jbuf_printf(b, "\"episodes\":%ld,\"tasks\":%ld", row->episodes, row->tasks);
+    out_int(o, "episodes", row->episodes);
+    out_int(o, "tasks", row->tasks);
     for (size_t k = 0; k < sizeof top_outcomes / sizeof *top_outcomes; k++)
-        jbuf_printf(b, ",\"%s\":%ld", outcomes[top_outcomes[k]], row->outcome[top_outcomes[k]]);
-    jbuf_puts(b, ",\"outcomes\":{");
+        out_int(o, outcomes[top_outcomes[k]], row->outcome[top_outcomes[k]]);
+    out_open(o, "outcomes");
     for (size_t k = 0; k < N_OUTCOMES; k++)
-        jbuf_printf(b, "%s\"%s\":%ld", k ? "," : "", outcomes[k], row->outcome[k]);
-    jbuf_printf(b, "},\"reached_stage2\":%ld,\"stage2_converted\":%ld", row->reached_stage2,
-                row->stage2_converted);
+        out_int(o, outcomes[k], row->outcome[k]);
+    out_close(o);
+    out_int(o, "reached_stage2", row->reached_stage2);
+    out_int(o, "stage2_converted", row->stage2_converted);
     for (size_t k = 0; k < N_RESULTS; k++)
-        jbuf_printf(b, ",\"%s\":%ld", results[result_order[k]], row->result[result_order[k]]);
-    jbuf_puts(b, ",");
-    json_conversion(b, row->stage2_converted, row->reached_stage2);
+        out_int(o, results[result_order[k]], row->result[result_order[k]]);
+    put_conversion(o, row->stage2_converted, row->reached_stage2);
 }
 
 /* --- aligned text tables ------------------------------------------------------
@@ -227,25 +245,25 @@ static int col_width(const char *name)
     return n > 6 ? n : 6;
 }
 
-static void text_header(FILE *out, const char *label, int label_w, const char *const *names,
+static void text_header(out_t *o, const char *label, int label_w, const char *const *names,
                         size_t n)
 {
-    fprintf(out, "%-*s", label_w, label);
+    out_textf(o, "%-*s", label_w, label);
     for (size_t k = 0; k < n; k++)
-        fprintf(out, " %*s", col_width(names[k]), names[k]);
-    fprintf(out, " %10s\n", "conversion");
+        out_textf(o, " %*s", col_width(names[k]), names[k]);
+    out_textf(o, " %10s\n", "conversion");
 }
 
-static void text_row(FILE *out, const char *label, int label_w, const char *const *names,
+static void text_row(out_t *o, const char *label, int label_w, const char *const *names,
                      const long *v, size_t n, long converted, long reached)
 {
-    fprintf(out, "%-*.*s", label_w, label_w, label);
+    out_textf(o, "%-*.*s", label_w, label_w, label);
     for (size_t k = 0; k < n; k++)
-        fprintf(out, " %*ld", col_width(names[k]), v[k]);
+        out_textf(o, " %*ld", col_width(names[k]), v[k]);
     if (reached > 0)
-        fprintf(out, " %9.1f%%\n", 100 * rate(converted, reached));
+        out_textf(o, " %9.1f%%\n", 100 * rate(converted, reached));
     else
-        fprintf(out, " %10s\n", "-");
+        out_textf(o, " %10s\n", "-");
 }
 
 /* The main table's columns: episodes, the results, then the method's counts. */
@@ -263,96 +281,151 @@ static void month_values(const react_row_t *row, long *v)
     v[2 + N_RESULTS] = row->stage2_converted;
 }
 
-static void react_text(FILE *out, const config_t *cfg, const PGresult *months,
+static void react_text(out_t *o, const config_t *cfg, const PGresult *months,
                        const react_row_t *rows, const PGresult *stage1, const PGresult *script)
 {
     int n = PQntuples(months);
     char label[32];
     long v[N_MONTH_COLS > N_BY_SCRIPT ? N_MONTH_COLS : N_BY_SCRIPT];
 
-    fprintf(out,
-            "reactivation by month opened (%s) and account manager (held-out episodes left out)\n"
-            "conversion = converted / reached stage 2: of the episodes that got the wake-up call\n"
-            "(reached_stage2), the share that ordered again in time (stage2_converted), as the\n"
-            "method measures it; episodes still open count until judged; \"-\": none reached\n"
-            "stage 2\n\n",
-            cfg->rules.calendar.timezone);
-    text_header(out, "month    manager", 25, month_cols, N_MONTH_COLS);
+    out_textf(
+        o,
+        "reactivation by month opened (%s) and account manager (held-out episodes left out)\n"
+        "conversion = converted / reached stage 2: of the episodes that got the wake-up call\n"
+        "(reached_stage2), the share that ordered again in time (stage2_converted), as the\n"
+        "method measures it; episodes still open count until judged; \"-\": none reached\n"
+        "stage 2\n\n",
+        cfg->rules.calendar.timezone);
+    text_header(o, "month    manager", 25, month_cols, N_MONTH_COLS);
     for (int r = 0; r < n; r++) {
         if (r == n - 1)
-            fprintf(out, "\n");
+            out_textf(o, "\n");
         snprintf(label, sizeof label, "%-7s  %-16.16s", PQgetvalue(months, r, 0),
                  PQgetvalue(months, r, 1));
         month_values(&rows[r], v);
-        text_row(out, label, 25, month_cols, v, N_MONTH_COLS, rows[r].stage2_converted,
+        text_row(o, label, 25, month_cols, v, N_MONTH_COLS, rows[r].stage2_converted,
                  rows[r].reached_stage2);
     }
 
-    fprintf(out, "\ncalls (tasks) by outcome\n\n%-25s %6s", "month    manager", "tasks");
+    out_textf(o, "\ncalls (tasks) by outcome\n\n%-25s %6s", "month    manager", "tasks");
     for (size_t k = 0; k < N_OUTCOMES; k++)
-        fprintf(out, " %*s", col_width(outcomes[k]), outcomes[k]);
-    fprintf(out, "\n");
+        out_textf(o, " %*s", col_width(outcomes[k]), outcomes[k]);
+    out_textf(o, "\n");
     for (int r = 0; r < n; r++) {
         if (r == n - 1)
-            fprintf(out, "\n");
-        fprintf(out, "%-7s  %-16.16s %6ld", PQgetvalue(months, r, 0), PQgetvalue(months, r, 1),
-                rows[r].tasks);
+            out_textf(o, "\n");
+        out_textf(o, "%-7s  %-16.16s %6ld", PQgetvalue(months, r, 0), PQgetvalue(months, r, 1),
+                  rows[r].tasks);
         for (size_t k = 0; k < N_OUTCOMES; k++)
-            fprintf(out, " %*ld", col_width(outcomes[k]), rows[r].outcome[k]);
-        fprintf(out, "\n");
+            out_textf(o, " %*ld", col_width(outcomes[k]), rows[r].outcome[k]);
+        out_textf(o, "\n");
     }
 
-    fprintf(out, "\nby stage-1 outcome (\"none\": no answer that sorted the client)\n\n");
-    text_header(out, "stage1_outcome", 16, by_stage1_cols, N_BY_STAGE1);
+    out_textf(o, "\nby stage-1 outcome (\"none\": no answer that sorted the client)\n\n");
+    text_header(o, "stage1_outcome", 16, by_stage1_cols, N_BY_STAGE1);
     for (int r = 0; r < PQntuples(stage1); r++) {
         for (size_t k = 0; k < N_BY_STAGE1; k++)
             v[k] = atol(PQgetvalue(stage1, r, (int)k + 1));
-        text_row(out, PQgetvalue(stage1, r, 0), 16, by_stage1_cols, v, N_BY_STAGE1, v[3], v[1]);
+        text_row(o, PQgetvalue(stage1, r, 0), 16, by_stage1_cols, v, N_BY_STAGE1, v[3], v[1]);
     }
 
-    fprintf(out, "\nby stage-2 script (episodes that reached stage 2)\n\n");
-    text_header(out, "script", 16, by_script_cols, N_BY_SCRIPT);
+    out_textf(o, "\nby stage-2 script (episodes that reached stage 2)\n\n");
+    text_header(o, "script", 16, by_script_cols, N_BY_SCRIPT);
     for (int r = 0; r < PQntuples(script); r++) {
         for (size_t k = 0; k < N_BY_SCRIPT; k++)
             v[k] = atol(PQgetvalue(script, r, (int)k + 1));
-        text_row(out, PQgetvalue(script, r, 0), 16, by_script_cols, v, N_BY_SCRIPT, v[1], v[0]);
+        text_row(o, PQgetvalue(script, r, 0), 16, by_script_cols, v, N_BY_SCRIPT, v[1], v[0]);
     }
 }
 
-static void react_json_breakdowns(jbuf_t *b, const PGresult *stage1, const PGresult *script)
+static void react_json_breakdowns(out_t *o, const PGresult *stage1, const PGresult *script)
 {
-    jbuf_puts(b, ",\"by_stage1_outcome\":{");
+    out_open(o, "by_stage1_outcome");
     for (int r = 0; r < PQntuples(stage1); r++) {
-        if (r)
-            jbuf_puts(b, ",");
-        jbuf_key(b, PQgetvalue(stage1, r, 0));
-        jbuf_puts(b, "{");
+        out_open(o, PQgetvalue(stage1, r, 0));
         for (size_t k = 0; k < N_BY_STAGE1; k++)
-            jbuf_printf(b, "\"%s\":%s,", by_stage1_cols[k], PQgetvalue(stage1, r, (int)k + 1));
-        json_conversion(b, atol(PQgetvalue(stage1, r, 4)), atol(PQgetvalue(stage1, r, 2)));
-        jbuf_puts(b, "}");
+            out_num(o, by_stage1_cols[k], PQgetvalue(stage1, r, (int)k + 1));
+        put_conversion(o, atol(PQgetvalue(stage1, r, 4)), atol(PQgetvalue(stage1, r, 2)));
+        out_close(o);
     }
-    jbuf_puts(b, "},\"by_script\":{");
+    out_close(o);
+    out_open(o, "by_script");
     for (int r = 0; r < PQntuples(script); r++) {
-        if (r)
-            jbuf_puts(b, ",");
-        jbuf_key(b, PQgetvalue(script, r, 0));
-        jbuf_puts(b, "{");
+        out_open(o, PQgetvalue(script, r, 0));
         for (size_t k = 0; k < N_BY_SCRIPT; k++)
-            jbuf_printf(b, "\"%s\":%s,", by_script_cols[k], PQgetvalue(script, r, (int)k + 1));
-        json_conversion(b, atol(PQgetvalue(script, r, 2)), atol(PQgetvalue(script, r, 1)));
-        jbuf_puts(b, "}");
+            out_num(o, by_script_cols[k], PQgetvalue(script, r, (int)k + 1));
+        put_conversion(o, atol(PQgetvalue(script, r, 2)), atol(PQgetvalue(script, r, 1)));
+        out_close(o);
     }
-    jbuf_puts(b, "}");
+    out_close(o);
 }
 
-int report_reactivation(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err,
-                        size_t errlen)
+/* The contacted-versus-held-out comparison (converted / episodes in each). */
+typedef struct {
+    long contacted, contacted_conv, held, held_conv;
+    double p1, p2; /* the two conversions */
+    double se;     /* the standard error of p1 - p2; NAN without both groups */
+} holdout_t;
+
+static void holdout_read(const PGresult *hold, holdout_t *h)
+{
+    h->contacted = atol(PQgetvalue(hold, 0, 0));
+    h->contacted_conv = atol(PQgetvalue(hold, 0, 1));
+    h->held = atol(PQgetvalue(hold, 0, 2));
+    h->held_conv = atol(PQgetvalue(hold, 0, 3));
+    h->p1 = rate(h->contacted_conv, h->contacted);
+    h->p2 = rate(h->held_conv, h->held);
+    h->se = h->contacted > 0 && h->held > 0 ? sqrt(h->p1 * (1 - h->p1) / (double)h->contacted +
+                                                   h->p2 * (1 - h->p2) / (double)h->held)
+                                            : NAN;
+}
+
+static void react_json(out_t *o, const PGresult *months, const react_row_t *rows,
+                       const PGresult *stage1, const PGresult *script, const holdout_t *h)
+{
+    int n = PQntuples(months);
+    out_open_array(o, "months");
+    for (int r = 0; r < n - 1; r++) {
+        out_open(o, NULL);
+        out_str(o, "month", PQgetvalue(months, r, 0));
+        out_str(o, "manager", PQgetvalue(months, r, 1));
+        react_row_json(o, &rows[r]);
+        out_close(o);
+    }
+    out_close_array(o);
+    out_open(o, "total");
+    react_row_json(o, &rows[n - 1]);
+    out_close(o);
+    react_json_breakdowns(o, stage1, script);
+    out_open(o, "references");
+    out_num(o, "naive_calling", "0.05");
+    out_num(o, "method_average", "0.30");
+    out_num(o, "method_best", "0.61");
+    out_close(o);
+    out_open(o, "holdout");
+    out_int(o, "contacted", h->contacted);
+    out_int(o, "contacted_converted", h->contacted_conv);
+    out_int(o, "held_out", h->held);
+    out_int(o, "held_out_converted", h->held_conv);
+    if (isnan(h->se)) {
+        out_null(o, "lift", "-");
+        out_null(o, "lift_ci95", "-");
+    } else {
+        out_numf(o, "lift", "%.4f", h->p1 - h->p2);
+        out_open_array(o, "lift_ci95");
+        out_numf(o, NULL, "%.4f", h->p1 - h->p2 - 1.96 * h->se);
+        out_numf(o, NULL, "%.4f", h->p1 - h->p2 + 1.96 * h->se);
+        out_close_array(o);
+    }
+    out_close(o);
+}
+
+int report_reactivation(PGconn *db, const config_t *cfg, out_t *out, char *err, size_t errlen)
 {
     const char *params[1] = {cfg->rules.calendar.timezone};
     PGresult *months = NULL, *stage1 = NULL, *script = NULL, *hold = NULL;
     react_row_t *rows = NULL;
-    int rc = -1, n = 0;
+    int rc = -EIO, n = 0;
     if ((months = report_query(db, SQL_MONTHS, 1, params, err, errlen)) == NULL ||
         (stage1 = report_query(db, SQL_STAGE1, 1, params, err, errlen)) == NULL ||
         (script = report_query(db, SQL_SCRIPT, 1, params, err, errlen)) == NULL ||
@@ -363,59 +436,27 @@ int report_reactivation(PGconn *db, const config_t *cfg, bool json, FILE *out, c
     rows = calloc((size_t)n, sizeof *rows);
     if (rows == NULL) {
         snprintf(err, errlen, "out of memory\n");
+        rc = -ENOMEM;
         goto done;
     }
     for (int r = 0; r < n; r++)
         react_row_read(months, r, &rows[r]);
+    holdout_t h;
+    holdout_read(hold, &h);
 
-    long contacted = atol(PQgetvalue(hold, 0, 0)), contacted_conv = atol(PQgetvalue(hold, 0, 1));
-    long held = atol(PQgetvalue(hold, 0, 2)), held_conv = atol(PQgetvalue(hold, 0, 3));
-    double p1 = rate(contacted_conv, contacted), p2 = rate(held_conv, held);
-    double se = contacted > 0 && held > 0
-                    ? sqrt(p1 * (1 - p1) / (double)contacted + p2 * (1 - p2) / (double)held)
-                    : NAN;
-
-    if (json) {
-        jbuf_t b = JBUF_INIT;
-        jbuf_puts(&b, "{\"months\":[");
-        for (int r = 0; r < n - 1; r++) {
-            jbuf_puts(&b, r ? ",{" : "{");
-            jbuf_key(&b, "month");
-            jbuf_string(&b, PQgetvalue(months, r, 0), strlen(PQgetvalue(months, r, 0)));
-            jbuf_puts(&b, ",");
-            jbuf_key(&b, "manager");
-            jbuf_string(&b, PQgetvalue(months, r, 1), strlen(PQgetvalue(months, r, 1)));
-            jbuf_puts(&b, ",");
-            react_row_json(&b, &rows[r]);
-            jbuf_puts(&b, "}");
-        }
-        jbuf_puts(&b, "],\"total\":{");
-        react_row_json(&b, &rows[n - 1]);
-        jbuf_puts(&b, "}");
-        react_json_breakdowns(&b, stage1, script);
-        jbuf_puts(&b, ",\"references\":{\"naive_calling\":0.05,"
-                      "\"method_average\":0.30,\"method_best\":0.61},");
-        jbuf_printf(&b,
-                    "\"holdout\":{\"contacted\":%ld,\"contacted_converted\":%ld,\"held_out\":%ld,"
-                    "\"held_out_converted\":%ld,\"lift\":",
-                    contacted, contacted_conv, held, held_conv);
-        if (isnan(se))
-            jbuf_puts(&b, "null,\"lift_ci95\":null}}");
-        else
-            jbuf_printf(&b, "%.4f,\"lift_ci95\":[%.4f,%.4f]}}", p1 - p2, p1 - p2 - 1.96 * se,
-                        p1 - p2 + 1.96 * se);
-        fprintf(out, "%s\n", b.data);
-        jbuf_free(&b);
+    if (out_json(out)) {
+        react_json(out, months, rows, stage1, script, &h);
     } else {
         react_text(out, cfg, months, rows, stage1, script);
-        fprintf(out, "\nreferences: naive calling 5%%, method average 30%%, best recorded 61%%\n");
-        fprintf(out, "holdout: contacted %ld (converted %.1f%%), held out %ld (converted %.1f%%)",
-                contacted, 100 * p1, held, 100 * p2);
-        if (isnan(se))
-            fprintf(out, ", lift: not enough episodes in both groups\n");
+        out_textf(out,
+                  "\nreferences: naive calling 5%%, method average 30%%, best recorded 61%%\n");
+        out_textf(out, "holdout: contacted %ld (converted %.1f%%), held out %ld (converted %.1f%%)",
+                  h.contacted, 100 * h.p1, h.held, 100 * h.p2);
+        if (isnan(h.se))
+            out_textf(out, ", lift: not enough episodes in both groups\n");
         else
-            fprintf(out, ", lift %+.1f pp (95%% CI %+.1f .. %+.1f)\n", 100 * (p1 - p2),
-                    100 * (p1 - p2 - 1.96 * se), 100 * (p1 - p2 + 1.96 * se));
+            out_textf(out, ", lift %+.1f pp (95%% CI %+.1f .. %+.1f)\n", 100 * (h.p1 - h.p2),
+                      100 * (h.p1 - h.p2 - 1.96 * h.se), 100 * (h.p1 - h.p2 + 1.96 * h.se));
     }
     rc = 0;
 done:
@@ -442,23 +483,25 @@ static const char *const SQL_NPS =
     "                           (to_char(n.ts AT TIME ZONE $1, 'YYYY-MM')), ())"
     ") r ORDER BY month = 'total', month, manager = '(all)' DESC, manager";
 
-int report_nps(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err, size_t errlen)
+int report_nps(PGconn *db, const config_t *cfg, out_t *out, char *err, size_t errlen)
 {
     const char *params[1] = {cfg->rules.calendar.timezone};
     PGresult *res = report_query(db, SQL_NPS, 1, params, err, errlen);
     if (res == NULL)
-        return -1;
+        return -EIO;
     double target = cfg->rules.nps.target;
     int rows = PQntuples(res);
-    jbuf_t b = JBUF_INIT;
-    if (json)
-        jbuf_printf(&b, "{\"target\":%g,\"rows\":[", target);
-    else
-        fprintf(out,
-                "NPS by month answered (%s) and account manager; target %g\n\n"
-                "%-7s  %-16s %9s %8s %10s %7s %6s\n",
-                cfg->rules.calendar.timezone, target, "month", "manager", "promoters", "passives",
-                "detractors", "answers", "nps");
+    bool json = out_json(out);
+    if (json) {
+        out_numf(out, "target", "%g", target);
+        out_open_array(out, "rows");
+    } else {
+        out_textf(out,
+                  "NPS by month answered (%s) and account manager; target %g\n\n"
+                  "%-7s  %-16s %9s %8s %10s %7s %6s\n",
+                  cfg->rules.calendar.timezone, target, "month", "manager", "promoters", "passives",
+                  "detractors", "answers", "nps");
+    }
     for (int r = 0; r < rows; r++) {
         const char *month = PQgetvalue(res, r, 0), *manager = PQgetvalue(res, r, 1);
         long p = atol(PQgetvalue(res, r, 2)), n = atol(PQgetvalue(res, r, 3)),
@@ -466,33 +509,29 @@ int report_nps(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err,
         double index = nps_index(p, n, d);
         bool below = !isnan(index) && index < target;
         if (json) {
-            jbuf_puts(&b, r ? ",{" : "{");
-            jbuf_key(&b, "month");
-            jbuf_string(&b, month, strlen(month));
-            jbuf_puts(&b, ",");
-            jbuf_key(&b, "manager");
-            jbuf_string(&b, manager, strlen(manager));
-            jbuf_printf(&b, ",\"promoters\":%ld,\"passives\":%ld,\"detractors\":%ld,", p, n, d);
-            jbuf_key(&b, "nps");
+            out_open(out, NULL);
+            out_str(out, "month", month);
+            out_str(out, "manager", manager);
+            out_int(out, "promoters", p);
+            out_int(out, "passives", n);
+            out_int(out, "detractors", d);
             if (isnan(index))
-                jbuf_puts(&b, "null");
+                out_null(out, "nps", "n/a");
             else
-                jbuf_printf(&b, "%.1f", index);
-            jbuf_printf(&b, ",\"below_target\":%s}", below ? "true" : "false");
+                out_numf(out, "nps", "%.1f", index);
+            out_bool(out, "below_target", below);
+            out_close(out);
         } else {
             char shown[16];
             snprintf(shown, sizeof shown, isnan(index) ? "n/a" : "%.1f", index);
-            fprintf(out, "%-7s  %-16.16s %9ld %8ld %10ld %7ld %6s%s\n", month, manager, p, n, d,
-                    p + n + d, shown, below ? "  below target" : "");
+            out_textf(out, "%-7s  %-16.16s %9ld %8ld %10ld %7ld %6s%s\n", month, manager, p, n, d,
+                      p + n + d, shown, below ? "  below target" : "");
         }
     }
-    if (json) {
-        jbuf_puts(&b, "]}");
-        fprintf(out, "%s\n", b.data);
-    } else if (rows == 0) {
-        fprintf(out, "(no answers yet)\n");
-    }
-    jbuf_free(&b);
+    if (json)
+        out_close_array(out);
+    else if (rows == 0)
+        out_textf(out, "(no answers yet)\n");
     PQclear(res);
     return 0;
 }
@@ -586,40 +625,35 @@ static bool report_now(PGconn *db, const config_t *cfg, bool *has_now, int64_t *
     return true;
 }
 
-static void managers_json_row(jbuf_t *b, const char *manager, const manager_row_t *r, bool has_now)
+/* One manager's row (manager NULL: the total, which has no name member). */
+static void managers_json_row(out_t *o, const char *manager, const manager_row_t *r, bool has_now)
 {
     static const char *const names[M_COUNT] = {
         "clients",      "orders_30d",     "episodes_opened",    "episodes_converted",
         "tasks",        "tasks_answered", "gift_alerts",        "nps_promoters",
         "nps_passives", "nps_detractors", "detractor_followups"};
-    jbuf_puts(b, "{");
-    if (manager) {
-        jbuf_key(b, "manager");
-        jbuf_string(b, manager, strlen(manager));
-        jbuf_puts(b, ",");
-    }
+    if (manager)
+        out_str(o, "manager", manager);
     for (int k = 0; k < M_COUNT; k++) {
-        jbuf_printf(b, "%s\"%s\":", k ? "," : "", names[k]);
         if (k == M_ORDERS && !has_now)
-            jbuf_puts(b, "null");
+            out_null(o, names[k], "n/a");
         else
-            jbuf_printf(b, "%ld", r->v[k]);
+            out_int(o, names[k], r->v[k]);
         if (k == M_CONVERTED)
-            jbuf_printf(b, ",\"conversion\":%.4f", rate(r->v[M_CONVERTED], r->v[M_OPENED]));
+            out_numf(o, "conversion", "%.4f", rate(r->v[M_CONVERTED], r->v[M_OPENED]));
         if (k == M_ANSWERED)
-            jbuf_printf(b, ",\"tasks_pending\":%ld", r->v[M_TASKS] - r->v[M_ANSWERED]);
+            out_int(o, "tasks_pending", r->v[M_TASKS] - r->v[M_ANSWERED]);
     }
     long answers = r->v[M_PROMOTERS] + r->v[M_PASSIVES] + r->v[M_DETRACTORS];
     double index = nps_index(r->v[M_PROMOTERS], r->v[M_PASSIVES], r->v[M_DETRACTORS]);
-    jbuf_printf(b, ",\"nps_answers\":%ld,\"nps\":", answers);
+    out_int(o, "nps_answers", answers);
     if (isnan(index))
-        jbuf_puts(b, "null");
+        out_null(o, "nps", "n/a");
     else
-        jbuf_printf(b, "%.1f", index);
-    jbuf_puts(b, "}");
+        out_numf(o, "nps", "%.1f", index);
 }
 
-static void managers_text_row(FILE *out, const char *manager, const manager_row_t *r, bool has_now)
+static void managers_text_row(out_t *o, const char *manager, const manager_row_t *r, bool has_now)
 {
     char orders[24], nps[16];
     if (has_now)
@@ -631,20 +665,20 @@ static void managers_text_row(FILE *out, const char *manager, const manager_row_
         snprintf(nps, sizeof nps, "n/a");
     else
         snprintf(nps, sizeof nps, "%.1f", index);
-    fprintf(out, "%-16.16s %7ld %10s %8ld %9ld %9.1f%% %6ld %8ld %7ld %11ld %11ld %6s %19ld\n",
-            manager, r->v[M_CLIENTS], orders, r->v[M_OPENED], r->v[M_CONVERTED],
-            100 * rate(r->v[M_CONVERTED], r->v[M_OPENED]), r->v[M_TASKS], r->v[M_ANSWERED],
-            r->v[M_TASKS] - r->v[M_ANSWERED], r->v[M_GIFT_ALERTS],
-            r->v[M_PROMOTERS] + r->v[M_PASSIVES] + r->v[M_DETRACTORS], nps,
-            r->v[M_DETRACTOR_FOLLOWUPS]);
+    out_textf(o, "%-16.16s %7ld %10s %8ld %9ld %9.1f%% %6ld %8ld %7ld %11ld %11ld %6s %19ld\n",
+              manager, r->v[M_CLIENTS], orders, r->v[M_OPENED], r->v[M_CONVERTED],
+              100 * rate(r->v[M_CONVERTED], r->v[M_OPENED]), r->v[M_TASKS], r->v[M_ANSWERED],
+              r->v[M_TASKS] - r->v[M_ANSWERED], r->v[M_GIFT_ALERTS],
+              r->v[M_PROMOTERS] + r->v[M_PASSIVES] + r->v[M_DETRACTORS], nps,
+              r->v[M_DETRACTOR_FOLLOWUPS]);
 }
 
-int report_managers(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err, size_t errlen)
+int report_managers(PGconn *db, const config_t *cfg, out_t *out, char *err, size_t errlen)
 {
     bool has_now;
     int64_t now_us;
     if (!report_now(db, cfg, &has_now, &now_us, err, errlen))
-        return -1;
+        return -EIO;
     char now_text[40] = "", days[16];
     if (has_now)
         rdtime_format(now_us, now_text, sizeof now_text);
@@ -652,25 +686,26 @@ int report_managers(PGconn *db, const config_t *cfg, bool json, FILE *out, char 
     const char *params[2] = {has_now ? now_text : NULL, days};
     PGresult *res = report_query(db, SQL_MANAGERS, 2, params, err, errlen);
     if (res == NULL)
-        return -1;
+        return -EIO;
     int rows = PQntuples(res);
     manager_row_t total = {.manager = "total"};
-    jbuf_t b = JBUF_INIT;
+    const char *clock = cfg->clock == CLOCK_EVENT ? "event" : "wall";
+    bool json = out_json(out);
     if (json) {
-        jbuf_puts(&b, "{\"as_of\":");
         if (has_now)
-            jbuf_string(&b, now_text, strlen(now_text));
+            out_str(out, "as_of", now_text);
         else
-            jbuf_puts(&b, "null");
-        jbuf_printf(&b, ",\"clock\":\"%s\",\"orders_window_days\":%d,\"managers\":[",
-                    cfg->clock == CLOCK_EVENT ? "event" : "wall", MANAGERS_WINDOW_DAYS);
+            out_null(out, "as_of", "none");
+        out_str(out, "clock", clock);
+        out_int(out, "orders_window_days", MANAGERS_WINDOW_DAYS);
+        out_open_array(out, "managers");
     } else {
-        fprintf(out, "account managers as of %s (%s clock); orders in the last %d days\n\n",
-                has_now ? now_text : "none (no clock.tick yet)",
-                cfg->clock == CLOCK_EVENT ? "event" : "wall", MANAGERS_WINDOW_DAYS);
-        fprintf(out, "%-16s %7s %10s %8s %9s %10s %6s %8s %7s %11s %11s %6s %19s\n", "manager",
-                "clients", "orders_30d", "episodes", "converted", "conversion", "tasks", "answered",
-                "pending", "gift_alerts", "nps_answers", "nps", "detractor_followups");
+        out_textf(out, "account managers as of %s (%s clock); orders in the last %d days\n\n",
+                  has_now ? now_text : "none (no clock.tick yet)", clock, MANAGERS_WINDOW_DAYS);
+        out_textf(out, "%-16s %7s %10s %8s %9s %10s %6s %8s %7s %11s %11s %6s %19s\n", "manager",
+                  "clients", "orders_30d", "episodes", "converted", "conversion", "tasks",
+                  "answered", "pending", "gift_alerts", "nps_answers", "nps",
+                  "detractor_followups");
     }
     for (int r = 0; r < rows; r++) {
         manager_row_t row = {.manager = PQgetvalue(res, r, 0)};
@@ -679,25 +714,24 @@ int report_managers(PGconn *db, const config_t *cfg, bool json, FILE *out, char 
             total.v[k] += row.v[k];
         }
         if (json) {
-            if (r)
-                jbuf_puts(&b, ",");
-            managers_json_row(&b, row.manager, &row, has_now);
+            out_open(out, NULL);
+            managers_json_row(out, row.manager, &row, has_now);
+            out_close(out);
         } else {
             managers_text_row(out, row.manager, &row, has_now);
         }
     }
     if (json) {
-        jbuf_puts(&b, "],\"total\":");
-        managers_json_row(&b, NULL, &total, has_now);
-        jbuf_puts(&b, "}");
-        fprintf(out, "%s\n", b.data);
+        out_close_array(out);
+        out_open(out, "total");
+        managers_json_row(out, NULL, &total, has_now);
+        out_close(out);
     } else {
         if (rows == 0)
-            fprintf(out, "(no clients yet)\n");
-        fprintf(out, "\n");
+            out_textf(out, "(no clients yet)\n");
+        out_textf(out, "\n");
         managers_text_row(out, "total", &total, has_now);
     }
-    jbuf_free(&b);
     PQclear(res);
     return 0;
 }

@@ -2,22 +2,37 @@
  * report: what ops staff and managers look at (`retentionctl report ...`).
  *
  * Each report is one read-only query over the episodes and decisions, grouped
- * by month (calendar months in rules.calendar.timezone) and manager, printed
- * as an aligned table or, with json, as one JSON object.
+ * by month (calendar months in rules.calendar.timezone) and manager, written
+ * to retentionctl's output writer (out.h): aligned tables in its text form, one JSON object
+ * in its JSON form.
+ *
+ * Every report function here and in report_cycles.h and report_model.h
+ * returns 0, or a negative errno-style code with a
+ * message in err: -EIO for a database error (the server's message, ending in a
+ * newline), -ENOMEM. It writes nothing to `out` before all its queries have
+ * answered, and never prints elsewhere.
  */
 #ifndef RD_REPORT_H
 #define RD_REPORT_H
 
 #include <libpq-fe.h>
 #include <stdbool.h>
-#include <stdio.h>
+#include <stddef.h>
 
 #include "config.h"
+#include "out.h"
 
 /* Runs one read-only query for a report: the result, or NULL with the server's
  * message in err. The caller clears the result. */
 PGresult *report_query(PGconn *db, const char *sql, int n, const char *const *params, char *err,
                        size_t errlen);
+
+/* A time column given as rd_us() (microseconds since the epoch), formatted as
+ * RFC 3339 UTC into out. False, and out "", when it is NULL. */
+bool report_time(const PGresult *res, int row, int col, char *out, size_t outlen);
+
+/* Writes column col of a row as a JSON number, or null (text: "-") when NULL. */
+void report_num(out_t *out, const char *name, const PGresult *res, int row, int col);
 
 /*
  * Prints the reactivation report over the contacted (not held-out) episodes:
@@ -28,11 +43,9 @@ PGresult *report_query(PGconn *db, const char *sql, int n, const char *const *pa
  * the calls by outcome; the same conversion by stage-1 outcome and by stage-2
  * script; the method's references (5 % naive calling, 30 % average, 61 %
  * best); then the contacted-versus-holdout comparison (converted / episodes)
- * with the lift and its 95 % confidence interval. Returns 0, or -1 with a
- * message in err (a database error).
+ * with the lift and its 95 % confidence interval.
  */
-int report_reactivation(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err,
-                        size_t errlen);
+int report_reactivation(PGconn *db, const config_t *cfg, out_t *out, char *err, size_t errlen);
 
 /*
  * Prints the NPS report: per month (of the answer, in the calendar's zone), per
@@ -40,7 +53,7 @@ int report_reactivation(PGconn *db, const config_t *cfg, bool json, FILE *out, c
  * (0-6), answers, NPS = % promoters - % detractors, against rules.nps.target;
  * a month below target is marked. Months without answers have no index.
  */
-int report_nps(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err, size_t errlen);
+int report_nps(PGconn *db, const config_t *cfg, out_t *out, char *err, size_t errlen);
 
 /*
  * Prints the managers report: per account manager (the client's: master data,
@@ -51,7 +64,6 @@ int report_nps(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err,
  * answered (with an outcome) and pending, gift alerts, NPS answers by group with
  * the index, and detractor follow-ups.
  */
-int report_managers(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err,
-                    size_t errlen);
+int report_managers(PGconn *db, const config_t *cfg, out_t *out, char *err, size_t errlen);
 
 #endif

@@ -20,11 +20,10 @@
  */
 #include "report_cycles.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
-#include "rdtime.h"
 #include "report.h"
 
 enum {
@@ -99,81 +98,71 @@ static const char *days_text(const PGresult *res, int row, int col, char *buf, s
     return buf;
 }
 
-/* A column as a JSON number, or null. */
-static void json_num(jbuf_t *b, const char *name, const PGresult *res, int row, int col)
+static void cycles_text(out_t *o, const config_t *cfg, const PGresult *res, const long *total)
 {
-    jbuf_printf(b, ",\"%s\":%s", name,
-                PQgetisnull(res, row, col) ? "null" : PQgetvalue(res, row, col));
-}
-
-static void cycles_text(FILE *out, const config_t *cfg, const PGresult *res, const long *total)
-{
-    fprintf(out,
-            "purchase cycles per sales type (rules.cycle: window_days %d, min_orders %d, "
-            "max_window_days %d, min_cycle_days %d, fallback %s); days\n\n",
-            cfg->rules.cycle.window_days, cfg->rules.cycle.min_orders,
-            cfg->rules.cycle.max_window_days, cfg->rules.cycle.min_cycle_days, fallback_name(cfg));
-    fprintf(out, "%-26s %8s %8s %8s %8s %8s %8s %13s %-20s %8s %8s %9s\n", "sales_type", "clients",
-            "own", "widened", "median", "p10", "p90", "median_in_use", "computed_at", "fallback",
-            "no_cycle", "no_orders");
+    out_textf(o,
+              "purchase cycles per sales type (rules.cycle: window_days %d, min_orders %d, "
+              "max_window_days %d, min_cycle_days %d, fallback %s); days\n\n",
+              cfg->rules.cycle.window_days, cfg->rules.cycle.min_orders,
+              cfg->rules.cycle.max_window_days, cfg->rules.cycle.min_cycle_days,
+              fallback_name(cfg));
+    out_textf(o, "%-26s %8s %8s %8s %8s %8s %8s %13s %-20s %8s %8s %9s\n", "sales_type", "clients",
+              "own", "widened", "median", "p10", "p90", "median_in_use", "computed_at", "fallback",
+              "no_cycle", "no_orders");
     for (int i = 0; i < PQntuples(res); i++) {
-        char v[4][32], at[40] = "-";
-        if (!PQgetisnull(res, i, C_USED_AT)) {
-            rdtime_format(strtoll(PQgetvalue(res, i, C_USED_AT), NULL, 10), at, sizeof at);
-            if (strlen(at) > 19)
-                memcpy(at + 19, "Z", 2); /* seconds are enough here */
-        }
-        fprintf(
-            out, "%-26s %8s %8s %8s %8s %8s %8s %13s %-20s %8s %8s %9s\n",
-            PQgetvalue(res, i, C_TYPE), PQgetvalue(res, i, C_CLIENTS), PQgetvalue(res, i, C_OWN),
-            PQgetvalue(res, i, C_WIDENED), days_text(res, i, C_MEDIAN, v[0], sizeof v[0]),
+        char v[4][32], at[40];
+        if (!report_time(res, i, C_USED_AT, at, sizeof at))
+            snprintf(at, sizeof at, "-");
+        else if (strlen(at) > 19)
+            memcpy(at + 19, "Z", 2); /* seconds are enough here */
+        out_textf(
+            o, "%-26s %8s %8s %8s %8s %8s %8s %13s %-20s %8s %8s %9s\n", PQgetvalue(res, i, C_TYPE),
+            PQgetvalue(res, i, C_CLIENTS), PQgetvalue(res, i, C_OWN), PQgetvalue(res, i, C_WIDENED),
+            days_text(res, i, C_MEDIAN, v[0], sizeof v[0]),
             days_text(res, i, C_P10, v[1], sizeof v[1]),
             days_text(res, i, C_P90, v[2], sizeof v[2]),
             days_text(res, i, C_USED_MEDIAN, v[3], sizeof v[3]), at, PQgetvalue(res, i, C_FALLBACK),
             PQgetvalue(res, i, C_NO_CYCLE), PQgetvalue(res, i, C_NO_ORDERS));
     }
     if (PQntuples(res) == 0)
-        fprintf(out, "(no clients yet)\n");
-    fprintf(out, "\n%-26s %8ld %8ld %8ld %8s %8s %8s %13s %-20s %8ld %8ld %9ld\n", "total",
-            total[0], total[1], total[2], "", "", "", "", "", total[3], total[4], total[5]);
+        out_textf(o, "(no clients yet)\n");
+    out_textf(o, "\n%-26s %8ld %8ld %8ld %8s %8s %8s %13s %-20s %8ld %8ld %9ld\n", "total",
+              total[0], total[1], total[2], "", "", "", "", "", total[3], total[4], total[5]);
 }
 
-static void cycles_json(jbuf_t *b, const config_t *cfg, const PGresult *res, const long *total)
+static void cycles_json(out_t *o, const config_t *cfg, const PGresult *res, const long *total)
 {
-    jbuf_printf(b,
-                "{\"window_days\":%d,\"min_orders\":%d,\"max_window_days\":%d,"
-                "\"min_cycle_days\":%d,\"fallback\":\"%s\",\"sales_types\":[",
-                cfg->rules.cycle.window_days, cfg->rules.cycle.min_orders,
-                cfg->rules.cycle.max_window_days, cfg->rules.cycle.min_cycle_days,
-                fallback_name(cfg));
+    out_int(o, "window_days", cfg->rules.cycle.window_days);
+    out_int(o, "min_orders", cfg->rules.cycle.min_orders);
+    out_int(o, "max_window_days", cfg->rules.cycle.max_window_days);
+    out_int(o, "min_cycle_days", cfg->rules.cycle.min_cycle_days);
+    out_str(o, "fallback", fallback_name(cfg));
+    out_open_array(o, "sales_types");
     for (int i = 0; i < PQntuples(res); i++) {
-        jbuf_puts(b, i ? ",{\"sales_type\":" : "{\"sales_type\":");
-        const char *type = PQgetvalue(res, i, C_TYPE);
-        jbuf_string(b, type, strlen(type));
+        out_open(o, NULL);
+        out_str(o, "sales_type", PQgetvalue(res, i, C_TYPE));
         for (size_t k = 0; k < N_COUNTS; k++)
-            json_num(b, counts[k].name, res, i, counts[k].col);
-        json_num(b, "own_median", res, i, C_MEDIAN);
-        json_num(b, "own_p10", res, i, C_P10);
-        json_num(b, "own_p90", res, i, C_P90);
-        json_num(b, "median_in_use", res, i, C_USED_MEDIAN);
-        json_num(b, "median_clients", res, i, C_USED_CLIENTS);
-        jbuf_puts(b, ",\"median_computed_at\":");
-        if (PQgetisnull(res, i, C_USED_AT)) {
-            jbuf_puts(b, "null");
-        } else {
-            char at[40];
-            rdtime_format(strtoll(PQgetvalue(res, i, C_USED_AT), NULL, 10), at, sizeof at);
-            jbuf_string(b, at, strlen(at));
-        }
-        jbuf_puts(b, "}");
+            report_num(o, counts[k].name, res, i, counts[k].col);
+        report_num(o, "own_median", res, i, C_MEDIAN);
+        report_num(o, "own_p10", res, i, C_P10);
+        report_num(o, "own_p90", res, i, C_P90);
+        report_num(o, "median_in_use", res, i, C_USED_MEDIAN);
+        report_num(o, "median_clients", res, i, C_USED_CLIENTS);
+        char at[40];
+        if (report_time(res, i, C_USED_AT, at, sizeof at))
+            out_str(o, "median_computed_at", at);
+        else
+            out_null(o, "median_computed_at", "-");
+        out_close(o);
     }
-    jbuf_puts(b, "],\"total\":{");
+    out_close_array(o);
+    out_open(o, "total");
     for (size_t k = 0; k < N_COUNTS; k++)
-        jbuf_printf(b, "%s\"%s\":%ld", k ? "," : "", counts[k].name, total[k]);
-    jbuf_puts(b, "}}");
+        out_int(o, counts[k].name, total[k]);
+    out_close(o);
 }
 
-int report_cycles(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err, size_t errlen)
+int report_cycles(PGconn *db, const config_t *cfg, out_t *out, char *err, size_t errlen)
 {
     char window[16], k[16];
     snprintf(window, sizeof window, "%d", cfg->rules.cycle.window_days);
@@ -183,19 +172,15 @@ int report_cycles(PGconn *db, const config_t *cfg, bool json, FILE *out, char *e
                              fallback_on(cfg) ? "true" : "false"};
     PGresult *res = report_query(db, SQL_CYCLES, 4, params, err, errlen);
     if (res == NULL)
-        return -1;
+        return -EIO;
     long total[N_COUNTS] = {0};
     for (int i = 0; i < PQntuples(res); i++)
         for (size_t c = 0; c < N_COUNTS; c++)
             total[c] += atol(PQgetvalue(res, i, counts[c].col));
-    if (json) {
-        jbuf_t b = JBUF_INIT;
-        cycles_json(&b, cfg, res, total);
-        fprintf(out, "%s\n", b.data);
-        jbuf_free(&b);
-    } else {
+    if (out_json(out))
+        cycles_json(out, cfg, res, total);
+    else
         cycles_text(out, cfg, res, total);
-    }
     PQclear(res);
     return 0;
 }

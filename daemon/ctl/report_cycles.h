@@ -1,17 +1,17 @@
 /*
  * report_cycles: the purchase cycles as the rule engines use them
  * (`retentionctl report cycles`), a read-only query over clients and
- * cycle_medians, printed as an aligned table or, with json, as one JSON
- * object. Same shape as report.h.
+ * cycle_medians, written as an aligned table or one JSON object. Same shape
+ * and return values as report.h.
  */
 #ifndef RD_REPORT_CYCLES_H
 #define RD_REPORT_CYCLES_H
 
 #include <libpq-fe.h>
-#include <stdbool.h>
-#include <stdio.h>
+#include <stddef.h>
 
 #include "config.h"
+#include "out.h"
 
 /*
  * Prints the cycles report: per sales type (the client's, or
@@ -22,9 +22,8 @@
  * the clients on that fallback (no own cycle, at least 2 order days,
  * rules.cycle.fallback sales_type_median and a median row for the type); the
  * clients with orders but no cycle at all; the clients without orders. Then
- * the totals of the counts. Returns 0, or -1 with a message in err (a database
- * error).
+ * the totals of the counts.
  */
-int report_cycles(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err, size_t errlen);
+int report_cycles(PGconn *db, const config_t *cfg, out_t *out, char *err, size_t errlen);
 
 #endif

@@ -7,32 +7,12 @@
  */
 #include "report_model.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
-#include "rdtime.h"
 #include "report.h"
-
-/* A time column given as rd_us(): RFC 3339, or "" when NULL. */
-static void time_at(const PGresult *res, int row, int col, char *out, size_t outlen)
-{
-    out[0] = '\0';
-    if (!PQgetisnull(res, row, col))
-        rdtime_format(strtoll(PQgetvalue(res, row, col), NULL, 10), out, outlen);
-}
-
-/* Appends value (or null) as a JSON number. */
-static void json_num(jbuf_t *b, const PGresult *res, int row, int col)
-{
-    jbuf_puts(b, PQgetisnull(res, row, col) ? "null" : PQgetvalue(res, row, col));
-}
-
-static void json_str(jbuf_t *b, const char *s)
-{
-    jbuf_string(b, s, strlen(s));
-}
 
 /* --- report model ---------------------------------------------------------------- */
 
@@ -93,41 +73,41 @@ static const char *param_text(const PGresult *res, int row, int col, const char 
     return buf;
 }
 
-static void runs_text(FILE *out, const PGresult *runs)
+static void runs_text(out_t *o, const PGresult *runs)
 {
     int rows = PQntuples(runs);
-    fprintf(out, "model runs, newest first (last %d; times UTC; time unit: weeks)\n\n",
-            REPORT_MODEL_RUNS);
+    out_textf(o, "model runs, newest first (last %d; times UTC; time unit: weeks)\n\n",
+              REPORT_MODEL_RUNS);
     if (rows == 0) {
-        fprintf(out, "(no runs yet)\n");
+        out_textf(o, "(no runs yet)\n");
         return;
     }
-    fprintf(out, "%6s  %-20s  %-20s  %-6s %10s %10s %10s %10s %14s %8s %8s %8s%s\n", "run",
-            "run_at", "as_of", "status", "r", "alpha", "a", "b", "log_likelihood", "clients",
-            "updated", "seconds", "  error");
+    out_textf(o, "%6s  %-20s  %-20s  %-6s %10s %10s %10s %10s %14s %8s %8s %8s%s\n", "run",
+              "run_at", "as_of", "status", "r", "alpha", "a", "b", "log_likelihood", "clients",
+              "updated", "seconds", "  error");
     for (int i = 0; i < rows; i++) {
         char run_at[40], clock_at[40], v[5][32];
-        time_at(runs, i, R_RUN_AT, run_at, sizeof run_at);
-        time_at(runs, i, R_CLOCK_AT, clock_at, sizeof clock_at);
+        report_time(runs, i, R_RUN_AT, run_at, sizeof run_at);
+        report_time(runs, i, R_CLOCK_AT, clock_at, sizeof clock_at);
         /* seconds precision is enough here: "YYYY-MM-DDTHH:MM:SSZ" */
         if (strlen(run_at) > 19)
             memcpy(run_at + 19, "Z", 2);
         if (strlen(clock_at) > 19)
             memcpy(clock_at + 19, "Z", 2);
         const char *error = PQgetvalue(runs, i, R_ERROR);
-        fprintf(out, "%6s  %-20s  %-20s  %-6s %10s %10s %10s %10s %14s %8s %8s %8.3f%s%s\n",
-                PQgetvalue(runs, i, R_ID), run_at, clock_at, PQgetvalue(runs, i, R_STATUS),
-                param_text(runs, i, R_R, "%.6f", v[0], sizeof v[0]),
-                param_text(runs, i, R_ALPHA, "%.6f", v[1], sizeof v[1]),
-                param_text(runs, i, R_A, "%.6f", v[2], sizeof v[2]),
-                param_text(runs, i, R_B, "%.6f", v[3], sizeof v[3]),
-                param_text(runs, i, R_LL, "%.4f", v[4], sizeof v[4]),
-                PQgetvalue(runs, i, R_CLIENTS), PQgetvalue(runs, i, R_UPDATED),
-                strtod(PQgetvalue(runs, i, R_SECONDS), NULL), error[0] ? "  " : "", error);
+        out_textf(o, "%6s  %-20s  %-20s  %-6s %10s %10s %10s %10s %14s %8s %8s %8.3f%s%s\n",
+                  PQgetvalue(runs, i, R_ID), run_at, clock_at, PQgetvalue(runs, i, R_STATUS),
+                  param_text(runs, i, R_R, "%.6f", v[0], sizeof v[0]),
+                  param_text(runs, i, R_ALPHA, "%.6f", v[1], sizeof v[1]),
+                  param_text(runs, i, R_A, "%.6f", v[2], sizeof v[2]),
+                  param_text(runs, i, R_B, "%.6f", v[3], sizeof v[3]),
+                  param_text(runs, i, R_LL, "%.4f", v[4], sizeof v[4]),
+                  PQgetvalue(runs, i, R_CLIENTS), PQgetvalue(runs, i, R_UPDATED),
+                  strtod(PQgetvalue(runs, i, R_SECONDS), NULL), error[0] ? "  " : "", error);
     }
 }
 
-static void runs_json(jbuf_t *b, const PGresult *runs)
+static void runs_json(out_t *o, const PGresult *runs)
 {
     static const struct {
         int col;
@@ -142,79 +122,73 @@ static void runs_json(jbuf_t *b, const PGresult *runs)
                 {R_REEVALUATE, "reevaluate"},
                 {R_MOVED, "moved"},
                 {R_SECONDS, "seconds"}};
-    jbuf_puts(b, "\"runs\":[");
+    out_open_array(o, "runs");
     for (int i = 0; i < PQntuples(runs); i++) {
         char run_at[40], clock_at[40];
-        time_at(runs, i, R_RUN_AT, run_at, sizeof run_at);
-        time_at(runs, i, R_CLOCK_AT, clock_at, sizeof clock_at);
-        jbuf_printf(b, "%s{\"run_id\":%s,\"run_at\":", i ? "," : "", PQgetvalue(runs, i, R_ID));
-        json_str(b, run_at);
-        jbuf_puts(b, ",\"as_of\":");
-        json_str(b, clock_at);
-        jbuf_puts(b, ",\"status\":");
-        json_str(b, PQgetvalue(runs, i, R_STATUS));
-        for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++) {
-            jbuf_printf(b, ",\"%s\":", nums[k].name);
-            json_num(b, runs, i, nums[k].col);
-        }
-        jbuf_puts(b, ",\"error\":");
+        report_time(runs, i, R_RUN_AT, run_at, sizeof run_at);
+        report_time(runs, i, R_CLOCK_AT, clock_at, sizeof clock_at);
+        out_open(o, NULL);
+        out_num(o, "run_id", PQgetvalue(runs, i, R_ID));
+        out_str(o, "run_at", run_at); /* "" when NULL, as it always was */
+        out_str(o, "as_of", clock_at);
+        out_str(o, "status", PQgetvalue(runs, i, R_STATUS));
+        for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++)
+            report_num(o, nums[k].name, runs, i, nums[k].col);
         if (PQgetisnull(runs, i, R_ERROR))
-            jbuf_puts(b, "null");
+            out_null(o, "error", "-");
         else
-            json_str(b, PQgetvalue(runs, i, R_ERROR));
-        jbuf_puts(b, "}");
+            out_str(o, "error", PQgetvalue(runs, i, R_ERROR));
+        out_close(o);
     }
-    jbuf_puts(b, "]");
+    out_close_array(o);
 }
 
-static void p_alive_text(FILE *out, const PGresult *p)
+static void p_alive_text(out_t *o, const PGresult *p)
 {
     long scored = atol(PQgetvalue(p, 0, 1));
-    fprintf(out,
-            "\np_alive: %ld clients scored, %ld not (no model run yet, or no order up to "
-            "its time)\n",
-            scored, atol(PQgetvalue(p, 0, 0)) - scored);
+    out_textf(o,
+              "\np_alive: %ld clients scored, %ld not (no model run yet, or no order up to "
+              "its time)\n",
+              scored, atol(PQgetvalue(p, 0, 0)) - scored);
     if (scored == 0)
         return;
-    fprintf(out, "min %.4g, mean %.4f, max %.4f\ndeciles:", strtod(PQgetvalue(p, 0, 2), NULL),
-            strtod(PQgetvalue(p, 0, 3), NULL), strtod(PQgetvalue(p, 0, 4), NULL));
+    out_textf(o, "min %.4g, mean %.4f, max %.4f\ndeciles:", strtod(PQgetvalue(p, 0, 2), NULL),
+              strtod(PQgetvalue(p, 0, 3), NULL), strtod(PQgetvalue(p, 0, 4), NULL));
     for (int d = 0; d < 9; d++)
-        fprintf(out, " p%d %.4f%s", (d + 1) * 10, strtod(PQgetvalue(p, 0, P_DECILES + d), NULL),
-                d < 8 ? "," : "\n");
-    fprintf(out, "\n%-9s %8s %7s\n", "p_alive", "clients", "share");
+        out_textf(o, " p%d %.4f%s", (d + 1) * 10, strtod(PQgetvalue(p, 0, P_DECILES + d), NULL),
+                  d < 8 ? "," : "\n");
+    out_textf(o, "\n%-9s %8s %7s\n", "p_alive", "clients", "share");
     for (int k = 0; k < 10; k++) {
         long n = atol(PQgetvalue(p, 0, P_BINS + k));
-        fprintf(out, "[%.1f,%.1f%c %8ld %6.1f%%\n", k / 10.0, (k + 1) / 10.0, k == 9 ? ']' : ')', n,
-                100.0 * (double)n / (double)scored);
+        out_textf(o, "[%.1f,%.1f%c %8ld %6.1f%%\n", k / 10.0, (k + 1) / 10.0, k == 9 ? ']' : ')', n,
+                  100.0 * (double)n / (double)scored);
     }
 }
 
-static void p_alive_json(jbuf_t *b, const PGresult *p)
+static void p_alive_json(out_t *o, const PGresult *p)
 {
-    jbuf_printf(b, "\"p_alive\":{\"clients\":%s,\"scored\":%s,\"min\":", PQgetvalue(p, 0, 0),
-                PQgetvalue(p, 0, 1));
-    json_num(b, p, 0, 2);
-    jbuf_puts(b, ",\"mean\":");
-    json_num(b, p, 0, 3);
-    jbuf_puts(b, ",\"max\":");
-    json_num(b, p, 0, 4);
-    jbuf_puts(b, ",\"deciles\":");
+    out_open(o, "p_alive");
+    out_num(o, "clients", PQgetvalue(p, 0, 0));
+    out_num(o, "scored", PQgetvalue(p, 0, 1));
+    report_num(o, "min", p, 0, 2);
+    report_num(o, "mean", p, 0, 3);
+    report_num(o, "max", p, 0, 4);
     if (PQgetisnull(p, 0, P_DECILES)) {
-        jbuf_puts(b, "null");
+        out_null(o, "deciles", "-");
     } else {
-        for (int d = 0; d < 9; d++) {
-            jbuf_puts(b, d ? "," : "[");
-            json_num(b, p, 0, P_DECILES + d);
-        }
-        jbuf_puts(b, "]");
+        out_open_array(o, "deciles");
+        for (int d = 0; d < 9; d++)
+            report_num(o, NULL, p, 0, P_DECILES + d);
+        out_close_array(o);
     }
-    jbuf_puts(b, ",\"histogram\":[");
+    out_open_array(o, "histogram");
     for (int k = 0; k < 10; k++)
-        jbuf_printf(b, "%s%s", k ? "," : "", PQgetvalue(p, 0, P_BINS + k));
-    jbuf_puts(b, "]}");
+        out_num(o, NULL, PQgetvalue(p, 0, P_BINS + k));
+    out_close_array(o);
+    out_close(o);
 }
 
-int report_model(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err, size_t errlen)
+int report_model(PGconn *db, const config_t *cfg, out_t *out, char *err, size_t errlen)
 {
     (void)cfg;
     char limit[16];
@@ -222,21 +196,16 @@ int report_model(PGconn *db, const config_t *cfg, bool json, FILE *out, char *er
     const char *params[1] = {limit};
     PGresult *runs = report_query(db, SQL_RUNS, 1, params, err, errlen);
     if (runs == NULL)
-        return -1;
+        return -EIO;
     PGresult *p = report_query(db, SQL_P_ALIVE, 0, NULL, err, errlen);
     if (p == NULL) {
         PQclear(runs);
-        return -1;
+        return -EIO;
     }
-    if (json) {
-        jbuf_t b = JBUF_INIT;
-        jbuf_puts(&b, "{\"time_unit\":\"week\",");
-        runs_json(&b, runs);
-        jbuf_puts(&b, ",");
-        p_alive_json(&b, p);
-        jbuf_puts(&b, "}");
-        fprintf(out, "%s\n", b.data);
-        jbuf_free(&b);
+    if (out_json(out)) {
+        out_str(out, "time_unit", "week");
+        runs_json(out, runs);
+        p_alive_json(out, p);
     } else {
         runs_text(out, runs);
         p_alive_text(out, p);
@@ -298,14 +267,14 @@ static void counts_read(const PGresult *res, counts_t *c)
     }
 }
 
-static void counts_text(FILE *out, const config_t *cfg, const counts_t *c)
+static void counts_text(out_t *o, const config_t *cfg, const counts_t *c)
 {
-    fprintf(out,
-            "clients per class: ABC by margin share over %d days (A to %s, B to %s), XYZ by the "
-            "CV of monthly revenue (X < %s, Y < %s)\n\n",
-            cfg->rules.cycle.window_days, cfg->model.abc_a.text, cfg->model.abc_b.text,
-            cfg->model.xyz_x.text, cfg->model.xyz_y.text);
-    fprintf(out, "%-5s %8s %8s %8s %8s\n", "", "X", "Y", "Z", "total");
+    out_textf(o,
+              "clients per class: ABC by margin share over %d days (A to %s, B to %s), XYZ by "
+              "the CV of monthly revenue (X < %s, Y < %s)\n\n",
+              cfg->rules.cycle.window_days, cfg->model.abc_a.text, cfg->model.abc_b.text,
+              cfg->model.xyz_x.text, cfg->model.xyz_y.text);
+    out_textf(o, "%-5s %8s %8s %8s %8s\n", "", "X", "Y", "Z", "total");
     long col[3] = {0};
     for (int a = 0; a < 3; a++) {
         long row = 0;
@@ -313,39 +282,99 @@ static void counts_text(FILE *out, const config_t *cfg, const counts_t *c)
             row += c->n[a][x];
             col[x] += c->n[a][x];
         }
-        fprintf(out, "%-5c %8ld %8ld %8ld %8ld\n", "ABC"[a], c -> n[a][0], c -> n[a][1],
-                c -> n[a][2], row);
+        out_textf(o, "%-5c %8ld %8ld %8ld %8ld\n", "ABC"[a], c -> n[a][0], c -> n[a][1],
+                  c -> n[a][2], row);
     }
-    fprintf(out, "%-5s %8ld %8ld %8ld %8ld\n", "total", col[0], col[1], col[2],
-            col[0] + col[1] + col[2]);
-    fprintf(out, "not classified yet: %ld\n", c->unclassified);
+    out_textf(o, "%-5s %8ld %8ld %8ld %8ld\n", "total", col[0], col[1], col[2],
+              col[0] + col[1] + col[2]);
+    out_textf(o, "not classified yet: %ld\n", c->unclassified);
 }
 
-static void counts_json(jbuf_t *b, const counts_t *c)
+static void counts_json(out_t *o, const counts_t *c)
 {
-    jbuf_printf(b, "\"clients\":%ld,\"unclassified\":%ld,\"counts\":{", c->total, c->unclassified);
-    for (int a = 0; a < 3; a++)
-        jbuf_printf(b, "%s\"%c\":{\"X\":%ld,\"Y\":%ld,\"Z\":%ld}", a ? "," : "", "ABC"[a],
-                    c -> n[a][0], c -> n[a][1], c -> n[a][2]);
-    jbuf_puts(b, "}");
+    out_int(o, "clients", c->total);
+    out_int(o, "unclassified", c->unclassified);
+    out_open(o, "counts");
+    for (int a = 0; a < 3; a++) {
+        char abc[2] = {"ABC"[a], '\0'};
+        out_open(o, abc);
+        out_int(o, "X", c->n[a][0]);
+        out_int(o, "Y", c->n[a][1]);
+        out_int(o, "Z", c->n[a][2]);
+        out_close(o);
+    }
+    out_close(o);
 }
 
-int report_classes(PGconn *db, const config_t *cfg, bool json, FILE *out, char *err, size_t errlen)
+/* The latest run's class changes (first: classified for the first time). */
+static void classes_json(out_t *o, const char *run_id, const char *as_of, long first, long changed,
+                         const PGresult *moves, const PGresult *moved)
+{
+    out_open(o, "latest");
+    out_num(o, "run_id", run_id);
+    out_str(o, "as_of", as_of);
+    out_int(o, "first", first);
+    out_int(o, "moved", changed);
+    out_open_array(o, "moves");
+    for (int i = 0; i < PQntuples(moves); i++) {
+        if (PQgetvalue(moves, i, 0)[0] == '\0')
+            continue;
+        out_open(o, NULL);
+        out_str(o, "from", PQgetvalue(moves, i, 0));
+        out_str(o, "to", PQgetvalue(moves, i, 1));
+        out_num(o, "clients", PQgetvalue(moves, i, 2));
+        out_close(o);
+    }
+    out_close_array(o);
+    out_open_array(o, "moved_clients");
+    for (int i = 0; i < PQntuples(moved); i++) {
+        out_open(o, NULL);
+        out_str(o, "client_id", PQgetvalue(moved, i, 0));
+        out_str(o, "from", PQgetvalue(moved, i, 1));
+        out_str(o, "to", PQgetvalue(moved, i, 2));
+        out_close(o);
+    }
+    out_close_array(o);
+    out_close(o);
+}
+
+static void classes_text(out_t *o, const char *run_id, const char *as_of, long first, long changed,
+                         const PGresult *moves, const PGresult *moved)
+{
+    out_textf(o,
+              "\nlatest run %s as of %s: %ld clients classified for the first time, %ld "
+              "moved\n",
+              run_id, as_of, first, changed);
+    if (changed == 0)
+        return;
+    out_textf(o, "\n%-4s %-4s %8s\n", "from", "to", "clients");
+    for (int i = 0; i < PQntuples(moves); i++)
+        if (PQgetvalue(moves, i, 0)[0] != '\0')
+            out_textf(o, "%-4s %-4s %8s\n", PQgetvalue(moves, i, 0), PQgetvalue(moves, i, 1),
+                      PQgetvalue(moves, i, 2));
+    out_textf(o, "\n%s (first %d):\n%-24s %-4s %-4s\n", "clients that moved", REPORT_MODEL_MOVED,
+              "client_id", "from", "to");
+    for (int i = 0; i < PQntuples(moved); i++)
+        out_textf(o, "%-24s %-4s %-4s\n", PQgetvalue(moved, i, 0), PQgetvalue(moved, i, 1),
+                  PQgetvalue(moved, i, 2));
+}
+
+int report_classes(PGconn *db, const config_t *cfg, out_t *out, char *err, size_t errlen)
 {
     PGresult *counts = report_query(db, SQL_COUNTS, 0, NULL, err, errlen);
     if (counts == NULL)
-        return -1;
+        return -EIO;
     PGresult *latest = report_query(db, SQL_LATEST, 0, NULL, err, errlen);
     if (latest == NULL) {
         PQclear(counts);
-        return -1;
+        return -EIO;
     }
     PGresult *moves = NULL, *moved = NULL;
     bool has_run = PQntuples(latest) == 1;
     char run_id[24] = "", as_of[40] = "";
     if (has_run) {
         snprintf(run_id, sizeof run_id, "%s", PQgetvalue(latest, 0, 0));
-        time_at(latest, 0, 1, as_of, sizeof as_of);
+        report_time(latest, 0, 1, as_of, sizeof as_of);
         char limit[16];
         snprintf(limit, sizeof limit, "%d", REPORT_MODEL_MOVED);
         const char *params[2] = {run_id, limit};
@@ -356,7 +385,7 @@ int report_classes(PGconn *db, const config_t *cfg, bool json, FILE *out, char *
             PQclear(moves);
             PQclear(latest);
             PQclear(counts);
-            return -1;
+            return -EIO;
         }
     }
     counts_t c;
@@ -370,64 +399,18 @@ int report_classes(PGconn *db, const config_t *cfg, bool json, FILE *out, char *
             changed += n;
     }
 
-    if (json) {
-        jbuf_t b = JBUF_INIT;
-        jbuf_puts(&b, "{");
-        counts_json(&b, &c);
-        jbuf_puts(&b, ",\"latest\":");
-        if (!has_run) {
-            jbuf_puts(&b, "null");
-        } else {
-            jbuf_printf(&b, "{\"run_id\":%s,\"as_of\":", run_id);
-            json_str(&b, as_of);
-            jbuf_printf(&b, ",\"first\":%ld,\"moved\":%ld,\"moves\":[", first, changed);
-            int k = 0;
-            for (int i = 0; i < PQntuples(moves); i++) {
-                if (PQgetvalue(moves, i, 0)[0] == '\0')
-                    continue;
-                jbuf_puts(&b, k++ ? ",{\"from\":" : "{\"from\":");
-                json_str(&b, PQgetvalue(moves, i, 0));
-                jbuf_puts(&b, ",\"to\":");
-                json_str(&b, PQgetvalue(moves, i, 1));
-                jbuf_printf(&b, ",\"clients\":%s}", PQgetvalue(moves, i, 2));
-            }
-            jbuf_puts(&b, "],\"moved_clients\":[");
-            for (int i = 0; i < PQntuples(moved); i++) {
-                jbuf_puts(&b, i ? ",{\"client_id\":" : "{\"client_id\":");
-                json_str(&b, PQgetvalue(moved, i, 0));
-                jbuf_puts(&b, ",\"from\":");
-                json_str(&b, PQgetvalue(moved, i, 1));
-                jbuf_puts(&b, ",\"to\":");
-                json_str(&b, PQgetvalue(moved, i, 2));
-                jbuf_puts(&b, "}");
-            }
-            jbuf_puts(&b, "]}");
-        }
-        jbuf_puts(&b, "}");
-        fprintf(out, "%s\n", b.data);
-        jbuf_free(&b);
+    if (out_json(out)) {
+        counts_json(out, &c);
+        if (has_run)
+            classes_json(out, run_id, as_of, first, changed, moves, moved);
+        else
+            out_null(out, "latest", "-");
     } else {
         counts_text(out, cfg, &c);
-        if (!has_run) {
-            fprintf(out, "\n(no model run yet)\n");
-        } else {
-            fprintf(out,
-                    "\nlatest run %s as of %s: %ld clients classified for the first time, "
-                    "%ld moved\n",
-                    run_id, as_of, first, changed);
-            if (changed > 0) {
-                fprintf(out, "\n%-4s %-4s %8s\n", "from", "to", "clients");
-                for (int i = 0; i < PQntuples(moves); i++)
-                    if (PQgetvalue(moves, i, 0)[0] != '\0')
-                        fprintf(out, "%-4s %-4s %8s\n", PQgetvalue(moves, i, 0),
-                                PQgetvalue(moves, i, 1), PQgetvalue(moves, i, 2));
-                fprintf(out, "\n%s (first %d):\n%-24s %-4s %-4s\n", "clients that moved",
-                        REPORT_MODEL_MOVED, "client_id", "from", "to");
-                for (int i = 0; i < PQntuples(moved); i++)
-                    fprintf(out, "%-24s %-4s %-4s\n", PQgetvalue(moved, i, 0),
-                            PQgetvalue(moved, i, 1), PQgetvalue(moved, i, 2));
-            }
-        }
+        if (has_run)
+            classes_text(out, run_id, as_of, first, changed, moves, moved);
+        else
+            out_textf(out, "\n(no model run yet)\n");
     }
     PQclear(moved);
     PQclear(moves);
