@@ -132,7 +132,8 @@ const rdsock_security_t *rdsock_security(const config_t *cfg, const cfg_key_t *s
 
 /* CURVE options, which must be set before bind or connect. The ZAP domain
  * makes libzmq ask our handler about every client (without a handler bound it
- * would let any client in: the handler is created first, see main.c). */
+ * would let any client in: the handler is created first, see main.c).
+ * Returns 0 or a negative errno (-EINVAL: a client without a server key). */
 static int set_curve(void *z, const rdsock_security_t *sec, bool bind)
 {
     int rc = 0;
@@ -140,16 +141,14 @@ static int set_curve(void *z, const rdsock_security_t *sec, bool bind)
         rc |= setopt_int(z, ZMQ_CURVE_SERVER, 1);
         rc |= zmq_setsockopt(z, ZMQ_CURVE_SECRETKEY, sec->secret_key, strlen(sec->secret_key));
         rc |= zmq_setsockopt(z, ZMQ_ZAP_DOMAIN, RDSOCK_ZAP_DOMAIN, strlen(RDSOCK_ZAP_DOMAIN));
-        return rc;
+    } else if (sec->server_key == NULL) {
+        return -EINVAL;
+    } else {
+        rc |= zmq_setsockopt(z, ZMQ_CURVE_SERVERKEY, sec->server_key, strlen(sec->server_key));
+        rc |= zmq_setsockopt(z, ZMQ_CURVE_PUBLICKEY, sec->public_key, strlen(sec->public_key));
+        rc |= zmq_setsockopt(z, ZMQ_CURVE_SECRETKEY, sec->secret_key, strlen(sec->secret_key));
     }
-    if (sec->server_key == NULL) {
-        errno = EINVAL;
-        return -1;
-    }
-    rc |= zmq_setsockopt(z, ZMQ_CURVE_SERVERKEY, sec->server_key, strlen(sec->server_key));
-    rc |= zmq_setsockopt(z, ZMQ_CURVE_PUBLICKEY, sec->public_key, strlen(sec->public_key));
-    rc |= zmq_setsockopt(z, ZMQ_CURVE_SECRETKEY, sec->secret_key, strlen(sec->secret_key));
-    return rc;
+    return rc == 0 ? 0 : errno > 0 ? -errno : -EINVAL;
 }
 
 /* Undoes a failed rdsock_new: closes z (when made) and frees self. Returns
@@ -217,16 +216,14 @@ int rdsock_new(rdsock_t **out, uv_loop_t *loop, void *zctx, const rdsock_opts_t 
         for (size_t i = 0; i < opts->topics_count; i++)
             rc |= zmq_setsockopt(z, ZMQ_SUBSCRIBE, opts->topics[i], strlen(opts->topics[i]));
     }
-    if (rc == 0 && sec != NULL && strncmp(endpoint, "tcp://", 6) == 0 &&
-        set_curve(z, sec, bind) != 0) {
-        int e = errno;
-        snprintf(err, errlen, "cannot set up CURVE on %s: %s", endpoint, zmq_strerror(e));
-        return fail(self, z, e);
-    }
     if (rc != 0) {
         int e = errno;
         snprintf(err, errlen, "cannot set socket options on %s: %s", endpoint, zmq_strerror(e));
         return fail(self, z, e);
+    }
+    if (sec != NULL && strncmp(endpoint, "tcp://", 6) == 0 && (rc = set_curve(z, sec, bind)) < 0) {
+        snprintf(err, errlen, "cannot set up CURVE on %s: %s", endpoint, zmq_strerror(-rc));
+        return fail(self, z, -rc);
     }
     if ((bind ? zmq_bind(z, endpoint) : zmq_connect(z, endpoint)) != 0) {
         int e = errno;
