@@ -613,14 +613,14 @@ static bool on_writable(rdsock_t *sock, void *arg)
 
 /* How many more outputs the router's ready consumers can take beyond those
  * waiting to be sent again. */
-static size_t outbox_room(void *arg, emit_stream_t s)
+static size_t rows_room(void *arg, emit_stream_t s)
 {
     stream_t *st = &((emit_t *)arg)->st[s];
     size_t cap = router_capacity(st);
     return cap > st->q.retry.n ? cap - st->q.retry.n : 0;
 }
 
-static void outbox_read(void *arg, emit_stream_t s, int rows)
+static void on_rows_read(void *arg, emit_stream_t s, int rows)
 {
     stream_t *st = &((emit_t *)arg)->st[s];
     (void)rows;
@@ -630,14 +630,14 @@ static void outbox_read(void *arg, emit_stream_t s, int rows)
         push_send(st);
 }
 
-static void outbox_acks_written(void *arg, emit_stream_t s)
+static void on_acks_written(void *arg, emit_stream_t s)
 {
     stream_t *st = &((emit_t *)arg)->st[s];
     if (st->q.acked.n < EMIT_ACKS_PAUSE)
         rdsock_set_reading(st->sock, true);
 }
 
-static void outbox_backlog(void *arg, emit_stream_t s, long long waiting)
+static void on_backlog(void *arg, emit_stream_t s, long long waiting)
 {
     log_backlog(&((emit_t *)arg)->st[s], waiting);
 }
@@ -773,10 +773,10 @@ int emit_new(emit_t **out, uv_loop_t *loop, void *zctx, const config_t *cfg, cha
     }
     emit_set_config(self, cfg);
     const outbox_owner_t owner = {
-        .room = outbox_room,
-        .on_read = outbox_read,
-        .on_acks_written = outbox_acks_written,
-        .on_backlog = outbox_backlog,
+        .room = rows_room,
+        .on_read = on_rows_read,
+        .on_acks_written = on_acks_written,
+        .on_backlog = on_backlog,
         .arg = self,
     };
     self->outbox = outbox_new(loop, cfg, queues, &owner, &self->stats.outbox);
