@@ -23,6 +23,7 @@
 #ifndef RD_OUTBOX_H
 #define RD_OUTBOX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -63,10 +64,10 @@ typedef struct {
 outbox_t *outbox_new(uv_loop_t *loop, const config_t *cfg, outq_t *const queues[EMIT_STREAM_COUNT],
                      const outbox_owner_t *owner, outbox_stats_t *stats);
 
-/* Closes the connection (a statement in flight is abandoned: rows it would
- * have marked are marked by the next start's recovery or stay unacknowledged)
- * and frees the object once its timer is closed (the loop must run). Safe on
- * NULL; sets *self_p to NULL. */
+/* Closes the connection (pgconn frees it once the loop has closed its
+ * handles) and frees the outbox. A statement in flight is abandoned: push/pub
+ * rows sent and not yet marked are read and sent again after the next start,
+ * router outputs stay unacknowledged. Safe on NULL; sets *self_p to NULL. */
 void outbox_destroy(outbox_t **self_p);
 
 /* Push and pub: the row seq of stream s was handed to ZeroMQ; it is marked
