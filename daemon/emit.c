@@ -1,31 +1,26 @@
 /*
- * emit: see emit.h.
+ * emit: see emit.h. The sockets and the router ack protocol; the rows come
+ * from, and their fate goes to, the outbox (daemon/outbox.h).
  *
- * Each stream holds the outbox rows it has read as items in intrusive queues:
+ * Each stream holds the outbox rows it has read as items of its queue
+ * (daemon/outq.h), in one list by state:
  *
- *   push, pub:  pending (read, not yet sent) -> sent, its seq in `marks` until
- *               the UPDATE that sets sent_at has committed.
+ *   push, pub:  pending (read, not yet sent) -> sent: the item is dropped and
+ *               its seq goes to the outbox (outbox_sent), which marks it sent.
  *   router:     pending / retry (to send; retry first) -> inflight (sent to one
  *               consumer, waiting for its ack, in send order, which is also
- *               deadline order) -> acks (acknowledged, until the UPDATE that
- *               sets acked_at has committed).
+ *               deadline order) -> acked (acknowledged, until the outbox has
+ *               written the ack and drops the item).
  *
- * Every item of a router stream is also in a hash by output id, so an ack
- * finds its item in O(1) and a row read again while its item is in memory is
- * skipped. The database work (fetch, mark, ack, count, prune) runs as one
- * statement at a time on emit's own connection, chosen by pump() whenever the
- * connection is idle: writes first (they free memory), then reads.
+ * Every item of a router stream is also in the queue's index by output id, so
+ * an ack finds its item in O(1) and a row read again while its item is in
+ * memory is skipped.
  *
  * Invariants:
- *   - push/pub: the outbox is read only when nothing is pending and every send
- *     has been marked, so a row is never read again while we still hold it;
- *   - router: the rows read exclude every seq in memory, and each read asks
- *     for no more than the ready consumers can take, so memory is bounded by
- *     consumers x max_in_flight (and EMIT_MAX_IN_FLIGHT per stream);
- *   - a consumer's `inflight` is the number of inflight items naming it;
- *   - a failed or lost statement leaves its items where they were: the same
- *     statement is tried again on the next tick (marks and acks are
- *     idempotent).
+ *   - router: each read asks for no more than the ready consumers can take
+ *     (the outbox's `room` callback), so memory is bounded by consumers x
+ *     max_in_flight (and EMIT_MAX_IN_FLIGHT per stream);
+ *   - a consumer's `inflight` is the number of inflight items naming it.
  */
 #include "emit.h"
 
@@ -36,51 +31,24 @@
 #include <zmq.h>
 
 #include "curvekey.h"
-#include "hash.h"
 #include "json.h"
 #include "log.h"
-#include "pgconn.h"
-#include "zsock.h"
+#include "outbox.h"
+#include "outq.h"
+#include "rdsock.h"
 
 #define EMIT_LINGER_MS     1000   /* outputs are in the outbox: a lost send is re-sent */
-#define EMIT_FETCH_LIMIT   500    /* rows read per statement */
 #define EMIT_SEND_BATCH    256    /* messages sent per callback before yielding */
 #define EMIT_RECV_BATCH    256    /* consumer messages read per callback */
 #define EMIT_MAX_CONSUMERS 1024   /* router: consumers remembered per stream */
 #define EMIT_MAX_IN_FLIGHT 100000 /* router: unacknowledged outputs per stream, in all */
 #define EMIT_ACKS_PAUSE    10000  /* router: acks waiting to be written before we stop reading */
 #define EMIT_TICK_MS       250    /* ack timeouts are checked this often */
-#define EMIT_POLL_TICKS    4      /* the outbox is read every second even without a kick */
-#define EMIT_PRUNE_TICKS   240    /* pruning runs every minute ... */
-#define EMIT_PRUNE_FIRST   20     /* ... first 5 s after start */
-#define EMIT_PRUNE_CHUNK   5000   /* rows deleted per statement */
+#define EMIT_POLL_TICKS    4      /* the outbox is polled every second (outbox_poll) */
 #define EMIT_RETRY_MS      50     /* after EAGAIN where ZMQ_POLLOUT cannot tell (PUB, ROUTER) */
 #define EMIT_BAD_LOG_MAX   10     /* bad consumer messages logged per minute */
 #define EMIT_RID_MAX       255    /* ZeroMQ routing ids are 1..255 bytes */
 #define EMIT_FRAME_KEEP    256    /* bytes kept of each consumer frame */
-#define EMIT_RECOVER_S     60     /* push/pub: sends this recent are repeated at start */
-
-typedef enum { IT_PENDING, IT_RETRY, IT_INFLIGHT, IT_ACKED } item_state_t;
-
-typedef struct item item_t;
-typedef struct {
-    item_t *head, *tail;
-    size_t n;
-} queue_t;
-
-struct item {
-    item_t *prev, *next; /* links in the queue `q` */
-    queue_t *q;
-    item_t *hnext; /* router: hash chain */
-    item_state_t state;
-    int64_t seq; /* 0 for an ack of a row we do not hold */
-    uint64_t consumer;
-    uint64_t deadline_ms;
-    int sends; /* sends by this process, written with the ack */
-    char *id, *topic, *body;
-    size_t id_len, topic_len, body_len;
-    char data[]; /* id, topic, body, each NUL-terminated */
-};
 
 typedef struct {
     uint64_t id;
@@ -92,8 +60,6 @@ typedef struct {
     char key[CURVEKEY_LEN + 1];
 } consumer_t;
 
-typedef enum { JOB_NONE, JOB_RECOVER, JOB_FETCH, JOB_MARK, JOB_ACK, JOB_COUNT, JOB_PRUNE } job_t;
-
 typedef struct {
     emit_t *emit;
     emit_stream_t which;
@@ -101,25 +67,13 @@ typedef struct {
     sock_mode_t mode;
     int ack_timeout_s;
     int max_in_flight;
-    zsock_t *sock;
+    rdsock_t *sock;
     emit_stream_stats_t *stats;
-
-    queue_t pending;
-    bool fetch_wanted;
+    outq_t q;            /* the rows read; the outbox appends and drops acked items */
     bool blocked;        /* a send returned EAGAIN and we wait */
     bool blocked_logged; /* "... waiting" was logged: say when it ends */
-    bool count_wanted;
-
-    /* push, pub */
-    int64_t marks[EMIT_FETCH_LIMIT];
-    size_t marks_n;
-    size_t marking_n; /* the first marking_n marks are being written */
 
     /* router */
-    queue_t retry, inflight, acks;
-    size_t acking_n; /* the first acking_n acks are being written */
-    item_t **buckets;
-    size_t nbuckets, nitems;
     consumer_t *consumers;
     size_t nconsumers, rr;
     uint64_t next_consumer_id;
@@ -130,25 +84,16 @@ typedef struct {
 
 struct emit {
     uv_loop_t *loop;
-    pgconn_t *db;
+    outbox_t *outbox;
     uv_timer_t tick;
     uv_timer_t retry;
     stream_t st[EMIT_STREAM_COUNT];
     emit_stats_t stats;
-    int retention_days;
     unsigned ticks;
-    bool prune_due;
-    bool recover_due; /* push/pub crash recovery, once, before the first read */
-    job_t job;        /* the statement in flight */
-    stream_t *job_stream;
-    bool db_backoff; /* a statement failed: wait for the next tick */
-    bool db_failing; /* logged once until a statement succeeds */
-    bool pumping;
     bool closing;
     int open_handles;
 };
 
-static void pump(emit_t *self);
 static bool router_dispatch(stream_t *st);
 static void on_retry(uv_timer_t *timer);
 
@@ -162,133 +107,6 @@ static void arm_retry(emit_t *self)
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static void q_push(queue_t *q, item_t *it)
-{
-    it->q = q;
-    it->next = NULL;
-    it->prev = q->tail;
-    if (q->tail)
-        q->tail->next = it;
-    else
-        q->head = it;
-    q->tail = it;
-    q->n++;
-}
-
-static void q_remove(item_t *it)
-{
-    queue_t *q = it->q;
-    if (it->prev)
-        it->prev->next = it->next;
-    else
-        q->head = it->next;
-    if (it->next)
-        it->next->prev = it->prev;
-    else
-        q->tail = it->prev;
-    q->n--;
-    it->q = NULL;
-    it->prev = it->next = NULL;
-}
-
-static void q_move(item_t *it, queue_t *to, item_state_t state)
-{
-    if (it->q)
-        q_remove(it);
-    it->state = state;
-    q_push(to, it);
-}
-
-static item_t *item_new(int64_t seq, const char *id, size_t id_len, const char *topic,
-                        size_t topic_len, const char *body, size_t body_len)
-{
-    item_t *it = malloc(sizeof *it + id_len + topic_len + body_len + 3);
-    if (it == NULL)
-        abort(); /* see json.h: small allocations failing is fatal */
-    memset(it, 0, sizeof *it);
-    it->seq = seq;
-    it->id = it->data;
-    it->topic = it->id + id_len + 1;
-    it->body = it->topic + topic_len + 1;
-    memcpy(it->id, id, id_len);
-    it->id[id_len] = '\0';
-    memcpy(it->topic, topic, topic_len);
-    it->topic[topic_len] = '\0';
-    memcpy(it->body, body, body_len);
-    it->body[body_len] = '\0';
-    it->id_len = id_len;
-    it->topic_len = topic_len;
-    it->body_len = body_len;
-    return it;
-}
-
-static uint64_t hash_of(const char *s, size_t len)
-{
-    return hash_fnv1a(HASH_FNV1A_BASIS, s, len);
-}
-
-static item_t *hash_find(const stream_t *st, const char *id, size_t len)
-{
-    if (st->nbuckets == 0)
-        return NULL;
-    for (item_t *it = st->buckets[hash_of(id, len) & (st->nbuckets - 1)]; it; it = it->hnext)
-        if (it->id_len == len && memcmp(it->id, id, len) == 0)
-            return it;
-    return NULL;
-}
-
-static void hash_insert(stream_t *st, item_t *it)
-{
-    if (st->nitems + 1 > st->nbuckets) {
-        size_t n = st->nbuckets ? st->nbuckets * 2 : 256;
-        item_t **b = calloc(n, sizeof *b);
-        if (b == NULL)
-            abort();
-        for (size_t i = 0; i < st->nbuckets; i++) {
-            for (item_t *x = st->buckets[i], *next; x; x = next) {
-                next = x->hnext;
-                size_t k = hash_of(x->id, x->id_len) & (n - 1);
-                x->hnext = b[k];
-                b[k] = x;
-            }
-        }
-        free(st->buckets);
-        st->buckets = b;
-        st->nbuckets = n;
-    }
-    size_t k = hash_of(it->id, it->id_len) & (st->nbuckets - 1);
-    it->hnext = st->buckets[k];
-    st->buckets[k] = it;
-    st->nitems++;
-}
-
-static void hash_remove(stream_t *st, item_t *it)
-{
-    item_t **p = &st->buckets[hash_of(it->id, it->id_len) & (st->nbuckets - 1)];
-    while (*p && *p != it)
-        p = &(*p)->hnext;
-    if (*p) {
-        *p = it->hnext;
-        st->nitems--;
-    }
-}
-
-/* Unlinks and frees an item (and its hash entry for router streams). */
-static void item_drop(stream_t *st, item_t *it)
-{
-    if (it->q)
-        q_remove(it);
-    if (st->mode == SOCK_ROUTER)
-        hash_remove(st, it);
-    free(it);
-}
-
-static void queue_free(stream_t *st, queue_t *q)
-{
-    while (q->head)
-        item_drop(st, q->head);
-}
-
 static bool is_router(const stream_t *st)
 {
     return st->mode == SOCK_ROUTER;
@@ -296,8 +114,8 @@ static bool is_router(const stream_t *st)
 
 static void refresh_gauges(stream_t *st)
 {
-    st->stats->queued = (uint32_t)(st->pending.n + st->retry.n);
-    st->stats->in_flight = (uint32_t)st->inflight.n;
+    st->stats->queued = (uint32_t)(st->q.pending.n + st->q.retry.n);
+    st->stats->in_flight = (uint32_t)st->q.inflight.n;
     st->stats->consumers = (uint32_t)st->nconsumers;
 }
 
@@ -324,9 +142,9 @@ static void set_blocked(stream_t *st, bool blocked)
         return;
     st->blocked = blocked;
     if (blocked) {
-        st->count_wanted = true; /* the log line names the backlog */
+        outbox_want_count(st->emit->outbox, st->which, true); /* the log line names the backlog */
     } else {
-        st->count_wanted = false;
+        outbox_want_count(st->emit->outbox, st->which, false);
         if (st->blocked_logged)
             log_info("emit.%s: sending again", st->name);
         st->blocked_logged = false;
@@ -373,11 +191,11 @@ static int send_frames(void *z, const void *const *frames, const size_t *lens, i
  */
 static bool push_send(stream_t *st)
 {
-    void *z = zsock_handle(st->sock);
+    void *z = rdsock_handle(st->sock);
     int n = 0;
     bool again = false;
-    while (st->pending.head && n < EMIT_SEND_BATCH) {
-        item_t *it = st->pending.head;
+    while (st->q.pending.head && n < EMIT_SEND_BATCH) {
+        outq_item_t *it = st->q.pending.head;
         const void *frames[2] = {it->topic, it->body};
         size_t lens[2] = {it->topic_len, it->body_len};
         int rc = send_frames(z, frames, lens, 2);
@@ -391,31 +209,31 @@ static bool push_send(stream_t *st)
             again = true;
             break;
         }
-        st->marks[st->marks_n++] = it->seq;
+        outbox_sent(st->emit->outbox, st->which, it->seq);
         st->stats->sent++;
-        item_drop(st, it);
+        outq_drop(&st->q, it);
         n++;
     }
-    zsock_kick(st->sock);
-    if (n > 0 || st->pending.head == NULL)
+    rdsock_kick(st->sock);
+    if (n > 0 || st->q.pending.head == NULL)
         set_blocked(st, false);
     if (again) {
         set_blocked(st, true);
         if (st->mode == SOCK_PUSH) {
             /* ZMQ_POLLOUT tells when a PUSH has room again (a consumer connects). */
-            zsock_set_want_write(st->sock, true);
+            rdsock_set_want_write(st->sock, true);
         } else {
             /* A PUB is always "writable": try again on a timer instead. */
-            zsock_set_want_write(st->sock, false);
+            rdsock_set_want_write(st->sock, false);
             arm_retry(st->emit);
         }
     } else {
-        zsock_set_want_write(st->sock, st->pending.head != NULL);
+        rdsock_set_want_write(st->sock, st->q.pending.head != NULL);
     }
     refresh_gauges(st);
-    if (st->marks_n > 0)
-        pump(st->emit);
-    return st->pending.head != NULL && !again;
+    if (n > 0)
+        outbox_pump(st->emit->outbox); /* the marks */
+    return st->q.pending.head != NULL && !again;
 }
 
 /* ---- router ----------------------------------------------------------------- */
@@ -437,20 +255,20 @@ static consumer_t *consumer_by_rid(stream_t *st, const unsigned char *rid, size_
 }
 
 /* Moves an in-flight item back to the retry queue (it goes to any consumer). */
-static void requeue(stream_t *st, item_t *it)
+static void requeue(stream_t *st, outq_item_t *it)
 {
     consumer_t *c = consumer_by_id(st, it->consumer);
     if (c && c->inflight > 0)
         c->inflight--;
     it->consumer = 0;
-    q_move(it, &st->retry, IT_RETRY);
+    outq_move(it, &st->q.retry, OUTQ_RETRY);
 }
 
 /* The consumer is gone (EHOSTUNREACH): its outputs go to the others. */
 static void consumer_drop(stream_t *st, consumer_t *c)
 {
     size_t moved = 0;
-    for (item_t *it = st->inflight.head, *next; it; it = next) {
+    for (outq_item_t *it = st->q.inflight.head, *next; it; it = next) {
         next = it->next;
         if (it->consumer == c->id) {
             requeue(st, it);
@@ -464,20 +282,20 @@ static void consumer_drop(stream_t *st, consumer_t *c)
     st->consumers[i] = st->consumers[--st->nconsumers];
     if (st->rr >= st->nconsumers)
         st->rr = 0;
-    if (st->nconsumers == 0 && (st->retry.n || st->pending.n))
+    if (st->nconsumers == 0 && (st->q.retry.n || st->q.pending.n))
         set_blocked(st, true);
 }
 
 /* Sends one output to one consumer: 0, -EAGAIN or -EHOSTUNREACH (or another
  * negative errno). */
-static int router_send(stream_t *st, consumer_t *c, item_t *it)
+static int router_send(stream_t *st, consumer_t *c, outq_item_t *it)
 {
     const void *frames[3] = {c->rid, it->topic, it->body};
     size_t lens[3] = {c->rid_len, it->topic_len, it->body_len};
-    return send_frames(zsock_handle(st->sock), frames, lens, 3);
+    return send_frames(rdsock_handle(st->sock), frames, lens, 3);
 }
 
-static void sent_to(stream_t *st, consumer_t *c, item_t *it)
+static void sent_to(stream_t *st, consumer_t *c, outq_item_t *it)
 {
     if (it->sends > 0)
         st->stats->resent++;
@@ -486,7 +304,7 @@ static void sent_to(stream_t *st, consumer_t *c, item_t *it)
     it->consumer = c->id;
     it->deadline_ms = uv_now(st->emit->loop) + (uint64_t)st->ack_timeout_s * 1000;
     c->inflight++;
-    q_move(it, &st->inflight, IT_INFLIGHT);
+    outq_move(it, &st->q.inflight, OUTQ_INFLIGHT);
 }
 
 /* Handles a failed send to c; returns false when c was dropped. */
@@ -511,7 +329,7 @@ static bool send_failed(stream_t *st, consumer_t *c, int rc)
 /* The next consumer in turn that can take an output, or NULL. */
 static consumer_t *next_consumer(stream_t *st)
 {
-    if (st->inflight.n >= EMIT_MAX_IN_FLIGHT)
+    if (st->q.inflight.n >= EMIT_MAX_IN_FLIGHT)
         return NULL;
     uint64_t now = uv_now(st->emit->loop);
     for (size_t k = 0; k < st->nconsumers; k++) {
@@ -531,7 +349,7 @@ static size_t router_capacity(stream_t *st)
     for (size_t i = 0; i < st->nconsumers; i++)
         if (st->consumers[i].inflight < (uint32_t)st->max_in_flight)
             cap += (size_t)st->max_in_flight - st->consumers[i].inflight;
-    size_t room = EMIT_MAX_IN_FLIGHT > st->inflight.n ? EMIT_MAX_IN_FLIGHT - st->inflight.n : 0;
+    size_t room = EMIT_MAX_IN_FLIGHT > st->q.inflight.n ? EMIT_MAX_IN_FLIGHT - st->q.inflight.n : 0;
     return cap < room ? cap : room;
 }
 
@@ -544,7 +362,7 @@ static bool router_dispatch(stream_t *st)
 {
     int n = 0;
     bool more = false;
-    while (st->retry.head || st->pending.head) {
+    while (st->q.retry.head || st->q.pending.head) {
         if (n == EMIT_SEND_BATCH) {
             more = true;
             break;
@@ -552,7 +370,7 @@ static bool router_dispatch(stream_t *st)
         consumer_t *c = next_consumer(st);
         if (c == NULL)
             break;
-        item_t *it = st->retry.head ? st->retry.head : st->pending.head;
+        outq_item_t *it = st->q.retry.head ? st->q.retry.head : st->q.pending.head;
         int rc = router_send(st, c, it);
         if (rc < 0) {
             send_failed(st, c, rc);
@@ -562,12 +380,12 @@ static bool router_dispatch(stream_t *st)
         n++;
     }
     if (n > 0) {
-        zsock_kick(st->sock);
+        rdsock_kick(st->sock);
         set_blocked(st, false);
-    } else if (st->nconsumers == 0 && (st->retry.head || st->pending.head)) {
+    } else if (st->nconsumers == 0 && (st->q.retry.head || st->q.pending.head)) {
         set_blocked(st, true);
     }
-    zsock_set_want_write(st->sock, more);
+    rdsock_set_want_write(st->sock, more);
     refresh_gauges(st);
     return more;
 }
@@ -595,25 +413,25 @@ static void on_ready(stream_t *st, const unsigned char *rid, size_t len, const c
                  rid_hex(rid, len, hex, sizeof hex), st->nconsumers);
     } else {
         /* Collect first: re-sent items go back to the tail of inflight. */
-        queue_t again = {0};
-        for (item_t *it = st->inflight.head, *next; it; it = next) {
+        outq_list_t again = {0};
+        for (outq_item_t *it = st->q.inflight.head, *next; it; it = next) {
             next = it->next;
             if (it->consumer == c->id) {
                 c->inflight--;
-                q_move(it, &again, IT_INFLIGHT);
+                outq_move(it, &again, OUTQ_INFLIGHT);
             }
         }
         size_t resent = again.n;
         uint64_t cid = c->id;
         while (again.head) {
-            item_t *it = again.head;
+            outq_item_t *it = again.head;
             c = consumer_by_id(st, cid);
             int rc = c ? router_send(st, c, it) : -EHOSTUNREACH;
             if (rc == 0) {
                 sent_to(st, c, it);
             } else {
                 it->consumer = 0;
-                q_move(it, &st->retry, IT_RETRY);
+                outq_move(it, &st->q.retry, OUTQ_RETRY);
                 if (c)
                     send_failed(st, c, rc);
             }
@@ -621,38 +439,37 @@ static void on_ready(stream_t *st, const unsigned char *rid, size_t len, const c
         if (resent)
             log_info("emit.%s: consumer %s ready again; %zu unacknowledged outputs sent again",
                      st->name, rid_hex(rid, len, hex, sizeof hex), resent);
-        zsock_kick(st->sock);
+        rdsock_kick(st->sock);
     }
-    if (st->pending.head == NULL && st->retry.head == NULL)
+    if (st->q.pending.head == NULL && st->q.retry.head == NULL)
         set_blocked(st, false); /* nothing waits: "no consumer" is over */
-    st->fetch_wanted = true;
+    outbox_want_read(st->emit->outbox, st->which);
     router_dispatch(st);
-    pump(st->emit);
+    outbox_pump(st->emit->outbox);
 }
 
 static void on_ack(stream_t *st, const char *id, size_t len)
 {
-    item_t *it = hash_find(st, id, len);
-    if (it && it->state == IT_ACKED)
+    outq_item_t *it = outq_find(&st->q, id, len);
+    if (it && it->state == OUTQ_ACKED)
         return; /* a duplicate ack: the first one is being written */
     if (it == NULL) {
         /* Not in memory (sent before a restart, or already re-read): still
          * worth recording, the UPDATE matches it by id. */
-        it = item_new(0, id, len, "", 0, "", 0);
-        hash_insert(st, it);
-    } else if (it->state == IT_INFLIGHT) {
+        it = outq_add(&st->q, OUTQ_ACKED, 0, id, len, "", 0, "", 0);
+    } else if (it->state == OUTQ_INFLIGHT) {
         consumer_t *c = consumer_by_id(st, it->consumer);
         if (c && c->inflight > 0)
             c->inflight--;
     }
     st->stats->acked++;
     st->timeouts_logged = false;
-    st->fetch_wanted = true; /* room for one more */
-    q_move(it, &st->acks, IT_ACKED);
-    if (st->acks.n >= EMIT_ACKS_PAUSE)
-        zsock_set_reading(st->sock, false); /* until the database catches up */
+    outbox_want_read(st->emit->outbox, st->which); /* room for one more */
+    outq_move(it, &st->q.acked, OUTQ_ACKED);
+    if (st->q.acked.n >= EMIT_ACKS_PAUSE)
+        rdsock_set_reading(st->sock, false); /* until the database catches up */
     router_dispatch(st);
-    pump(st->emit);
+    outbox_pump(st->emit->outbox);
 }
 
 static void bad_message(stream_t *st, const unsigned char *rid, size_t rid_len, const char *what)
@@ -675,7 +492,7 @@ static void bad_message(stream_t *st, const unsigned char *rid, size_t rid_len, 
 /*
  * security.curve: a consumer's state belongs to its key, not only to its
  * routing id. While a consumer is connected libzmq ignores a second connection
- * with its routing id (ZMQ_ROUTER_HANDOVER is off with CURVE, see emit_new);
+ * with its routing id (ZMQ_ROUTER_HANDOVER is off with CURVE, see stream_open);
  * once it is gone, a peer with another key could reuse the id. Its first
  * message drops the old consumer (whose unacknowledged outputs go back to
  * every consumer, not to the newcomer) before the message is read as a new
@@ -695,10 +512,10 @@ static void key_check(stream_t *st, const unsigned char *rid, size_t rid_len, co
 }
 
 /* Reads consumer messages: `ready` (or empty) and `ack` + id. */
-static bool router_read(zsock_t *sock, void *arg)
+static bool router_read(rdsock_t *sock, void *arg)
 {
     stream_t *st = arg;
-    void *z = zsock_handle(sock);
+    void *z = rdsock_handle(sock);
     for (int n = 0; n < EMIT_RECV_BATCH; n++) {
         unsigned char rid[EMIT_RID_MAX];
         size_t rid_len = 0;
@@ -715,7 +532,7 @@ static bool router_read(zsock_t *sock, void *arg)
                 int e = errno;
                 zmq_msg_close(&m);
                 if (part == 0) {
-                    zsock_kick(sock);
+                    rdsock_kick(sock);
                     return false; /* EAGAIN: drained */
                 }
                 log_error("emit.%s: zmq_msg_recv: %s", st->name, zmq_strerror(e));
@@ -760,7 +577,7 @@ static bool router_read(zsock_t *sock, void *arg)
         if (st->emit->closing)
             return false;
     }
-    zsock_kick(sock);
+    rdsock_kick(sock);
     return true;
 }
 
@@ -769,8 +586,8 @@ static void router_timeouts(stream_t *st)
 {
     uint64_t now = uv_now(st->emit->loop);
     size_t n = 0;
-    while (st->inflight.head && st->inflight.head->deadline_ms <= now) {
-        requeue(st, st->inflight.head);
+    while (st->q.inflight.head && st->q.inflight.head->deadline_ms <= now) {
+        requeue(st, st->q.inflight.head);
         n++;
     }
     if (n > 0) {
@@ -785,370 +602,44 @@ static void router_timeouts(stream_t *st)
 
 /* ---- socket callbacks ------------------------------------------------------- */
 
-static bool on_writable(zsock_t *sock, void *arg)
+static bool on_writable(rdsock_t *sock, void *arg)
 {
     (void)sock;
     stream_t *st = arg;
     return is_router(st) ? router_dispatch(st) : push_send(st);
 }
 
-/* ---- database work ---------------------------------------------------------- */
+/* ---- the outbox's callbacks ------------------------------------------------- */
 
-static void on_result(pgconn_t *db, const PGresult *res, void *arg);
-
-/* A Postgres array literal of the seqs the router stream holds in memory. */
-static void held_seqs(stream_t *st, jbuf_t *b)
+/* How many more outputs the router's ready consumers can take beyond those
+ * waiting to be sent again. */
+static size_t rows_room(void *arg, emit_stream_t s)
 {
-    queue_t *qs[] = {&st->retry, &st->inflight, &st->acks, &st->pending};
-    jbuf_puts(b, "{");
-    bool first = true;
-    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++)
-        for (item_t *it = qs[i]->head; it; it = it->next)
-            if (it->seq > 0) {
-                jbuf_printf(b, "%s%lld", first ? "" : ",", (long long)it->seq);
-                first = false;
-            }
-    jbuf_puts(b, "}");
-}
-
-static void array_text(jbuf_t *b, const char *s, size_t len)
-{
-    jbuf_puts(b, "\"");
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '"' || s[i] == '\\')
-            jbuf_puts(b, "\\");
-        jbuf_append(b, &s[i], 1);
-    }
-    jbuf_puts(b, "\"");
-}
-
-static bool start(emit_t *self, job_t job, stream_t *st, const char *sql, int n,
-                  const char *const *params)
-{
-    self->job = job;
-    self->job_stream = st;
-    if (pgconn_query(self->db, sql, n, params, on_result, self) < 0) {
-        self->job = JOB_NONE;
-        self->job_stream = NULL;
-        return false;
-    }
-    return true;
-}
-
-static bool start_mark(emit_t *self, stream_t *st)
-{
-    jbuf_t b = JBUF_INIT;
-    jbuf_puts(&b, "{");
-    for (size_t i = 0; i < st->marks_n; i++)
-        jbuf_printf(&b, "%s%lld", i ? "," : "", (long long)st->marks[i]);
-    jbuf_puts(&b, "}");
-    const char *params[1] = {b.data};
-    /* Not "AND sent_at IS NULL": a replay that raced this mark wins nothing
-     * either way, and re-running this statement after a lost connection only
-     * counts one send twice. */
-    bool ok = start(self, JOB_MARK, st,
-                    "UPDATE outbox SET sent_at = now(), sends = sends + 1"
-                    " WHERE seq = ANY($1::bigint[])",
-                    1, params);
-    if (ok)
-        st->marking_n = st->marks_n;
-    jbuf_free(&b);
-    return ok;
-}
-
-static bool start_ack(emit_t *self, stream_t *st)
-{
-    jbuf_t ids = JBUF_INIT, sends = JBUF_INIT;
-    jbuf_puts(&ids, "{");
-    jbuf_puts(&sends, "{");
-    size_t n = 0;
-    for (item_t *it = st->acks.head; it && n < EMIT_FETCH_LIMIT * 4; it = it->next, n++) {
-        if (n) {
-            jbuf_puts(&ids, ",");
-            jbuf_puts(&sends, ",");
-        }
-        array_text(&ids, it->id, it->id_len);
-        jbuf_printf(&sends, "%d", it->sends);
-    }
-    jbuf_puts(&ids, "}");
-    jbuf_puts(&sends, "}");
-    const char *params[3] = {ids.data, sends.data, st->name};
-    bool ok = start(self, JOB_ACK, st,
-                    "UPDATE outbox o SET acked_at = now(), sent_at = coalesce(o.sent_at, now()),"
-                    " sends = o.sends + a.n"
-                    " FROM unnest($1::text[], $2::int[]) AS a(id, n)"
-                    " WHERE o.output_id = a.id AND o.stream = $3 AND o.acked_at IS NULL",
-                    3, params);
-    if (ok)
-        st->acking_n = n;
-    jbuf_free(&ids);
-    jbuf_free(&sends);
-    return ok;
-}
-
-static bool start_fetch(emit_t *self, stream_t *st)
-{
-    st->fetch_wanted = false;
-    if (!is_router(st)) {
-        const char *params[1] = {st->name};
-        return start(self, JOB_FETCH, st,
-                     "SELECT seq, output_id, topic, body FROM outbox"
-                     " WHERE stream = $1 AND sent_at IS NULL ORDER BY seq LIMIT 500",
-                     1, params);
-    }
+    stream_t *st = &((emit_t *)arg)->st[s];
     size_t cap = router_capacity(st);
-    if (cap <= st->retry.n)
-        return false;
-    size_t limit = cap - st->retry.n;
-    if (limit > EMIT_FETCH_LIMIT)
-        limit = EMIT_FETCH_LIMIT;
-    jbuf_t held = JBUF_INIT;
-    held_seqs(st, &held);
-    char lim[32];
-    snprintf(lim, sizeof lim, "%zu", limit);
-    const char *params[3] = {st->name, held.data, lim};
-    bool ok = start(self, JOB_FETCH, st,
-                    "SELECT seq, output_id, topic, body FROM outbox"
-                    " WHERE stream = $1 AND acked_at IS NULL AND seq <> ALL ($2::bigint[])"
-                    " ORDER BY seq LIMIT $3::int",
-                    3, params);
-    jbuf_free(&held);
-    return ok;
+    return cap > st->q.retry.n ? cap - st->q.retry.n : 0;
 }
 
-static bool start_count(emit_t *self, stream_t *st)
+static void on_rows_read(void *arg, emit_stream_t s, int rows)
 {
-    st->count_wanted = false;
-    const char *params[1] = {st->name};
-    return start(self, JOB_COUNT, st,
-                 is_router(st)
-                     ? "SELECT count(*) FROM outbox WHERE stream = $1 AND acked_at IS NULL"
-                     : "SELECT count(*) FROM outbox WHERE stream = $1 AND sent_at IS NULL",
-                 1, params);
-}
-
-/*
- * Deletes delivered rows older than the retention, a chunk at a time. Delivered
- * is judged by the stream's current mode: sent for push/pub, acknowledged for
- * router. The age is the delivery's (wall clock), not created_at, which follows
- * the event clock.
- */
-static bool start_prune(emit_t *self)
-{
-    self->prune_due = false;
-    jbuf_t sent = JBUF_INIT, acked = JBUF_INIT;
-    jbuf_puts(&sent, "{");
-    jbuf_puts(&acked, "{");
-    for (int s = 0; s < EMIT_STREAM_COUNT; s++) {
-        jbuf_t *b = is_router(&self->st[s]) ? &acked : &sent;
-        jbuf_printf(b, "%s%s", b->len > 1 ? "," : "", self->st[s].name);
-    }
-    jbuf_puts(&sent, "}");
-    jbuf_puts(&acked, "}");
-    char days[16];
-    snprintf(days, sizeof days, "%d", self->retention_days);
-    const char *params[3] = {days, sent.data, acked.data};
-    bool ok = start(self, JOB_PRUNE, NULL,
-                    "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE"
-                    " (stream = ANY($2::text[]) AND sent_at < now() - make_interval(days => "
-                    "$1::int))"
-                    " OR (stream = ANY($3::text[]) AND acked_at < now() - make_interval(days => "
-                    "$1::int))"
-                    " LIMIT 5000)",
-                    3, params);
-    jbuf_free(&sent);
-    jbuf_free(&acked);
-    return ok;
-}
-
-/*
- * A push/pub send only hands the message to libzmq, which writes it to the
- * peer later; a crash (kill -9, power) loses what was still queued in the
- * process although its row says sent. There is no acknowledgement to wait
- * for, so at start the outputs sent in the last EMIT_RECOVER_S seconds are
- * sent again: at least once across crashes too, and consumers deduplicate on
- * the id. (Router streams need none of this: only an ack marks delivery.)
- */
-static bool start_recover(emit_t *self)
-{
-    jbuf_t names = JBUF_INIT;
-    jbuf_puts(&names, "{");
-    for (int s = 0; s < EMIT_STREAM_COUNT; s++)
-        if (!is_router(&self->st[s]))
-            jbuf_printf(&names, "%s%s", names.len > 1 ? "," : "", self->st[s].name);
-    jbuf_puts(&names, "}");
-    char secs[16];
-    snprintf(secs, sizeof secs, "%d", EMIT_RECOVER_S);
-    const char *params[2] = {names.data, secs};
-    bool ok = start(self, JOB_RECOVER, NULL,
-                    "UPDATE outbox SET sent_at = NULL WHERE stream = ANY($1::text[])"
-                    " AND sent_at > now() - make_interval(secs => $2::int)",
-                    2, params);
-    jbuf_free(&names);
-    return ok;
-}
-
-static bool fetch_allowed(stream_t *st)
-{
-    if (!st->fetch_wanted || st->pending.head)
-        return false;
-    if (!is_router(st))
-        return st->marks_n == 0;
-    return router_capacity(st) > st->retry.n;
-}
-
-/* Starts the next statement when the connection is idle: writes first. */
-static void pump(emit_t *self)
-{
-    if (self->pumping || self->closing || self->db_backoff || !pgconn_idle(self->db))
-        return;
-    self->pumping = true;
-    bool started = false;
-    if (self->recover_due) {
-        started = start_recover(self);
-        self->pumping = false;
-        return; /* nothing is read before the recovery is done */
-    }
-    for (int s = 0; s < EMIT_STREAM_COUNT && !started; s++)
-        if (self->st[s].marks_n > 0)
-            started = start_mark(self, &self->st[s]);
-    for (int s = 0; s < EMIT_STREAM_COUNT && !started; s++)
-        if (self->st[s].acks.n > 0)
-            started = start_ack(self, &self->st[s]);
-    for (int s = 0; s < EMIT_STREAM_COUNT && !started; s++)
-        if (self->st[s].count_wanted)
-            started = start_count(self, &self->st[s]);
-    for (int s = 0; s < EMIT_STREAM_COUNT && !started; s++)
-        if (fetch_allowed(&self->st[s]))
-            started = start_fetch(self, &self->st[s]);
-    if (!started && self->prune_due)
-        start_prune(self);
-    self->pumping = false;
-}
-
-static void db_failed(emit_t *self, stream_t *st, const PGresult *res)
-{
-    (void)st;
-    self->stats.db_errors++;
-    self->db_backoff = true; /* the next tick tries again */
-    if (!self->db_failing) {
-        const char *msg = PQresultErrorMessage(res);
-        log_error("emit: an outbox statement failed (%.*s); retrying every second",
-                  (int)strcspn(msg, "\n"), msg);
-    }
-    self->db_failing = true;
-}
-
-static void fetched(stream_t *st, const PGresult *res)
-{
-    int rows = PQntuples(res);
-    for (int i = 0; i < rows; i++) {
-        const char *id = PQgetvalue(res, i, 1);
-        size_t id_len = (size_t)PQgetlength(res, i, 1);
-        if (is_router(st) && hash_find(st, id, id_len))
-            continue; /* acknowledged while we read */
-        item_t *it = item_new(strtoll(PQgetvalue(res, i, 0), NULL, 10), id, id_len,
-                              PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2),
-                              PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3));
-        it->state = IT_PENDING;
-        q_push(&st->pending, it);
-        if (is_router(st))
-            hash_insert(st, it);
-    }
-    /* A full batch: there may be more, read on as soon as these are out. */
-    st->fetch_wanted = rows >= (is_router(st) ? 1 : EMIT_FETCH_LIMIT);
-    if (rows == 0)
-        return;
-    log_debug("emit.%s: read %d outputs from the outbox", st->name, rows);
+    stream_t *st = &((emit_t *)arg)->st[s];
+    (void)rows;
     if (is_router(st))
         router_dispatch(st);
     else
         push_send(st);
 }
 
-static void on_result(pgconn_t *db, const PGresult *res, void *arg)
+static void on_acks_written(void *arg, emit_stream_t s)
 {
-    (void)db;
-    emit_t *self = arg;
-    job_t job = self->job;
-    stream_t *st = self->job_stream;
-    self->job = JOB_NONE;
-    self->job_stream = NULL;
-    if (res == NULL) {
-        /* Connection lost: marks and acks stay queued and are written again
-         * (both are idempotent); a read is simply done again. */
-        if (st) {
-            st->marking_n = 0;
-            st->acking_n = 0;
-            if (job == JOB_FETCH)
-                st->fetch_wanted = true;
-        }
-        return; /* on_db_state(up) pumps again */
-    }
-    ExecStatusType status = PQresultStatus(res);
-    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-        if (st) {
-            st->marking_n = 0;
-            st->acking_n = 0;
-            if (job == JOB_FETCH)
-                st->fetch_wanted = true;
-        }
-        db_failed(self, st, res);
-        return;
-    }
-    if (self->db_failing)
-        log_info("emit: outbox statements succeed again");
-    self->db_failing = false;
-    switch (job) {
-    case JOB_MARK:
-        memmove(st->marks, st->marks + st->marking_n,
-                (st->marks_n - st->marking_n) * sizeof st->marks[0]);
-        st->marks_n -= st->marking_n;
-        st->marking_n = 0;
-        break;
-    case JOB_ACK:
-        for (size_t i = 0; i < st->acking_n && st->acks.head; i++)
-            item_drop(st, st->acks.head);
-        st->acking_n = 0;
-        if (st->acks.n < EMIT_ACKS_PAUSE)
-            zsock_set_reading(st->sock, true);
-        break;
-    case JOB_COUNT:
-        log_backlog(st, PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0);
-        break;
-    case JOB_PRUNE: {
-        long long n = strtoll(PQcmdTuples((PGresult *)res), NULL, 10);
-        self->stats.pruned += (uint64_t)n;
-        if (n > 0)
-            log_info("emit: pruned %lld delivered outbox rows older than %d days", n,
-                     self->retention_days);
-        self->prune_due = n >= EMIT_PRUNE_CHUNK; /* more to delete: go on */
-        break;
-    }
-    case JOB_RECOVER: {
-        self->recover_due = false;
-        long long n = strtoll(PQcmdTuples((PGresult *)res), NULL, 10);
-        if (n > 0)
-            log_info("emit: sending again %lld outputs sent in the last %d s before start "
-                     "(a crash may have lost them in transit)",
-                     n, EMIT_RECOVER_S);
-        break;
-    }
-    case JOB_FETCH: fetched(st, res); break;
-    case JOB_NONE: break;
-    }
-    pump(self);
+    stream_t *st = &((emit_t *)arg)->st[s];
+    if (st->q.acked.n < EMIT_ACKS_PAUSE)
+        rdsock_set_reading(st->sock, true);
 }
 
-static void on_db_state(pgconn_t *db, bool up, void *arg)
+static void on_backlog(void *arg, emit_stream_t s, long long waiting)
 {
-    (void)db;
-    emit_t *self = arg;
-    if (!up)
-        return;
-    for (int s = 0; s < EMIT_STREAM_COUNT; s++)
-        self->st[s].fetch_wanted = true;
-    pump(self);
+    log_backlog(&((emit_t *)arg)->st[s], waiting);
 }
 
 /* ---- timers ----------------------------------------------------------------- */
@@ -1160,10 +651,10 @@ static void on_retry(uv_timer_t *timer)
         stream_t *st = &self->st[s];
         if (is_router(st))
             router_dispatch(st);
-        else if (st->mode == SOCK_PUB && st->pending.head)
+        else if (st->mode == SOCK_PUB && st->q.pending.head)
             push_send(st);
     }
-    pump(self);
+    outbox_pump(self->outbox);
 }
 
 static void on_tick(uv_timer_t *timer)
@@ -1172,9 +663,7 @@ static void on_tick(uv_timer_t *timer)
     self->ticks++;
     bool poll = self->ticks % EMIT_POLL_TICKS == 0;
     if (poll)
-        self->db_backoff = false;
-    if (self->ticks % EMIT_PRUNE_TICKS == EMIT_PRUNE_FIRST)
-        self->prune_due = true;
+        outbox_poll(self->outbox);
     for (int s = 0; s < EMIT_STREAM_COUNT; s++) {
         stream_t *st = &self->st[s];
         if (is_router(st)) {
@@ -1183,14 +672,12 @@ static void on_tick(uv_timer_t *timer)
             /* No consumer: count the backlog until it is worth a log line. */
             if (poll && st->nconsumers == 0 && !st->blocked_logged) {
                 st->blocked = true;
-                st->count_wanted = true;
+                outbox_want_count(self->outbox, st->which, true);
             }
         }
-        if (poll)
-            st->fetch_wanted = true;
         refresh_gauges(st);
     }
-    pump(self);
+    outbox_pump(self->outbox);
 }
 
 /* ---- lifecycle -------------------------------------------------------------- */
@@ -1202,88 +689,111 @@ static void handle_closed(uv_handle_t *handle)
         free(self);
 }
 
-emit_t *emit_new(uv_loop_t *loop, void *zctx, const config_t *cfg, int *exit_code, char *err,
-                 size_t errlen)
+/* Opens stream s's socket and sets its options; 0 or a negative errno. */
+static int stream_open(emit_t *self, void *zctx, const config_t *cfg, emit_stream_t s, char *err,
+                       size_t errlen)
 {
+    const cfg_emit_t *ec = &cfg->emit[s];
+    stream_t *st = &self->st[s];
+    char why[512];
+    rdsock_security_t sec;
+    const rdsock_opts_t opts = {
+        .mode = ec->mode,
+        .endpoint = ec->endpoint,
+        .bind = ec->bind,
+        .linger_ms = EMIT_LINGER_MS,
+        .security = rdsock_security(cfg, &ec->server_key, &sec),
+    };
+    int rc = rdsock_new(&st->sock, self->loop, zctx, &opts, why, sizeof why);
+    if (rc < 0) {
+        snprintf(err, errlen, "emit.%s: %s", st->name, why);
+        return rc;
+    }
+    void *z = rdsock_handle(st->sock);
+    int one = 1;
+    if (ec->mode == SOCK_PUB) {
+        /* A subscriber whose queue is full makes the send fail with EAGAIN
+         * instead of dropping (libzmq 4.3: applies to PUB and XPUB). */
+        zmq_setsockopt(z, ZMQ_XPUB_NODROP, &one, sizeof one);
+    }
+    if (ec->mode == SOCK_ROUTER) {
+        /* A consumer that reconnects with its own routing id takes it over
+         * at once, instead of being refused while the old pipe lingers.
+         * Not with CURVE: a handover cannot check that the newcomer holds
+         * the same key, so any admitted key could take a consumer's
+         * outputs by naming its routing id. There a reconnect waits until
+         * the old connection is closed (at once when the consumer's TCP
+         * connection ends, else at the heartbeat timeout). */
+        if (!(cfg->curve.enabled && strncmp(ec->endpoint, "tcp://", 6) == 0))
+            zmq_setsockopt(z, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
+        st->consumers = calloc(EMIT_MAX_CONSUMERS, sizeof *st->consumers);
+        if (st->consumers == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
+    }
+    rdsock_set_handlers(st->sock, is_router(st) ? router_read : NULL, on_writable, st);
+    rdsock_set_reading(st->sock, is_router(st));
+    log_info("emit.%s: %s %s %s", st->name, config_sock_mode_name(ec->mode),
+             ec->bind ? "bound to" : "connected to", ec->endpoint);
+    return 0;
+}
+
+int emit_new(emit_t **out, uv_loop_t *loop, void *zctx, const config_t *cfg, char *err,
+             size_t errlen)
+{
+    *out = NULL;
     emit_t *self = calloc(1, sizeof *self);
     if (self == NULL) {
         snprintf(err, errlen, "out of memory");
-        *exit_code = 69;
-        return NULL;
+        return -ENOMEM;
     }
     self->loop = loop;
-    self->recover_due = true;
     uv_timer_init(loop, &self->tick);
     uv_timer_init(loop, &self->retry);
     self->tick.data = self->retry.data = self;
     self->open_handles = 2;
+    outq_t *queues[EMIT_STREAM_COUNT];
     for (int s = 0; s < EMIT_STREAM_COUNT; s++) {
-        const cfg_emit_t *ec = &cfg->emit[s];
         stream_t *st = &self->st[s];
         st->emit = self;
         st->which = (emit_stream_t)s;
         st->name = config_emit_stream_name((emit_stream_t)s);
-        st->mode = ec->mode;
+        st->mode = cfg->emit[s].mode;
         st->stats = &self->stats.stream[s];
-        int bind_error = 0;
-        char why[512];
-        zsock_security_t sec;
-        st->sock =
-            zsock_new(loop, zctx, ec->mode, ec->endpoint, ec->bind, EMIT_LINGER_MS, NULL, 0, NULL,
-                      zsock_security(cfg, &ec->server_key, &sec), &bind_error, why, sizeof why);
-        if (st->sock == NULL) {
-            snprintf(err, errlen, "emit.%s: %s", st->name, why);
-            *exit_code = bind_error ? 69 : 78;
+        outq_init(&st->q, is_router(st));
+        queues[s] = &st->q;
+    }
+    for (int s = 0; s < EMIT_STREAM_COUNT; s++) {
+        int rc = stream_open(self, zctx, cfg, (emit_stream_t)s, err, errlen);
+        if (rc < 0) {
             emit_destroy(&self);
-            return NULL;
+            return rc;
         }
-        void *z = zsock_handle(st->sock);
-        int one = 1;
-        if (ec->mode == SOCK_PUB) {
-            /* A subscriber whose queue is full makes the send fail with EAGAIN
-             * instead of dropping (libzmq 4.3: applies to PUB and XPUB). */
-            zmq_setsockopt(z, ZMQ_XPUB_NODROP, &one, sizeof one);
-        }
-        if (ec->mode == SOCK_ROUTER) {
-            /* A consumer that reconnects with its own routing id takes it over
-             * at once, instead of being refused while the old pipe lingers.
-             * Not with CURVE: a handover cannot check that the newcomer holds
-             * the same key, so any admitted key could take a consumer's
-             * outputs by naming its routing id. There a reconnect waits until
-             * the old connection is closed (at once when the consumer's TCP
-             * connection ends, else at the heartbeat timeout). */
-            if (!(cfg->curve.enabled && strncmp(ec->endpoint, "tcp://", 6) == 0))
-                zmq_setsockopt(z, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
-            st->consumers = calloc(EMIT_MAX_CONSUMERS, sizeof *st->consumers);
-            if (st->consumers == NULL) {
-                snprintf(err, errlen, "out of memory");
-                *exit_code = 69;
-                emit_destroy(&self);
-                return NULL;
-            }
-        }
-        zsock_set_handlers(st->sock, is_router(st) ? router_read : NULL, on_writable, st);
-        zsock_set_reading(st->sock, is_router(st));
-        st->fetch_wanted = true;
-        log_info("emit.%s: %s %s %s", st->name, config_sock_mode_name(ec->mode),
-                 ec->bind ? "bound to" : "connected to", ec->endpoint);
     }
     emit_set_config(self, cfg);
-    self->db =
-        pgconn_new(loop, "emit", cfg->conninfo, cfg->reconnect_max_s * 1000, on_db_state, self);
-    if (self->db == NULL) {
+    const outbox_owner_t owner = {
+        .room = rows_room,
+        .on_read = on_rows_read,
+        .on_acks_written = on_acks_written,
+        .on_backlog = on_backlog,
+        .arg = self,
+    };
+    self->outbox = outbox_new(loop, cfg, queues, &owner, &self->stats.outbox);
+    if (self->outbox == NULL) {
         snprintf(err, errlen, "out of memory");
-        *exit_code = 69;
         emit_destroy(&self);
-        return NULL;
+        return -ENOMEM;
     }
     uv_timer_start(&self->tick, on_tick, EMIT_TICK_MS, EMIT_TICK_MS);
-    return self;
+    *out = self;
+    return 0;
 }
 
 void emit_set_config(emit_t *self, const config_t *cfg)
 {
-    self->retention_days = cfg->outbox_retention_days;
+    if (self->outbox)
+        outbox_set_config(self->outbox, cfg);
     for (int s = 0; s < EMIT_STREAM_COUNT; s++) {
         self->st[s].ack_timeout_s = cfg->emit[s].ack_timeout_s;
         self->st[s].max_in_flight = cfg->emit[s].max_in_flight;
@@ -1294,9 +804,7 @@ void emit_kick(emit_t *self)
 {
     if (self == NULL || self->closing)
         return;
-    for (int s = 0; s < EMIT_STREAM_COUNT; s++)
-        self->st[s].fetch_wanted = true;
-    pump(self);
+    outbox_kick(self->outbox);
 }
 
 const emit_stats_t *emit_stats(const emit_t *self)
@@ -1311,15 +819,11 @@ void emit_destroy(emit_t **self_p)
         return;
     *self_p = NULL;
     self->closing = true;
-    pgconn_destroy(&self->db);
+    outbox_destroy(&self->outbox);
     for (int s = 0; s < EMIT_STREAM_COUNT; s++) {
         stream_t *st = &self->st[s];
-        zsock_destroy(&st->sock);
-        queue_free(st, &st->pending);
-        queue_free(st, &st->retry);
-        queue_free(st, &st->inflight);
-        queue_free(st, &st->acks);
-        free(st->buckets);
+        rdsock_destroy(&st->sock);
+        outq_clear(&st->q);
         free(st->consumers);
     }
     uv_close((uv_handle_t *)&self->tick, handle_closed);

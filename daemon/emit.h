@@ -1,11 +1,11 @@
 /*
  * emit: the output streams (reactivation, gift_risk, nps): their sockets and
- * the outbox sender behind them.
+ * the router ack protocol, over the outbox (daemon/outbox.h) behind them.
  *
  * The rule engines never send anything themselves: they write outbox rows in
  * the transaction that makes the decision, and emit sends what the outbox
- * holds. It reads the outbox on its own database connection when told that
- * something was committed (emit_kick) and once a second (rows written by
+ * holds. The outbox is read on its own database connection when emit is told
+ * that something was committed (emit_kick) and once a second (rows written by
  * another process, such as `retentionctl replay`, or left over from before a
  * restart), so nothing depends on a kick arriving.
  *
@@ -33,6 +33,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "outbox.h"
 
 typedef struct emit emit_t;
 
@@ -49,18 +50,18 @@ typedef struct {
 
 typedef struct {
     emit_stream_stats_t stream[EMIT_STREAM_COUNT];
-    uint64_t db_errors; /* outbox statements that failed (each is tried again) */
-    uint64_t pruned;    /* delivered rows deleted after outbox_retention_days */
+    outbox_stats_t outbox; /* the outbox's statements: failures, pruned rows */
 } emit_stats_t;
 
 /*
  * Opens the three streams' sockets and starts the outbox sender, with its own
  * database connection (cfg->conninfo). The values it needs are copied: cfg may
- * be freed afterwards. Returns NULL with a message in err; *exit_code is then
- * 69 (address unavailable) or 78 (invalid endpoint).
+ * be freed afterwards. Returns 0 and sets *out, or a negative errno with a
+ * message in err: rdsock_new's (an address that cannot be bound or reached,
+ * an invalid endpoint) or -ENOMEM.
  */
-emit_t *emit_new(uv_loop_t *loop, void *zctx, const config_t *cfg, int *exit_code, char *err,
-                 size_t errlen);
+int emit_new(emit_t **out, uv_loop_t *loop, void *zctx, const config_t *cfg, char *err,
+             size_t errlen);
 
 /* Closes the sockets and the connection; in-flight router outputs stay
  * unacknowledged in the outbox and go out again after the next start. Frees

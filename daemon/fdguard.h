@@ -15,7 +15,7 @@
  * counted and logged at most once a second with the count of those not logged.
  *
  * The guard runs on the loop thread; its monitor socket is a PAIR on an
- * inproc:// endpoint of the same context, drained like zsock's sockets.
+ * inproc:// endpoint of the same context, drained like rdsock's sockets.
  */
 #ifndef RD_FDGUARD_H
 #define RD_FDGUARD_H

@@ -4,7 +4,7 @@
  * One `source_t` per ingest entry. A message is read frame by frame with
  * zmq_msg_recv(ZMQ_DONTWAIT) until ZMQ_RCVMORE is 0; at most MAX_PER_TURN
  * messages or about MAX_BYTES_PER_TURN bytes are read per socket per loop turn
- * so one busy sender cannot starve the others (zsock calls back on the next
+ * so one busy sender cannot starve the others (rdsock calls back on the next
  * turn).
  *
  * Every message read gets a reply_t, its ticket: its size is added to the
@@ -34,7 +34,7 @@
 
 #include "json.h"
 #include "log.h"
-#include "zsock.h"
+#include "rdsock.h"
 
 #define MAX_PER_TURN       256
 #define MAX_BYTES_PER_TURN (256u << 10) /* and at most about this many bytes */
@@ -67,7 +67,7 @@
 
 typedef struct source source_t;
 
-/* The input's ZMQ_RCVHWM, 0 for zsock's default (see RCVHWM_MIN). */
+/* The input's ZMQ_RCVHWM, 0 for rdsock's default (see RCVHWM_MIN). */
 static int receive_hwm(const cfg_ingest_t *ic)
 {
     if (ic->mode != SOCK_ROUTER && strncmp(ic->endpoint, "ipc://", 6) == 0)
@@ -92,7 +92,7 @@ typedef struct reply {
 
 struct source {
     ingest_t *owner;
-    zsock_t *sock;
+    rdsock_t *sock;
     size_t index; /* into cfg->ingest */
     sock_mode_t mode;
     reply_t *replies; /* FIFO of replies waiting for room */
@@ -126,9 +126,9 @@ static void update_reading(ingest_t *self)
 {
     for (size_t i = 0; i < self->count; i++) {
         source_t *src = &self->sources[i];
-        zsock_set_reading(src->sock, !self->paused && !self->blocked &&
-                                         src->replies_count < MAX_QUEUED_REPLIES &&
-                                         !over_pending(src));
+        rdsock_set_reading(src->sock, !self->paused && !self->blocked &&
+                                          src->replies_count < MAX_QUEUED_REPLIES &&
+                                          !over_pending(src));
     }
 }
 
@@ -161,7 +161,7 @@ static void log_skipped_summary(source_t *src, uint64_t now)
         return;
     log_warn("%llu more rejected messages or dropped connections on %s not logged in one second "
              "(log.rejects_per_second: %d)",
-             (unsigned long long)src->log_skipped, zsock_endpoint(src->sock),
+             (unsigned long long)src->log_skipped, rdsock_endpoint(src->sock),
              src->owner->cfg->log_rejects_per_second);
     src->log_skipped = 0;
 }
@@ -185,18 +185,18 @@ static void reply_free(reply_t *r)
  * -EAGAIN (no room: keep it queued). */
 static int reply_send(source_t *src, reply_t *r)
 {
-    void *z = zsock_handle(src->sock);
+    void *z = rdsock_handle(src->sock);
     ingest_t *self = src->owner;
     int rc = zmq_send(z, r->peer, r->peer_len, ZMQ_DONTWAIT | ZMQ_SNDMORE);
     if (rc < 0) {
         int e = errno;
-        zsock_kick(src->sock);
+        rdsock_kick(src->sock);
         if (e == EAGAIN)
             return -EAGAIN;
         self->stats.replies_unroutable++;
         log_debug(
             "cannot reply to a sender on %s (%s): it re-sends what it did not see acknowledged",
-            zsock_endpoint(src->sock), zmq_strerror(e));
+            rdsock_endpoint(src->sock), zmq_strerror(e));
         return 0;
     }
     /* The rest of a message whose first frame was accepted always goes through. */
@@ -209,11 +209,11 @@ static int reply_send(source_t *src, reply_t *r)
         self->stats.nacks++;
     else
         self->stats.acks++;
-    zsock_kick(src->sock);
+    rdsock_kick(src->sock);
     return 0;
 }
 
-static bool on_writable(zsock_t *sock, void *arg)
+static bool on_writable(rdsock_t *sock, void *arg)
 {
     source_t *src = arg;
     (void)sock;
@@ -230,7 +230,7 @@ static bool on_writable(zsock_t *sock, void *arg)
         sent++;
     }
     if (src->replies == NULL)
-        zsock_set_want_write(src->sock, false);
+        rdsock_set_want_write(src->sock, false);
     if (src->replies_count < MAX_QUEUED_REPLIES)
         update_reading(src->owner);
     return src->replies != NULL;
@@ -263,7 +263,7 @@ static void on_done(void *arg, int status, const char *why)
     src->replies_tail = &r->next;
     if (++src->replies_count >= MAX_QUEUED_REPLIES)
         update_reading(src->owner);
-    zsock_set_want_write(src->sock, true);
+    rdsock_set_want_write(src->sock, true);
 }
 
 /* The message's ticket, its bytes now pending; peer is NULL but on a ROUTER. */
@@ -306,7 +306,7 @@ static void log_truncation(ingest_t *self, const source_t *src, const event_t *e
         snprintf(fields + n, sizeof fields - n, "; and %u more fields",
                  ev->truncated_count - EVENT_TRUNCATED_MAX);
     log_warn("truncated free text longer than %d bytes on %s, topic \"%s\", id \"%s\": %s",
-             EVENT_TEXT_MAX, zsock_endpoint(src->sock), event_type_name(ev->type),
+             EVENT_TEXT_MAX, rdsock_endpoint(src->sock), event_type_name(ev->type),
              ev->ack_id ? ev->ack_id : "", fields);
     self->stats.texts_truncated += ev->truncated_count;
 }
@@ -362,7 +362,7 @@ static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *fram
             if (ev.source && ev.has_seq)
                 snprintf(seqinfo, sizeof seqinfo, " (source \"%.64s\", seq %lld)", ev.source,
                          (long long)ev.seq);
-            log_warn("rejected message on %s, topic \"%s\": %s: %s%s", zsock_endpoint(src->sock),
+            log_warn("rejected message on %s, topic \"%s\": %s: %s%s", rdsock_endpoint(src->sock),
                      shown, reject_reason_name(rej), why, seqinfo);
         }
         if (src->mode == SOCK_ROUTER) {
@@ -387,11 +387,11 @@ static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *fram
     event_clear(&ev);
 }
 
-static bool on_readable(zsock_t *sock, void *arg)
+static bool on_readable(rdsock_t *sock, void *arg)
 {
     source_t *src = arg;
     ingest_t *self = src->owner;
-    void *z = zsock_handle(sock);
+    void *z = rdsock_handle(sock);
 
     size_t bytes = 0;
     for (int n = 0; n < MAX_PER_TURN && bytes < MAX_BYTES_PER_TURN; n++) {
@@ -419,7 +419,7 @@ static bool on_readable(zsock_t *sock, void *arg)
                 }
                 /* Parts of one message arrive together: anything else is a bug
                  * or a closed context. */
-                log_error("receiving on %s: %s", zsock_endpoint(sock), zmq_strerror(e));
+                log_error("receiving on %s: %s", rdsock_endpoint(sock), zmq_strerror(e));
                 for (size_t i = 0; i < nframes && i < 2; i++)
                     zmq_msg_close(&frames[i]);
                 zmq_msg_close(&peer);
@@ -455,7 +455,7 @@ static bool on_readable(zsock_t *sock, void *arg)
     return true; /* more may be waiting: come back next turn */
 }
 
-/* A disconnect event of the input socket's monitor (zsock_listen). libzmq 4.3.4 says no
+/* A disconnect event of the input socket's monitor (rdsock_listen). libzmq 4.3.4 says no
  * more than "disconnected": a frame over max_frame_bytes (ZMQ_MAXMSGSIZE) and
  * a peer that went away look the same, so both are counted and logged as one. */
 static void on_sock_event(void *arg, unsigned event, uint32_t value, const char *address)
@@ -469,7 +469,8 @@ static void on_sock_event(void *arg, unsigned event, uint32_t value, const char 
     if (reject_log_allowed(src))
         log_warn("connection dropped on %s (%s): the peer closed it or sent a frame over "
                  "max_frame_bytes (%zu)",
-                 zsock_endpoint(src->sock), address, self->cfg->ingest[src->index].max_frame_bytes);
+                 rdsock_endpoint(src->sock), address,
+                 self->cfg->ingest[src->index].max_frame_bytes);
 }
 
 static void on_timer(uv_timer_t *timer)
@@ -486,16 +487,16 @@ static void timer_closed(uv_handle_t *handle)
     free(handle);
 }
 
-ingest_t *ingest_new(uv_loop_t *loop, void *zctx, const config_t *cfg, store_t *store,
-                     int *exit_code, char *err, size_t errlen)
+int ingest_new(ingest_t **out, uv_loop_t *loop, void *zctx, const config_t *cfg, store_t *store,
+               char *err, size_t errlen)
 {
+    *out = NULL;
     ingest_t *self = calloc(1, sizeof *self);
     if (self == NULL ||
         (self->sources = calloc(cfg->ingest_count, sizeof *self->sources)) == NULL) {
         free(self);
         snprintf(err, errlen, "out of memory");
-        *exit_code = 69;
-        return NULL;
+        return -ENOMEM;
     }
     self->loop = loop;
     self->cfg = cfg;
@@ -504,29 +505,34 @@ ingest_t *ingest_new(uv_loop_t *loop, void *zctx, const config_t *cfg, store_t *
     for (size_t i = 0; i < cfg->ingest_count; i++) {
         const cfg_ingest_t *ic = &cfg->ingest[i];
         source_t *src = &self->sources[i];
-        int bind_error = 0;
-        zsock_limits_t limits = {
+        rdsock_limits_t limits = {
             .max_msg_size = (int64_t)ic->max_frame_bytes,
             .rcvhwm = receive_hwm(ic),
         };
-        zsock_security_t sec;
-        src->sock = zsock_new(loop, zctx, ic->mode, ic->endpoint, ic->bind,
-                              ic->mode == SOCK_ROUTER ? ROUTER_LINGER_MS : 0, ic->topics,
-                              ic->topics_count, &limits, zsock_security(cfg, &ic->server_key, &sec),
-                              &bind_error, err, errlen);
-        if (src->sock == NULL) {
-            *exit_code = bind_error ? 69 : 78;
+        rdsock_security_t sec;
+        const rdsock_opts_t opts = {
+            .mode = ic->mode,
+            .endpoint = ic->endpoint,
+            .bind = ic->bind,
+            .linger_ms = ic->mode == SOCK_ROUTER ? ROUTER_LINGER_MS : 0,
+            .topics = ic->topics,
+            .topics_count = ic->topics_count,
+            .limits = &limits,
+            .security = rdsock_security(cfg, &ic->server_key, &sec),
+        };
+        int rc = rdsock_new(&src->sock, loop, zctx, &opts, err, errlen);
+        if (rc < 0) {
             ingest_destroy(&self);
-            return NULL;
+            return rc;
         }
         self->count++;
         src->owner = self;
         src->index = i;
         src->mode = ic->mode;
         src->replies_tail = &src->replies;
-        zsock_set_handlers(src->sock, on_readable, on_writable, src);
-        zsock_set_reading(src->sock, false);
-        zsock_listen(src->sock, on_sock_event, src); /* its disconnections */
+        rdsock_set_handlers(src->sock, on_readable, on_writable, src);
+        rdsock_set_reading(src->sock, false);
+        rdsock_listen(src->sock, on_sock_event, src); /* its disconnections */
         log_info("ingest: %s %s %s", config_sock_mode_name(ic->mode),
                  ic->bind ? "bound to" : "connected to", ic->endpoint);
     }
@@ -536,7 +542,8 @@ ingest_t *ingest_new(uv_loop_t *loop, void *zctx, const config_t *cfg, store_t *
     uv_timer_init(loop, self->timer);
     self->timer->data = self;
     uv_timer_start(self->timer, on_timer, TIMER_MS, TIMER_MS);
-    return self;
+    *out = self;
+    return 0;
 }
 
 void ingest_destroy(ingest_t **self_p)
@@ -556,7 +563,7 @@ void ingest_destroy(ingest_t **self_p)
             reply_send(src, r);
             reply_free(r);
         }
-        zsock_destroy(&src->sock);
+        rdsock_destroy(&src->sock);
     }
     free(self->sources);
     free(self);

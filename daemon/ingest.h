@@ -49,11 +49,12 @@ typedef struct {
 
 /*
  * Opens every ingest socket of cfg (bound or connected; reading starts paused).
- * Returns NULL with a message in err; *exit_code is then 69 when an address
- * could not be bound or reached, 78 when an endpoint is invalid.
+ * cfg and store are borrowed (cfg until the next ingest_set_config). Returns 0
+ * and sets *out, or a negative errno with a message in err: rdsock_new's (an
+ * address that cannot be bound or reached, an invalid endpoint) or -ENOMEM.
  */
-ingest_t *ingest_new(uv_loop_t *loop, void *zctx, const config_t *cfg, store_t *store,
-                     int *exit_code, char *err, size_t errlen);
+int ingest_new(ingest_t **out, uv_loop_t *loop, void *zctx, const config_t *cfg, store_t *store,
+               char *err, size_t errlen);
 
 /* Closes the sockets (replies still queued in ZeroMQ get the sockets' linger
  * time to leave). Pending store callbacks must not run afterwards: destroy the

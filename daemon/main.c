@@ -41,14 +41,17 @@
 #include "modeler.h"
 #include "notify.h"
 #include "pgconn.h"
+#include "rdsock.h"
 #include "schedule.h"
 #include "store.h"
 #include "zap.h"
-#include "zsock.h"
 
 #define SHUTDOWN_GRACE_MS 10000
-#define EXIT_USAGE        64
-#define EXIT_UNAVAILABLE  69
+/* Exit statuses (sysexits.h). Modules return negative errno codes; main alone
+ * turns a failure into one of these. */
+#define EXIT_USAGE       64
+#define EXIT_UNAVAILABLE 69 /* an address in use or unreachable, the database, memory */
+#define EXIT_CONFIG      78 /* the configuration, or an endpoint in it, is wrong */
 
 typedef struct {
     uv_loop_t loop;
@@ -403,6 +406,22 @@ static void on_db_state(pgconn_t *db, bool up, void *arg)
     store_kick(d->store);
 }
 
+/* The exit status of a socket that could not be opened (rdsock_new's error,
+ * through emit_new and ingest_new): the address is unavailable (in use, no
+ * such interface, no permission) or memory ran out: 69; anything else says
+ * the endpoint is wrong: 78. */
+static int socket_exit_status(int rc)
+{
+    switch (-rc) {
+    case EADDRINUSE:
+    case EADDRNOTAVAIL:
+    case ENODEV:
+    case EACCES:
+    case ENOMEM: return EXIT_UNAVAILABLE;
+    default: return EXIT_CONFIG;
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *path = CONFIG_DEFAULT_PATH;
@@ -436,7 +455,7 @@ int main(int argc, char **argv)
     d.cfg = config_load(path, err, sizeof err);
     if (d.cfg == NULL) {
         fprintf(stderr, "retentiond: %s\n", err);
-        return CONFIG_EXIT_BAD;
+        return EXIT_CONFIG;
     }
     if (check_only) {
         config_warnings(d.cfg, warn_stderr, NULL);
@@ -448,7 +467,7 @@ int main(int argc, char **argv)
     if (d.cal == NULL) {
         fprintf(stderr, "retentiond: %s: %s\n", path, err);
         config_destroy(&d.cfg);
-        return CONFIG_EXIT_BAD;
+        return EXIT_CONFIG;
     }
     log_set_level(d.cfg->log_level);
     log_info("retentiond %s starting with %s", RD_VERSION, path);
@@ -468,31 +487,31 @@ int main(int argc, char **argv)
         uv_signal_start(sigs[i], on_signal, signums[i]);
     }
 
-    int code = 0;
+    int rc = 0;
     /* The ZAP handler first: a CURVE server bound without it admits anyone. */
     if (d.cfg->curve.enabled) {
-        d.zap = zap_new(&d.loop, d.zctx, d.cfg->curve.clients_dir, err, sizeof err);
-        if (d.zap == NULL)
-            code = EXIT_UNAVAILABLE;
-        else /* failed handshakes never reach ZAP: the servers' monitors tell it */
-            zsock_set_handshake_cb(zap_handshake_failed, d.zap);
+        rc = zap_new(&d.zap, &d.loop, d.zctx, d.cfg->curve.clients_dir, err, sizeof err);
+        if (rc == 0) /* failed handshakes never reach ZAP: the servers' monitors tell it */
+            rdsock_set_handshake_cb(zap_handshake_failed, d.zap);
+        else
+            d.exit_code = EXIT_UNAVAILABLE; /* whatever kept it from starting */
     }
-    if (code == 0)
-        d.emit = emit_new(&d.loop, d.zctx, d.cfg, &code, err, sizeof err);
-    if (d.emit == NULL) {
-        log_error("%s", err);
-        d.exit_code = code;
-        finish(&d);
-    } else {
+    if (rc == 0) {
+        rc = emit_new(&d.emit, &d.loop, d.zctx, d.cfg, err, sizeof err);
+        if (rc < 0)
+            d.exit_code = socket_exit_status(rc);
+    }
+    if (rc == 0) {
         d.db = pgconn_new(&d.loop, "store", d.cfg->conninfo, d.cfg->reconnect_max_s * 1000,
                           on_db_state, &d);
         d.store = store_new(&d.loop, d.db, d.cfg);
-        d.ingest = ingest_new(&d.loop, d.zctx, d.cfg, d.store, &code, err, sizeof err);
-        if (d.ingest == NULL) {
-            log_error("%s", err);
-            d.exit_code = code;
-            finish(&d);
-        }
+        rc = ingest_new(&d.ingest, &d.loop, d.zctx, d.cfg, d.store, err, sizeof err);
+        if (rc < 0)
+            d.exit_code = socket_exit_status(rc);
+    }
+    if (rc < 0) {
+        log_error("%s", err);
+        finish(&d);
     }
     if (d.ingest != NULL && d.cfg->metrics_listen != NULL) {
         const metrics_sources_t src = {&d.ingest, &d.store, &d.sched, &d.emit, &d.db, &d.zap};

@@ -262,9 +262,9 @@ static void render_emit(const metrics_t *self, jbuf_t *b, const emit_stats_t *es
         sample(b, "outbox_unsent", labels, self->unsent[s]);
     }
     counter(b, "outbox_db_errors_total", "Outbox statements that failed (each is tried again).",
-            es->db_errors);
+            es->outbox.db_errors);
     counter(b, "outbox_pruned_total", "Delivered outbox rows deleted after their retention.",
-            es->pruned);
+            es->outbox.pruned);
 }
 
 static void render_schedule(jbuf_t *b, const schedule_stats_t *st)

@@ -34,9 +34,11 @@
  * serial items, so when one commits every other lane is empty.
  *
  * Producer sequences (source/seq) are judged here, on arrival, across lanes:
- * only here is the arrival order known. The database keeps the highest seq and
- * the counts (schema/0003_writers.sql); the last seq of every source is read
- * from it at start (store_load_seq).
+ * only here is the arrival order known (the table is store_seq.c's). The
+ * database keeps the highest seq and the counts (schema/0003_writers.sql); the
+ * last seq of every source is read from it at start (store_load_seq).
+ *
+ * The JSON of the items and of rd_apply_batch's summary is store_json.c's.
  */
 #include "store.h"
 
@@ -44,19 +46,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "hash.h"
 #include "json.h"
 #include "log.h"
+#include "store_json.h"
+#include "store_seq.h"
 
 #define STORE_MAX_BYTES (64u << 20)
-/* Bytes of a rejected body kept: a dead letter is for a person to read why it
- * was refused, and 4 KiB shows that; the whole body's length and FNV-1a hash
- * are kept beside it, so a flood of large rejects costs a bounded row each. */
-#define DEAD_LETTER_BODY_MAX STORE_DEAD_LETTER_BODY_MAX
-#define SEQ_BUCKETS          256
-#define SEQ_MAX_SOURCES      100000 /* beyond this many sources, new ones are not judged */
 
 typedef struct {
     char *json; /* the event object without its leading '{' */
@@ -102,12 +99,6 @@ typedef enum {
     ROUTE_DRAINING, /* waiting for every lane to empty: everything is held */
 } route_t;
 
-typedef struct seq_source {
-    struct seq_source *next;
-    int64_t last;
-    char name[];
-} seq_source_t;
-
 struct store {
     const config_t *cfg;
     lane_t *lanes;
@@ -117,9 +108,7 @@ struct store {
     fifo_t held; /* items waiting for the route to allow them, in arrival order */
     size_t bytes;
 
-    seq_source_t *seq[SEQ_BUCKETS];
-    size_t seq_sources;
-    bool seq_full_logged;
+    store_seq_t *seq; /* producer sequences, judged on arrival */
 
     bool was_full;
     void (*space_cb)(void *);
@@ -135,10 +124,7 @@ struct store {
     store_stats_t stats;
     bool destroyed;
 
-    /* Conflicting duplicates logged in the current second, and those left out. */
-    int64_t conflict_second;
-    unsigned conflicts_logged;
-    uint64_t conflicts_unlogged;
+    store_conflict_log_t conflict_log; /* conflicting duplicates logged, left out */
 };
 
 static void flush(lane_t *lane);
@@ -304,17 +290,12 @@ static void advance(store_t *self)
         fifo_drop_front(&self->held);
 }
 
-/* Spreads client ids over lanes and sources over buckets. */
-static uint64_t hash_str(const char *s)
-{
-    return hash_fnv1a(HASH_FNV1A_BASIS, s, strlen(s));
-}
-
+/* Spreads client ids over lanes. */
 static unsigned lane_of(const store_t *self, const char *client_id)
 {
     if (client_id == NULL || self->nlanes == 1)
         return 0;
-    return (unsigned)(hash_str(client_id) % self->nlanes);
+    return (unsigned)(hash_fnv1a(HASH_FNV1A_BASIS, client_id, strlen(client_id)) % self->nlanes);
 }
 
 /* Takes ownership of the buffer's data as a queued item. */
@@ -344,191 +325,33 @@ static void enqueue(store_t *self, jbuf_t *obj, store_done_cb cb, void *arg, boo
         self->was_full = true;
 }
 
-/* ---- producer sequences --------------------------------------------------- */
+/* ---- items ---------------------------------------------------------------- */
 
-static seq_source_t **seq_slot(store_t *self, const char *name)
-{
-    seq_source_t **s = &self->seq[hash_str(name) % SEQ_BUCKETS];
-    while (*s && strcmp((*s)->name, name) != 0)
-        s = &(*s)->next;
-    return s;
-}
-
-static seq_source_t *seq_add(store_t *self, seq_source_t **slot, const char *name, int64_t last)
-{
-    if (self->seq_sources >= SEQ_MAX_SOURCES) {
-        if (!self->seq_full_logged)
-            log_warn("more than %d producer sources: sequences of new ones are not checked",
-                     SEQ_MAX_SOURCES);
-        self->seq_full_logged = true;
-        return NULL;
-    }
-    size_t n = strlen(name) + 1;
-    seq_source_t *s = malloc(sizeof *s + n);
-    if (s == NULL)
-        abort();
-    memcpy(s->name, name, n);
-    s->last = last;
-    s->next = NULL;
-    *slot = s;
-    self->seq_sources++;
-    return s;
-}
-
-void store_load_seq(store_t *self, const char *source, int64_t last_seq)
-{
-    seq_source_t **slot = seq_slot(self, source);
-    if (*slot)
-        (*slot)->last = last_seq;
-    else
-        seq_add(self, slot, source, last_seq);
-}
-
-/* Judges ev's seq against the last one seen from its source: NULL (in order,
- * or the source's first), "gap" or "reorder". Logs and counts what it finds. */
+/* The verdict on ev's producer seq, for its item's "sq" (NULL: in order, or
+ * none), counted in the stats. */
 static const char *judge_seq(store_t *self, const event_t *ev)
 {
     if (ev == NULL || !ev->has_seq || ev->source == NULL)
         return NULL;
-    seq_source_t **slot = seq_slot(self, ev->source);
-    if (*slot == NULL) {
-        seq_add(self, slot, ev->source, ev->seq); /* a source's first seq only starts it */
-        return NULL;
+    switch (store_seq_judge(self->seq, ev->source, ev->seq)) {
+    case STORE_SEQ_IN_ORDER: return NULL;
+    case STORE_SEQ_GAP: self->stats.seq_gaps++; return "gap";
+    case STORE_SEQ_REORDER: self->stats.seq_reorders++; return "reorder";
     }
-    seq_source_t *s = *slot;
-    if (s->last < INT64_MAX && ev->seq == s->last + 1) {
-        s->last = ev->seq;
-        return NULL;
-    }
-    bool gap = ev->seq > s->last;
-    if (gap)
-        self->stats.seq_gaps++;
-    else
-        self->stats.seq_reorders++;
-    /* "expected" as unsigned: last + 1 of INT64_MAX must not overflow */
-    log_warn("sequence %s from source \"%s\": expected seq %llu, got %lld", gap ? "gap" : "reorder",
-             ev->source, (unsigned long long)s->last + 1, (long long)ev->seq);
-    if (gap)
-        s->last = ev->seq;
-    return gap ? "gap" : "reorder";
+    return NULL;
 }
 
-static void seq_free(store_t *self)
+void store_load_seq(store_t *self, const char *source, int64_t last_seq)
 {
-    for (size_t b = 0; b < SEQ_BUCKETS; b++) {
-        for (seq_source_t *s = self->seq[b], *next; s; s = next) {
-            next = s->next;
-            free(s);
-        }
-        self->seq[b] = NULL;
-    }
-}
-
-/* ---- items ---------------------------------------------------------------- */
-
-static void put_str(jbuf_t *b, const char *key, const char *value)
-{
-    if (value == NULL)
-        return;
-    jbuf_puts(b, ",");
-    jbuf_key(b, key);
-    jbuf_string(b, value, strlen(value));
-}
-
-/* A field of client.upsert: present with a value, present as null, or absent. */
-static void put_upsert(jbuf_t *b, const event_t *ev, unsigned bit, const char *key,
-                       const char *value)
-{
-    if (!(ev->upsert_fields & bit))
-        return;
-    if (value) {
-        put_str(b, key, value);
-    } else {
-        jbuf_puts(b, ",");
-        jbuf_key(b, key);
-        jbuf_puts(b, "null");
-    }
-}
-
-/* Writes the fields every item shares after its leading "t", with the verdict on
- * its seq ("sq"). */
-static void put_common(store_t *self, jbuf_t *b, const event_t *ev)
-{
-    if (ev == NULL)
-        return;
-    put_str(b, "source", ev->source);
-    if (ev->has_seq)
-        jbuf_printf(b, ",\"seq\":%lld", (long long)ev->seq);
-    put_str(b, "sq", judge_seq(self, ev));
-    put_str(b, "client_id", ev->client_id);
+    store_seq_load(self->seq, source, last_seq);
 }
 
 int store_add_event(store_t *self, const event_t *ev, store_done_cb cb, void *arg)
 {
     jbuf_t b = JBUF_INIT;
-    jbuf_puts(&b, "\"t\":");
-    const char *type = event_type_name(ev->type);
-    jbuf_string(&b, type, strlen(type));
-    put_common(self, &b, ev);
-    put_str(&b, "order_id", ev->order_id);
-    put_str(&b, "deal_id", ev->deal_id);
-    put_str(&b, "task_id", ev->task_id);
-    put_str(&b, "job_id", ev->job_id);
-    put_str(&b, "ts", ev->ts);
-    put_str(&b, "amount", ev->amount);
-    put_str(&b, "margin", ev->margin);
-    put_str(&b, "manager_id", ev->type == EV_CLIENT_UPSERT ? NULL : ev->manager_id);
-    put_str(&b, "competitor", ev->competitor);
-    put_str(&b, "reason", ev->reason);
-    put_str(&b, "comment", ev->comment);
-    put_str(&b, "outcome", ev->outcome);
-    if (ev->type == EV_NPS_RESPONSE)
-        jbuf_printf(&b, ",\"score\":%d", ev->score);
-    if (ev->type == EV_CLIENT_UPSERT) {
-        put_upsert(&b, ev, UPSERT_NAME, "name", ev->name);
-        put_upsert(&b, ev, UPSERT_SALES_TYPE, "sales_type", ev->sales_type);
-        put_upsert(&b, ev, UPSERT_MANAGER_ID, "manager_id", ev->manager_id);
-        put_upsert(&b, ev, UPSERT_DEVELOPMENT_MANAGER_ID, "development_manager_id",
-                   ev->development_manager_id);
-        put_upsert(&b, ev, UPSERT_STATUS, "status", ev->status);
-        if (ev->upsert_fields & UPSERT_DO_NOT_CONTACT)
-            jbuf_printf(&b, ",\"do_not_contact\":%s", ev->do_not_contact ? "true" : "false");
-    }
-    jbuf_puts(&b, "}");
+    store_json_event(&b, ev, judge_seq(self, ev));
     enqueue(self, &b, cb, arg, false, NULL, ev);
     return 0;
-}
-
-static void put_hex(jbuf_t *b, const char *key, const void *data, size_t len)
-{
-    static const char digits[] = "0123456789abcdef";
-    const unsigned char *p = data;
-    jbuf_puts(b, ",");
-    jbuf_key(b, key);
-    jbuf_puts(b, "\"");
-    char chunk[256];
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        chunk[n++] = digits[p[i] >> 4];
-        chunk[n++] = digits[p[i] & 15];
-        if (n == sizeof chunk) {
-            jbuf_append(b, chunk, n);
-            n = 0;
-        }
-    }
-    jbuf_append(b, chunk, n);
-    jbuf_puts(b, "\"");
-}
-
-/* The body of a dead letter: its first DEAD_LETTER_BODY_MAX bytes, its real
- * length and the 64-bit FNV-1a hash of all of it (hash.h; not cryptographic:
- * it groups identical rejects and tells a re-sent body from another, and a
- * SHA-256 would add a library for no use we have). Ends the object. */
-static void put_body(jbuf_t *b, const void *body, size_t body_len)
-{
-    put_hex(b, "body_hex", body, body_len > DEAD_LETTER_BODY_MAX ? DEAD_LETTER_BODY_MAX : body_len);
-    jbuf_printf(b, ",\"body_len\":%zu,\"body_hash\":\"fnv1a64:%016llx\"}", body_len,
-                (unsigned long long)hash_fnv1a(HASH_FNV1A_BASIS, body, body_len));
 }
 
 int store_add_reject(store_t *self, reject_reason_t reason, const char *why, const void *topic,
@@ -536,12 +359,7 @@ int store_add_reject(store_t *self, reject_reason_t reason, const char *why, con
                      store_done_cb cb, void *arg)
 {
     jbuf_t b = JBUF_INIT;
-    jbuf_puts(&b, "\"t\":\"reject\"");
-    put_str(&b, "reason", reject_reason_name(reason));
-    put_str(&b, "detail", why);
-    put_common(self, &b, ev);
-    put_hex(&b, "topic_hex", topic, topic_len > 1024 ? 1024 : topic_len);
-    put_body(&b, body, body_len);
+    store_json_reject(&b, reason, why, topic, topic_len, body, body_len, ev, judge_seq(self, ev));
     enqueue(self, &b, cb, arg, true, why, ev);
     return 0;
 }
@@ -604,19 +422,8 @@ static void refuse_head(lane_t *lane, const char *pgerr)
               it->json);
     self->stats.refused++;
 
-    /* The dead letter's body is the event as we serialised it: the original
-     * bytes are gone by now, but every field we understood is there. */
-    jbuf_t body = JBUF_INIT;
-    jbuf_puts(&body, "{");
-    jbuf_append(&body, it->json, it->len);
     jbuf_t b = JBUF_INIT;
-    jbuf_puts(&b, "\"t\":\"reject\"");
-    put_str(&b, "reason", reject_reason_name(REJ_DATABASE));
-    put_str(&b, "detail", why);
-    put_hex(&b, "topic_hex", "event", 5);
-    put_body(&b, body.data, body.len);
-    jbuf_free(&body);
-
+    store_json_refused(&b, it->json, it->len, why);
     free(it->json);
     free(it->why);
     self->bytes -= it->len;
@@ -661,96 +468,6 @@ static void after_batch(store_t *self)
     }
 }
 
-/* The event clock after a batch with a tick, from rd_apply_batch's summary:
- * the tick's ts, or the newer clock an older tick left unchanged (time never
- * moves backward, so that tick is evaluated at the clock's now, which changes
- * nothing already decided). */
-static int64_t clock_after(const PGresult *res, int64_t tick_at)
-{
-    const char *text = PQgetvalue(res, 0, 0);
-    json_error_t jerr;
-    json_t *root = json_parse(text, strlen(text), 8, &jerr);
-    const json_t *v = root ? json_object_get(root, "clock") : NULL;
-    int64_t at = tick_at;
-    if (v != NULL && json_type(v) == JSON_NUMBER) {
-        int64_t clock = strtoll(json_number_text(v), NULL, 10);
-        if (clock > at)
-            at = clock;
-    }
-    json_destroy(&root);
-    return at;
-}
-
-/* At most this many conflicting duplicates are logged a second; the rest are
- * counted, and their number is logged with the next line written. */
-#define CONFLICT_LOGS_PER_S 10
-
-/* A conflicting duplicate order.created, from rd_apply_batch's summary: an
- * order_id stored before, sent again with another client, ts, amount or
- * margin. It changed nothing (contract: a duplicate is acknowledged and
- * changes nothing); the operator hears of it, since one of the two is wrong. */
-static void log_conflict(const json_t *row)
-{
-    const json_t *differs = json_object_get(row, "differs");
-    char fields[64] = "";
-    for (size_t i = 0; i < json_array_size(differs); i++) {
-        const json_t *f = json_array_at(differs, i);
-        if (json_type(f) == JSON_STRING)
-            snprintf(fields + strlen(fields), sizeof fields - strlen(fields), "%s%s",
-                     fields[0] ? ", " : "", json_string(f));
-    }
-    const json_t *id = json_object_get(row, "order_id");
-    const json_t *cl = json_object_get(row, "client_id");
-    const json_t *scl = json_object_get(row, "stored_client_id");
-    const json_t *am = json_object_get(row, "amount");
-    const json_t *sam = json_object_get(row, "stored_amount");
-    log_warn("duplicate order.created differs from the stored order (%s), ignored: order_id %s, "
-             "client_id %s (stored %s), amount %s (stored %s)",
-             fields, json_type(id) == JSON_STRING ? json_string(id) : "?",
-             json_type(cl) == JSON_STRING ? json_string(cl) : "?",
-             json_type(scl) == JSON_STRING ? json_string(scl) : "?",
-             json_type(am) == JSON_NUMBER ? json_number_text(am) : "?",
-             json_type(sam) == JSON_NUMBER ? json_number_text(sam) : "?");
-}
-
-/* Counts and logs (rate-limited) the conflicting duplicates a committed batch
- * reports. rd_apply_batch names the key only when there were any, so the
- * common batch costs one strstr. */
-static void note_conflicts(store_t *self, const PGresult *res)
-{
-    const char *text = PQgetvalue(res, 0, 0);
-    if (strstr(text, "\"order_conflicts\"") == NULL)
-        return;
-    json_error_t jerr;
-    json_t *root = json_parse(text, strlen(text), 8, &jerr);
-    const json_t *n = json_object_get(root, "order_conflicts");
-    uint64_t count = json_type(n) == JSON_NUMBER ? strtoull(json_number_text(n), NULL, 10) : 0;
-    const json_t *rows = json_object_get(root, "order_conflict_rows");
-    self->stats.order_conflicts += count;
-
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if ((int64_t)now.tv_sec != self->conflict_second) {
-        self->conflict_second = now.tv_sec;
-        self->conflicts_logged = 0;
-    }
-    uint64_t logged = 0;
-    for (size_t i = 0; i < json_array_size(rows) && self->conflicts_logged < CONFLICT_LOGS_PER_S;
-         i++) {
-        if (self->conflicts_unlogged > 0) {
-            log_warn("%llu conflicting duplicate orders were not logged (at most %d a second; "
-                     "all are counted in retentiond_order_conflicts_total)",
-                     (unsigned long long)self->conflicts_unlogged, CONFLICT_LOGS_PER_S);
-            self->conflicts_unlogged = 0;
-        }
-        log_conflict(json_array_at(rows, i));
-        self->conflicts_logged++;
-        logged++;
-    }
-    self->conflicts_unlogged += count > logged ? count - logged : 0;
-    json_destroy(&root);
-}
-
 static void on_result(pgconn_t *db, const PGresult *res, void *arg)
 {
     lane_t *lane = arg;
@@ -777,7 +494,8 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
         lane->logged_transient = false;
         lane->resend = false;
         self->stats.batches++;
-        note_conflicts(self, res);
+        self->stats.order_conflicts +=
+            store_json_conflicts(PQgetvalue(res, 0, 0), &self->conflict_log);
         if (lane->isolate > 0)
             lane->isolate--;
         /* A batch ends with its tick, if it has one (flush). */
@@ -794,7 +512,7 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
         if (self->destroyed)
             return;
         if (tick && self->tick_cb)
-            self->tick_cb(self->tick_arg, clock_after(res, tick_at));
+            self->tick_cb(self->tick_arg, store_json_clock(PQgetvalue(res, 0, 0), tick_at));
         else if (self->commit_cb)
             self->commit_cb(self->commit_arg);
         if (self->destroyed)
@@ -972,7 +690,10 @@ store_t *store_new(uv_loop_t *loop, pgconn_t *db, const config_t *cfg)
 {
     store_t *self = calloc(1, sizeof *self);
     unsigned n = cfg->writers > 0 ? (unsigned)cfg->writers : 1;
-    if (self == NULL || (self->lanes = calloc(n, sizeof *self->lanes)) == NULL) {
+    if (self == NULL || (self->lanes = calloc(n, sizeof *self->lanes)) == NULL ||
+        (self->seq = store_seq_new()) == NULL) {
+        if (self)
+            free(self->lanes);
         free(self);
         return NULL;
     }
@@ -1036,7 +757,7 @@ void store_destroy(store_t **self_p)
     for (unsigned k = 0; k < self->nlanes; k++)
         abandon(&self->lanes[k].q);
     abandon(&self->held);
-    seq_free(self);
+    store_seq_destroy(&self->seq);
     for (unsigned k = 0; k < self->nlanes; k++) {
         lane_t *lane = &self->lanes[k];
         if (lane->own_db)

@@ -24,7 +24,7 @@
 
 #include "curvekey.h"
 #include "log.h"
-#include "zsock.h"
+#include "rdsock.h"
 
 #define ZAP_RECV_BATCH 64     /* requests answered per callback */
 #define ZAP_FRAMES     9      /* routing id, delimiter, then RFC 27's seven */
@@ -36,7 +36,7 @@ typedef char key_t_[CURVEKEY_LEN + 1];
 struct zap {
     uv_loop_t *loop;
     void *zctx;
-    zsock_t *sock;
+    rdsock_t *sock;
     key_t_ *keys;
     size_t nkeys;
     zap_stats_t stats;
@@ -53,8 +53,9 @@ static int read_dir(const char *dir, key_t_ **out, size_t *count, char *err, siz
 {
     DIR *d = opendir(dir);
     if (d == NULL) {
-        snprintf(err, errlen, "security.curve.clients_dir \"%s\": %s", dir, strerror(errno));
-        return -1;
+        int e = errno;
+        snprintf(err, errlen, "security.curve.clients_dir \"%s\": %s", dir, strerror(e));
+        return -e;
     }
     key_t_ *keys = NULL;
     size_t n = 0, cap = 0;
@@ -78,7 +79,7 @@ static int read_dir(const char *dir, key_t_ **out, size_t *count, char *err, siz
                 free(keys);
                 closedir(d);
                 snprintf(err, errlen, "out of memory reading %s", dir);
-                return -1;
+                return -ENOMEM;
             }
             keys = grown;
             cap = ncap;
@@ -101,8 +102,9 @@ int zap_load(zap_t *self, const char *clients_dir, char *err, size_t errlen)
 {
     key_t_ *keys = NULL;
     size_t n = 0;
-    if (read_dir(clients_dir, &keys, &n, err, errlen) < 0)
-        return -1;
+    int rc = read_dir(clients_dir, &keys, &n, err, errlen);
+    if (rc < 0)
+        return rc;
     free(self->keys);
     self->keys = keys;
     self->nkeys = n;
@@ -136,7 +138,7 @@ static const char *decide(zap_t *self, char f[ZAP_FRAMES][ZAP_FRAME_KEEP + 1], c
 {
     char why[128], address[64];
     snprintf(address, sizeof address, "%.*s", (int)len[5], f[5]);
-    if (!frame_is(f[4], len[4], ZSOCK_ZAP_DOMAIN)) {
+    if (!frame_is(f[4], len[4], RDSOCK_ZAP_DOMAIN)) {
         snprintf(why, sizeof why, "unknown ZAP domain \"%.*s\"", (int)(len[4] < 40 ? len[4] : 40),
                  f[4]);
         refused(self, &self->stats.refused, why, address);
@@ -186,10 +188,10 @@ static void reply(zap_t *self, void *z, char f[ZAP_FRAMES][ZAP_FRAME_KEEP + 1], 
     (void)self;
 }
 
-static bool on_readable(zsock_t *sock, void *arg)
+static bool on_readable(rdsock_t *sock, void *arg)
 {
     zap_t *self = arg;
-    void *z = zsock_handle(sock);
+    void *z = rdsock_handle(sock);
     for (int n = 0; n < ZAP_RECV_BATCH; n++) {
         char f[ZAP_FRAMES][ZAP_FRAME_KEEP + 1];
         size_t len[ZAP_FRAMES] = {0};
@@ -202,7 +204,7 @@ static bool on_readable(zsock_t *sock, void *arg)
             if (zmq_msg_recv(&m, z, ZMQ_DONTWAIT) < 0) {
                 zmq_msg_close(&m);
                 if (frames == 0) {
-                    zsock_kick(sock);
+                    rdsock_kick(sock);
                     return false; /* drained */
                 }
                 log_error("zap: zmq_msg_recv: %s", zmq_strerror(errno));
@@ -229,33 +231,36 @@ static bool on_readable(zsock_t *sock, void *arg)
         const char *status = decide(self, f, len, user);
         reply(self, z, f, len, status, user);
     }
-    zsock_kick(sock);
+    rdsock_kick(sock);
     return true;
 }
 
-zap_t *zap_new(uv_loop_t *loop, void *zctx, const char *clients_dir, char *err, size_t errlen)
+int zap_new(zap_t **out, uv_loop_t *loop, void *zctx, const char *clients_dir, char *err,
+            size_t errlen)
 {
+    *out = NULL;
     zap_t *self = calloc(1, sizeof *self);
     if (self == NULL) {
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        return -ENOMEM;
     }
     self->loop = loop;
     self->zctx = zctx;
-    if (zap_load(self, clients_dir, err, errlen) < 0) {
+    int rc = zap_load(self, clients_dir, err, errlen);
+    if (rc < 0) {
         free(self);
-        return NULL;
+        return rc;
     }
-    int bind_error = 0;
-    self->sock = zsock_new(loop, zctx, SOCK_ROUTER, ZAP_ENDPOINT, true, 0, NULL, 0, NULL, NULL,
-                           &bind_error, err, errlen);
-    if (self->sock == NULL) {
+    const rdsock_opts_t opts = {.mode = SOCK_ROUTER, .endpoint = ZAP_ENDPOINT, .bind = true};
+    rc = rdsock_new(&self->sock, loop, zctx, &opts, err, errlen);
+    if (rc < 0) {
         free(self->keys);
         free(self);
-        return NULL;
+        return rc;
     }
-    zsock_set_handlers(self->sock, on_readable, NULL, self);
-    return self;
+    rdsock_set_handlers(self->sock, on_readable, NULL, self);
+    *out = self;
+    return 0;
 }
 
 void zap_handshake_failed(void *arg, unsigned event, uint32_t value, const char *address)
@@ -288,7 +293,7 @@ void zap_destroy(zap_t **self_p)
     if (self == NULL)
         return;
     *self_p = NULL;
-    zsock_destroy(&self->sock);
+    rdsock_destroy(&self->sock);
     free(self->keys);
     free(self);
 }

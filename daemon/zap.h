@@ -4,7 +4,7 @@
  *
  * libzmq asks the handler bound to inproc://zeromq.zap.01 in the socket's
  * context about every client that completes a CURVE handshake with a socket
- * that has a ZAP domain (daemon/zsock.h sets one). The handler answers 200
+ * that has a ZAP domain (daemon/rdsock.h sets one). The handler answers 200
  * when the client's public key is in the allow-list, 400 otherwise. The
  * allow-list is the keys of the files in clients_dir (one Z85 public key per
  * file, see curvekey.h), read at start and again by zap_load on SIGHUP.
@@ -39,17 +39,19 @@ typedef struct {
 
 /*
  * Binds the handler in the ZeroMQ context zctx, serving requests on the loop,
- * and loads the keys of clients_dir. Returns NULL with a message in err when
- * the folder cannot be read or the endpoint cannot be bound (a second
- * handler in the same context).
+ * and loads the keys of clients_dir. Returns 0 and sets *out, or a negative
+ * errno with a message in err when the folder cannot be read (opendir's
+ * error) or the endpoint cannot be bound (-EADDRINUSE: a second handler in the
+ * same context).
  */
-zap_t *zap_new(uv_loop_t *loop, void *zctx, const char *clients_dir, char *err, size_t errlen);
+int zap_new(zap_t **out, uv_loop_t *loop, void *zctx, const char *clients_dir, char *err,
+            size_t errlen);
 
 /*
  * Reads clients_dir again and replaces the allow-list: connections already
  * admitted stay, new handshakes use the new list. A file that holds no valid
- * key is logged and skipped. Returns 0, or -1 with a message in err when the
- * folder cannot be read (the old list then stays).
+ * key is logged and skipped. Returns 0, or a negative errno with a message in
+ * err when the folder cannot be read (the old list then stays).
  */
 int zap_load(zap_t *self, const char *clients_dir, char *err, size_t errlen);
 
@@ -58,7 +60,7 @@ int zap_load(zap_t *self, const char *clients_dir, char *err, size_t errlen);
  * peer at address: a failed handshake (a client without a key or with another
  * server key never reaches ZAP) is refused and logged like ZAP's refusals;
  * other events are ignored. arg is the zap_t; give it to
- * zsock_set_handshake_cb before the sockets are created.
+ * rdsock_set_handshake_cb before the sockets are created.
  */
 void zap_handshake_failed(void *arg, unsigned event, uint32_t value, const char *address);
 

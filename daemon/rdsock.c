@@ -1,11 +1,11 @@
 /*
- * zsock: see zsock.h.
+ * rdsock: see rdsock.h.
  *
  * Three libuv handles per socket: a poll handle on ZMQ_FD (readable only, as the
  * ZeroMQ docs require: the fd signals state changes, not data), a check handle
  * that re-reads ZMQ_EVENTS after every loop turn's I/O, and an idle handle that
  * is active only while work is known to be left (a bounded batch stopped early,
- * or the owner sent or received outside a callback and called zsock_kick): an
+ * or the owner sent or received outside a callback and called rdsock_kick): an
  * active idle handle makes the loop poll without blocking, so the check handle
  * runs again promptly.
  *
@@ -13,7 +13,7 @@
  * (uv_close stops watching the fd at once), and ZMQ_FD itself is never closed
  * by us: it belongs to libzmq.
  */
-#include "zsock.h"
+#include "rdsock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,24 +24,24 @@
 #include "fdguard.h"
 #include "log.h"
 
-#define ZSOCK_HWM 100000 /* messages sent; above any consumer's window */
+#define RDSOCK_HWM 100000 /* messages sent; above any consumer's window */
 /* Messages received and not yet read, per peer. Reading stops while the store
  * is full (backpressure), so this is what waits in the process on top of the
  * store's queue: 10,000 keeps the daemon's memory small (docs/benchmarks.md)
  * and still lets a router sender keep a window of several batches in flight. */
-#define ZSOCK_RCVHWM               10000
-#define ZSOCK_HEARTBEAT_IVL_MS     10000
-#define ZSOCK_HEARTBEAT_TIMEOUT_MS 30000
+#define RDSOCK_RCVHWM               10000
+#define RDSOCK_HEARTBEAT_IVL_MS     10000
+#define RDSOCK_HEARTBEAT_TIMEOUT_MS 30000
 
-struct zsock {
+struct rdsock {
     uv_loop_t *loop;
     void *z;
     char *endpoint;
     uv_poll_t poll;
     uv_check_t check;
     uv_idle_t idle;
-    zsock_cb on_readable;
-    zsock_cb on_writable;
+    rdsock_cb on_readable;
+    rdsock_cb on_writable;
     void *arg;
     bool reading;
     bool want_write;
@@ -55,7 +55,7 @@ static void on_idle(uv_idle_t *handle)
     (void)handle; /* its only job is to keep the next poll from blocking */
 }
 
-static void process(zsock_t *self)
+static void process(rdsock_t *self)
 {
     if (self->closing)
         return;
@@ -94,7 +94,7 @@ static void on_check(uv_check_t *handle)
 
 static void handle_closed(uv_handle_t *handle)
 {
-    zsock_t *self = handle->data;
+    rdsock_t *self = handle->data;
     if (--self->open_handles == 0) {
         free(self->endpoint);
         free(self);
@@ -119,8 +119,8 @@ static int setopt_int(void *z, int opt, int value)
     return zmq_setsockopt(z, opt, &value, sizeof value);
 }
 
-const zsock_security_t *zsock_security(const config_t *cfg, const cfg_key_t *server_key,
-                                       zsock_security_t *out)
+const rdsock_security_t *rdsock_security(const config_t *cfg, const cfg_key_t *server_key,
+                                         rdsock_security_t *out)
 {
     if (!cfg->curve.enabled)
         return NULL;
@@ -132,102 +132,111 @@ const zsock_security_t *zsock_security(const config_t *cfg, const cfg_key_t *ser
 
 /* CURVE options, which must be set before bind or connect. The ZAP domain
  * makes libzmq ask our handler about every client (without a handler bound it
- * would let any client in: the handler is created first, see main.c). */
-static int set_curve(void *z, const zsock_security_t *sec, bool bind)
+ * would let any client in: the handler is created first, see main.c).
+ * Returns 0 or a negative errno (-EINVAL: a client without a server key). */
+static int set_curve(void *z, const rdsock_security_t *sec, bool bind)
 {
     int rc = 0;
     if (bind) {
         rc |= setopt_int(z, ZMQ_CURVE_SERVER, 1);
         rc |= zmq_setsockopt(z, ZMQ_CURVE_SECRETKEY, sec->secret_key, strlen(sec->secret_key));
-        rc |= zmq_setsockopt(z, ZMQ_ZAP_DOMAIN, ZSOCK_ZAP_DOMAIN, strlen(ZSOCK_ZAP_DOMAIN));
-        return rc;
+        rc |= zmq_setsockopt(z, ZMQ_ZAP_DOMAIN, RDSOCK_ZAP_DOMAIN, strlen(RDSOCK_ZAP_DOMAIN));
+    } else if (sec->server_key == NULL) {
+        return -EINVAL;
+    } else {
+        rc |= zmq_setsockopt(z, ZMQ_CURVE_SERVERKEY, sec->server_key, strlen(sec->server_key));
+        rc |= zmq_setsockopt(z, ZMQ_CURVE_PUBLICKEY, sec->public_key, strlen(sec->public_key));
+        rc |= zmq_setsockopt(z, ZMQ_CURVE_SECRETKEY, sec->secret_key, strlen(sec->secret_key));
     }
-    if (sec->server_key == NULL) {
-        errno = EINVAL;
-        return -1;
-    }
-    rc |= zmq_setsockopt(z, ZMQ_CURVE_SERVERKEY, sec->server_key, strlen(sec->server_key));
-    rc |= zmq_setsockopt(z, ZMQ_CURVE_PUBLICKEY, sec->public_key, strlen(sec->public_key));
-    rc |= zmq_setsockopt(z, ZMQ_CURVE_SECRETKEY, sec->secret_key, strlen(sec->secret_key));
-    return rc;
+    return rc == 0 ? 0 : errno > 0 ? -errno : -EINVAL;
+}
+
+/* Undoes a failed rdsock_new: closes z (when made) and frees self. Returns
+ * -e, or -EINVAL when libzmq left errno at 0. */
+static int fail(rdsock_t *self, void *z, int e)
+{
+    if (z != NULL)
+        zmq_close(z);
+    free(self->endpoint);
+    free(self);
+    return e > 0 ? -e : -EINVAL;
 }
 
 /* The ZAP handler's listener for failed CURVE handshakes (one per process). */
 static fdguard_event_cb handshake_cb;
 static void *handshake_arg;
 
-void zsock_set_handshake_cb(fdguard_event_cb cb, void *arg)
+void rdsock_set_handshake_cb(fdguard_event_cb cb, void *arg)
 {
     handshake_cb = cb;
     handshake_arg = arg;
 }
 
-void zsock_listen(zsock_t *self, fdguard_event_cb cb, void *arg)
+void rdsock_listen(rdsock_t *self, fdguard_event_cb cb, void *arg)
 {
     fdguard_listen(self->guard, cb, arg);
 }
 
-zsock_t *zsock_new(uv_loop_t *loop, void *zctx, sock_mode_t mode, const char *endpoint, bool bind,
-                   int linger_ms, char *const *topics, size_t topics_count,
-                   const zsock_limits_t *limits, const zsock_security_t *sec, int *bind_error,
-                   char *err, size_t errlen)
+int rdsock_new(rdsock_t **out, uv_loop_t *loop, void *zctx, const rdsock_opts_t *opts, char *err,
+               size_t errlen)
 {
-    *bind_error = 0;
-    void *z = zmq_socket(zctx, zmq_type(mode));
-    if (z == NULL) {
-        snprintf(err, errlen, "cannot create a %s socket: %s", config_sock_mode_name(mode),
-                 zmq_strerror(errno));
-        return NULL;
+    *out = NULL;
+    const char *endpoint = opts->endpoint;
+    const rdsock_limits_t *limits = opts->limits;
+    const rdsock_security_t *sec = opts->security;
+    bool bind = opts->bind;
+    /* Our memory first: past the bind, only libzmq's calls can fail. */
+    rdsock_t *self = calloc(1, sizeof *self);
+    if (self == NULL || (self->endpoint = strdup(endpoint)) == NULL) {
+        snprintf(err, errlen, "cannot set up socket %s: out of memory", endpoint);
+        free(self);
+        return -ENOMEM;
     }
-    int rc = setopt_int(z, ZMQ_LINGER, linger_ms);
-    rc |= setopt_int(z, ZMQ_SNDHWM, ZSOCK_HWM);
-    rc |= setopt_int(z, ZMQ_RCVHWM, limits && limits->rcvhwm > 0 ? limits->rcvhwm : ZSOCK_RCVHWM);
+    void *z = zmq_socket(zctx, zmq_type(opts->mode));
+    if (z == NULL) {
+        int e = errno;
+        snprintf(err, errlen, "cannot create a %s socket: %s", config_sock_mode_name(opts->mode),
+                 zmq_strerror(e));
+        return fail(self, NULL, e);
+    }
+    int rc = setopt_int(z, ZMQ_LINGER, opts->linger_ms);
+    rc |= setopt_int(z, ZMQ_SNDHWM, RDSOCK_HWM);
+    rc |= setopt_int(z, ZMQ_RCVHWM, limits && limits->rcvhwm > 0 ? limits->rcvhwm : RDSOCK_RCVHWM);
     if (limits && limits->max_msg_size > 0)
         rc |= zmq_setsockopt(z, ZMQ_MAXMSGSIZE, &limits->max_msg_size, sizeof limits->max_msg_size);
     /* Dead peers: without heartbeats a vanished DEALER or PUSH peer keeps
      * messages queued for it forever. */
-    rc |= setopt_int(z, ZMQ_HEARTBEAT_IVL, ZSOCK_HEARTBEAT_IVL_MS);
-    rc |= setopt_int(z, ZMQ_HEARTBEAT_TIMEOUT, ZSOCK_HEARTBEAT_TIMEOUT_MS);
-    if (mode == SOCK_ROUTER)
+    rc |= setopt_int(z, ZMQ_HEARTBEAT_IVL, RDSOCK_HEARTBEAT_IVL_MS);
+    rc |= setopt_int(z, ZMQ_HEARTBEAT_TIMEOUT, RDSOCK_HEARTBEAT_TIMEOUT_MS);
+    if (opts->mode == SOCK_ROUTER)
         rc |= setopt_int(z, ZMQ_ROUTER_MANDATORY, 1);
-    if (mode == SOCK_SUB) {
-        if (topics_count == 0)
+    if (opts->mode == SOCK_SUB) {
+        if (opts->topics_count == 0)
             rc |= zmq_setsockopt(z, ZMQ_SUBSCRIBE, "", 0);
-        for (size_t i = 0; i < topics_count; i++)
-            rc |= zmq_setsockopt(z, ZMQ_SUBSCRIBE, topics[i], strlen(topics[i]));
-    }
-    if (rc == 0 && sec != NULL && strncmp(endpoint, "tcp://", 6) == 0 &&
-        set_curve(z, sec, bind) != 0) {
-        snprintf(err, errlen, "cannot set up CURVE on %s: %s", endpoint, zmq_strerror(errno));
-        zmq_close(z);
-        return NULL;
+        for (size_t i = 0; i < opts->topics_count; i++)
+            rc |= zmq_setsockopt(z, ZMQ_SUBSCRIBE, opts->topics[i], strlen(opts->topics[i]));
     }
     if (rc != 0) {
-        snprintf(err, errlen, "cannot set socket options on %s: %s", endpoint, zmq_strerror(errno));
-        zmq_close(z);
-        return NULL;
+        int e = errno;
+        snprintf(err, errlen, "cannot set socket options on %s: %s", endpoint, zmq_strerror(e));
+        return fail(self, z, e);
+    }
+    if (sec != NULL && strncmp(endpoint, "tcp://", 6) == 0 && (rc = set_curve(z, sec, bind)) < 0) {
+        snprintf(err, errlen, "cannot set up CURVE on %s: %s", endpoint, zmq_strerror(-rc));
+        return fail(self, z, -rc);
     }
     if ((bind ? zmq_bind(z, endpoint) : zmq_connect(z, endpoint)) != 0) {
         int e = errno;
-        *bind_error = e == EADDRINUSE || e == EADDRNOTAVAIL || e == ENODEV || e == EACCES;
         snprintf(err, errlen, "cannot %s %s socket to %s: %s", bind ? "bind" : "connect",
-                 config_sock_mode_name(mode), endpoint, zmq_strerror(e));
-        zmq_close(z);
-        return NULL;
+                 config_sock_mode_name(opts->mode), endpoint, zmq_strerror(e));
+        return fail(self, z, e);
     }
-
-    zsock_t *self = calloc(1, sizeof *self);
     int fd = -1;
     size_t len = sizeof fd;
-    if (self == NULL || (self->endpoint = strdup(endpoint)) == NULL ||
-        zmq_getsockopt(z, ZMQ_FD, &fd, &len) != 0) {
-        snprintf(err, errlen, "cannot set up socket %s: %s", endpoint,
-                 self ? zmq_strerror(errno) : "out of memory");
-        if (self)
-            free(self->endpoint);
-        free(self);
-        zmq_close(z);
-        return NULL;
+    if (zmq_getsockopt(z, ZMQ_FD, &fd, &len) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot set up socket %s: %s", endpoint, zmq_strerror(e));
+        return fail(self, z, e);
     }
     self->loop = loop;
     self->z = z;
@@ -251,12 +260,13 @@ zsock_t *zsock_new(uv_loop_t *loop, void *zctx, sock_mode_t mode, const char *en
         if (curve_server && handshake_cb)
             fdguard_listen(self->guard, handshake_cb, handshake_arg);
     }
-    return self;
+    *out = self;
+    return 0;
 }
 
-void zsock_destroy(zsock_t **self_p)
+void rdsock_destroy(rdsock_t **self_p)
 {
-    zsock_t *self = *self_p;
+    rdsock_t *self = *self_p;
     if (self == NULL)
         return;
     *self_p = NULL;
@@ -269,41 +279,41 @@ void zsock_destroy(zsock_t **self_p)
     self->z = NULL;
 }
 
-void zsock_set_handlers(zsock_t *self, zsock_cb on_readable, zsock_cb on_writable, void *arg)
+void rdsock_set_handlers(rdsock_t *self, rdsock_cb on_readable, rdsock_cb on_writable, void *arg)
 {
     self->on_readable = on_readable;
     self->on_writable = on_writable;
     self->arg = arg;
 }
 
-void zsock_kick(zsock_t *self)
+void rdsock_kick(rdsock_t *self)
 {
     if (!self->closing)
         uv_idle_start(&self->idle, on_idle);
 }
 
-void zsock_set_reading(zsock_t *self, bool reading)
+void rdsock_set_reading(rdsock_t *self, bool reading)
 {
     if (self->reading == reading)
         return;
     self->reading = reading;
     if (reading)
-        zsock_kick(self); /* messages may have queued while paused: no new edge will say so */
+        rdsock_kick(self); /* messages may have queued while paused: no new edge will say so */
 }
 
-void zsock_set_want_write(zsock_t *self, bool want)
+void rdsock_set_want_write(rdsock_t *self, bool want)
 {
     self->want_write = want;
     if (want)
-        zsock_kick(self);
+        rdsock_kick(self);
 }
 
-void *zsock_handle(zsock_t *self)
+void *rdsock_handle(rdsock_t *self)
 {
     return self->z;
 }
 
-const char *zsock_endpoint(const zsock_t *self)
+const char *rdsock_endpoint(const rdsock_t *self)
 {
     return self->endpoint;
 }
