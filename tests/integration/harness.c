@@ -553,16 +553,25 @@ bool h_recv_output(void *sock, int timeout_ms, char *topic, size_t topiclen, cha
         return false;
     char *bufs[2] = {topic, body};
     size_t lens[2] = {topiclen, bodylen};
+    zmq_msg_t kept[2]; /* whole topic and body, for the schema check */
     int more = 1, i = 0;
     for (; more; i++) {
         zmq_msg_t m;
         zmq_msg_init(&m);
         cr_assert(zmq_msg_recv(&m, sock, 0) >= 0);
-        if (i < 2)
-            snprintf(bufs[i], lens[i], "%.*s", (int)zmq_msg_size(&m), (char *)zmq_msg_data(&m));
         more = zmq_msg_more(&m);
+        if (i < 2) {
+            snprintf(bufs[i], lens[i], "%.*s", (int)zmq_msg_size(&m), (char *)zmq_msg_data(&m));
+            zmq_msg_init(&kept[i]);
+            zmq_msg_move(&kept[i], &m);
+        }
         zmq_msg_close(&m);
     }
+    if (i == 2)
+        h_output_record(zmq_msg_data(&kept[0]), zmq_msg_size(&kept[0]), zmq_msg_data(&kept[1]),
+                        zmq_msg_size(&kept[1]));
+    for (int k = 0; k < i && k < 2; k++)
+        zmq_msg_close(&kept[k]);
     cr_assert_eq(i, 2, "an output has two frames, got %d", i);
     return true;
 }

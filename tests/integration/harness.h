@@ -120,6 +120,14 @@ bool h_recv_output(void *sock, int timeout_ms, char *topic, size_t topiclen, cha
 /* Sends one frame, or two when f2 is not NULL ("ready"; "ack", id). */
 void h_consumer_send(void *sock, const char *f1, const char *f2);
 
+/* Output records for the schema check (harness_outputs.c): h_recv_output
+ * records every output it receives; a test that receives outputs some other
+ * way records each with h_output_record. h_output_fixture names an outbox row
+ * the test wrote itself (not a decision): its output is not checked. All are
+ * no-ops unless RD_TEST_OUTPUTS names the record file (ctest sets it). */
+void h_output_record(const char *topic, size_t topic_len, const char *body, size_t body_len);
+void h_output_fixture(const char *output_id);
+
 /* Rule-engine flows. h_send_ok sends on the router socket and requires an ack.
  * h_next_json receives the next output on sock, requires its topic, and
  * returns its body parsed (json_destroy it). h_json_str reads a member by path

@@ -535,6 +535,7 @@ static bool next_output(int timeout_ms, char *id, size_t idlen, char *client, si
     n = zmq_recv(consumer, body, sizeof body - 1, 0);
     cr_assert(n > 0 && n < (int)sizeof body);
     body[n] = '\0';
+    h_output_record(topic, strlen(topic), body, (size_t)n); /* for the schema check */
     cr_assert_str_eq(topic, "task.reactivation", "unexpected output %s %s", topic, body);
     json_error_t err;
     json_t *v = json_parse(body, (size_t)n, 16, &err);
