@@ -11,10 +11,10 @@
  * a claim comes back full, or a kick arrived) -> one round per engine that
  * claims across clients (worker_t.claim: the NPS surveys), when time moved ->
  * done. The scheduler knows no rule: what each engine decides, and which
- * clients a claim across clients picks, are the engines' (workers/). A tick of the event clock
- * (schedule_tick) is a sequence of its own at exactly the tick's ts; when it is done the store is
- * released and the input behind the tick goes in (docs/design.md, "The tick as a synchronisation
- * point").
+ * clients a claim across clients picks, are the engines' (workers/). A tick of
+ * the event clock (schedule_tick) is a sequence of its own at exactly the
+ * tick's ts; when it is done the store is released and the input behind the
+ * tick goes in (docs/design.md, "The tick as a synchronisation point").
  *
  * Invariant: at most one round at a time; a kick during a round sets `again`
  * so a change that arrived meanwhile is never missed; a tick that arrives

@@ -9,7 +9,6 @@
 #include "gift_risk.h"
 
 #include <stdio.h>
-#include <string.h>
 
 #include "money.h"
 #include "reactivation.h"

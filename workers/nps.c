@@ -5,7 +5,6 @@
 
 #include <math.h>
 #include <stdio.h>
-#include <string.h>
 
 double nps_index(long promoters, long passives, long detractors)
 {
