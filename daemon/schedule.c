@@ -8,11 +8,13 @@
  *
  * Rounds come in sequences, all at one "now": [the cycle medians, when a day
  * has passed since they were computed, or at start] -> due clients (again while
- * a claim comes back full, or a kick arrived) -> NPS candidates (when time
- * moved) -> done. A tick of the event clock (schedule_tick) is a sequence of
- * its own at exactly the tick's ts; when it is done the store is released and
- * the input behind the tick goes in (docs/design.md, "The tick as a
- * synchronisation point").
+ * a claim comes back full, or a kick arrived) -> one round per engine that
+ * claims across clients (worker_t.claim: the NPS surveys), when time moved ->
+ * done. The scheduler knows no rule: what each engine decides, and which
+ * clients a claim across clients picks, are the engines' (workers/). A tick of
+ * the event clock (schedule_tick) is a sequence of its own at exactly the
+ * tick's ts; when it is done the store is released and the input behind the
+ * tick goes in (docs/design.md, "The tick as a synchronisation point").
  *
  * Invariant: at most one round at a time; a kick during a round sets `again`
  * so a change that arrived meanwhile is never missed; a tick that arrives
@@ -26,13 +28,10 @@
 #include <time.h>
 
 #include "decision.h"
-#include "gift_risk.h"
 #include "json.h"
 #include "log.h"
-#include "nps.h"
 #include "pgconn.h"
 #include "rdtime.h"
-#include "reactivation.h"
 #include "worker.h"
 
 #define CLAIM_LIMIT  500
@@ -41,16 +40,13 @@
 
 typedef enum { ST_IDLE, ST_BEGIN, ST_CLAIM, ST_APPLY, ST_COMMIT, ST_NEXT, ST_ROLLBACK } step_t;
 
-/* What the round of a sequence does. */
-typedef enum { PH_MEDIANS, PH_CLIENTS, PH_NPS } phase_t;
+/* What the round of a sequence does: the cycle medians, the due clients, or
+ * one engine's claim across clients (worker_t.claim, e.g. NPS surveys). */
+typedef enum { PH_MEDIANS, PH_CLIENTS, PH_CLAIM } phase_t;
 
 #define US_PER_DAY (86400 * INT64_C(1000000))
 
-/* In priority order: when several fall due together, the stage-1 task goes
- * first, then the gift alert (contact spacing defers what follows). */
-static const worker_t *const workers[] = {&reactivation_worker, &gift_risk_worker, &nps_worker};
-
-#define NPS_EVERY_MS 60000 /* wall clock: how often the NPS phase looks for candidates */
+#define CLAIM_EVERY_MS 60000 /* wall clock: how often the claims across clients look */
 
 struct schedule {
     uv_loop_t *loop;
@@ -63,8 +59,9 @@ struct schedule {
     bool full;          /* the last claim hit the limit: more are due */
     bool warned_loop;   /* an engine asked to look again in the past (a bug): said once */
     phase_t phase;      /* of the round in progress (or the last one) */
+    size_t claim_w;     /* PH_CLAIM: the index in worker_list of the engine claiming */
     int64_t round_now;  /* "now" of the last client round (the event clock, or the wall) */
-    int64_t nps_now;    /* "now" of the last NPS phase */
+    int64_t claims_now; /* "now" of the last claims across clients */
     bool medians_done;  /* the cycle medians were computed by this process */
     int64_t medians_at; /* ... at this now */
     /* The event clock's tick being evaluated: a sequence at exactly tick_at,
@@ -134,7 +131,21 @@ static void medians_read(schedule_t *self, const PGresult *res)
     json_destroy(&root);
 }
 
-/* Runs every engine on every claimed client and renders the round's writes. */
+/* Writes back what the engines changed on claimed client c, with its next
+ * evaluation time, and frees c. */
+static void put_client(schedule_t *self, client_t *c, int64_t eval_at)
+{
+    if (c->react.dirty)
+        decisions_put_episode(self->decisions, c, "reactivation", &c->react);
+    if (c->risk.dirty)
+        decisions_put_episode(self->decisions, c, "gift_risk", &c->risk);
+    decisions_put_client(self->decisions, c, eval_at);
+    self->claimed++;
+    client_clear(c);
+}
+
+/* Runs every engine on every claimed client (or, in a claim round, the
+ * claiming engine) and renders the round's writes. */
 static void decide(schedule_t *self, const PGresult *res)
 {
     decisions_reset(self->decisions);
@@ -165,17 +176,16 @@ static void decide(schedule_t *self, const PGresult *res)
             client_clear(&c);
             continue;
         }
-        if (self->phase == PH_NPS) {
-            /* Chosen by rd_claim_nps: a survey job, and the client's eval_at untouched. */
-            nps_make_job(&env, &c, now, self->decisions);
-            decisions_put_client(self->decisions, &c, c.eval_at);
-            self->claimed++;
-            client_clear(&c);
+        if (self->phase == PH_CLAIM) {
+            /* Chosen by the engine's claim: its decision, and the client's
+             * eval_at untouched. */
+            worker_list[self->claim_w]->on_claimed(&env, &c, now, self->decisions);
+            put_client(self, &c, c.eval_at);
             continue;
         }
         int64_t next = WORKER_NEVER;
-        for (size_t w = 0; w < sizeof workers / sizeof *workers; w++) {
-            int64_t t = workers[w]->evaluate(&env, &c, now, self->decisions);
+        for (size_t w = 0; w < worker_count; w++) {
+            int64_t t = worker_list[w]->evaluate(&env, &c, now, self->decisions);
             if (t < next)
                 next = t;
         }
@@ -187,13 +197,7 @@ static void decide(schedule_t *self, const PGresult *res)
             self->warned_loop = true;
             next = now + 60 * INT64_C(1000000);
         }
-        if (c.react.dirty)
-            decisions_put_episode(self->decisions, &c, "reactivation", &c.react);
-        if (c.risk.dirty)
-            decisions_put_episode(self->decisions, &c, "gift_risk", &c.risk);
-        decisions_put_client(self->decisions, &c, next == WORKER_NEVER ? TIME_NONE : next);
-        self->claimed++;
-        client_clear(&c);
+        put_client(self, &c, next == WORKER_NEVER ? TIME_NONE : next);
     }
     json_destroy(&root);
 }
@@ -209,15 +213,24 @@ static int64_t sequence_now(const schedule_t *self)
     return TIME_NONE;
 }
 
-/* Whether the NPS phase should look for candidates: when time moved since
- * the last look (the event clock ticked; a minute of wall time passed). */
-static bool nps_due(const schedule_t *self)
+/* Whether the claims across clients should look: when time moved since the
+ * last look (the event clock ticked; a minute of wall time passed). */
+static bool claims_due(const schedule_t *self)
 {
     if (self->round_now == 0)
         return false; /* no clock yet */
     if (self->cfg->clock == CLOCK_EVENT)
-        return self->round_now != self->nps_now;
-    return self->round_now - self->nps_now >= NPS_EVERY_MS * INT64_C(1000);
+        return self->round_now != self->claims_now;
+    return self->round_now - self->claims_now >= CLAIM_EVERY_MS * INT64_C(1000);
+}
+
+/* The first engine at or after index `from` that claims across clients, or
+ * worker_count. */
+static size_t next_claim(size_t from)
+{
+    while (from < worker_count && worker_list[from]->claim == NULL)
+        from++;
+    return from;
 }
 
 /* Whether a sequence at now must first recompute the cycle medians: once per
@@ -233,6 +246,17 @@ static void begin(schedule_t *self, phase_t phase)
 {
     self->phase = phase;
     submit(self, ST_BEGIN, "BEGIN", 0, NULL);
+}
+
+/* Starts the claim round of the engine at or after index `from`; false when
+ * no engine is left to claim. */
+static bool begin_claim(schedule_t *self, size_t from)
+{
+    self->claim_w = next_claim(from);
+    if (self->claim_w == worker_count)
+        return false;
+    begin(self, PH_CLAIM);
+    return true;
 }
 
 /* The sequence is over: release the tick it evaluated, start the next one if
@@ -273,12 +297,14 @@ static void finish_round(schedule_t *self)
             begin(self, PH_CLIENTS);
             return;
         }
-        if (nps_due(self)) {
-            begin(self, PH_NPS);
+        if (claims_due(self) && begin_claim(self, 0))
             return;
-        }
         break;
-    case PH_NPS: self->nps_now = self->round_now; break;
+    case PH_CLAIM:
+        if (begin_claim(self, self->claim_w + 1))
+            return;
+        self->claims_now = self->round_now;
+        break;
     }
     end_sequence(self);
 }
@@ -319,13 +345,13 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
     case ST_BEGIN: {
         char now[40], limit[16];
         const char *now_p = NULL;
-        /* The NPS phase runs at the time of the round it follows, not the
-         * clock now: the event clock may have moved since (a clock.tick
-         * committed meanwhile), and the due clients of that newer time must
-         * be judged first, by the next round; an NPS job picked ahead of them
-         * would take a contact slot a stage-1 task or a gift alert has
-         * priority for. */
-        int64_t at = self->phase == PH_NPS ? self->round_now : sequence_now(self);
+        /* A claim across clients runs at the time of the round it follows,
+         * not the clock now: the event clock may have moved since (a
+         * clock.tick committed meanwhile), and the due clients of that newer
+         * time must be judged first, by the next round; an NPS job picked
+         * ahead of them would take a contact slot a stage-1 task or a gift
+         * alert has priority for. */
+        int64_t at = self->phase == PH_CLAIM ? self->round_now : sequence_now(self);
         if (at != TIME_NONE) {
             rdtime_format(at, now, sizeof now);
             now_p = now;
@@ -338,23 +364,11 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
         }
         const char *fallback =
             self->cfg->rules.cycle.fallback == CYCLE_FALLBACK_MEDIAN ? "true" : "false";
-        if (self->phase == PH_NPS) {
-            const config_t *cfg = self->cfg;
-            char every[16], delay[16], between[16], gap[16], daily[16];
-            snprintf(every, sizeof every, "%d", cfg->rules.nps.active_days);
-            snprintf(delay, sizeof delay, "%d", cfg->rules.nps.delay_after_order_days);
-            snprintf(between, sizeof between, "%d", cfg->rules.nps.min_days_between);
-            snprintf(gap, sizeof gap, "%d", cfg->rules.contact.min_days_between_contacts);
-            snprintf(daily, sizeof daily, "%d", cfg->rules.nps.daily_limit);
-            const char *params[9] = {now_p,   cfg->rules.calendar.timezone,
-                                     every,   delay,
-                                     between, gap,
-                                     daily,   default_type,
-                                     fallback};
-            submit(self, ST_CLAIM,
-                   "SELECT rd_claim_nps($1::timestamptz, $2, $3::int, $4::int, $5::int, $6::int, "
-                   "$7::int, $8, $9::boolean)",
-                   9, params);
+        if (self->phase == PH_CLAIM) {
+            worker_env_t env = {.cfg = self->cfg, .cal = self->cal};
+            worker_claim_t q = {0};
+            worker_list[self->claim_w]->claim(&env, now_p, &q);
+            submit(self, ST_CLAIM, q.sql, q.nparams, q.params);
             break;
         }
         snprintf(limit, sizeof limit, "%d", CLAIM_LIMIT);

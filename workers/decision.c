@@ -1,9 +1,11 @@
 /*
  * decision: see decision.h.
  *
- * The round's JSON is built incrementally in five buffers (one per array of
- * rd_apply_decisions' parameter) so adding is O(size of what is added), and
- * assembled once in decisions_json().
+ * The round's JSON is built incrementally in one buffer per array of
+ * rd_apply_decisions' parameter, so adding is O(size of what is added), and
+ * assembled once in decisions_json(). Outputs are kept typed (the engine
+ * tests read them) and their rows rendered when the round is; the body of
+ * each comes from output_render, the one owner of the message shapes.
  */
 #include "decision.h"
 
@@ -12,11 +14,12 @@
 #include <string.h>
 
 #include "hash.h"
-#include "rdtime.h"
 
 struct decisions {
     jbuf_t episodes, decisions, outbox, outcomes_seen, deals_seen, nps_seen, clients, all;
-    size_t outputs;
+    output_t *list; /* the outputs, owning copies; outbox and decisions rows are
+                       rendered from them by decisions_json */
+    size_t outputs, cap;
 };
 
 decisions_t *decisions_new(void)
@@ -46,6 +49,9 @@ void decisions_destroy(decisions_t **self_p)
     jbuf_t *bufs[16];
     for (size_t i = 0, n = all_bufs(self, bufs); i < n; i++)
         jbuf_free(bufs[i]);
+    for (size_t i = 0; i < self->outputs; i++)
+        output_clear(&self->list[i]);
+    free(self->list);
     free(self);
 }
 
@@ -54,6 +60,8 @@ void decisions_reset(decisions_t *self)
     jbuf_t *bufs[16];
     for (size_t i = 0, n = all_bufs(self, bufs); i < n; i++)
         jbuf_reset(bufs[i]);
+    for (size_t i = 0; i < self->outputs; i++)
+        output_clear(&self->list[i]);
     self->outputs = 0;
 }
 
@@ -87,118 +95,89 @@ static void put_time_us(jbuf_t *b, const char *key, int64_t t)
         jbuf_printf(b, "%lld", (long long)t);
 }
 
-static void put_rfc3339(jbuf_t *b, const char *key, int64_t t)
+/* The decision row's keys for an output: its episode, stage and attempt,
+ * and the script (the follow-up's kind for NPS follow-ups). */
+static void row_keys(const output_t *o, int *episode_no, int *stage, int *attempt,
+                     const char **script)
 {
-    jbuf_key(b, key);
-    if (t == TIME_NONE) {
-        jbuf_puts(b, "null");
-        return;
+    *episode_no = *stage = *attempt = 0;
+    *script = NULL;
+    switch (o->kind) {
+    case OUTPUT_REACTIVATION:
+        *episode_no = o->task.episode;
+        *stage = o->task.stage;
+        *attempt = o->task.attempt;
+        *script = o->task.script;
+        break;
+    case OUTPUT_GIFT_RISK: *episode_no = o->alert.episode; break;
+    case OUTPUT_NPS_SURVEY: *episode_no = o->survey.job_no; break;
+    case OUTPUT_NPS_FOLLOWUP: *script = o->followup.kind; break;
+    case OUTPUT_KIND_COUNT: break;
     }
-    char text[40];
-    rdtime_format(t, text, sizeof text);
-    jbuf_string(b, text, strlen(text));
 }
 
-/* The figures behind a decision (contract: context). */
-static void put_context(jbuf_t *b, const client_t *c, int64_t now)
+void decisions_add_output(decisions_t *self, const output_t *o)
 {
-    jbuf_key(b, "context");
-    jbuf_printf(b, "{\"orders\":%d,", c->orders);
-    jbuf_key(b, "avg_cycle_days");
-    if (c->has_cycle)
-        jbuf_printf(b, "%.2f,", c->cycle_days);
-    else
-        jbuf_puts(b, "null,");
-    /* Where the cycle comes from (contract V2): the client's own order days,
-     * or its sales type's median; and how many order days the client has
-     * behind it (schema/0005_every_tick.sql, cycle_order_days). */
-    jbuf_key(b, "cycle_basis");
-    if (c->has_cycle && c->cycle_basis[0])
-        jbuf_string(b, c->cycle_basis, strlen(c->cycle_basis));
-    else
-        jbuf_puts(b, "null");
-    jbuf_printf(b, ",\"cycle_order_days\":%d,", c->cycle_order_days);
-    jbuf_key(b, "days_since_last_order");
-    if (c->last_order_at != TIME_NONE)
-        jbuf_printf(b, "%.2f,", (double)(now - c->last_order_at) / 86400e6);
-    else
-        jbuf_puts(b, "null,");
-    put_rfc3339(b, "last_order_at", c->last_order_at);
-    /* Lifetime money as exact decimal strings (contract V2: a JSON number
-     * would become a binary float in most consumers). */
-    jbuf_printf(b, ",\"revenue\":\"%s\",\"margin\":\"%s\"", c->revenue, c->margin);
-    if (c->has_model) {
-        /* The value model's view, once it has run (docs/model.md). */
-        jbuf_printf(b, ",\"p_alive\":%.4f,", c->p_alive);
-        put_rfc3339(b, "expected_next_order_at", c->expected_next_order_at);
+    if (self->outputs == self->cap) {
+        size_t cap = self->cap ? self->cap * 2 : 16;
+        output_t *list = realloc(self->list, cap * sizeof *list);
+        if (list == NULL)
+            abort();
+        self->list = list;
+        self->cap = cap;
     }
-    jbuf_puts(b, "}");
+    output_copy(&self->list[self->outputs++], o);
 }
 
-void decisions_add_output(decisions_t *self, const client_t *c, int64_t now,
-                          const decision_row_t *row, const char *fields)
+const output_t *decisions_output_at(const decisions_t *self, size_t i)
 {
-    jbuf_t body = JBUF_INIT;
-    jbuf_puts(&body, "{");
-    put_str(&body, row->id_key, row->output_id);
-    jbuf_puts(&body, ",");
-    put_str(&body, "client_id", c->client_id);
-    jbuf_puts(&body, ",");
-    put_rfc3339(&body, "created_at", now);
-    if (fields)
-        jbuf_puts(&body, fields);
-    if (row->assignee_id) {
-        jbuf_puts(&body, ",\"assignee\":{");
-        put_str(&body, "role", config_role_name(row->role));
-        jbuf_puts(&body, ",");
-        put_str(&body, "id", row->assignee_id);
-        jbuf_puts(&body, "}");
-    }
-    if (row->due_at != TIME_NONE) {
-        jbuf_puts(&body, ",");
-        put_rfc3339(&body, "due_at", row->due_at);
-    }
-    jbuf_puts(&body, ",");
-    put_context(&body, c, now);
-    jbuf_puts(&body, "}");
+    return i < self->outputs ? &self->list[i] : NULL;
+}
+
+/* Renders output o's outbox row (with its body) and decision row. */
+static void render_output(decisions_t *self, const output_t *o, jbuf_t *body)
+{
+    jbuf_reset(body);
+    output_render(o, body);
+    const char *topic = output_topic(o->kind);
 
     next_elem(&self->outbox);
     jbuf_puts(&self->outbox, "{");
-    put_str(&self->outbox, "stream", config_emit_stream_name(row->stream));
+    put_str(&self->outbox, "stream", config_emit_stream_name(output_stream(o->kind)));
     jbuf_puts(&self->outbox, ",");
-    put_str(&self->outbox, "topic", row->topic);
+    put_str(&self->outbox, "topic", topic);
     jbuf_puts(&self->outbox, ",");
-    put_str(&self->outbox, "output_id", row->output_id);
+    put_str(&self->outbox, "output_id", o->id);
     jbuf_puts(&self->outbox, ",");
-    put_str(&self->outbox, "client_id", c->client_id);
+    put_str(&self->outbox, "client_id", o->client_id);
     jbuf_puts(&self->outbox, ",");
-    put_str(&self->outbox, "body", body.data);
+    put_str(&self->outbox, "body", body->data);
     jbuf_puts(&self->outbox, ",");
-    put_time_us(&self->outbox, "created_at", now);
+    put_time_us(&self->outbox, "created_at", o->created_at);
     jbuf_puts(&self->outbox, "}");
-    jbuf_free(&body);
 
+    int episode_no, stage, attempt;
+    const char *script;
+    row_keys(o, &episode_no, &stage, &attempt, &script);
     next_elem(&self->decisions);
     jbuf_puts(&self->decisions, "{");
-    put_str(&self->decisions, "output_id", row->output_id);
+    put_str(&self->decisions, "output_id", o->id);
     jbuf_puts(&self->decisions, ",");
-    put_str(&self->decisions, "client_id", c->client_id);
+    put_str(&self->decisions, "client_id", o->client_id);
     jbuf_puts(&self->decisions, ",");
-    put_str(&self->decisions, "topic", row->topic);
-    jbuf_printf(&self->decisions, ",\"episode_no\":%d,\"stage\":%d,\"attempt\":%d,",
-                row->episode_no, row->stage, row->attempt);
-    put_str(&self->decisions, "script", row->script);
+    put_str(&self->decisions, "topic", topic);
+    jbuf_printf(&self->decisions, ",\"episode_no\":%d,\"stage\":%d,\"attempt\":%d,", episode_no,
+                stage, attempt);
+    put_str(&self->decisions, "script", script);
     jbuf_puts(&self->decisions, ",");
-    put_str(&self->decisions, "assignee_role",
-            row->assignee_id ? config_role_name(row->role) : NULL);
+    put_str(&self->decisions, "assignee_role", o->assignee_id ? config_role_name(o->role) : NULL);
     jbuf_puts(&self->decisions, ",");
-    put_str(&self->decisions, "assignee_id", row->assignee_id);
+    put_str(&self->decisions, "assignee_id", o->assignee_id);
     jbuf_puts(&self->decisions, ",");
-    put_time_us(&self->decisions, "created_at", now);
+    put_time_us(&self->decisions, "created_at", o->created_at);
     jbuf_puts(&self->decisions, ",");
-    put_time_us(&self->decisions, "due_at", row->due_at);
+    put_time_us(&self->decisions, "due_at", o->due_at);
     jbuf_puts(&self->decisions, "}");
-    self->outputs++;
 }
 
 void decisions_put_episode(decisions_t *self, const client_t *c, const char *kind,
@@ -287,6 +266,15 @@ void decisions_put_client(decisions_t *self, const client_t *c, int64_t eval_at)
 
 const char *decisions_json(decisions_t *self)
 {
+    /* The outputs' rows, rendered afresh: outputs may have been added since
+     * the last call. */
+    jbuf_reset(&self->outbox);
+    jbuf_reset(&self->decisions);
+    jbuf_t body = JBUF_INIT;
+    for (size_t i = 0; i < self->outputs; i++)
+        render_output(self, &self->list[i], &body);
+    jbuf_free(&body);
+
     jbuf_t *b = &self->all;
     jbuf_reset(b);
     struct {

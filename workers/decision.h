@@ -1,12 +1,12 @@
 /*
  * decision: what the rule engines produce in one scheduler round, and the
- * helpers every engine shares (stable ids, assignees, the output envelope).
+ * helpers every engine shares (stable ids, assignees, episodes, spacing).
  *
- * A decisions_t collects, for many clients: outputs (their outbox rows and
- * decision rows), episodes to write back, inputs seen, and each client's next
- * evaluation time. decisions_json() renders all of it as the one parameter of
- * rd_apply_decisions (schema/0001_core.sql), so a round is written in one
- * statement and one transaction.
+ * A decisions_t collects, for many clients: outputs (typed, output.h; each
+ * becomes an outbox row and a decision row), episodes to write back, inputs
+ * seen, and each client's next evaluation time. decisions_json() renders all
+ * of it as the one parameter of rd_apply_decisions (schema/0001_core.sql), so
+ * a round is written in one statement and one transaction.
  */
 #ifndef RD_DECISION_H
 #define RD_DECISION_H
@@ -18,38 +18,20 @@
 #include "client.h"
 #include "config.h"
 #include "json.h"
+#include "output.h"
 
 typedef struct decisions decisions_t;
-
-/* One output and the decision row behind it. */
-typedef struct {
-    emit_stream_t stream;
-    const char *topic;  /* task.reactivation, alert.gift_risk, ... */
-    const char *id_key; /* "task_id", "alert_id" or "job_id" */
-    const char *output_id;
-    int episode_no; /* 0 when not part of an episode */
-    int stage;
-    int attempt;
-    const char *script; /* NULL when none */
-    role_t role;
-    const char *assignee_id; /* NULL: the output has no assignee */
-    int64_t due_at;          /* TIME_NONE: none */
-} decision_row_t;
 
 decisions_t *decisions_new(void);
 void decisions_destroy(decisions_t **self_p); /* safe on NULL; sets *self_p to NULL */
 void decisions_reset(decisions_t *self);      /* empties it for the next round */
 
 /*
- * Adds an output for client c decided at now. The body is the JSON object
- *   {"<id_key>": id, "client_id": ..., "created_at": now, <fields>,
- *    "assignee": {...} (when assignee_id), "due_at": ... (when set),
- *    "context": {...}}
- * where `fields` is a (possibly empty) run of members each starting with a
- * comma, e.g. ",\"stage\":1,\"script\":\"wakeup_forgot\"".
+ * Adds an output (see output.h) and the decision row behind it. The output is
+ * copied: its strings may go away once this returns. Its body is rendered by
+ * output_render when the round is (decisions_json).
  */
-void decisions_add_output(decisions_t *self, const client_t *c, int64_t now,
-                          const decision_row_t *row, const char *fields);
+void decisions_add_output(decisions_t *self, const output_t *o);
 
 /* Writes episode e of kind ("reactivation" or "gift_risk") back for c. */
 void decisions_put_episode(decisions_t *self, const client_t *c, const char *kind,
@@ -65,6 +47,9 @@ void decisions_nps_seen(decisions_t *self, const char *client_id, const nps_in_t
 void decisions_put_client(decisions_t *self, const client_t *c, int64_t eval_at);
 
 size_t decisions_output_count(const decisions_t *self);
+/* The i-th output added since the last reset (i < decisions_output_count), as
+ * the engine decided it. Borrowed until the next reset. */
+const output_t *decisions_output_at(const decisions_t *self, size_t i);
 
 /* The parameter for rd_apply_decisions. Valid until the next change. */
 const char *decisions_json(decisions_t *self);

@@ -9,7 +9,6 @@
 #include "gift_risk.h"
 
 #include <stdio.h>
-#include <string.h>
 
 #include "money.h"
 #include "reactivation.h"
@@ -44,25 +43,16 @@ static bool valuable(const config_t *cfg, const client_t *c)
 static void emit_alert(client_t *c, const config_t *cfg, int64_t now, decisions_t *out)
 {
     episode_t *e = &c->risk;
-    char id[64], budget[64], fields[160];
-    decision_id(id, sizeof id, "ga-", c->client_id, KIND, e->episode_no, 0, 0);
+    char budget[64];
     if (!gift_risk_budget(cfg, c->margin, budget, sizeof budget))
         snprintf(budget, sizeof budget, "0.00");
-    snprintf(fields, sizeof fields, ",\"gift_budget\":\"%s\",\"currency\":\"%s\",\"episode\":%d",
-             budget, cfg->rules.currency, e->episode_no);
-    role_t role;
-    const char *assignee = decision_assignee(c, cfg, ROLE_ACCOUNT_MANAGER, &role);
-    decision_row_t row = {
-        .stream = EMIT_GIFT_RISK,
-        .topic = "alert.gift_risk",
-        .id_key = "alert_id",
-        .output_id = id,
-        .episode_no = e->episode_no,
-        .role = role,
-        .assignee_id = assignee,
-        .due_at = TIME_NONE,
-    };
-    decisions_add_output(out, c, now, &row, fields);
+    output_t o = output_begin(OUTPUT_GIFT_RISK, c, now);
+    decision_id(o.id, sizeof o.id, "ga-", c->client_id, KIND, e->episode_no, 0, 0);
+    o.assignee_id = decision_assignee(c, cfg, ROLE_ACCOUNT_MANAGER, &o.role);
+    o.alert.gift_budget = budget;
+    o.alert.currency = cfg->rules.currency;
+    o.alert.episode = e->episode_no;
+    decisions_add_output(out, &o);
     e->last_call_at = now;
     decision_contact_made(c, now);
 }

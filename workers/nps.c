@@ -5,7 +5,6 @@
 
 #include <math.h>
 #include <stdio.h>
-#include <string.h>
 
 double nps_index(long promoters, long passives, long detractors)
 {
@@ -15,28 +14,34 @@ double nps_index(long promoters, long passives, long detractors)
     return 100.0 * (double)(promoters - detractors) / (double)total;
 }
 
-void nps_make_job(const worker_env_t *env, client_t *c, int64_t now, decisions_t *out)
+/* The clients due a survey job at now: rd_claim_nps (schema/0005_every_tick.sql). */
+static void claim(const worker_env_t *env, const char *now, worker_claim_t *q)
 {
     const config_t *cfg = env->cfg;
-    char id[64];
-    int job_no = c->nps_jobs + 1;
-    decision_id(id, sizeof id, "nj-", c->client_id, "nps_survey", job_no, 0, 0);
-    jbuf_t fields = JBUF_INIT;
-    jbuf_puts(&fields, ",\"questions\":[");
-    jbuf_string(&fields, cfg->rules.nps.questions[0], strlen(cfg->rules.nps.questions[0]));
-    jbuf_puts(&fields, ",");
-    jbuf_string(&fields, cfg->rules.nps.questions[1], strlen(cfg->rules.nps.questions[1]));
-    jbuf_puts(&fields, "]");
-    decision_row_t row = {
-        .stream = EMIT_NPS,
-        .topic = "job.nps_survey",
-        .id_key = "job_id",
-        .output_id = id,
-        .episode_no = job_no,
-        .due_at = calendar_next_open(env->cal, now),
-    };
-    decisions_add_output(out, c, now, &row, fields.data);
-    jbuf_free(&fields);
+    q->sql = "SELECT rd_claim_nps($1::timestamptz, $2, $3::int, $4::int, $5::int, $6::int, "
+             "$7::int, $8, $9::boolean)";
+    worker_claim_add(q, now);
+    worker_claim_add(q, cfg->rules.calendar.timezone);
+    worker_claim_add_int(q, cfg->rules.nps.active_days);
+    worker_claim_add_int(q, cfg->rules.nps.delay_after_order_days);
+    worker_claim_add_int(q, cfg->rules.nps.min_days_between);
+    worker_claim_add_int(q, cfg->rules.contact.min_days_between_contacts);
+    worker_claim_add_int(q, cfg->rules.nps.daily_limit);
+    worker_claim_add(q, config_sales_type_name(cfg->rules.default_sales_type));
+    worker_claim_add(q, cfg->rules.cycle.fallback == CYCLE_FALLBACK_MEDIAN ? "true" : "false");
+}
+
+/* A survey job for a client rd_claim_nps chose, recorded on c
+ * (last_nps_job_at, the contact it makes). */
+static void make_job(const worker_env_t *env, client_t *c, int64_t now, decisions_t *out)
+{
+    output_t o = output_begin(OUTPUT_NPS_SURVEY, c, now);
+    o.survey.job_no = c->nps_jobs + 1;
+    decision_id(o.id, sizeof o.id, "nj-", c->client_id, "nps_survey", o.survey.job_no, 0, 0);
+    o.survey.questions[0] = env->cfg->rules.nps.questions[0];
+    o.survey.questions[1] = env->cfg->rules.nps.questions[1];
+    o.due_at = calendar_next_open(env->cal, now);
+    decisions_add_output(out, &o);
     c->last_nps_job_at = now;
     decision_contact_made(c, now);
 }
@@ -44,34 +49,17 @@ void nps_make_job(const worker_env_t *env, client_t *c, int64_t now, decisions_t
 static void followup(const worker_env_t *env, client_t *c, const nps_in_t *r, const char *kind,
                      int64_t now, decisions_t *out)
 {
-    char key[128 + 64], id[64]; /* a job id has at most 128 bytes (contract) */
+    char key[128 + 64]; /* a job id has at most 128 bytes (contract) */
     snprintf(key, sizeof key, "nps_followup/%s/%lld", r->job_id, (long long)r->ts);
-    decision_id_text(id, sizeof id, "nf-", c->client_id, key);
-    jbuf_t fields = JBUF_INIT;
-    jbuf_printf(&fields, ",\"score\":%d,\"comment\":", r->score);
-    if (r->comment)
-        jbuf_string(&fields, r->comment, strlen(r->comment));
-    else
-        jbuf_puts(&fields, "null");
-    jbuf_printf(&fields, ",\"kind\":\"%s\"", kind);
-    if (r->job_id[0]) {
-        jbuf_puts(&fields, ",\"job_id\":");
-        jbuf_string(&fields, r->job_id, strlen(r->job_id));
-    }
-    role_t role;
-    const char *assignee = decision_assignee(c, env->cfg, ROLE_ACCOUNT_MANAGER, &role);
-    decision_row_t row = {
-        .stream = EMIT_NPS,
-        .topic = "task.nps_followup",
-        .id_key = "task_id",
-        .output_id = id,
-        .script = kind,
-        .role = role,
-        .assignee_id = assignee,
-        .due_at = calendar_next_open(env->cal, now),
-    };
-    decisions_add_output(out, c, now, &row, fields.data);
-    jbuf_free(&fields);
+    output_t o = output_begin(OUTPUT_NPS_FOLLOWUP, c, now);
+    decision_id_text(o.id, sizeof o.id, "nf-", c->client_id, key);
+    o.assignee_id = decision_assignee(c, env->cfg, ROLE_ACCOUNT_MANAGER, &o.role);
+    o.due_at = calendar_next_open(env->cal, now);
+    o.followup.score = r->score;
+    o.followup.comment = r->comment;
+    o.followup.kind = kind;
+    o.followup.job_id = r->job_id[0] ? r->job_id : NULL;
+    decisions_add_output(out, &o);
 }
 
 static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decisions_t *out)
@@ -90,4 +78,5 @@ static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decis
     return WORKER_NEVER; /* surveys are chosen across clients, not here */
 }
 
-const worker_t nps_worker = {.name = "nps", .evaluate = evaluate};
+const worker_t nps_worker = {
+    .name = "nps", .evaluate = evaluate, .claim = claim, .on_claimed = make_job};

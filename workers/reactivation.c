@@ -67,33 +67,19 @@ static void emit_call(react_t *r, int script, role_t wanted, bool reassign)
 {
     const config_t *cfg = r->env->cfg;
     episode_t *e = r->e;
-    char id[64];
-    decision_id(id, sizeof id, "rt-", r->c->client_id, KIND, e->episode_no, e->stage, e->attempts);
-    role_t role;
-    const char *assignee = decision_assignee(r->c, cfg, wanted, &role);
-    char fields[256];
-    int n = snprintf(fields, sizeof fields, ",\"stage\":%d,\"script\":\"%s\",\"reason\":\"%s\"",
-                     e->stage, script_names[script], e->reason);
-    if (e->batch_id[0] && e->stage == 1)
-        n += snprintf(fields + n, sizeof fields - (size_t)n, ",\"batch_id\":\"%s\"", e->batch_id);
-    if (reassign)
-        n += snprintf(fields + n, sizeof fields - (size_t)n, ",\"reassign\":true");
-    snprintf(fields + n, sizeof fields - (size_t)n, ",\"episode\":%d,\"attempt\":%d", e->episode_no,
-             e->attempts);
-    decision_row_t row = {
-        .stream = EMIT_REACTIVATION,
-        .topic = "task.reactivation",
-        .id_key = "task_id",
-        .output_id = id,
-        .episode_no = e->episode_no,
-        .stage = e->stage,
-        .attempt = e->attempts,
-        .script = script_names[script],
-        .role = role,
-        .assignee_id = assignee,
-        .due_at = calendar_next_open(r->env->cal, r->now),
-    };
-    decisions_add_output(r->out, r->c, r->now, &row, fields);
+    output_t o = output_begin(OUTPUT_REACTIVATION, r->c, r->now);
+    decision_id(o.id, sizeof o.id, "rt-", r->c->client_id, KIND, e->episode_no, e->stage,
+                e->attempts);
+    o.assignee_id = decision_assignee(r->c, cfg, wanted, &o.role);
+    o.due_at = calendar_next_open(r->env->cal, r->now);
+    o.task.stage = e->stage;
+    o.task.script = script_names[script];
+    o.task.reason = e->reason;
+    o.task.batch_id = e->batch_id[0] && e->stage == 1 ? e->batch_id : NULL;
+    o.task.reassign = reassign;
+    o.task.episode = e->episode_no;
+    o.task.attempt = e->attempts;
+    decisions_add_output(r->out, &o);
     if (e->stage == 2 && e->stage2_script[0] == '\0')
         snprintf(e->stage2_script, sizeof e->stage2_script, "%s", script_names[script]);
     e->last_call_at = r->now;

@@ -8,14 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "nps.h"
 #include "rdtime.h"
 
 config_t *eng_cfg;
 calendar_t *eng_cal;
 decisions_t *eng_out;
 int64_t T0;
-static json_t *parsed;
 
 void eng_load(const char *rules)
 {
@@ -40,7 +39,6 @@ void eng_load(const char *rules)
 
 void eng_teardown(void)
 {
-    json_destroy(&parsed);
     decisions_destroy(&eng_out);
     calendar_destroy(&eng_cal);
     config_destroy(&eng_cfg);
@@ -82,60 +80,57 @@ int64_t eng_eval(const worker_t *w, client_t *c, int64_t now)
     return w->evaluate(&env, c, now, eng_out);
 }
 
-static const json_t *outbox(void)
+void eng_survey(client_t *c, int64_t now)
 {
-    json_destroy(&parsed);
-    const char *text = decisions_json(eng_out);
-    json_error_t jerr;
-    parsed = json_parse(text, strlen(text), 16, &jerr);
-    cr_assert(parsed != NULL, "%s at %zu", jerr.reason, jerr.offset);
-    return json_object_get(parsed, "outbox");
+    worker_env_t env = {.cfg = eng_cfg, .cal = eng_cal};
+    cr_assert(nps_worker.claim != NULL && nps_worker.on_claimed != NULL);
+    nps_worker.on_claimed(&env, c, now, eng_out);
 }
 
 size_t eng_count(void)
 {
-    return json_array_size(outbox());
+    return decisions_output_count(eng_out);
+}
+
+const output_t *eng_output(size_t i)
+{
+    const output_t *o = decisions_output_at(eng_out, i);
+    cr_assert(o != NULL, "no output %zu (%zu so far)", i, eng_count());
+    return o;
 }
 
 const char *eng_stream(size_t i)
 {
-    static char value[32];
-    snprintf(value, sizeof value, "%s",
-             json_string(json_object_get(json_array_at(outbox(), i), "stream")));
-    return value;
+    return config_emit_stream_name(output_stream(eng_output(i)->kind));
 }
 
-const char *eng_field(size_t i, const char *path)
+bool eng_ids_differ(size_t i, size_t j)
 {
-    static char value[256];
-    const json_t *row = json_array_at(outbox(), i);
-    cr_assert(row != NULL, "no output %zu", i);
-    const char *body = json_string(json_object_get(row, "body"));
-    json_error_t jerr;
-    json_t *b = json_parse(body, strlen(body), 16, &jerr);
-    cr_assert(b != NULL);
-    const json_t *v = b;
-    char copy[128];
-    snprintf(copy, sizeof copy, "%s", path);
-    for (char *part = strtok(copy, "."); part && v; part = strtok(NULL, "."))
-        v = json_object_get(v, part);
-    if (v == NULL)
-        snprintf(value, sizeof value, "<absent>");
-    else if (json_type(v) == JSON_STRING)
-        snprintf(value, sizeof value, "%s", json_string(v));
-    else if (json_type(v) == JSON_NUMBER)
-        snprintf(value, sizeof value, "%s", json_number_text(v));
-    else if (json_type(v) == JSON_TRUE || json_type(v) == JSON_FALSE)
-        snprintf(value, sizeof value, "%s", json_type(v) == JSON_TRUE ? "true" : "false");
-    else
-        snprintf(value, sizeof value, "%s", json_type_name(json_type(v)));
-    json_destroy(&b);
-    return value;
+    return strcmp(eng_output(i)->id, eng_output(j)->id) != 0;
 }
 
-bool eng_differ(size_t i, size_t j, const char *key)
+const char *eng_role(size_t i)
 {
-    char a[256];
-    snprintf(a, sizeof a, "%s", eng_field(i, key));
-    return strcmp(a, eng_field(j, key)) != 0;
+    const output_t *o = eng_output(i);
+    return o->assignee_id ? config_role_name(o->role) : "<none>";
+}
+
+int64_t eng_at(const char *text)
+{
+    int64_t t;
+    cr_assert(rdtime_parse(text, strlen(text), &t, NULL, 0), "%s", text);
+    return t;
+}
+
+void eng_expect_fields_n(const eng_field_t *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const eng_field_t *r = &rows[i];
+        if (r->want == NULL)
+            cr_expect(r->got == NULL, "%s: \"%s\", expected none", r->field, r->got);
+        else if (r->got == NULL)
+            cr_expect(false, "%s: none, expected \"%s\"", r->field, r->want);
+        else
+            cr_expect_str_eq(r->got, r->want, "%s", r->field);
+    }
 }

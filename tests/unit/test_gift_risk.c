@@ -59,13 +59,13 @@ Test(gift_risk, the_zone_starts_at_one_and_a_half_cycles_and_alerts_once)
     cr_assert_eq(eng_count(), 0);
     cr_assert_eq(eval(&c, T0 + DAY), WORKER_NEVER);
     cr_assert_eq(eng_count(), 1);
-    cr_assert_str_eq(eng_stream(0), "gift_risk");
-    cr_assert_str_eq(eng_field(0, "gift_budget"), "4000.00");
-    cr_assert_str_eq(eng_field(0, "currency"), "RUB");
-    cr_assert_str_eq(eng_field(0, "assignee.role"), "account_manager");
-    cr_assert_str_eq(eng_field(0, "assignee.id"), "am-1");
-    cr_assert(strncmp(eng_field(0, "alert_id"), "ga-", 3) == 0);
-    cr_assert_str_eq(eng_field(0, "context.margin"), "200000");
+    const output_t *o = eng_output(0);
+    cr_assert_eq(o->kind, OUTPUT_GIFT_RISK);
+    eng_expect_fields(
+        {"stream", eng_stream(0), "gift_risk"}, {"gift_budget", o->alert.gift_budget, "4000.00"},
+        {"currency", o->alert.currency, "RUB"}, {"assignee.role", eng_role(0), "account_manager"},
+        {"assignee.id", o->assignee_id, "am-1"}, {"context.margin", o->context.margin, "200000"});
+    cr_assert(strncmp(o->id, "ga-", 3) == 0, "alert_id %s", o->id);
     /* one alert per episode */
     cr_assert_eq(eval(&c, T0 + 2 * DAY), WORKER_NEVER);
     cr_assert_eq(eng_count(), 1);
@@ -109,7 +109,7 @@ Test(gift_risk, the_next_order_ends_the_episode_and_a_later_sleep_alerts_again)
     cr_assert_str_eq(c.risk.status, "converted");
     eval(&c, T0 + 51 * DAY);
     cr_assert_eq(eng_count(), 2);
-    cr_assert(eng_differ(0, 1, "alert_id"));
+    cr_assert(eng_ids_differ(0, 1), "alert_id");
     client_clear(&c);
 }
 
@@ -188,8 +188,10 @@ Test(gift_risk, a_low_probability_alive_opens_the_zone_before_the_cycle_rule)
     c.expected_next_order_at = TIME_NONE;
     eval(&c, T0);
     cr_assert_eq(eng_count(), 1);
-    cr_assert_str_eq(eng_field(0, "context.p_alive"), "0.2500");
-    cr_assert_str_eq(eng_field(0, "context.expected_next_order_at"), "null");
+    const output_t *o = eng_output(0);
+    cr_assert(o->context.has_model);
+    cr_assert_float_eq(o->context.p_alive, 0.25, 1e-12);
+    cr_assert_eq(o->context.expected_next_order_at, TIME_NONE);
     /* above the threshold: the cycle rule decides */
     client_t d = valuable("transactional", T0 - 20 * DAY);
     d.has_model = true;

@@ -1,5 +1,6 @@
 /*
- * NPS: the index arithmetic, follow-ups by score, and the survey job's shape.
+ * NPS: the index arithmetic, follow-ups by score, and the survey job the
+ * engine's claim leads to.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -54,14 +55,15 @@ Test(nps, detractors_get_a_follow_up_with_their_comment)
     eng_load(NULL);
     for (int score = 0; score <= 6; score++)
         cr_assert_eq(respond(score, "slow delivery"), 1, "score %d", score);
-    cr_assert_str_eq(eng_stream(0), "nps");
-    cr_assert_str_eq(eng_field(0, "kind"), "detractor");
-    cr_assert_str_eq(eng_field(0, "score"), "0");
-    cr_assert_str_eq(eng_field(0, "comment"), "slow delivery");
-    cr_assert_str_eq(eng_field(0, "assignee.role"), "account_manager");
-    cr_assert_str_eq(eng_field(0, "assignee.id"), "am-1");
-    cr_assert(strncmp(eng_field(0, "task_id"), "nf-", 3) == 0);
-    cr_assert(eng_differ(0, 1, "task_id"));
+    const output_t *o = eng_output(0);
+    cr_assert_eq(o->kind, OUTPUT_NPS_FOLLOWUP);
+    cr_assert_eq(o->followup.score, 0);
+    eng_expect_fields({"stream", eng_stream(0), "nps"}, {"kind", o->followup.kind, "detractor"},
+                      {"comment", o->followup.comment, "slow delivery"},
+                      {"assignee.role", eng_role(0), "account_manager"},
+                      {"assignee.id", o->assignee_id, "am-1"});
+    cr_assert(strncmp(o->id, "nf-", 3) == 0, "task_id %s", o->id);
+    cr_assert(eng_ids_differ(0, 1), "task_id");
 }
 
 Test(nps, passives_without_a_comment_are_asked_what_kept_them_from_a_10)
@@ -70,8 +72,8 @@ Test(nps, passives_without_a_comment_are_asked_what_kept_them_from_a_10)
     cr_assert_eq(respond(7, NULL), 1);
     cr_assert_eq(respond(8, ""), 1);
     cr_assert_eq(respond(8, "fine"), 0);
-    cr_assert_str_eq(eng_field(0, "kind"), "passive_no_comment");
-    cr_assert_str_eq(eng_field(0, "comment"), "null");
+    eng_expect_fields({"kind", eng_output(0)->followup.kind, "passive_no_comment"},
+                      {"comment", eng_output(0)->followup.comment, NULL});
 }
 
 Test(nps, promoters_need_nothing)
@@ -101,14 +103,62 @@ Test(nps, a_survey_job_carries_the_two_questions_and_opens_a_gap)
 {
     eng_load(NULL);
     client_t c = eng_client("transactional", T0 - 5 * DAY);
-    worker_env_t env = {.cfg = eng_cfg, .cal = eng_cal};
-    nps_make_job(&env, &c, T0, eng_out);
+    eng_survey(&c, T0);
     cr_assert_eq(eng_count(), 1);
-    cr_assert_str_eq(eng_stream(0), "nps");
-    cr_assert(strncmp(eng_field(0, "job_id"), "nj-", 3) == 0);
-    cr_assert_str_eq(eng_field(0, "questions"), "array");
-    cr_assert_str_eq(eng_field(0, "due_at"), "2026-11-25T07:00:00.000000Z");
+    const output_t *o = eng_output(0);
+    cr_assert_eq(o->kind, OUTPUT_NPS_SURVEY);
+    eng_expect_fields({"stream", eng_stream(0), "nps"},
+                      {"questions[0]", o->survey.questions[0], eng_cfg->rules.nps.questions[0]},
+                      {"questions[1]", o->survey.questions[1], eng_cfg->rules.nps.questions[1]});
+    cr_assert(strncmp(o->id, "nj-", 3) == 0, "job_id %s", o->id);
+    cr_assert_eq(o->due_at, eng_at("2026-11-25T07:00:00Z"));
     cr_assert_eq(c.last_contact_at, T0);
     cr_assert_eq(c.last_nps_job_at, T0);
     client_clear(&c);
+}
+
+Test(nps, the_survey_claim_is_rd_claim_nps_with_the_nps_rules)
+{
+    /* The scheduler runs whatever statement the engine's claim names; the
+     * rules behind it are the engine's. */
+    eng_load("  default_sales_type: strategic\n"
+             "  cycle: { fallback: none }\n"
+             "  nps: { active_days: 200, delay_after_order_days: 4, min_days_between: 60,\n"
+             "         daily_limit: 10 }\n"
+             "  contact: { min_days_between_contacts: 5 }\n"
+             "  calendar: { timezone: \"Asia/Tokyo\" }\n");
+    worker_env_t env = {.cfg = eng_cfg, .cal = eng_cal};
+    worker_claim_t q = {0};
+    nps_worker.claim(&env, "2026-11-25T07:00:00.000000Z", &q);
+    cr_assert(strncmp(q.sql, "SELECT rd_claim_nps($1::timestamptz, ", 37) == 0, "%s", q.sql);
+    static const char *const want[] = {"2026-11-25T07:00:00.000000Z",
+                                       "Asia/Tokyo",
+                                       "200", /* p_active_days */
+                                       "4",   /* p_delay_days */
+                                       "60",  /* p_min_between_days */
+                                       "5",   /* p_gap_days */
+                                       "10",  /* p_daily_limit */
+                                       "strategic",
+                                       "false"}; /* p_fallback */
+    cr_assert_eq(q.nparams, 9);
+    for (int i = 0; i < 9; i++)
+        cr_expect_str_eq(q.params[i], want[i], "$%d", i + 1);
+    /* every_days (version 1) is read as active_days */
+    eng_teardown();
+    eng_load("  nps: { every_days: 45 }\n");
+    worker_claim_t v1 = {0};
+    env = (worker_env_t){.cfg = eng_cfg, .cal = eng_cal};
+    nps_worker.claim(&env, NULL, &v1);
+    cr_assert_null(v1.params[0], "no now: the event clock's");
+    cr_assert_str_eq(v1.params[2], "45");
+}
+
+Test(nps, only_the_nps_engine_claims_across_clients)
+{
+    for (size_t i = 0; i < worker_count; i++) {
+        const worker_t *w = worker_list[i];
+        cr_assert(w->evaluate != NULL, "%s", w->name);
+        cr_assert_eq(w->claim == NULL, w->on_claimed == NULL, "%s: both hooks or none", w->name);
+        cr_assert_eq(w->claim != NULL, strcmp(w->name, "nps") == 0, "%s", w->name);
+    }
 }

@@ -20,7 +20,6 @@ TestSuite(reactivation, .fini = teardown);
 
 #define load         eng_load
 #define client       eng_client
-#define field        eng_field
 #define output_count eng_count
 
 static int64_t eval(client_t *c, int64_t now)
@@ -30,7 +29,43 @@ static int64_t eval(client_t *c, int64_t now)
 
 static bool ids_differ(size_t i, size_t j)
 {
-    return eng_differ(i, j, "task_id");
+    return eng_ids_differ(i, j); /* task_id */
+}
+
+/* The i-th output, which must be a task.reactivation. */
+static const output_t *task(size_t i)
+{
+    const output_t *o = eng_output(i);
+    cr_assert_eq(o->kind, OUTPUT_REACTIVATION, "output %zu is a %s", i, output_topic(o->kind));
+    return o;
+}
+
+/* What a task should hold; a zero or NULL member is not checked. */
+typedef struct {
+    int stage;
+    const char *script;
+    const char *reason;
+    const char *role; /* assignee.role */
+    const char *id;   /* assignee.id */
+    int attempt;
+} want_t;
+
+static void expect_task(size_t i, want_t w)
+{
+    const output_t *o = task(i);
+    if (w.stage)
+        cr_expect_eq(o->task.stage, w.stage, "output %zu: stage %d", i, o->task.stage);
+    if (w.attempt)
+        cr_expect_eq(o->task.attempt, w.attempt, "output %zu: attempt %d", i, o->task.attempt);
+    const eng_field_t rows[] = {
+        {"script", o->task.script, w.script},
+        {"reason", o->task.reason, w.reason},
+        {"assignee.role", eng_role(i), w.role},
+        {"assignee.id", o->assignee_id, w.id},
+    };
+    for (size_t r = 0; r < sizeof rows / sizeof *rows; r++)
+        if (rows[r].want)
+            eng_expect_fields_n(&rows[r], 1);
 }
 
 static outcome_in_t outcome_of(const client_t *c, const char *outcome)
@@ -73,16 +108,18 @@ Test(reactivation, transactional_waits_at_59_days_and_fires_at_61_for_a_30_day_c
     client_t d = client("transactional", T0 - 61 * DAY);
     eval(&d, T0);
     cr_assert_eq(output_count(), 1);
-    cr_assert_str_eq(field(0, "stage"), "1");
-    cr_assert_str_eq(field(0, "script"), "ideal_supplier_survey");
-    cr_assert_str_eq(field(0, "reason"), "missed_cycles");
-    cr_assert_str_eq(field(0, "assignee.role"), "account_manager");
-    cr_assert_str_eq(field(0, "assignee.id"), "am-1");
-    cr_assert_str_eq(field(0, "context.orders"), "6");
-    cr_assert_str_eq(field(0, "context.avg_cycle_days"), "30.00");
-    cr_assert_str_eq(field(0, "context.days_since_last_order"), "61.00");
-    cr_assert_str_eq(field(0, "context.margin"), "1500.25");
-    cr_assert_str_eq(field(0, "created_at"), "2026-11-25T07:00:00.000000Z");
+    expect_task(0, (want_t){.stage = 1,
+                            .script = "ideal_supplier_survey",
+                            .reason = "missed_cycles",
+                            .role = "account_manager",
+                            .id = "am-1"});
+    const output_t *o = task(0);
+    cr_assert_eq(o->context.orders, 6);
+    cr_assert(o->context.has_cycle);
+    cr_assert_float_eq(o->context.cycle_days, 30.0, 1e-9, "avg_cycle_days");
+    cr_assert_float_eq(output_days_since_last_order(o), 61.0, 1e-9);
+    cr_assert_str_eq(o->context.margin, "1500.25");
+    cr_assert_eq(o->created_at, eng_at("2026-11-25T07:00:00Z"));
     release(&c);
     release(&d);
 }
@@ -126,9 +163,8 @@ Test(reactivation, consultative_and_strategic_sleep_is_not_a_trigger_but_a_lost_
         c.deals = NULL;
         c.deals_count = 0;
         cr_assert_eq(output_count(), (size_t)i + 1);
-        cr_assert_str_eq(field((size_t)i, "reason"), "deal_lost");
         /* to the development manager, or the account manager when there is none */
-        cr_assert_str_eq(field((size_t)i, "assignee.role"), "account_manager");
+        expect_task((size_t)i, (want_t){.reason = "deal_lost", .role = "account_manager"});
         release(&c);
     }
 }
@@ -160,8 +196,7 @@ Test(reactivation, development_manager_gets_consultative_tasks_when_known)
     eval(&c, T0);
     c.deals = NULL;
     c.deals_count = 0;
-    cr_assert_str_eq(field(0, "assignee.role"), "development_manager");
-    cr_assert_str_eq(field(0, "assignee.id"), "dm-9");
+    expect_task(0, (want_t){.role = "development_manager", .id = "dm-9"});
     release(&c);
 }
 
@@ -194,16 +229,15 @@ Test(reactivation, survey_by_head_sends_every_stage_1_call_to_the_head_of_client
     load("  reactivation: { survey_by_head: true, head_of_clients: \"boss\" }\n");
     client_t c = client("transactional", T0 - 61 * DAY);
     eval(&c, T0);
-    cr_assert_str_eq(field(0, "assignee.role"), "head_of_clients");
-    cr_assert_str_eq(field(0, "assignee.id"), "boss");
+    expect_task(0, (want_t){.role = "head_of_clients", .id = "boss"});
     /* a retry is a stage-1 call too */
     answer(&c, "no_answer", T0 + HOUR);
     eval(&c, T0 + 8 * DAY);
     cr_assert_eq(output_count(), 2);
-    cr_assert_str_eq(field(1, "assignee.role"), "head_of_clients");
+    expect_task(1, (want_t){.role = "head_of_clients"});
     /* stage 2 goes by sales type */
     answer(&c, "forgot", T0 + 9 * DAY);
-    cr_assert_str_eq(field(2, "assignee.role"), "account_manager");
+    expect_task(2, (want_t){.role = "account_manager"});
     release(&c);
 }
 
@@ -214,8 +248,7 @@ Test(reactivation, an_unknown_account_manager_falls_back_to_the_head_of_clients)
     free(c.manager_id);
     c.manager_id = NULL;
     eval(&c, T0);
-    cr_assert_str_eq(field(0, "assignee.role"), "head_of_clients");
-    cr_assert_str_eq(field(0, "assignee.id"), "head-1");
+    expect_task(0, (want_t){.role = "head_of_clients", .id = "head-1"});
     release(&c);
 }
 
@@ -225,11 +258,11 @@ Test(reactivation, stage_1_outcomes_lead_to_the_matching_wakeup_call)
         const char *outcome;
         const char *script;
         const char *role;
-        const char *reassign;
+        bool reassign;
     } cases[] = {
-        {"offended", "wakeup_offended", "account_manager", "<absent>"},
-        {"forgot", "wakeup_forgot", "account_manager", "<absent>"},
-        {"manager_change", "wakeup_offended", "head_of_clients", "true"},
+        {"offended", "wakeup_offended", "account_manager", false},
+        {"forgot", "wakeup_forgot", "account_manager", false},
+        {"manager_change", "wakeup_offended", "head_of_clients", true},
     };
     load(NULL);
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -239,10 +272,8 @@ Test(reactivation, stage_1_outcomes_lead_to_the_matching_wakeup_call)
         /* then it waits for an order, until 1.5 cycles of 30 days after the call */
         cr_assert_eq(answer(&c, cases[i].outcome, T0 + DAY), T0 + DAY + 45 * DAY);
         cr_assert_eq(output_count(), 2, "%s", cases[i].outcome);
-        cr_assert_str_eq(field(1, "stage"), "2");
-        cr_assert_str_eq(field(1, "script"), cases[i].script);
-        cr_assert_str_eq(field(1, "assignee.role"), cases[i].role);
-        cr_assert_str_eq(field(1, "reassign"), cases[i].reassign);
+        expect_task(1, (want_t){.stage = 2, .script = cases[i].script, .role = cases[i].role});
+        cr_assert_eq(task(1)->task.reassign, cases[i].reassign, "%s", cases[i].outcome);
         cr_assert(ids_differ(1, 0));
         release(&c);
     }
@@ -287,8 +318,7 @@ Test(reactivation, no_answer_is_retried_after_retry_days_up_to_max_attempts)
         t = next;
         eval(&c, t);
         cr_assert_eq(output_count(), (size_t)attempt + 1);
-        cr_assert_str_eq(field((size_t)attempt, "stage"), "1");
-        cr_assert_str_eq(field((size_t)attempt, "attempt"), attempt == 1 ? "2" : "3");
+        expect_task((size_t)attempt, (want_t){.stage = 1, .attempt = attempt == 1 ? 2 : 3});
     }
     cr_assert_eq(answer(&c, "no_answer", t + HOUR), WORKER_NEVER);
     cr_assert_str_eq(c.react.status, "exhausted");
@@ -350,8 +380,8 @@ Test(reactivation, due_at_is_the_next_working_hour_in_the_company_zone)
     cr_assert(rdtime_parse("2026-11-28T20:00:00Z", 20, &saturday, NULL, 0));
     client_t c = client("transactional", saturday - 61 * DAY);
     eval(&c, saturday);
-    cr_assert_str_eq(field(0, "due_at"), "2026-11-30T06:00:00.000000Z"); /* Monday 09:00 */
-    cr_assert_str_eq(field(0, "created_at"), "2026-11-28T20:00:00.000000Z");
+    cr_assert_eq(task(0)->due_at, eng_at("2026-11-30T06:00:00Z")); /* Monday 09:00 */
+    cr_assert_eq(task(0)->created_at, eng_at("2026-11-28T20:00:00Z"));
     release(&c);
 }
 
@@ -365,7 +395,8 @@ Test(reactivation, batch_mode_holds_due_clients_until_the_run_and_stamps_its_id)
     cr_assert(next > T0 && next <= T0 + 30 * DAY, "released at the next run");
     eval(&c, next);
     cr_assert_eq(output_count(), 1);
-    cr_assert(strncmp(field(0, "batch_id"), "batch-", 6) == 0, "%s", field(0, "batch_id"));
+    const char *batch_id = task(0)->task.batch_id;
+    cr_assert(batch_id && strncmp(batch_id, "batch-", 6) == 0, "%s", batch_id);
     release(&c);
 }
 
@@ -468,7 +499,7 @@ Test(reactivation, a_no_answer_retry_counts_from_when_the_outcome_arrived)
     cr_assert_eq(next, T0 + 9 * DAY);
     eval(&c, next);
     cr_assert_eq(output_count(), 2);
-    cr_assert_str_eq(field(1, "created_at"), "2026-12-04T07:00:00.000000Z");
+    cr_assert_eq(task(1)->created_at, eng_at("2026-12-04T07:00:00Z"));
     release(&c);
 }
 
@@ -479,7 +510,7 @@ Test(reactivation, manager_change_sends_later_tasks_to_the_head_until_a_manager_
     eval(&c, T0);
     answer(&c, "manager_change", T0 + DAY);
     cr_assert(c.reassign, "written back: the client is reassigned");
-    cr_assert_str_eq(field(1, "assignee.role"), "head_of_clients");
+    expect_task(1, (want_t){.role = "head_of_clients"});
     /* a later episode, read back from the database with reassigned set */
     c.reassign = false;
     c.reassigned = true;
@@ -487,9 +518,7 @@ Test(reactivation, manager_change_sends_later_tasks_to_the_head_until_a_manager_
     eval(&c, T0 + 10 * DAY);
     eval(&c, T0 + 71 * DAY);
     cr_assert_eq(output_count(), 3);
-    cr_assert_str_eq(field(2, "stage"), "1");
-    cr_assert_str_eq(field(2, "assignee.role"), "head_of_clients");
-    cr_assert_str_eq(field(2, "assignee.id"), "head-1");
+    expect_task(2, (want_t){.stage = 1, .role = "head_of_clients", .id = "head-1"});
     release(&c);
 }
 
@@ -524,8 +553,8 @@ Test(reactivation, monthly_batches_run_at_the_first_opening_on_or_after_their_da
         cr_assert_str_eq(text, cases[i].run_at, "%s", cases[i].batch);
         eval(&c, next);
         cr_assert_eq(output_count(), 1);
-        cr_assert_str_eq(field(0, "created_at"), cases[i].run_at);
-        cr_assert_str_eq(field(0, "batch_id"), cases[i].batch_id);
+        cr_assert_eq(task(0)->created_at, eng_at(cases[i].run_at), "%s", cases[i].batch);
+        eng_expect_fields({"batch_id", task(0)->task.batch_id, cases[i].batch_id});
         release(&c);
         eng_teardown(); /* the next case loads its own rules */
     }
