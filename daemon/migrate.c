@@ -204,6 +204,11 @@ static int run_functions(PGconn *conn, const migrate_set_t *set, migrate_result_
         return -1;
     size_t n = set->functions_count;
     bool *todo = calloc(n ? n : 1, sizeof *todo);
+    if (todo == NULL) {
+        PQclear(res);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     size_t names_len = 3;
     for (size_t i = 0; i < n; i++) {
         const migrate_file_t *f = &set->functions[i];
@@ -250,6 +255,10 @@ static int run_functions(PGconn *conn, const migrate_set_t *set, migrate_result_
 
     /* The names as an array literal: identifiers, so nothing needs quoting. */
     char *names = malloc(names_len);
+    if (names == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     size_t len = 0;
     names[len++] = '{';
     for (size_t i = 0; i < n; i++)
