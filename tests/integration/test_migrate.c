@@ -87,18 +87,22 @@ static char *insert_after(const char *sql, const char *after, const char *insert
     return out;
 }
 
-/* Everything migrate records or defines, as one text: the records with their
- * times, and every rd_ function's definition. */
+/* Everything migrate records or defines, as the md5 of one text (h_sql keeps
+ * only 1 KiB): the records with their times, and every rd_ function's
+ * definition. */
 static char *schema_state(void)
 {
-    const char *sql =
-        "SELECT (SELECT string_agg(version || ' ' || name || ' ' || sha256 || ' ' || applied_at,"
-        "                          E'\\n' ORDER BY version) FROM schema_migrations)"
-        " || E'\\n' || (SELECT string_agg(name || ' ' || sha256 || ' ' || applied_at, E'\\n'"
-        "                                 ORDER BY name) FROM schema_functions)"
-        " || E'\\n' || (SELECT string_agg(pg_get_functiondef(oid), E'\\n' ORDER BY oid::regprocedure::text)"
-        "                 FROM pg_proc WHERE proname LIKE 'rd\\_%')";
-    return strdup(h_sql(&h, sql));
+    const char *sql = "SELECT md5((SELECT string_agg(version || ' ' || name || ' ' || sha256 || ' '"
+                      "                              || applied_at, E'\\n' ORDER BY version)"
+                      "              FROM schema_migrations)"
+                      " || (SELECT string_agg(name || ' ' || sha256 || ' ' || applied_at, E'\\n'"
+                      "                       ORDER BY name) FROM schema_functions)"
+                      " || (SELECT string_agg(pg_get_functiondef(oid), E'\\n'"
+                      "                       ORDER BY oid::regprocedure::text)"
+                      "       FROM pg_proc WHERE proname LIKE 'rd\\_%'))";
+    const char *md5 = h_sql(&h, sql);
+    cr_assert_eq(strlen(md5), 32, "no state: %s", md5); /* a NULL part makes it NULL */
+    return strdup(md5);
 }
 
 Test(migrate, edited_migration_is_refused_at_start_and_by_migrate)
