@@ -19,7 +19,7 @@
 
 /* The bookkeeping tables. A database migrated before checksums existed has
  * schema_migrations without sha256 (NULL in its rows: trust on first use,
- * see record_or_judge) and no schema_functions. */
+ * see judge_migration and run_migrations) and no schema_functions. */
 static const char *const BOOKKEEPING_SQL =
     "CREATE TABLE IF NOT EXISTS schema_migrations ("
     " version integer PRIMARY KEY, name text NOT NULL,"
