@@ -345,20 +345,13 @@ static void on_schema(pgconn_t *db, const PGresult *res, void *arg)
     (void)db;
     if (res == NULL)
         return; /* connection lost again: on_db_state tries once more when it is back */
-    int want = migrate_latest_version();
-    int have = -1;
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-        have = atoi(PQgetvalue(res, 0, 0));
-    if (have != want) {
-        if (have < 0) {
-            const char *msg = PQresultErrorMessage(res);
-            log_error("database is not migrated (%.*s): run `retentionctl -c %s migrate`",
-                      (int)strcspn(msg, "\n"), msg, d->cfg->path);
-        } else {
-            log_error("database schema version is %d, this retentiond needs %d: run "
-                      "`retentionctl -c %s migrate`",
-                      have, want, d->cfg->path);
-        }
+    char why[768];
+    int rc = migrate_check(res, why, sizeof why);
+    if (rc < 0) {
+        if (rc == MIGRATE_NEEDED)
+            log_error("%s: run `retentionctl -c %s migrate`", why, d->cfg->path);
+        else
+            log_error("%s", why);
         stop(d, EXIT_UNAVAILABLE);
         return;
     }
@@ -399,8 +392,7 @@ static void on_db_state(pgconn_t *db, bool up, void *arg)
     if (!up || d->stopping)
         return; /* reading stops by itself: the store fills up and pauses the ingest */
     if (!d->ready) {
-        pgconn_query(db, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL,
-                     on_schema, d);
+        pgconn_query(db, migrate_check_query(), 0, NULL, on_schema, d);
         return;
     }
     store_kick(d->store);
