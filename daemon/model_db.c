@@ -276,7 +276,13 @@ static int due_in(PGconn *conn, int every_hours, double *wait_s, char *err, size
     return MODEL_DB_OK;
 }
 
-/* Writes every client in batches; adds the counts to res. */
+/* Writes every client in batches; adds the counts to res. A batch some of
+ * whose clients a writer holds (rd_model_write skips them rather than wait:
+ * see its comment) is written again after a short pause, at most
+ * BUSY_RETRIES times in a row; the run runs on its own thread, so the pause
+ * holds up nothing else. */
+#define BUSY_RETRIES  500
+#define BUSY_PAUSE_MS 20
 static int write_batches(PGconn *conn, const model_db_job_t *job, bool fit,
                          const atomic_bool *cancel, model_run_result_t *res, char *err,
                          size_t errlen)
@@ -284,7 +290,8 @@ static int write_batches(PGconn *conn, const model_db_job_t *job, bool fit,
     char limit[16], maxp[32], after[EVENT_ID_MAX + 1] = "";
     snprintf(limit, sizeof limit, "%d", job->batch > 0 ? job->batch : MODEL_DB_BATCH);
     snprintf(maxp, sizeof maxp, "%.17g", job->max_p_alive);
-    for (bool first = true;; first = false) {
+    bool first = true;
+    for (int busy_in_a_row = 0;;) {
         if (cancelled(cancel)) {
             snprintf(err, errlen, "cancelled");
             return MODEL_DB_ERROR;
@@ -292,7 +299,8 @@ static int write_batches(PGconn *conn, const model_db_job_t *job, bool fit,
         const char *params[7] = {res->run_id, first ? NULL : after, limit, res->clock_at,
                                  job->tz,     fit ? "t" : "f",      maxp};
         PGresult *r = exec(conn,
-                           "SELECT w->>'last', w->>'updated', w->>'reevaluate', w->>'moved'"
+                           "SELECT w->>'last', w->>'updated', w->>'reevaluate', w->>'moved',"
+                           " w->>'busy'"
                            " FROM rd_model_write($1::bigint, $2, $3::int, $4::timestamptz, $5,"
                            " $6::boolean, $7::numeric) w",
                            7, params, PGRES_TUPLES_OK, "writing clients", err, errlen);
@@ -301,12 +309,27 @@ static int write_batches(PGconn *conn, const model_db_job_t *job, bool fit,
         res->updated += atol(PQgetvalue(r, 0, 1));
         res->reevaluate += atol(PQgetvalue(r, 0, 2));
         res->moved += atol(PQgetvalue(r, 0, 3));
+        long busy = atol(PQgetvalue(r, 0, 4));
         bool done = PQgetisnull(r, 0, 0);
+        char last[EVENT_ID_MAX + 1] = "";
         if (!done)
-            snprintf(after, sizeof after, "%s", PQgetvalue(r, 0, 0));
+            snprintf(last, sizeof last, "%s", PQgetvalue(r, 0, 0));
         PQclear(r);
+        if (busy > 0) {
+            if (++busy_in_a_row > BUSY_RETRIES) {
+                snprintf(err, errlen, "writing clients: %ld clients stayed locked by writers",
+                         busy);
+                return MODEL_DB_ERROR;
+            }
+            struct timespec pause = {0, BUSY_PAUSE_MS * 1000000L};
+            nanosleep(&pause, NULL);
+            continue; /* the same batch again */
+        }
+        busy_in_a_row = 0;
         if (done)
             return MODEL_DB_OK;
+        snprintf(after, sizeof after, "%s", last);
+        first = false;
     }
 }
 

@@ -15,8 +15,15 @@
 -- (rules.gift_risk.max_p_alive), a client whose p_alive crosses to
 -- <= p_max_p_alive (from above, or from no value) gets eval_at = '-infinity'
 -- so the rule engines look at it again. Only rows that change are written.
+-- The batch's clients are locked first, in client_id order, without waiting
+-- (SKIP LOCKED): a writer's batch (rd_apply_batch) locks the clients it
+-- touches in no set order, so waiting here for one while holding another can
+-- close a cycle with it (a deadlock that aborts one side). Clients a writer
+-- holds are left out of this call and counted in "busy"; the caller writes
+-- the same batch again (rows already written are unchanged, so not written
+-- twice). The model run thus never waits for a row lock.
 -- Returns {"last": the batch's last client_id (null when there was none: the
--- run is over), "updated", "reevaluate", "moved"}.
+-- run is over), "updated", "reevaluate", "moved", "busy"}.
 CREATE OR REPLACE FUNCTION rd_model_write(p_run_id bigint, p_after text, p_limit int,
                                           p_now timestamptz, p_tz text, p_fit boolean,
                                           p_max_p_alive numeric)
@@ -26,6 +33,7 @@ DECLARE
     v_updated int;
     v_reeval int;
     v_moved int;
+    v_busy int;
 BEGIN
     INSERT INTO rd_model_batch
     SELECT s.client_id, n.p_alive, n.e30, n.e90, n.next_at, k.abc, k.xyz,
@@ -46,6 +54,16 @@ BEGIN
             FROM (SELECT NOT p_fit OR (s.x IS NOT NULL AND sc.x IS NULL) AS keep) kp
       ) n;
     SELECT max(client_id) INTO v_last FROM rd_model_batch;
+
+    WITH locked AS MATERIALIZED (
+        SELECT c.client_id FROM clients c
+         WHERE c.client_id IN (SELECT client_id FROM rd_model_batch)
+         ORDER BY c.client_id
+           FOR NO KEY UPDATE SKIP LOCKED
+    )
+    DELETE FROM rd_model_batch b
+     WHERE NOT EXISTS (SELECT 1 FROM locked l WHERE l.client_id = b.client_id);
+    GET DIAGNOSTICS v_busy = ROW_COUNT;
 
     WITH u AS (
         UPDATE clients c
@@ -69,6 +87,6 @@ BEGIN
            (SELECT count(*) FROM h)
       INTO v_updated, v_reeval, v_moved;
     RETURN jsonb_build_object('last', v_last, 'updated', v_updated, 'reevaluate', v_reeval,
-                              'moved', v_moved);
+                              'moved', v_moved, 'busy', v_busy);
 END;
 $$;
