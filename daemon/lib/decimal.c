@@ -99,7 +99,8 @@ int decimal_parse(const char *s, size_t len, const decimal_opts_t *opts, char *o
     const long long int_digits = !zero && first < at ? at - first : 0;
     if (opts->max_int_digits > 0 && int_digits > opts->max_int_digits)
         return DECIMAL_EINT_DIGITS;
-    const long long decimals = end > at ? end - at : 0;
+    /* Trimmed, zero has no decimals at all: "0.000" and "0e-9" are "0". */
+    const long long decimals = opts->trim && zero ? 0 : (end > at ? end - at : 0);
     if (opts->max_decimals > 0 && decimals > opts->max_decimals)
         return DECIMAL_EDECIMALS;
     const bool sign = neg && !zero;
