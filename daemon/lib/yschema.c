@@ -639,7 +639,10 @@ unreadable:;
 static bool row_diff(const yschema_row_t *r, const void *a, const void *b, const char *path,
                      char *key, size_t keylen)
 {
-    if (r->type->same != NULL && !r->type->same(r, a, b)) {
+    /* A value that cannot be compared counts as changed: a reload refused too
+     * often is seen at once, a key silently not applied is not. */
+    bool value = r->type->shape == YSCHEMA_VALUE;
+    if (r->type->same != NULL ? !r->type->same(r, a, b) : value) {
         snprintf(key, keylen, "%s", path);
         return true;
     }

@@ -52,9 +52,10 @@ typedef enum {
 struct yschema_type {
     yschema_parse_fn parse;
     yschema_shape_t shape;
-    /* Whether two structs hold the same value of row r. Required for values;
-     * optional for maps and lists, where it runs before their keys are
-     * compared (e.g. the presence of an optional mapping). */
+    /* Whether two structs hold the same value of row r. Values need one (a
+     * value without it always counts as changed); for maps and lists it is
+     * optional and runs before their keys are compared (e.g. the presence of
+     * an optional mapping). */
     bool (*same)(const yschema_row_t *r, const void *a, const void *b);
 };
 
