@@ -24,8 +24,6 @@
 #include "config_types.h"
 #include "yschema.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -25,11 +25,8 @@
  *     every count matches its array, so its owner can free it at any point.
  */
 #include "yschema.h"
-#include "decimal.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
