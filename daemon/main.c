@@ -13,11 +13,11 @@
  * everything and exit 0. A second signal skips the wait.
  *
  * Reload (SIGHUP): the file is parsed into a new config; when it is valid and
- * only reloadable keys changed (rules.*, model.*, log_level, database.batch_*,
- * database.dead_letter_max_rows, database.outbox_retention_days,
- * emit.*.ack_timeout_s and max_in_flight: docs/configuration.md), it replaces
- * the running one; otherwise the old one stays and the log says why. Either
- * way the ZAP handler re-reads security.curve.clients_dir.
+ * only reloadable keys changed (the rows of config.c's table marked so, listed
+ * in docs/configuration.md: config_restart_needed), it replaces the running
+ * one; otherwise the old one stays and the log names the first key that
+ * needs a restart. Either way the ZAP handler re-reads
+ * security.curve.clients_dir.
  *
  * The daemon's state is one `daemon_t` on main's stack, passed to callbacks
  * through handle->data: no globals.
@@ -188,64 +188,6 @@ static void stop(daemon_t *d, int exit_code)
     }
 }
 
-static bool key_changed(const cfg_key_t *a, const cfg_key_t *b)
-{
-    if ((a->file == NULL) != (b->file == NULL))
-        return true;
-    return a->file != NULL && (strcmp(a->file, b->file) != 0 || strcmp(a->key, b->key) != 0);
-}
-
-/* security.curve: the keys are set on the sockets when they are created;
- * only the contents of clients_dir follow a reload (zap_load). */
-static bool curve_changed(const config_t *a, const config_t *b)
-{
-    if (a->curve.enabled != b->curve.enabled)
-        return true;
-    if (!a->curve.enabled)
-        return false;
-    return key_changed(&a->curve.secret_key, &b->curve.secret_key) ||
-           key_changed(&a->curve.public_key, &b->curve.public_key) ||
-           strcmp(a->curve.clients_dir, b->curve.clients_dir) != 0;
-}
-
-/* Keys that need a restart: sockets and the database connection. */
-static const char *unreloadable_change(const config_t *a, const config_t *b)
-{
-    if (curve_changed(a, b))
-        return "security";
-    for (size_t i = 0; i < a->ingest_count && i < b->ingest_count; i++)
-        if (key_changed(&a->ingest[i].server_key, &b->ingest[i].server_key))
-            return "ingest";
-    for (int s = 0; s < EMIT_STREAM_COUNT; s++)
-        if (key_changed(&a->emit[s].server_key, &b->emit[s].server_key))
-            return "emit";
-    if (strcmp(a->conninfo, b->conninfo) != 0 || a->reconnect_max_s != b->reconnect_max_s ||
-        a->writers != b->writers)
-        return "database";
-    if (a->clock != b->clock)
-        return "clock";
-    if ((a->metrics_listen == NULL) != (b->metrics_listen == NULL) ||
-        (a->metrics_listen && strcmp(a->metrics_listen, b->metrics_listen) != 0))
-        return "metrics";
-    if (a->ingest_count != b->ingest_count)
-        return "ingest";
-    for (size_t i = 0; i < a->ingest_count; i++) {
-        const cfg_ingest_t *x = &a->ingest[i], *y = &b->ingest[i];
-        if (strcmp(x->endpoint, y->endpoint) != 0 || x->mode != y->mode || x->bind != y->bind ||
-            x->topics_count != y->topics_count || x->max_frame_bytes != y->max_frame_bytes)
-            return "ingest";
-        for (size_t t = 0; t < x->topics_count; t++)
-            if (strcmp(x->topics[t], y->topics[t]) != 0)
-                return "ingest";
-    }
-    for (int s = 0; s < EMIT_STREAM_COUNT; s++) {
-        const cfg_emit_t *x = &a->emit[s], *y = &b->emit[s];
-        if (strcmp(x->endpoint, y->endpoint) != 0 || x->mode != y->mode || x->bind != y->bind)
-            return "emit";
-    }
-    return NULL;
-}
-
 static void reload(daemon_t *d)
 {
     char err[1024];
@@ -255,8 +197,8 @@ static void reload(daemon_t *d)
     if (next == NULL) {
         log_error("reload failed, keeping the running configuration: %s", err);
     } else {
-        const char *what = unreloadable_change(d->cfg, next);
-        if (what) {
+        char what[256];
+        if (config_restart_needed(d->cfg, next, what, sizeof what)) {
             log_error("reload refused, keeping the running configuration: %s settings changed "
                       "and need a restart",
                       what);

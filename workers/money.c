@@ -2,11 +2,16 @@
  * money: see money.h.
  */
 #include "money.h"
+#include "decimal.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_SCALE 18
+/* At most 18 decimals and 30 digits in all, counted on decimal_parse's
+ * canonical text (leading zeros dropped but the "0" of "0.5"): 10^30 units
+ * fit in 128 bits (about 1.7 * 10^38). */
+#define MAX_SCALE  18
+#define MAX_DIGITS 30
 
 static __int128 pow10_128(int n)
 {
@@ -16,30 +21,38 @@ static __int128 pow10_128(int n)
     return p;
 }
 
+/* What the engines read: PostgreSQL's numeric text and the configuration's
+ * canonical decimals, so no exponent; PostgreSQL writes neither ".5" nor
+ * "5." but accepts them, and so do we. */
+static const decimal_opts_t money_text = {
+    .negative = true,
+    .bare_point = true,
+    .max_decimals = MAX_SCALE,
+};
+
 bool money_parse(const char *text, money_t *out)
 {
-    const char *p = text;
-    bool neg = false;
-    if (*p == '-' || *p == '+')
-        neg = *p++ == '-';
+    /* Sign, MAX_DIGITS digits, the point and the NUL: anything longer has too
+     * many digits whatever it holds. */
+    char canon[MAX_DIGITS + 3];
+    if (decimal_parse(text, strlen(text), &money_text, canon, sizeof canon) < 0)
+        return false;
+    const char *p = canon;
+    bool neg = *p == '-';
+    p += neg;
     __int128 units = 0;
     int digits = 0, scale = 0;
-    bool point = false, any = false;
+    bool point = false;
     for (; *p; p++) {
-        if (*p == '.' && !point) {
+        if (*p == '.') {
             point = true;
             continue;
         }
-        if (*p < '0' || *p > '9')
-            return false;
-        if (++digits > 30 || (point && scale >= MAX_SCALE))
+        if (++digits > MAX_DIGITS)
             return false;
         units = units * 10 + (*p - '0');
         scale += point;
-        any = true;
     }
-    if (!any)
-        return false;
     out->units = neg ? -units : units;
     out->scale = scale;
     return true;

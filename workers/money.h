@@ -16,8 +16,10 @@ typedef struct {
     int scale; /* decimals: value = units / 10^scale */
 } money_t;
 
-/* Parses "-1234.5678" (no exponent, at most 18 decimals and 30 digits in all).
- * Returns false when the text is not such a decimal. */
+/* Parses "-1234.5678" with decimal_parse (daemon/lib/decimal.h): no exponent,
+ * ".5" and "5." accepted, at most 18 decimals and 30 digits in all; the scale
+ * is the decimals as written ("2000.00" has scale 2). Returns false when the
+ * text is not such a decimal. */
 bool money_parse(const char *text, money_t *out);
 
 money_t money_mul(money_t a, money_t b);

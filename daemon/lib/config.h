@@ -21,6 +21,7 @@
 
 #include "curvekey.h"
 #include "log.h"
+#include "yschema.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/retentiond/retentiond.yaml"
 #define CONFIG_EXIT_BAD     78 /* EX_CONFIG */
@@ -60,11 +61,10 @@ typedef struct {
     char key[CURVEKEY_LEN + 1]; /* Z85, read and checked at load */
 } cfg_key_t;
 
-/* An exact decimal from the file: "0.25" stays "0.25". */
-typedef struct {
-    char text[48]; /* canonical form: no exponent, no leading '+', at least one digit */
-    double value;  /* for display and time arithmetic only, never for money */
-} cfg_decimal_t;
+/* An exact decimal from the file: "0.25" stays "0.25" (text, canonical as
+ * decimal.h writes it), beside a double for display and time arithmetic
+ * (value, never for money). */
+typedef yschema_decimal_t cfg_decimal_t;
 
 typedef struct {
     char *endpoint;           /* required */
@@ -219,6 +219,22 @@ config_t *config_load_buffer(const char *name, const char *text, size_t len, cha
                              size_t errlen);
 
 void config_destroy(config_t **self_p); /* safe on NULL; sets *self_p to NULL */
+
+/*
+ * Whether going from a to b changes a key that only a restart applies: every
+ * key whose row in the table is not marked reloadable (sockets, the database
+ * connection, the clock, security.curve). Returns true with the first such
+ * key's path in key ("database.writers", "ingest[0].endpoint", "ingest" when
+ * the number of inputs differs, "security.curve" when it is added or
+ * removed), or false when b may replace a in a running daemon.
+ */
+bool config_restart_needed(const config_t *a, const config_t *b, char *key, size_t keylen);
+
+/* Calls visit once per key of the table, in its order, with whether a reload
+ * applies it: "database.writers"; "rules.*" for a mapping that is reloadable
+ * as a whole; "ingest[].endpoint" for the items of a list; "emit.*.mode" for
+ * the three streams. docs/configuration.md ("Reloading") lists the same. */
+void config_keys(void (*visit)(void *arg, const char *key, bool reloadable), void *arg);
 
 /* Names of the enums, as written in the file ("sub", "transactional", ...). */
 const char *config_sock_mode_name(sock_mode_t mode);

@@ -1,4 +1,6 @@
-// fuzz-sources: daemon/lib/config.c daemon/lib/curvekey.c daemon/lib/log.c
+// clang-format off
+// fuzz-sources: daemon/lib/config.c daemon/lib/config_types.c daemon/lib/yschema.c daemon/lib/yschema_types.c daemon/lib/decimal.c daemon/lib/curvekey.c daemon/lib/log.c
+// clang-format on
 /*
  * libFuzzer target: the configuration loader on arbitrary bytes. Whatever the
  * input, config_load_buffer must return a config or a message that starts with

@@ -1,0 +1,31 @@
+/*
+ * config_types: the configuration's own value types, for config.c's key
+ * tables (config.c is their only user; the rest of the project reads
+ * config.h). Each parses a node into the field its row names and compares two
+ * configurations' values of it; messages are yschema's "FILE:LINE:COLUMN:
+ * KEY: what is wrong".
+ */
+#ifndef RD_CONFIG_TYPES_H
+#define RD_CONFIG_TYPES_H
+
+#include "config.h"
+#include "yschema.h"
+
+extern const yschema_type_t config_endpoint; /* char *: "transport://address" */
+extern const yschema_type_t config_key_file; /* cfg_key_t: a CURVE key file, read at load */
+extern const yschema_type_t config_dir;      /* char *: an existing directory we may list */
+extern const yschema_type_t config_listen;   /* char *: "HOST:PORT" (config_parse_listen) */
+extern const yschema_type_t config_currency; /* char[16]: 1 to 15 letters */
+extern const yschema_type_t config_timezone; /* char *: a zone of the tz database */
+/* The rows below fill fields beside their own: their base is the config_t
+ * (hours: open_minute and close_minute; holidays: the array and its count),
+ * or the cfg_ingest_t (topics). */
+extern const yschema_type_t config_hours;     /* "HH:MM-HH:MM" */
+extern const yschema_type_t config_weekdays;  /* uint8_t: a set of mon .. sun */
+extern const yschema_type_t config_holidays;  /* sorted distinct dates "YYYY-MM-DD" */
+extern const yschema_type_t config_questions; /* char *[2]: exactly two strings */
+extern const yschema_type_t config_topics;    /* subscription prefixes of a sub input */
+/* security.curve: a mapping whose presence sets curve.enabled (base: the config_t). */
+extern const yschema_type_t config_curve;
+
+#endif
