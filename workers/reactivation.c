@@ -351,12 +351,19 @@ static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decis
                     return until;
                 emit_survey(&r);
             } else {
-                /* Stage 2 answers the client's own words: exempt from spacing. */
+                /* Stage 2 answers the client's own words: exempt from spacing.
+                 * The retry repeats the first wake-up call (its outcome is
+                 * now no_answer, so the script and the reassignment come
+                 * from the stage-1 outcome and the first stage-2 call). */
+                bool reassign = strcmp(e->stage1_outcome, "manager_change") == 0;
                 e->attempts++;
                 emit_call(&r,
-                          strcmp(e->outcome, "forgot") == 0 ? SCRIPT_WAKEUP_FORGOT
-                                                            : SCRIPT_WAKEUP_OFFENDED,
-                          cfg->rules.reactivation.assignee[c->sales_type], false);
+                          strcmp(e->stage2_script, script_names[SCRIPT_WAKEUP_FORGOT]) == 0
+                              ? SCRIPT_WAKEUP_FORGOT
+                              : SCRIPT_WAKEUP_OFFENDED,
+                          reassign ? ROLE_HEAD_OF_CLIENTS
+                                   : cfg->rules.reactivation.assignee[c->sales_type],
+                          reassign);
             }
             return not_returned_or_never(&r);
         } else {

@@ -279,6 +279,44 @@ Test(reactivation, stage_1_outcomes_lead_to_the_matching_wakeup_call)
     }
 }
 
+/* A stage-2 call answered no_answer is retried with the same script and, after
+ * manager_change, still as a reassignment to the head of clients. */
+Test(reactivation, a_stage_2_retry_repeats_the_first_wakeup_call)
+{
+    static const struct {
+        const char *outcome;
+        const char *script;
+        const char *role;
+        bool reassign;
+    } cases[] = {
+        {"offended", "wakeup_offended", "account_manager", false},
+        {"forgot", "wakeup_forgot", "account_manager", false},
+        {"manager_change", "wakeup_offended", "head_of_clients", true},
+    };
+    load(NULL); /* retry_after_days 7, max_attempts 3 */
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        decisions_reset(eng_out);
+        client_t c = client("transactional", T0 - 61 * DAY);
+        eval(&c, T0);
+        answer(&c, cases[i].outcome, T0 + DAY);
+        int64_t t = T0 + 2 * DAY;
+        for (int attempt = 2; attempt <= 3; attempt++) {
+            int64_t next = answer(&c, "no_answer", t);
+            cr_assert_eq(next, t + 7 * DAY, "%s, attempt %d", cases[i].outcome, attempt);
+            eval(&c, next);
+            size_t k = (size_t)attempt; /* outputs: the survey, then the stage-2 calls */
+            cr_assert_eq(output_count(), k + 1, "%s", cases[i].outcome);
+            expect_task(k, (want_t){.stage = 2,
+                                    .attempt = attempt,
+                                    .script = cases[i].script,
+                                    .role = cases[i].role});
+            cr_assert_eq(task(k)->task.reassign, cases[i].reassign, "%s", cases[i].outcome);
+            t = next + DAY;
+        }
+        release(&c);
+    }
+}
+
 Test(reactivation, not_target_ends_the_episode_without_stage_2)
 {
     load(NULL);
