@@ -157,7 +157,8 @@ def errors_of(validator, instance):
 # ---- check -------------------------------------------------------------------
 
 def topics_in_code(source):
-    """Input topics of daemon/event.c and output topics of workers/*.c."""
+    """Input topics of daemon/event.c and output topics of workers/output.c
+    (the kinds table: `[OUTPUT_X] = {"topic", ...}`)."""
     with open(os.path.join(source, "daemon", "event.c"), encoding="utf-8") as f:
         event_c = f.read()
     table = re.search(r"type_names\[EV_TYPE_COUNT\]\s*=\s*\{(.*?)\};", event_c, re.S)
@@ -167,7 +168,7 @@ def topics_in_code(source):
     for name in sorted(os.listdir(workers)):
         if name.endswith(".c"):
             with open(os.path.join(workers, name), encoding="utf-8") as f:
-                outputs |= set(re.findall(r'\.topic\s*=\s*"([^"]+)"', f.read()))
+                outputs |= set(re.findall(r'\[OUTPUT_[A-Z0-9_]+\]\s*=\s*\{\s*"([^"]+)"', f.read()))
     return inputs, outputs
 
 
