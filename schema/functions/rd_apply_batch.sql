@@ -155,7 +155,7 @@ BEGIN
     INSERT INTO rd_amend
     SELECT a.order_id, k.client_id, u.amount, u.margin, u.ts, c.ts
       FROM (SELECT DISTINCT order_id FROM rd_ev WHERE t IN ('order.updated', 'order.cancelled')) a
-      LEFT JOIN LATERAL (SELECT ev.amount, coalesce(ev.margin, round(ev.amount * p_margin_ratio, 4)) AS margin, ev.ts
+      LEFT JOIN LATERAL (SELECT ev.amount, coalesce(ev.margin, ev.amount * p_margin_ratio) AS margin, ev.ts
                            FROM rd_ev ev WHERE ev.t = 'order.updated' AND ev.order_id = a.order_id
                           ORDER BY ev.i DESC LIMIT 1) u ON true
       LEFT JOIN LATERAL (SELECT ev.ts FROM rd_ev ev

@@ -42,7 +42,7 @@ BEGIN
             WITH new AS MATERIALIZED (
                 SELECT f.*
                   FROM (SELECT DISTINCT ON (order_id) client_id, order_id, ts, amount,
-                               coalesce(margin, round(amount * p_margin_ratio, 4)) AS margin, manager_id
+                               coalesce(margin, amount * p_margin_ratio) AS margin, manager_id
                           FROM rd_incoming
                          ORDER BY order_id, i) f
                  WHERE NOT EXISTS (SELECT 1 FROM order_keys k WHERE k.order_id = f.order_id

@@ -80,20 +80,6 @@ Test(ingest, keeps_money_exact_from_number_and_string)
                      "100000000000.0999");
 }
 
-/* A margin computed from default_margin_ratio (0.25) keeps 4 decimals, like
- * every amount: 100.1234 x 0.25 = 25.03085 is stored as 25.0309. */
-Test(ingest, a_computed_margin_is_rounded_to_4_decimals)
-{
-    expect_ack("order.created",
-               "{\"order_id\":\"m-1\",\"client_id\":\"cm\",\"ts\":\"2026-01-01T00:00:00Z\","
-               "\"amount\":\"100.1234\"}",
-               "m-1");
-    cr_assert_str_eq(h_sql(&h, "SELECT margin::text FROM orders WHERE order_id = 'm-1'"),
-                     "25.0309");
-    cr_assert_str_eq(h_sql(&h, "SELECT margin::text FROM clients WHERE client_id = 'cm'"),
-                     "25.0309");
-}
-
 Test(ingest, duplicate_order_is_acknowledged_and_changes_nothing)
 {
     const char *body =
