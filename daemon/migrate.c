@@ -10,6 +10,7 @@
  */
 #include "migrate.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,7 +130,7 @@ static int run_migrations(PGconn *conn, const migrate_set_t *set, migrate_result
     PGresult *res = query(
         conn, "SELECT version, name, sha256 FROM schema_migrations ORDER BY version", err, errlen);
     if (res == NULL)
-        return -1;
+        return -EIO;
     int current = 0;
     for (int i = 0; i < PQntuples(res); i++)
         if (atoi(PQgetvalue(res, i, 0)) > current)
@@ -140,7 +141,7 @@ static int run_migrations(PGconn *conn, const migrate_set_t *set, migrate_result
                  "database schema version %d is newer than this program's %d: upgrade retentiond",
                  current, latest_of(set));
         PQclear(res);
-        return -1;
+        return -EIO;
     }
     int rc = 0;
     for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
@@ -187,7 +188,7 @@ static int exec_function(PGconn *conn, const migrate_file_t *f, char *err, size_
     if (exec_ok(conn, f->sql, 0, NULL, why, sizeof why) == 0)
         return 0;
     snprintf(err, errlen, "function file %s failed: %s", f->name, why);
-    return -1;
+    return -EIO;
 }
 
 /*
@@ -201,13 +202,13 @@ static int run_functions(PGconn *conn, const migrate_set_t *set, migrate_result_
 {
     PGresult *res = query(conn, "SELECT name, sha256 FROM schema_functions", err, errlen);
     if (res == NULL)
-        return -1;
+        return -EIO;
     size_t n = set->functions_count;
     bool *todo = calloc(n ? n : 1, sizeof *todo);
     if (todo == NULL) {
         PQclear(res);
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return -EIO;
     }
     size_t names_len = 3;
     for (size_t i = 0; i < n; i++) {
@@ -257,7 +258,7 @@ static int run_functions(PGconn *conn, const migrate_set_t *set, migrate_result_
     char *names = malloc(names_len);
     if (names == NULL) {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return -EIO;
     }
     size_t len = 0;
     names[len++] = '{';
@@ -275,7 +276,7 @@ int migrate_run(PGconn *conn, const migrate_set_t *set, migrate_result_t *res, c
                 size_t errlen)
 {
     if (exec_ok(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", 0, NULL, err, errlen) < 0)
-        return -1;
+        return -EIO;
     migrate_result_t r = {0};
     int rc = exec_ok(conn, "BEGIN", 0, NULL, err, errlen);
     bool in_tx = rc == 0;
@@ -295,7 +296,7 @@ int migrate_run(PGconn *conn, const migrate_set_t *set, migrate_result_t *res, c
     exec_ok(conn, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", 0, NULL, ignore,
             sizeof ignore);
     if (rc < 0)
-        return -1;
+        return -EIO;
     if (res)
         *res = r;
     return r.applied;

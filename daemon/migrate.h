@@ -65,7 +65,7 @@ int migrate_latest_version(void);
 /*
  * Brings the database on `conn` (a blocking connection, idle) to `set`.
  * Returns the number of migrations applied (0 when up to date) and fills *res
- * (may be NULL); or -1 with a message in err, the database unchanged. A
+ * (may be NULL); or -EIO with a message in err, the database unchanged. A
  * migration applied earlier whose recorded checksum differs from set's is an
  * error naming it: migrate never runs over a schema it did not write.
  */
@@ -76,7 +76,7 @@ int migrate_run(PGconn *conn, const migrate_set_t *set, migrate_result_t *res, c
  * before and after (may be NULL). */
 int migrate_apply(PGconn *conn, int *from, int *to, char *err, size_t errlen);
 
-/* The database's current schema version: 0 when never migrated, -1 on error. */
+/* The database's current schema version: 0 when never migrated, -EIO on error. */
 int migrate_current_version(PGconn *conn, char *err, size_t errlen);
 
 /*

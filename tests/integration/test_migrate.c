@@ -10,6 +10,7 @@
  * binary would carry it, over the test's own connection.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,7 +123,7 @@ Test(migrate, edited_migration_is_refused_at_start_and_by_migrate)
     /* retentionctl migrate refuses too (exit 69), and changes nothing */
     cr_assert_eq(h_ctl(&h, "migrate", out, sizeof out), 69, "%s", out);
     char err[1024];
-    cr_assert_eq(migrate_apply(h.db, NULL, NULL, err, sizeof err), -1);
+    cr_assert_eq(migrate_apply(h.db, NULL, NULL, err, sizeof err), -EIO);
     cr_assert(strstr(err, "migration 0003_writers was edited") != NULL, "%s", err);
     cr_assert_str_eq(h_sql(&h, "SELECT sha256 FROM schema_migrations WHERE version = 3"),
                      "0000000000000000000000000000000000000000000000000000000000000000");
@@ -143,7 +144,7 @@ Test(migrate, migration_edited_in_a_new_build_is_refused_by_migrate)
     char *before = schema_state();
 
     char err[1024];
-    cr_assert_eq(migrate_run(h.db, &c.set, NULL, err, sizeof err), -1);
+    cr_assert_eq(migrate_run(h.db, &c.set, NULL, err, sizeof err), -EIO);
     cr_assert(strstr(err, "migration 0002_model was edited after it was applied to this "
                           "database (sha256 ") != NULL,
               "%s", err);
@@ -221,7 +222,7 @@ Test(migrate, failing_function_file_undoes_the_whole_migrate)
     char *before = schema_state();
 
     char err[1024];
-    cr_assert_eq(migrate_run(h.db, &c.set, NULL, err, sizeof err), -1);
+    cr_assert_eq(migrate_run(h.db, &c.set, NULL, err, sizeof err), -EIO);
     cr_assert(strstr(err, "function file rd_ts failed: ") != NULL, "%s", err);
     cr_assert(strstr(err, "no_such_table") != NULL, "%s", err);
     cr_assert_str_eq(h_sql(&h, "SELECT to_regclass('migrate_probe') IS NULL"), "t");
