@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -143,9 +144,15 @@ static void notify_open(harness_t *h)
 
 static void spawn(harness_t *h, char *const argv[], bool with_notify, int out_fd)
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
+        /* The daemon dies with the test process, whatever ends it (a failed
+         * assertion past the teardown, Criterion's timeout, a crash): no
+         * test leaves a daemon behind. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+            _exit(127);
         if (with_notify)
             setenv("NOTIFY_SOCKET", h->notify_path, 1);
         else
