@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hash.h"
 #include "rdtime.h"
 
 #define US_PER_DAY 86400000000.0
@@ -70,7 +71,11 @@ static void emit_call(react_t *r, int script, role_t wanted, bool reassign)
     output_t o = output_begin(OUTPUT_REACTIVATION, r->c, r->now);
     decision_id(o.id, sizeof o.id, "rt-", r->c->client_id, KIND, e->episode_no, e->stage,
                 e->attempts);
-    o.assignee_id = decision_assignee(r->c, cfg, wanted, &o.role);
+    if (wanted == ROLE_SURVEY_TEAM) {
+        o.role = ROLE_SURVEY_TEAM;
+        o.assignee_id = reactivation_survey_member(cfg, r->c->client_id);
+    } else
+        o.assignee_id = decision_assignee(r->c, cfg, wanted, &o.role);
     o.due_at = calendar_next_open(r->env->cal, r->now);
     o.task.stage = e->stage;
     o.task.script = script_names[script];
@@ -87,14 +92,34 @@ static void emit_call(react_t *r, int script, role_t wanted, bool reassign)
     e->dirty = true;
 }
 
-/* Who makes a stage-1 call: head_of_clients with survey_by_head, else per
- * sales type. */
-static role_t survey_role(const react_t *r)
+role_t reactivation_stage1_role(const config_t *cfg, sales_type_t type)
 {
-    const config_t *cfg = r->env->cfg;
+    if (cfg->rules.reactivation.stage1_set[type])
+        return cfg->rules.reactivation.stage1_assignee[type];
     if (cfg->rules.reactivation.survey_by_head)
         return ROLE_HEAD_OF_CLIENTS;
-    return cfg->rules.reactivation.assignee[r->c->sales_type];
+    return cfg->rules.reactivation.assignee[type];
+}
+
+const char *reactivation_survey_member(const config_t *cfg, const char *client_id)
+{
+    size_t n = cfg->rules.reactivation.survey_team_count;
+    if (n == 0)
+        return NULL; /* config_load refuses a survey_team role without a team */
+    /* FNV-1a spreads ids poorly in its low bits (sequential ids "c-1", "c-2"
+     * differ in one byte): a murmur3 finaliser mixes them before the modulo. */
+    uint64_t h = hash_fnv1a(HASH_FNV1A_BASIS, client_id, strlen(client_id));
+    h ^= h >> 33;
+    h *= UINT64_C(0xff51afd7ed558ccd);
+    h ^= h >> 33;
+    h *= UINT64_C(0xc4ceb9fe1a85ec53);
+    h ^= h >> 33;
+    return cfg->rules.reactivation.survey_team[h % n];
+}
+
+static role_t survey_role(const react_t *r)
+{
+    return reactivation_stage1_role(r->env->cfg, r->c->sales_type);
 }
 
 /* A stage-1 call is an unsolicited contact: it opens a spacing gap. */

@@ -53,6 +53,12 @@ static const yschema_name_t sales_types[] = {
 static const yschema_name_t assignee_roles[] = {{"account_manager", ROLE_ACCOUNT_MANAGER},
                                                 {"development_manager", ROLE_DEVELOPMENT_MANAGER},
                                                 {NULL, 0}};
+/* Who makes stage-1 calls: any role, a survey team member included. */
+static const yschema_name_t stage1_roles[] = {{"account_manager", ROLE_ACCOUNT_MANAGER},
+                                              {"development_manager", ROLE_DEVELOPMENT_MANAGER},
+                                              {"head_of_clients", ROLE_HEAD_OF_CLIENTS},
+                                              {"survey_team", ROLE_SURVEY_TEAM},
+                                              {NULL, 0}};
 static const yschema_name_t react_modes[] = {
     {"continuous", REACT_CONTINUOUS}, {"batch", REACT_BATCH}, {NULL, 0}};
 static const yschema_name_t batch_periods[] = {
@@ -253,6 +259,33 @@ static const yschema_row_t assignee_rows[] = {
 #undef ASSIGNEE
 static const yschema_t assignee_schema = YSCHEMA(assignee_rows, NULL);
 
+/* No defaults: a sales type left out follows survey_by_head, then assignee,
+ * which the engine resolves (reactivation_stage1_role); stage1_set records
+ * which types the file names. */
+#define STAGE1(key, type)                                                                          \
+    {                                                                                              \
+        key, &yschema_enum, C(rules.reactivation.stage1_assignee[type]), .names = stage1_roles     \
+    }
+static const yschema_row_t stage1_rows[] = {
+    STAGE1("transactional", SALES_TRANSACTIONAL),
+    STAGE1("transactional_consultative", SALES_TRANSACTIONAL_CONSULTATIVE),
+    STAGE1("consultative", SALES_CONSULTATIVE),
+    STAGE1("strategic", SALES_STRATEGIC),
+};
+#undef STAGE1
+_Static_assert(sizeof stage1_rows / sizeof *stage1_rows == SALES_TYPE_COUNT, "one row per type");
+
+static int stage1_check(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,
+                        const char *path, void *base)
+{
+    (void)c, (void)s, (void)path;
+    config_t *cfg = base;
+    for (int t = 0; t < SALES_TYPE_COUNT; t++)
+        cfg->rules.reactivation.stage1_set[t] = keys[t] != NULL;
+    return 0;
+}
+static const yschema_t stage1_schema = YSCHEMA(stage1_rows, stage1_check);
+
 static const yschema_row_t batch_rows[] = {
     {"every", &yschema_enum, C(rules.reactivation.batch_every), .required = true,
      .names = batch_periods},
@@ -262,16 +295,32 @@ static const yschema_t batch_schema = YSCHEMA(batch_rows, NULL);
 
 /* batch (version 2) and batch_every_days (version 1) are two ways of saying
  * one thing: only one may be given. */
+/* A stage-1 call given to the survey team needs a team: the error points at
+ * survey_team when the file has it (empty), else at stage1_assignee. */
 static int reactivation_check(yschema_ctx_t *c, const yschema_t *s,
                               const yschema_node_t *const *keys, const char *path, void *base)
 {
-    (void)base;
-    const yschema_node_t *k = yschema_key_node(s, keys, "batch_every_days");
-    if (k == NULL || yschema_key_node(s, keys, "batch") == NULL)
-        return 0;
+    const config_t *cfg = base;
     char child[YSCHEMA_PATH_MAX];
-    yschema_path_join(child, sizeof child, path, "batch_every_days");
-    return yschema_fail(c, k, child, "give either batch or batch_every_days, not both");
+    const yschema_node_t *k = yschema_key_node(s, keys, "batch_every_days");
+    if (k != NULL && yschema_key_node(s, keys, "batch") != NULL) {
+        yschema_path_join(child, sizeof child, path, "batch_every_days");
+        return yschema_fail(c, k, child, "give either batch or batch_every_days, not both");
+    }
+    if (cfg->rules.reactivation.survey_team_count > 0)
+        return 0;
+    for (int t = 0; t < SALES_TYPE_COUNT; t++) {
+        if (!cfg->rules.reactivation.stage1_set[t] ||
+            cfg->rules.reactivation.stage1_assignee[t] != ROLE_SURVEY_TEAM)
+            continue;
+        const char *key =
+            yschema_key_node(s, keys, "survey_team") ? "survey_team" : "stage1_assignee";
+        yschema_path_join(child, sizeof child, path, key);
+        return yschema_fail(c, yschema_key_node(s, keys, key), child,
+                            "stage1_assignee.%s is survey_team but survey_team names nobody",
+                            config_sales_type_name((sales_type_t)t));
+    }
+    return 0;
 }
 
 static const yschema_row_t reactivation_rows[] = {
@@ -281,6 +330,8 @@ static const yschema_row_t reactivation_rows[] = {
     {"batch", &yschema_map, 0, .sub = &batch_schema},
     {"cycles", &yschema_map, 0, .sub = &react_cycles_schema},
     {"assignee", &yschema_map, 0, .sub = &assignee_schema},
+    {"stage1_assignee", &yschema_map, 0, .sub = &stage1_schema},
+    {"survey_team", &config_ids, 0, .def = "[]", .max = 128},
     {"evaluate_after_cycles", &yschema_double, C(rules.reactivation.evaluate_after_cycles),
      .def = "1.5", .min = 0, .min_open = true, .max = 100},
     {"survey_by_head", &yschema_bool, C(rules.reactivation.survey_by_head), .def = "false"},
@@ -583,6 +634,8 @@ void config_destroy(config_t **self_p)
     free(cfg->curve.public_key.file);
     free(cfg->curve.clients_dir);
     free(cfg->rules.reactivation.head_of_clients);
+    yschema_free_strings(cfg->rules.reactivation.survey_team,
+                         cfg->rules.reactivation.survey_team_count);
     free(cfg->rules.nps.questions[0]);
     free(cfg->rules.nps.questions[1]);
     free(cfg->rules.calendar.timezone);
@@ -617,6 +670,7 @@ const char *config_role_name(role_t role)
     case ROLE_ACCOUNT_MANAGER: return "account_manager";
     case ROLE_DEVELOPMENT_MANAGER: return "development_manager";
     case ROLE_HEAD_OF_CLIENTS: return "head_of_clients";
+    case ROLE_SURVEY_TEAM: return "survey_team";
     }
     return "unknown";
 }

@@ -617,3 +617,87 @@ Test(reactivation, the_next_order_is_the_next_to_arrive_whatever_its_ts)
     cr_assert_eq(c.react.episode_no, 2);
     release(&c);
 }
+
+/* Issue 17: who makes the stage-1 call, per sales type. A type left out of
+ * stage1_assignee follows survey_by_head, then `assignee`; stage 2 always
+ * follows `assignee`. */
+Test(reactivation, stage1_assignee_by_sales_type_with_survey_by_head_as_fallback)
+{
+    static const struct {
+        const char *rules;
+        const char *type;
+        const char *role1, *id1; /* stage 1 */
+        const char *role2;       /* stage 2 */
+    } cases[] = {
+        {NULL, "transactional", "account_manager", "am-1", "account_manager"},
+        {"  reactivation: { stage1_assignee: { transactional: head_of_clients } }\n",
+         "transactional", "head_of_clients", "head-1", "account_manager"},
+        {"  reactivation: { stage1_assignee: { transactional: development_manager } }\n",
+         "transactional", "development_manager", "dm-1", "account_manager"},
+        {"  reactivation: { stage1_assignee: { transactional: account_manager },\n"
+         "                  survey_by_head: true }\n",
+         "transactional", "account_manager", "am-1", "account_manager"},
+        {"  reactivation: { stage1_assignee: { strategic: account_manager },\n"
+         "                  survey_by_head: true }\n",
+         "transactional", "head_of_clients", "head-1", "account_manager"},
+        {"  reactivation: { stage1_assignee: { transactional: survey_team },\n"
+         "                  survey_team: [s-1] }\n",
+         "transactional", "survey_team", "s-1", "account_manager"},
+        {"  reactivation: { stage1_assignee: { strategic: account_manager } }\n", "strategic",
+         "account_manager", "am-1", "development_manager"},
+        {"  reactivation: { stage1_assignee: { transactional: survey_team },\n"
+         "                  survey_team: [s-1] }\n",
+         "strategic", "development_manager", "dm-1", "development_manager"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        load(cases[i].rules);
+        client_t c = client(cases[i].type, T0 - 61 * DAY);
+        c.development_manager_id = strdup("dm-1");
+        if (strcmp(cases[i].type, "transactional") == 0) {
+            eval(&c, T0);
+        } else {
+            deal_in_t deal = {.deal_id = "d-1", .ts = T0};
+            c.deals = &deal;
+            c.deals_count = 1;
+            eval(&c, T0);
+            c.deals = NULL;
+            c.deals_count = 0;
+        }
+        cr_assert_eq(output_count(), 1, "case %zu", i);
+        expect_task(0, (want_t){.stage = 1, .role = cases[i].role1, .id = cases[i].id1});
+        answer(&c, "forgot", T0 + HOUR);
+        cr_assert_eq(output_count(), 2, "case %zu", i);
+        expect_task(1, (want_t){.stage = 2, .role = cases[i].role2});
+        release(&c);
+        eng_teardown();
+    }
+}
+
+/* The survey team: the same member for the same client (its retries too),
+ * the clients spread evenly over the team. */
+Test(reactivation, a_survey_team_member_is_chosen_stably_and_evenly)
+{
+    load("  reactivation: { stage1_assignee: { transactional: survey_team },\n"
+         "                  survey_team: [s-1, s-2, s-3, s-4] }\n");
+    int per_member[4] = {0};
+    for (int i = 0; i < 4000; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "c-%d", i);
+        const char *m = reactivation_survey_member(eng_cfg, id);
+        cr_assert_str_eq(m, reactivation_survey_member(eng_cfg, id), "stable");
+        per_member[m[2] - '1']++;
+    }
+    for (int k = 0; k < 4; k++)
+        cr_expect(per_member[k] > 900 && per_member[k] < 1100, "s-%d holds %d of 4000", k + 1,
+                  per_member[k]);
+
+    client_t c = client("transactional", T0 - 61 * DAY);
+    const char *member = reactivation_survey_member(eng_cfg, c.client_id);
+    eval(&c, T0);
+    expect_task(0, (want_t){.role = "survey_team", .id = member});
+    answer(&c, "no_answer", T0 + HOUR);
+    eval(&c, T0 + 8 * DAY);
+    cr_assert_eq(output_count(), 2);
+    expect_task(1, (want_t){.stage = 1, .role = "survey_team", .id = member});
+    release(&c);
+}
