@@ -12,7 +12,8 @@
  *      after its last call, or waits; an order after not_returned makes that
  *      episode a late return;
  *   5. otherwise a trigger opens a new episode; its stage-1 call goes out at
- *      once in continuous mode, at the next batch run in batch mode; until then
+ *      once in continuous mode, at the next batch run in batch mode (the mode
+ *      of the client's sales type); until then
  *      (or while contact spacing holds it back) the episode waits at stage 0.
  *
  * Invariant: one open episode per client; a missed-cycles trigger needs an
@@ -304,7 +305,7 @@ static int64_t release(react_t *r)
 {
     const worker_env_t *env = r->env;
     int64_t until;
-    if (env->cfg->rules.reactivation.mode == REACT_CONTINUOUS) {
+    if (env->cfg->rules.reactivation.mode_of[r->c->sales_type] == REACT_CONTINUOUS) {
         if (!decision_contact_allowed(r->c, env->cfg, r->now, &until))
             return until;
         emit_survey(r);
@@ -415,7 +416,7 @@ static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decis
     if (reason == NULL)
         return next;
     int64_t until;
-    if (!deal_lost && cfg->rules.reactivation.mode == REACT_CONTINUOUS &&
+    if (!deal_lost && cfg->rules.reactivation.mode_of[c->sales_type] == REACT_CONTINUOUS &&
         !decision_contact_allowed(c, cfg, now, &until))
         return until; /* deferred, not lost: the missed cycles still hold then */
 

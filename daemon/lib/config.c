@@ -293,6 +293,56 @@ static const yschema_row_t batch_rows[] = {
 };
 static const yschema_t batch_schema = YSCHEMA(batch_rows, NULL);
 
+/* mode as a map by sales type; the types left out stay continuous. */
+#define MODE(key, type)                                                                            \
+    {                                                                                              \
+        key, &yschema_enum, C(rules.reactivation.mode_of[type]), .names = react_modes              \
+    }
+static const yschema_row_t mode_rows[] = {
+    MODE("transactional", SALES_TRANSACTIONAL),
+    MODE("transactional_consultative", SALES_TRANSACTIONAL_CONSULTATIVE),
+    MODE("consultative", SALES_CONSULTATIVE),
+    MODE("strategic", SALES_STRATEGIC),
+};
+#undef MODE
+static const yschema_t mode_schema = YSCHEMA(mode_rows, NULL);
+
+/* rules.reactivation.mode: a plain name (version 1) holds for every sales
+ * type; a mapping (version 2) names the mode of some. A node with items is
+ * read as the mapping (a sequence is then refused as not one); anything else
+ * as the name, whose errors stay those of an enum. */
+static int parse_react_mode(yschema_ctx_t *c, const yschema_row_t *r, const yschema_node_t *n,
+                            const char *path, void *base)
+{
+    config_t *cfg = base;
+    react_mode_t *of = cfg->rules.reactivation.mode_of;
+    if (yschema_count(n) > 0) {
+        for (int t = 0; t < SALES_TYPE_COUNT; t++)
+            of[t] = REACT_CONTINUOUS;
+        if (yschema_walk(c, &mode_schema, n, path, base) < 0)
+            return -1;
+        cfg->rules.reactivation.mode = REACT_CONTINUOUS;
+        for (int t = 0; t < SALES_TYPE_COUNT; t++)
+            if (of[t] == REACT_BATCH)
+                cfg->rules.reactivation.mode = REACT_BATCH;
+        return 0;
+    }
+    if (yschema_enum.parse(c, r, n, path, base) < 0)
+        return -1;
+    for (int t = 0; t < SALES_TYPE_COUNT; t++)
+        of[t] = cfg->rules.reactivation.mode;
+    return 0;
+}
+
+static bool same_react_mode(const yschema_row_t *r, const void *a, const void *b)
+{
+    (void)r;
+    const config_t *x = a, *y = b;
+    return memcmp(x->rules.reactivation.mode_of, y->rules.reactivation.mode_of,
+                  sizeof x->rules.reactivation.mode_of) == 0;
+}
+static const yschema_type_t react_mode_type = {parse_react_mode, YSCHEMA_VALUE, same_react_mode};
+
 /* batch (version 2) and batch_every_days (version 1) are two ways of saying
  * one thing: only one may be given. */
 /* A stage-1 call given to the survey team needs a team: the error points at
@@ -324,7 +374,8 @@ static int reactivation_check(yschema_ctx_t *c, const yschema_t *s,
 }
 
 static const yschema_row_t reactivation_rows[] = {
-    {"mode", &yschema_enum, C(rules.reactivation.mode), .def = "continuous", .names = react_modes},
+    {"mode", &react_mode_type, C(rules.reactivation.mode), .def = "continuous",
+     .names = react_modes},
     {"batch_every_days", &yschema_int, C(rules.reactivation.batch_every_days), .def = "30",
      .min = 1, .max = 366},
     {"batch", &yschema_map, 0, .sub = &batch_schema},

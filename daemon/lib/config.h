@@ -165,8 +165,12 @@ typedef struct config {
             cycle_fallback_t fallback; /* default sales_type_median */
         } cycle;
         struct {
-            react_mode_t mode;           /* default continuous */
-            int batch_every_days;        /* default 30; 1 .. 366 (version 1) */
+            /* mode: a name for every sales type, or a map by sales type (types
+             * left out: continuous). mode_of is each type's; mode is the name
+             * when one was given, else batch when any type is batch. */
+            react_mode_t mode;                      /* default continuous */
+            react_mode_t mode_of[SALES_TYPE_COUNT]; /* default continuous */
+            int batch_every_days;                   /* default 30; 1 .. 366 (version 1) */
             batch_every_t batch_every;   /* batch.every; BATCH_EVERY_DAYS unless `batch` given */
             int batch_day;               /* batch.day; default 1; 1 .. 31 (clamped to the
                                             period's first month's length) */

@@ -114,3 +114,38 @@ Test(reactivation_roles, stage_1_goes_to_the_assignee_of_its_sales_type_and_stag
     cr_assert_str_eq(str(t2, "assignee.id"), "am-tc");
     json_destroy(&t2);
 }
+
+/* Continuous for transactional, batch for transactional_consultative: the
+ * transactional client is called as soon as it falls due; the batch run (the
+ * first working-hours opening on or after day 1 of the month) holds only the
+ * batch-type client. */
+Test(reactivation_roles, a_monthly_batch_holds_only_the_clients_of_batch_sales_types)
+{
+    start("  reactivation:\n"
+          "    mode: { transactional: continuous, transactional_consultative: batch }\n"
+          "    batch: { every: month, day: 1 }\n");
+    tick("2026-01-01T00:00:00Z");
+    client("tr", "transactional");
+    client("tc", "transactional_consultative");
+    /* tc fell due 2026-01-30 (one cycle); queued for the March run: 2026-03-01
+     * is a Sunday, so Monday 09:00 Moscow */
+    tick("2026-02-05T10:00:00Z");
+    h_settled(&h, "tc", "2026-03-02T06:00:00");
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "0");
+
+    tick("2026-03-01T12:00:00Z"); /* tr: two cycles; continuous, so at once */
+    json_t *t = next_task();
+    cr_assert_str_eq(str(t, "client_id"), "tr");
+    cr_assert_str_eq(str(t, "created_at"), "2026-03-01T12:00:00.000000Z");
+    cr_assert_null(json_object_get(t, "batch_id"));
+    json_destroy(&t);
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "1");
+
+    tick("2026-03-02T07:00:00Z"); /* the run: tc alone */
+    t = next_task();
+    cr_assert_str_eq(str(t, "client_id"), "tc");
+    cr_assert_str_eq(str(t, "batch_id"), "batch-2026-03-02");
+    cr_assert_str_eq(str(t, "created_at"), "2026-03-02T07:00:00.000000Z");
+    json_destroy(&t);
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "2");
+}

@@ -1104,3 +1104,41 @@ Test(config, stage1_assignee_and_survey_team)
     cr_assert_null(bad);
     config_destroy(&bad);
 }
+
+/* Issue 17: mode as a map by sales type (left out: continuous) or a name. */
+Test(config, reactivation_mode_by_sales_type)
+{
+    config_t *cfg = load(MINIMAL "rules:\n"
+                                 "  reactivation:\n"
+                                 "    mode: { transactional: continuous, consultative: batch,\n"
+                                 "            strategic: batch }\n");
+    cr_assert_not_null(cfg, "%s", err);
+    const react_mode_t *of = cfg->rules.reactivation.mode_of;
+    cr_assert_eq(of[SALES_TRANSACTIONAL], REACT_CONTINUOUS);
+    cr_assert_eq(of[SALES_TRANSACTIONAL_CONSULTATIVE], REACT_CONTINUOUS);
+    cr_assert_eq(of[SALES_CONSULTATIVE], REACT_BATCH);
+    cr_assert_eq(of[SALES_STRATEGIC], REACT_BATCH);
+    cr_assert_eq(cfg->rules.reactivation.mode, REACT_BATCH);
+    config_destroy(&cfg);
+
+    cfg = load(MINIMAL "rules: { reactivation: { mode: batch } }\n");
+    cr_assert_not_null(cfg, "%s", err);
+    for (int t = 0; t < SALES_TYPE_COUNT; t++)
+        cr_assert_eq(cfg->rules.reactivation.mode_of[t], REACT_BATCH);
+    config_destroy(&cfg);
+
+    cfg = load(MINIMAL);
+    cr_assert_not_null(cfg, "%s", err);
+    for (int t = 0; t < SALES_TYPE_COUNT; t++)
+        cr_assert_eq(cfg->rules.reactivation.mode_of[t], REACT_CONTINUOUS);
+    config_destroy(&cfg);
+
+    config_t *bad = load(MINIMAL "rules: { reactivation: { mode: { transactional: weekly } } }\n");
+    cr_assert_null(bad);
+    cr_assert(strstr(err, "rules.reactivation.mode.transactional") != NULL, "%s", err);
+    config_destroy(&bad);
+    bad = load(MINIMAL "rules: { reactivation: { mode: { retail: batch } } }\n");
+    cr_assert_null(bad);
+    cr_assert(strstr(err, "rules.reactivation.mode.retail: unknown key") != NULL, "%s", err);
+    config_destroy(&bad);
+}

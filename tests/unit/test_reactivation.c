@@ -701,3 +701,51 @@ Test(reactivation, a_survey_team_member_is_chosen_stably_and_evenly)
     expect_task(1, (want_t){.stage = 1, .role = "survey_team", .id = member});
     release(&c);
 }
+
+/* Issue 17: the mode per sales type. Continuous types are called at once; a
+ * batch type waits for the run; a type left out of the map is continuous; a
+ * plain name still holds for every type. */
+Test(reactivation, the_mode_is_chosen_by_sales_type)
+{
+    static const struct {
+        const char *mode;
+        const char *type;
+        bool batch;
+    } cases[] = {
+        {"{ transactional: continuous, transactional_consultative: batch }", "transactional",
+         false},
+        {"{ transactional: continuous, transactional_consultative: batch }",
+         "transactional_consultative", true},
+        {"{ transactional: batch }", "transactional", true},
+        {"{ consultative: batch }", "transactional", false},
+        {"{ consultative: batch }", "consultative", true},
+        {"{ transactional: batch }", "strategic", false},
+        {"batch", "strategic", true},
+        {"continuous", "transactional_consultative", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char rules[256];
+        snprintf(rules, sizeof rules,
+                 "  reactivation: { mode: %s, batch: { every: month, day: 1 } }\n", cases[i].mode);
+        load(rules);
+        client_t c = client(cases[i].type, T0 - 61 * DAY);
+        deal_in_t deal = {.deal_id = "d-1", .ts = T0};
+        c.deals = &deal; /* triggers consultative and strategic; ignored by the others */
+        c.deals_count = 1;
+        int64_t next = eval(&c, T0);
+        c.deals = NULL;
+        c.deals_count = 0;
+        if (cases[i].batch) {
+            cr_assert_eq(output_count(), 0, "case %zu: queued", i);
+            cr_assert_eq(next, eng_at("2026-12-01T06:00:00Z"), "case %zu: the monthly run", i);
+            eval(&c, next);
+            cr_assert_eq(output_count(), 1, "case %zu", i);
+            eng_expect_fields({"batch_id", task(0)->task.batch_id, "batch-2026-12-01"});
+        } else {
+            cr_assert_eq(output_count(), 1, "case %zu: at once", i);
+            eng_expect_fields({"batch_id", task(0)->task.batch_id, NULL});
+        }
+        release(&c);
+        eng_teardown();
+    }
+}
