@@ -394,6 +394,8 @@ static const yschema_row_t reactivation_rows[] = {
      .max = 100},
     {"holdout_ratio", &yschema_double, C(rules.reactivation.holdout_ratio), .def = "0", .min = 0,
      .max = 1},
+    {"outcome_due_days", &yschema_int, C(rules.reactivation.outcome_due_days), .def = "5", .min = 1,
+     .max = 365},
 };
 static const yschema_t reactivation_schema = YSCHEMA(reactivation_rows, reactivation_check);
 

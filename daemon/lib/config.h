@@ -191,7 +191,9 @@ typedef struct config {
             char *head_of_clients;        /* default "head-1"; non-empty, <= 128 bytes */
             int retry_after_days;         /* default 7; 0 .. 365 */
             int max_attempts;             /* default 3; 1 .. 100 */
-            double holdout_ratio;         /* default 0; 0 .. 1 */
+            int outcome_due_days; /* default 5; 1 .. 365: a call without an outcome this many
+                                     calendar days after its due_at is escalated */
+            double holdout_ratio; /* default 0; 0 .. 1 */
         } reactivation;
         struct {
             double cycles;              /* default 1.5; > 0 .. 100 */

@@ -149,3 +149,55 @@ Test(reactivation_roles, a_monthly_batch_holds_only_the_clients_of_batch_sales_t
     json_destroy(&t);
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "2");
 }
+
+/* A task without an outcome outcome_due_days (5) calendar days after its
+ * due_at yields one task.escalation to the head of clients, inside the
+ * stage-1 call's spacing gap (an escalation contacts no client); a task
+ * answered in time yields none. */
+Test(reactivation_roles, a_task_without_an_outcome_is_escalated_once_and_none_when_answered)
+{
+    start(NULL);
+    tick("2026-01-01T00:00:00Z");
+    client("e1", "transactional");
+    client("e2", "transactional");
+    tick("2026-03-02T10:00:00Z"); /* Monday 13:00 Moscow: both called, due at once */
+    char task_e1[64] = "", task_e2[64] = "";
+    for (int i = 0; i < 2; i++) {
+        json_t *t = next_task();
+        char *dst = strcmp(str(t, "client_id"), "e1") == 0 ? task_e1 : task_e2;
+        snprintf(dst, 64, "%s", str(t, "task_id"));
+        cr_assert_str_eq(str(t, "due_at"), "2026-03-02T10:00:00.000000Z");
+        json_destroy(&t);
+    }
+    cr_assert(task_e1[0] && task_e2[0]);
+    /* e2 answers on day 4: in time */
+    send_ok("reactivation.outcome",
+            "{\"task_id\":\"%s\",\"outcome\":\"not_target\",\"ts\":\"2026-03-06T09:00:00Z\"}",
+            task_e2);
+    h_settled(&h, "e1", "2026-03-07T10:00:00");
+
+    tick("2026-03-07T09:59:59Z");
+    h_settled(&h, "e1", "2026-03-07T10:00:00");
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "2");
+
+    tick("2026-03-07T10:00:00Z"); /* Saturday: 5 calendar days after due_at */
+    json_t *x = h_next_json(&h, pull, "task.escalation");
+    cr_assert_str_eq(str(x, "client_id"), "e1");
+    cr_assert_str_eq(str(x, "escalated_task_id"), task_e1);
+    cr_assert_str_eq(str(x, "assignee.role"), "head_of_clients");
+    cr_assert_str_eq(str(x, "assignee.id"), "head-1");
+    cr_assert_str_eq(str(x, "created_at"), "2026-03-07T10:00:00.000000Z");
+    cr_assert_str_eq(str(x, "due_at"), "2026-03-09T06:00:00.000000Z"); /* Monday 09:00 */
+    cr_assert_str_eq(str(x, "context.orders"), "3");
+    cr_assert_str_neq(str(x, "task_id"), task_e1);
+    json_destroy(&x);
+
+    /* once: later ticks add nothing, e2 never gets one */
+    tick("2026-03-08T10:00:00Z");
+    tick("2026-03-12T10:00:00Z");
+    h_settled(&h, "e1", "2026-04-16T10:00:00");
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "3");
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox WHERE topic = 'task.escalation'"), "1");
+    cr_assert_str_eq(h_sql(&h, "SELECT call_state FROM episodes WHERE client_id = 'e1'"),
+                     "escalated");
+}

@@ -264,7 +264,8 @@ Test(reactivation, stage_1_outcomes_lead_to_the_matching_wakeup_call)
         {"forgot", "wakeup_forgot", "account_manager", false},
         {"manager_change", "wakeup_offended", "head_of_clients", true},
     };
-    load(NULL);
+    /* escalations (issue 17) pushed past the window: this checks the give-up */
+    load("  reactivation: { outcome_due_days: 365 }\n");
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         decisions_reset(eng_out);
         client_t c = client("transactional", T0 - 61 * DAY);
@@ -468,7 +469,8 @@ Test(reactivation, an_episode_without_an_order_closes_as_not_returned_after_the_
         {45 * DAY, "not_returned"},
         {90 * DAY, "not_returned"},
     };
-    load(NULL);
+    /* escalations (issue 17) pushed past the window: this checks the give-up */
+    load("  reactivation: { outcome_due_days: 365 }\n");
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         decisions_reset(eng_out);
         client_t c = client("transactional", T0 - 61 * DAY);
@@ -513,7 +515,8 @@ Test(reactivation, an_order_after_not_returned_is_a_late_return_and_the_client_m
 
 Test(reactivation, a_stage_1_call_never_answered_is_given_up_too)
 {
-    load(NULL);
+    /* escalations (issue 17) pushed past the window: this checks the give-up */
+    load("  reactivation: { outcome_due_days: 365 }\n");
     client_t c = client("transactional", T0 - 61 * DAY);
     cr_assert_eq(eval(&c, T0), T0 + 45 * DAY);
     eval(&c, T0 + 45 * DAY);
@@ -748,4 +751,78 @@ Test(reactivation, the_mode_is_chosen_by_sales_type)
         release(&c);
         eng_teardown();
     }
+}
+
+/* Issue 17: a call without an outcome outcome_due_days (5) calendar days after
+ * its due_at yields one task.escalation to the head of clients. */
+Test(reactivation, a_call_without_an_outcome_is_escalated_once_after_outcome_due_days)
+{
+    load(NULL);
+    client_t c = client("transactional", T0 - 61 * DAY);
+    int64_t next = eval(&c, T0); /* stage 1, due at once (T0 is a working hour) */
+    cr_assert_eq(next, T0 + 5 * DAY, "looked at again when the escalation is due");
+    cr_assert_eq(eval(&c, T0 + 5 * DAY - 1), T0 + 5 * DAY);
+    cr_assert_eq(output_count(), 1, "not yet");
+    next = eval(&c, T0 + 5 * DAY);
+    cr_assert_eq(output_count(), 2);
+    const output_t *x = eng_output(1);
+    cr_assert_eq(x->kind, OUTPUT_ESCALATION);
+    cr_assert_str_eq(eng_stream(1), "reactivation");
+    eng_expect_fields({"escalated_task_id", x->escalation.escalated_task_id, task(0)->id},
+                      {"assignee.role", eng_role(1), "head_of_clients"},
+                      {"assignee.id", x->assignee_id, "head-1"});
+    cr_assert_eq(x->created_at, T0 + 5 * DAY);
+    cr_assert_eq(x->due_at, T0 + 5 * DAY); /* Monday 10:00 Moscow: open */
+    cr_assert(ids_differ(0, 1));
+    cr_assert_str_eq(c.react.call_state, "escalated");
+    cr_assert_eq(next, T0 + 45 * DAY, "then only the give-up");
+    eval(&c, T0 + 6 * DAY);
+    cr_assert_eq(output_count(), 2, "once per escalated task");
+
+    /* A late outcome still counts; the next call is chased on its own. */
+    answer(&c, "forgot", T0 + 7 * DAY);
+    cr_assert_eq(output_count(), 3);
+    expect_task(2, (want_t){.stage = 2});
+    eval(&c, T0 + 12 * DAY);
+    cr_assert_eq(output_count(), 4);
+    cr_assert_eq(eng_output(3)->kind, OUTPUT_ESCALATION);
+    cr_assert_str_eq(eng_output(3)->escalation.escalated_task_id, task(2)->id);
+    cr_assert(ids_differ(1, 3));
+    release(&c);
+}
+
+Test(reactivation, no_escalation_when_the_outcome_arrives_in_time)
+{
+    static const char *const outcomes[] = {"no_answer", "forgot", "not_target", "offended"};
+    for (size_t i = 0; i < sizeof outcomes / sizeof *outcomes; i++) {
+        load("  reactivation: { outcome_due_days: 3, retry_after_days: 30 }\n");
+        client_t c = client("transactional", T0 - 61 * DAY);
+        eval(&c, T0);
+        answer(&c, outcomes[i], T0 + 3 * DAY - 1); /* just in time */
+        size_t n = output_count();
+        for (int64_t t = T0 + 3 * DAY; t <= T0 + 3 * DAY + HOUR; t += HOUR)
+            eval(&c, t);
+        cr_assert_eq(output_count(), n, "%s", outcomes[i]);
+        for (size_t k = 0; k < n; k++)
+            cr_assert_neq(eng_output(k)->kind, OUTPUT_ESCALATION, "%s", outcomes[i]);
+        release(&c);
+        eng_teardown();
+    }
+}
+
+/* Calendar days from due_at, not from created_at: a call decided on a
+ * Saturday evening is due Monday 09:00 Moscow, escalated Saturday 09:00. */
+Test(reactivation, the_escalation_counts_calendar_days_from_due_at)
+{
+    load(NULL);
+    int64_t saturday = eng_at("2026-11-28T20:00:00Z");
+    client_t c = client("transactional", saturday - 61 * DAY);
+    int64_t next = eval(&c, saturday);
+    cr_assert_eq(task(0)->due_at, eng_at("2026-11-30T06:00:00Z"));
+    cr_assert_eq(next, eng_at("2026-12-05T06:00:00Z"));
+    eval(&c, next);
+    cr_assert_eq(output_count(), 2);
+    /* made on a Saturday: due at the next opening, Monday */
+    cr_assert_eq(eng_output(1)->due_at, eng_at("2026-12-07T06:00:00Z"));
+    release(&c);
 }
