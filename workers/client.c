@@ -79,6 +79,7 @@ static void episode_parse(episode_t *e, const json_t *obj)
     copy_to(e->batch_id, sizeof e->batch_id, str_at(obj, "batch_id"));
     copy_to(e->stage1_outcome, sizeof e->stage1_outcome, str_at(obj, "stage1_outcome"));
     copy_to(e->stage2_script, sizeof e->stage2_script, str_at(obj, "stage2_script"));
+    copy_to(e->call_state, sizeof e->call_state, str_at(obj, "call_state"));
     e->arrivals_at_open = num_at(obj, "order_arrivals_at_open")
                               ? strtoll(num_at(obj, "order_arrivals_at_open"), NULL, 10)
                               : -1;

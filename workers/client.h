@@ -40,6 +40,8 @@ typedef struct {
     char stage1_outcome[16];  /* the outcome that ended stage 1; "" when none yet */
     char stage2_script[24];   /* the stage-2 call's script; "" when none */
     int64_t arrivals_at_open; /* the client's order_arrivals when it opened; -1: unknown */
+    char call_state[12];      /* the current call: waiting | answered | escalated; "": unknown
+                                 (made before schema 0006: never escalated) */
 } episode_t;
 
 /* A reactivation.outcome not yet seen by the engines, with the task it answers. */

@@ -112,6 +112,12 @@ static void row_keys(const output_t *o, int *episode_no, int *stage, int *attemp
     case OUTPUT_GIFT_RISK: *episode_no = o->alert.episode; break;
     case OUTPUT_NPS_SURVEY: *episode_no = o->survey.job_no; break;
     case OUTPUT_NPS_FOLLOWUP: *script = o->followup.kind; break;
+    case OUTPUT_ESCALATION:
+        /* the escalated task's keys */
+        *episode_no = o->escalation.episode;
+        *stage = o->escalation.stage;
+        *attempt = o->escalation.attempt;
+        break;
     case OUTPUT_KIND_COUNT: break;
     }
 }
@@ -211,6 +217,8 @@ void decisions_put_episode(decisions_t *self, const client_t *c, const char *kin
     put_str(b, "stage1_outcome", e->stage1_outcome[0] ? e->stage1_outcome : NULL);
     jbuf_puts(b, ",");
     put_str(b, "stage2_script", e->stage2_script[0] ? e->stage2_script : NULL);
+    jbuf_puts(b, ",");
+    put_str(b, "call_state", e->call_state[0] ? e->call_state : NULL);
     if (e->arrivals_at_open >= 0)
         jbuf_printf(b, ",\"order_arrivals_at_open\":%lld", (long long)e->arrivals_at_open);
     jbuf_puts(b, "}");

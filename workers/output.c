@@ -27,6 +27,7 @@ static const struct {
     [OUTPUT_GIFT_RISK] = {"alert.gift_risk", "alert_id", EMIT_GIFT_RISK},
     [OUTPUT_NPS_SURVEY] = {"job.nps_survey", "job_id", EMIT_NPS},
     [OUTPUT_NPS_FOLLOWUP] = {"task.nps_followup", "task_id", EMIT_NPS},
+    [OUTPUT_ESCALATION] = {"task.escalation", "task_id", EMIT_REACTIVATION},
 };
 
 const char *output_topic(output_kind_t kind)
@@ -106,6 +107,7 @@ static size_t strings_of(output_t *o, const char **list[MAX_STRINGS])
         list[n++] = &o->followup.kind;
         list[n++] = &o->followup.job_id;
         break;
+    case OUTPUT_ESCALATION: list[n++] = &o->escalation.escalated_task_id; break;
     case OUTPUT_KIND_COUNT: break;
     }
     return n;
@@ -276,6 +278,9 @@ static void put_kind(obj_t *o, const output_t *out)
         put_str(o, "kind", out->followup.kind);
         if (out->followup.job_id)
             put_str(o, "job_id", out->followup.job_id);
+        break;
+    case OUTPUT_ESCALATION:
+        put_str(o, "escalated_task_id", out->escalation.escalated_task_id);
         break;
     case OUTPUT_KIND_COUNT: break;
     }

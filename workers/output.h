@@ -35,6 +35,7 @@ typedef enum {
     OUTPUT_GIFT_RISK,        /* alert.gift_risk on emit.gift_risk */
     OUTPUT_NPS_SURVEY,       /* job.nps_survey on emit.nps */
     OUTPUT_NPS_FOLLOWUP,     /* task.nps_followup on emit.nps */
+    OUTPUT_ESCALATION,       /* task.escalation on emit.reactivation */
     OUTPUT_KIND_COUNT
 } output_kind_t;
 
@@ -89,6 +90,10 @@ typedef struct {
             const char *kind;    /* detractor | passive_no_comment */
             const char *job_id;  /* NULL: the response named no job (member left out) */
         } followup;              /* OUTPUT_NPS_FOLLOWUP */
+        struct {
+            const char *escalated_task_id; /* the reactivation task left without an outcome */
+            int episode, stage, attempt;   /* its keys (decision row; not rendered) */
+        } escalation;                      /* OUTPUT_ESCALATION */
     };
     char *storage_; /* output_copy's one allocation; NULL in an engine's output */
 } output_t;

@@ -9,10 +9,12 @@
  *   4. an open episode ends with a newer order (converted within
  *      evaluate_after_cycles cycles of the last call, late otherwise), or sends
  *      its due retry, or closes as not_returned evaluate_after_cycles cycles
- *      after its last call, or waits; an order after not_returned makes that
+ *      after its last call, or waits (escalating, once, a call without an
+ *      outcome outcome_due_days after it was due); an order after not_returned makes that
  *      episode a late return;
  *   5. otherwise a trigger opens a new episode; its stage-1 call goes out at
- *      once in continuous mode, at the next batch run in batch mode; until then
+ *      once in continuous mode, at the next batch run in batch mode (the mode
+ *      of the client's sales type); until then
  *      (or while contact spacing holds it back) the episode waits at stage 0.
  *
  * Invariant: one open episode per client; a missed-cycles trigger needs an
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hash.h"
 #include "rdtime.h"
 
 #define US_PER_DAY 86400000000.0
@@ -70,7 +73,11 @@ static void emit_call(react_t *r, int script, role_t wanted, bool reassign)
     output_t o = output_begin(OUTPUT_REACTIVATION, r->c, r->now);
     decision_id(o.id, sizeof o.id, "rt-", r->c->client_id, KIND, e->episode_no, e->stage,
                 e->attempts);
-    o.assignee_id = decision_assignee(r->c, cfg, wanted, &o.role);
+    if (wanted == ROLE_SURVEY_TEAM) {
+        o.role = ROLE_SURVEY_TEAM;
+        o.assignee_id = reactivation_survey_member(cfg, r->c->client_id);
+    } else
+        o.assignee_id = decision_assignee(r->c, cfg, wanted, &o.role);
     o.due_at = calendar_next_open(r->env->cal, r->now);
     o.task.stage = e->stage;
     o.task.script = script_names[script];
@@ -84,17 +91,79 @@ static void emit_call(react_t *r, int script, role_t wanted, bool reassign)
         snprintf(e->stage2_script, sizeof e->stage2_script, "%s", script_names[script]);
     e->last_call_at = r->now;
     e->retry_at = TIME_NONE;
+    snprintf(e->call_state, sizeof e->call_state, "waiting");
     e->dirty = true;
 }
 
-/* Who makes a stage-1 call: head_of_clients with survey_by_head, else per
- * sales type. */
-static role_t survey_role(const react_t *r)
+/* When the current call, still waiting for its outcome, is escalated:
+ * outcome_due_days calendar days after its due_at, at the same local time of
+ * day (the calendar's zone). TIME_NONE when it is not waiting. */
+static int64_t escalate_at(const react_t *r)
+{
+    const episode_t *e = r->e;
+    if (strcmp(e->call_state, "waiting") != 0 || e->last_call_at == TIME_NONE)
+        return TIME_NONE;
+    int64_t due = calendar_next_open(r->env->cal, e->last_call_at);
+    int32_t day = calendar_day(r->env->cal, due);
+    int64_t time_of_day = due - calendar_day_start(r->env->cal, day);
+    return calendar_day_start(r->env->cal, day + r->env->cfg->rules.reactivation.outcome_due_days) +
+           time_of_day;
+}
+
+/* A task.escalation for the current call, to head_of_clients: the method
+ * wants every call to end with an outcome, and an episode without one also
+ * blocks later triggers. Once per call; exempt from contact spacing (the
+ * client is not contacted). */
+static void emit_escalation(react_t *r)
 {
     const config_t *cfg = r->env->cfg;
+    episode_t *e = r->e;
+    char task_id[OUTPUT_ID_MAX];
+    decision_id(task_id, sizeof task_id, "rt-", r->c->client_id, KIND, e->episode_no, e->stage,
+                e->attempts);
+    output_t o = output_begin(OUTPUT_ESCALATION, r->c, r->now);
+    decision_id(o.id, sizeof o.id, "te-", r->c->client_id, "escalation", e->episode_no, e->stage,
+                e->attempts);
+    o.role = ROLE_HEAD_OF_CLIENTS;
+    o.assignee_id = cfg->rules.reactivation.head_of_clients;
+    o.due_at = calendar_next_open(r->env->cal, r->now);
+    o.escalation.escalated_task_id = task_id;
+    o.escalation.episode = e->episode_no;
+    o.escalation.stage = e->stage;
+    o.escalation.attempt = e->attempts;
+    decisions_add_output(r->out, &o);
+    snprintf(e->call_state, sizeof e->call_state, "escalated");
+    e->dirty = true;
+}
+
+role_t reactivation_stage1_role(const config_t *cfg, sales_type_t type)
+{
+    if (cfg->rules.reactivation.stage1_set[type])
+        return cfg->rules.reactivation.stage1_assignee[type];
     if (cfg->rules.reactivation.survey_by_head)
         return ROLE_HEAD_OF_CLIENTS;
-    return cfg->rules.reactivation.assignee[r->c->sales_type];
+    return cfg->rules.reactivation.assignee[type];
+}
+
+const char *reactivation_survey_member(const config_t *cfg, const char *client_id)
+{
+    size_t n = cfg->rules.reactivation.survey_team_count;
+    if (n == 0)
+        return NULL; /* config_load refuses a survey_team role without a team */
+    /* FNV-1a spreads ids poorly in its low bits (sequential ids "c-1", "c-2"
+     * differ in one byte): a murmur3 finaliser mixes them before the modulo. */
+    uint64_t h = hash_fnv1a(HASH_FNV1A_BASIS, client_id, strlen(client_id));
+    h ^= h >> 33;
+    h *= UINT64_C(0xff51afd7ed558ccd);
+    h ^= h >> 33;
+    h *= UINT64_C(0xc4ceb9fe1a85ec53);
+    h ^= h >> 33;
+    return cfg->rules.reactivation.survey_team[h % n];
+}
+
+static role_t survey_role(const react_t *r)
+{
+    return reactivation_stage1_role(r->env->cfg, r->c->sales_type);
 }
 
 /* A stage-1 call is an unsolicited contact: it opens a spacing gap. */
@@ -112,6 +181,7 @@ static void apply_outcome(react_t *r, const outcome_in_t *o)
     const config_t *cfg = r->env->cfg;
     episode_t *e = r->e;
     snprintf(e->outcome, sizeof e->outcome, "%s", o->outcome);
+    snprintf(e->call_state, sizeof e->call_state, "answered"); /* a next call sets waiting */
     e->dirty = true;
     if (e->stage == 1 && strcmp(o->outcome, "no_answer") != 0)
         snprintf(e->stage1_outcome, sizeof e->stage1_outcome, "%s", o->outcome);
@@ -173,6 +243,15 @@ static int64_t not_returned_or_never(const react_t *r)
 {
     int64_t t = not_returned_at(r);
     return t != TIME_NONE ? t : WORKER_NEVER;
+}
+
+/* The next look after a call: its escalation, else the give-up. */
+static int64_t after_call(const react_t *r)
+{
+    int64_t esc = escalate_at(r), give_up = not_returned_at(r);
+    if (esc != TIME_NONE && (give_up == TIME_NONE || esc < give_up))
+        return esc;
+    return give_up != TIME_NONE ? give_up : WORKER_NEVER;
 }
 
 /* A newer order ended the open episode: judge it. */
@@ -279,11 +358,11 @@ static int64_t release(react_t *r)
 {
     const worker_env_t *env = r->env;
     int64_t until;
-    if (env->cfg->rules.reactivation.mode == REACT_CONTINUOUS) {
+    if (env->cfg->rules.reactivation.mode_of[r->c->sales_type] == REACT_CONTINUOUS) {
         if (!decision_contact_allowed(r->c, env->cfg, r->now, &until))
             return until;
         emit_survey(r);
-        return not_returned_or_never(r);
+        return after_call(r);
     }
     batch_run_t run = batch_run(env, r->now, 0);
     if (run.at < r->e->opened_at) /* queued after this run: wait for the next */
@@ -292,7 +371,7 @@ static int64_t release(react_t *r)
         return until;
     batch_id_for(run.day, r->e->batch_id, sizeof r->e->batch_id);
     emit_survey(r);
-    return not_returned_or_never(r);
+    return after_call(r);
 }
 
 static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decisions_t *out)
@@ -365,10 +444,15 @@ static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decis
                                    : cfg->rules.reactivation.assignee[c->sales_type],
                           reassign);
             }
-            return not_returned_or_never(&r);
+            return after_call(&r);
         } else {
-            /* waiting for the call's outcome or an order, until it is given up */
-            return give_up != TIME_NONE ? give_up : WORKER_NEVER;
+            /* waiting for the call's outcome or an order, until it is given
+             * up; chased once when no outcome came outcome_due_days after
+             * the call was due */
+            int64_t esc = escalate_at(&r);
+            if (esc != TIME_NONE && now >= esc)
+                emit_escalation(&r);
+            return after_call(&r);
         }
     }
 
@@ -390,7 +474,7 @@ static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decis
     if (reason == NULL)
         return next;
     int64_t until;
-    if (!deal_lost && cfg->rules.reactivation.mode == REACT_CONTINUOUS &&
+    if (!deal_lost && cfg->rules.reactivation.mode_of[c->sales_type] == REACT_CONTINUOUS &&
         !decision_contact_allowed(c, cfg, now, &until))
         return until; /* deferred, not lost: the missed cycles still hold then */
 

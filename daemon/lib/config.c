@@ -53,6 +53,12 @@ static const yschema_name_t sales_types[] = {
 static const yschema_name_t assignee_roles[] = {{"account_manager", ROLE_ACCOUNT_MANAGER},
                                                 {"development_manager", ROLE_DEVELOPMENT_MANAGER},
                                                 {NULL, 0}};
+/* Who makes stage-1 calls: any role, a survey team member included. */
+static const yschema_name_t stage1_roles[] = {{"account_manager", ROLE_ACCOUNT_MANAGER},
+                                              {"development_manager", ROLE_DEVELOPMENT_MANAGER},
+                                              {"head_of_clients", ROLE_HEAD_OF_CLIENTS},
+                                              {"survey_team", ROLE_SURVEY_TEAM},
+                                              {NULL, 0}};
 static const yschema_name_t react_modes[] = {
     {"continuous", REACT_CONTINUOUS}, {"batch", REACT_BATCH}, {NULL, 0}};
 static const yschema_name_t batch_periods[] = {
@@ -253,6 +259,33 @@ static const yschema_row_t assignee_rows[] = {
 #undef ASSIGNEE
 static const yschema_t assignee_schema = YSCHEMA(assignee_rows, NULL);
 
+/* No defaults: a sales type left out follows survey_by_head, then assignee,
+ * which the engine resolves (reactivation_stage1_role); stage1_set records
+ * which types the file names. */
+#define STAGE1(key, type)                                                                          \
+    {                                                                                              \
+        key, &yschema_enum, C(rules.reactivation.stage1_assignee[type]), .names = stage1_roles     \
+    }
+static const yschema_row_t stage1_rows[] = {
+    STAGE1("transactional", SALES_TRANSACTIONAL),
+    STAGE1("transactional_consultative", SALES_TRANSACTIONAL_CONSULTATIVE),
+    STAGE1("consultative", SALES_CONSULTATIVE),
+    STAGE1("strategic", SALES_STRATEGIC),
+};
+#undef STAGE1
+_Static_assert(sizeof stage1_rows / sizeof *stage1_rows == SALES_TYPE_COUNT, "one row per type");
+
+static int stage1_check(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,
+                        const char *path, void *base)
+{
+    (void)c, (void)s, (void)path;
+    config_t *cfg = base;
+    for (int t = 0; t < SALES_TYPE_COUNT; t++)
+        cfg->rules.reactivation.stage1_set[t] = keys[t] != NULL;
+    return 0;
+}
+static const yschema_t stage1_schema = YSCHEMA(stage1_rows, stage1_check);
+
 static const yschema_row_t batch_rows[] = {
     {"every", &yschema_enum, C(rules.reactivation.batch_every), .required = true,
      .names = batch_periods},
@@ -260,27 +293,96 @@ static const yschema_row_t batch_rows[] = {
 };
 static const yschema_t batch_schema = YSCHEMA(batch_rows, NULL);
 
+/* mode as a map by sales type; the types left out stay continuous. */
+#define MODE(key, type)                                                                            \
+    {                                                                                              \
+        key, &yschema_enum, C(rules.reactivation.mode_of[type]), .names = react_modes              \
+    }
+static const yschema_row_t mode_rows[] = {
+    MODE("transactional", SALES_TRANSACTIONAL),
+    MODE("transactional_consultative", SALES_TRANSACTIONAL_CONSULTATIVE),
+    MODE("consultative", SALES_CONSULTATIVE),
+    MODE("strategic", SALES_STRATEGIC),
+};
+#undef MODE
+static const yschema_t mode_schema = YSCHEMA(mode_rows, NULL);
+
+/* rules.reactivation.mode: a plain name (version 1) holds for every sales
+ * type; a mapping (version 2) names the mode of some. A node with items is
+ * read as the mapping (a sequence is then refused as not one); anything else
+ * as the name, whose errors stay those of an enum. */
+static int parse_react_mode(yschema_ctx_t *c, const yschema_row_t *r, const yschema_node_t *n,
+                            const char *path, void *base)
+{
+    config_t *cfg = base;
+    react_mode_t *of = cfg->rules.reactivation.mode_of;
+    if (yschema_count(n) > 0) {
+        for (int t = 0; t < SALES_TYPE_COUNT; t++)
+            of[t] = REACT_CONTINUOUS;
+        if (yschema_walk(c, &mode_schema, n, path, base) < 0)
+            return -1;
+        cfg->rules.reactivation.mode = REACT_CONTINUOUS;
+        for (int t = 0; t < SALES_TYPE_COUNT; t++)
+            if (of[t] == REACT_BATCH)
+                cfg->rules.reactivation.mode = REACT_BATCH;
+        return 0;
+    }
+    if (yschema_enum.parse(c, r, n, path, base) < 0)
+        return -1;
+    for (int t = 0; t < SALES_TYPE_COUNT; t++)
+        of[t] = cfg->rules.reactivation.mode;
+    return 0;
+}
+
+static bool same_react_mode(const yschema_row_t *r, const void *a, const void *b)
+{
+    (void)r;
+    const config_t *x = a, *y = b;
+    return memcmp(x->rules.reactivation.mode_of, y->rules.reactivation.mode_of,
+                  sizeof x->rules.reactivation.mode_of) == 0;
+}
+static const yschema_type_t react_mode_type = {parse_react_mode, YSCHEMA_VALUE, same_react_mode};
+
 /* batch (version 2) and batch_every_days (version 1) are two ways of saying
  * one thing: only one may be given. */
+/* A stage-1 call given to the survey team needs a team: the error points at
+ * survey_team when the file has it (empty), else at stage1_assignee. */
 static int reactivation_check(yschema_ctx_t *c, const yschema_t *s,
                               const yschema_node_t *const *keys, const char *path, void *base)
 {
-    (void)base;
-    const yschema_node_t *k = yschema_key_node(s, keys, "batch_every_days");
-    if (k == NULL || yschema_key_node(s, keys, "batch") == NULL)
-        return 0;
+    const config_t *cfg = base;
     char child[YSCHEMA_PATH_MAX];
-    yschema_path_join(child, sizeof child, path, "batch_every_days");
-    return yschema_fail(c, k, child, "give either batch or batch_every_days, not both");
+    const yschema_node_t *k = yschema_key_node(s, keys, "batch_every_days");
+    if (k != NULL && yschema_key_node(s, keys, "batch") != NULL) {
+        yschema_path_join(child, sizeof child, path, "batch_every_days");
+        return yschema_fail(c, k, child, "give either batch or batch_every_days, not both");
+    }
+    if (cfg->rules.reactivation.survey_team_count > 0)
+        return 0;
+    for (int t = 0; t < SALES_TYPE_COUNT; t++) {
+        if (!cfg->rules.reactivation.stage1_set[t] ||
+            cfg->rules.reactivation.stage1_assignee[t] != ROLE_SURVEY_TEAM)
+            continue;
+        const char *key =
+            yschema_key_node(s, keys, "survey_team") ? "survey_team" : "stage1_assignee";
+        yschema_path_join(child, sizeof child, path, key);
+        return yschema_fail(c, yschema_key_node(s, keys, key), child,
+                            "stage1_assignee.%s is survey_team but survey_team names nobody",
+                            config_sales_type_name((sales_type_t)t));
+    }
+    return 0;
 }
 
 static const yschema_row_t reactivation_rows[] = {
-    {"mode", &yschema_enum, C(rules.reactivation.mode), .def = "continuous", .names = react_modes},
+    {"mode", &react_mode_type, C(rules.reactivation.mode), .def = "continuous",
+     .names = react_modes},
     {"batch_every_days", &yschema_int, C(rules.reactivation.batch_every_days), .def = "30",
      .min = 1, .max = 366},
     {"batch", &yschema_map, 0, .sub = &batch_schema},
     {"cycles", &yschema_map, 0, .sub = &react_cycles_schema},
     {"assignee", &yschema_map, 0, .sub = &assignee_schema},
+    {"stage1_assignee", &yschema_map, 0, .sub = &stage1_schema},
+    {"survey_team", &config_ids, 0, .def = "[]", .max = 128},
     {"evaluate_after_cycles", &yschema_double, C(rules.reactivation.evaluate_after_cycles),
      .def = "1.5", .min = 0, .min_open = true, .max = 100},
     {"survey_by_head", &yschema_bool, C(rules.reactivation.survey_by_head), .def = "false"},
@@ -292,6 +394,8 @@ static const yschema_row_t reactivation_rows[] = {
      .max = 100},
     {"holdout_ratio", &yschema_double, C(rules.reactivation.holdout_ratio), .def = "0", .min = 0,
      .max = 1},
+    {"outcome_due_days", &yschema_int, C(rules.reactivation.outcome_due_days), .def = "5", .min = 1,
+     .max = 365},
 };
 static const yschema_t reactivation_schema = YSCHEMA(reactivation_rows, reactivation_check);
 
@@ -583,6 +687,8 @@ void config_destroy(config_t **self_p)
     free(cfg->curve.public_key.file);
     free(cfg->curve.clients_dir);
     free(cfg->rules.reactivation.head_of_clients);
+    yschema_free_strings(cfg->rules.reactivation.survey_team,
+                         cfg->rules.reactivation.survey_team_count);
     free(cfg->rules.nps.questions[0]);
     free(cfg->rules.nps.questions[1]);
     free(cfg->rules.calendar.timezone);
@@ -617,6 +723,7 @@ const char *config_role_name(role_t role)
     case ROLE_ACCOUNT_MANAGER: return "account_manager";
     case ROLE_DEVELOPMENT_MANAGER: return "development_manager";
     case ROLE_HEAD_OF_CLIENTS: return "head_of_clients";
+    case ROLE_SURVEY_TEAM: return "survey_team";
     }
     return "unknown";
 }

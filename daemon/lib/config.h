@@ -45,7 +45,13 @@ typedef enum {
     SALES_TYPE_COUNT
 } sales_type_t;
 
-typedef enum { ROLE_ACCOUNT_MANAGER = 0, ROLE_DEVELOPMENT_MANAGER, ROLE_HEAD_OF_CLIENTS } role_t;
+/* ROLE_SURVEY_TEAM: a member of rules.reactivation.survey_team (stage 1 only). */
+typedef enum {
+    ROLE_ACCOUNT_MANAGER = 0,
+    ROLE_DEVELOPMENT_MANAGER,
+    ROLE_HEAD_OF_CLIENTS,
+    ROLE_SURVEY_TEAM
+} role_t;
 
 typedef enum { REACT_CONTINUOUS = 0, REACT_BATCH } react_mode_t;
 /* rules.reactivation.batch.every: calendar periods; BATCH_EVERY_DAYS is the
@@ -159,8 +165,12 @@ typedef struct config {
             cycle_fallback_t fallback; /* default sales_type_median */
         } cycle;
         struct {
-            react_mode_t mode;           /* default continuous */
-            int batch_every_days;        /* default 30; 1 .. 366 (version 1) */
+            /* mode: a name for every sales type, or a map by sales type (types
+             * left out: continuous). mode_of is each type's; mode is the name
+             * when one was given, else batch when any type is batch. */
+            react_mode_t mode;                      /* default continuous */
+            react_mode_t mode_of[SALES_TYPE_COUNT]; /* default continuous */
+            int batch_every_days;                   /* default 30; 1 .. 366 (version 1) */
             batch_every_t batch_every;   /* batch.every; BATCH_EVERY_DAYS unless `batch` given */
             int batch_day;               /* batch.day; default 1; 1 .. 31 (clamped to the
                                             period's first month's length) */
@@ -168,12 +178,22 @@ typedef struct config {
             double cycles_transactional_consultative; /* default 1; > 0 .. 100 */
             role_t assignee[SALES_TYPE_COUNT]; /* defaults: AM, AM, DM, DM; head_of_clients not
                                                   allowed */
-            double evaluate_after_cycles;      /* default 1.5; > 0 .. 100 */
-            bool survey_by_head;               /* default false */
-            char *head_of_clients;             /* default "head-1"; non-empty, <= 128 bytes */
-            int retry_after_days;              /* default 7; 0 .. 365 */
-            int max_attempts;                  /* default 3; 1 .. 100 */
-            double holdout_ratio;              /* default 0; 0 .. 1 */
+            /* stage1_assignee.<type>: who makes stage-1 calls; any role. A type
+             * not set there (stage1_set false) follows survey_by_head, then
+             * assignee (reactivation_stage1_role). */
+            role_t stage1_assignee[SALES_TYPE_COUNT];
+            bool stage1_set[SALES_TYPE_COUNT];
+            char **survey_team; /* ids; default none; required when a stage1_assignee is
+                                   survey_team */
+            size_t survey_team_count;
+            double evaluate_after_cycles; /* default 1.5; > 0 .. 100 */
+            bool survey_by_head;          /* default false */
+            char *head_of_clients;        /* default "head-1"; non-empty, <= 128 bytes */
+            int retry_after_days;         /* default 7; 0 .. 365 */
+            int max_attempts;             /* default 3; 1 .. 100 */
+            int outcome_due_days; /* default 5; 1 .. 365: a call without an outcome this many
+                                     calendar days after its due_at is escalated */
+            double holdout_ratio; /* default 0; 0 .. 1 */
         } reactivation;
         struct {
             double cycles;              /* default 1.5; > 0 .. 100 */

@@ -310,6 +310,34 @@ static int parse_topics(yschema_ctx_t *c, const yschema_row_t *r, const yschema_
     return 0;
 }
 
+/* rules.reactivation.survey_team: person ids, each once (a name twice would
+ * give that person twice the share); may be empty. The base is the config_t. */
+static int parse_ids(yschema_ctx_t *c, const yschema_row_t *r, const yschema_node_t *n,
+                     const char *path, void *base)
+{
+    config_t *cfg = base;
+    if (yschema_want_sequence(c, n, path, "a sequence of ids") < 0)
+        return -1;
+    for (size_t i = 0; i < yschema_count(n); i++) {
+        char ipath[YSCHEMA_PATH_MAX];
+        yschema_path_index(ipath, sizeof ipath, path, i);
+        if (yschema_want_string(c, r, yschema_item(n, i), ipath, "a non-empty id") < 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(yschema_text(yschema_item(n, i)), yschema_text(yschema_item(n, j))) == 0)
+                return yschema_fail(c, yschema_item(n, i), ipath, "duplicate id \"%s\"",
+                                    yschema_text(yschema_item(n, i)));
+    }
+    char **ids = NULL;
+    if (!copy_strings(n, &ids))
+        return yschema_fail(c, n, path, "out of memory");
+    yschema_free_strings(cfg->rules.reactivation.survey_team,
+                         cfg->rules.reactivation.survey_team_count);
+    cfg->rules.reactivation.survey_team = ids;
+    cfg->rules.reactivation.survey_team_count = yschema_count(n);
+    return 0;
+}
+
 static int parse_curve(yschema_ctx_t *c, const yschema_row_t *r, const yschema_node_t *n,
                        const char *path, void *base)
 {
@@ -380,6 +408,14 @@ static bool same_topics(const yschema_row_t *r, const void *a, const void *b)
     return strings_same(x->topics, x->topics_count, y->topics, y->topics_count);
 }
 
+static bool same_ids(const yschema_row_t *r, const void *a, const void *b)
+{
+    (void)r;
+    const config_t *x = a, *y = b;
+    return strings_same(x->rules.reactivation.survey_team, x->rules.reactivation.survey_team_count,
+                        y->rules.reactivation.survey_team, y->rules.reactivation.survey_team_count);
+}
+
 /* Present or not; the keys under it are compared one by one after this. */
 static bool same_curve(const yschema_row_t *r, const void *a, const void *b)
 {
@@ -399,6 +435,7 @@ const yschema_type_t config_weekdays = {parse_weekdays, YSCHEMA_VALUE, same_week
 const yschema_type_t config_holidays = {parse_holidays, YSCHEMA_VALUE, same_holidays};
 const yschema_type_t config_questions = {parse_questions, YSCHEMA_VALUE, same_questions};
 const yschema_type_t config_topics = {parse_topics, YSCHEMA_VALUE, same_topics};
+const yschema_type_t config_ids = {parse_ids, YSCHEMA_VALUE, same_ids};
 const yschema_type_t config_curve = {parse_curve, YSCHEMA_MAP, same_curve};
 
 /* ---- Addresses and secrets ------------------------------------------------- */

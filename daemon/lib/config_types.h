@@ -25,6 +25,7 @@ extern const yschema_type_t config_weekdays;  /* uint8_t: a set of mon .. sun */
 extern const yschema_type_t config_holidays;  /* sorted distinct dates "YYYY-MM-DD" */
 extern const yschema_type_t config_questions; /* char *[2]: exactly two strings */
 extern const yschema_type_t config_topics;    /* subscription prefixes of a sub input */
+extern const yschema_type_t config_ids;       /* rules.reactivation.survey_team (base: config_t) */
 /* security.curve: a mapping whose presence sets curve.enabled (base: the config_t). */
 extern const yschema_type_t config_curve;
 

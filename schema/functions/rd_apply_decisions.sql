@@ -1,7 +1,7 @@
 -- rd_apply_decisions: writes one scheduler round's decisions (built by
 -- daemon/schedule.c): episodes (inserted or updated, older first so that the
 -- one-open-episode index holds at every row) with their stage-1 outcome and
--- stage-2 script, decisions and their outbox rows (an output id already there
+-- stage-2 script and the state of its current call, decisions and their outbox rows (an output id already there
 -- is a decision already made: nothing changes), inputs marked as seen, and each
 -- client's next eval_at, status and manager_change reassignment. Returns the
 -- number of outbox rows written.
@@ -12,23 +12,24 @@ BEGIN
     INSERT INTO episodes AS e (client_id, kind, episode_no, reason, status, holdout, opened_at,
                                stage, attempts, last_call_at, retry_at, cycle_days, closed_at,
                                outcome, batch_id, stage1_outcome, stage2_script,
-                               order_arrivals_at_open)
+                               order_arrivals_at_open, call_state)
     SELECT x.client_id, x.kind, x.episode_no, x.reason, x.status, x.holdout, rd_ts(x.opened_at),
            x.stage, x.attempts, rd_ts(x.last_call_at), rd_ts(x.retry_at), x.cycle_days,
            rd_ts(x.closed_at), x.outcome, x.batch_id, x.stage1_outcome, x.stage2_script,
-           x.order_arrivals_at_open
+           x.order_arrivals_at_open, x.call_state
       FROM jsonb_to_recordset(p->'episodes') AS x(client_id text, kind text, episode_no int,
                reason text, status text, holdout boolean, opened_at bigint, stage smallint,
                attempts smallint, last_call_at bigint, retry_at bigint, cycle_days numeric,
                closed_at bigint, outcome text, batch_id text, stage1_outcome text,
-               stage2_script text, order_arrivals_at_open bigint)
+               stage2_script text, order_arrivals_at_open bigint, call_state text)
      ORDER BY x.client_id, x.kind, x.episode_no
     ON CONFLICT (client_id, kind, episode_no) DO UPDATE SET
         status = excluded.status, holdout = excluded.holdout, stage = excluded.stage,
         attempts = excluded.attempts, last_call_at = excluded.last_call_at,
         retry_at = excluded.retry_at, closed_at = excluded.closed_at,
         outcome = excluded.outcome, batch_id = excluded.batch_id,
-        stage1_outcome = excluded.stage1_outcome, stage2_script = excluded.stage2_script;
+        stage1_outcome = excluded.stage1_outcome, stage2_script = excluded.stage2_script,
+        call_state = excluded.call_state;
 
     INSERT INTO decisions (output_id, client_id, topic, episode_no, stage, attempt, script,
                            assignee_role, assignee_id, created_at, due_at)

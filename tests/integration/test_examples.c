@@ -334,7 +334,11 @@ static void start_router_output(int ack_timeout_s)
     char mode[64];
     snprintf(mode, sizeof mode, "mode: router, ack_timeout_s: %d", ack_timeout_s);
     const char *emit[3] = {mode, NULL, NULL};
-    h_write_config_emit(&h, "model: { every_hours: 0 }\n", "  nps: { active_days: 30 }\n", emit);
+    /* Escalations (task.escalation, issue 17) are kept beyond these flows, so
+     * the consumers see only the reactivation tasks they count. */
+    h_write_config_emit(&h, "model: { every_hours: 0 }\n",
+                        "  nps: { active_days: 30 }\n  reactivation: { outcome_due_days: 60 }\n",
+                        emit);
     cr_assert(h_start(&h), "daemon did not start");
     h_tick(&h, "2026-01-01T00:00:00Z");
 }

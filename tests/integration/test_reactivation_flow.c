@@ -18,11 +18,17 @@ static void *pull;
  * job would open a contact gap and move the stage-1 calls these flows check,
  * so NPS is kept to clients who ordered within 30 days here (test_ticks.c
  * checks how the two interleave). */
+/* These flows predate escalations (task.escalation after outcome_due_days,
+ * issue 17): they are kept beyond each flow so that the outputs and times
+ * checked here stay those of the rules under test (test_reactivation_roles.c
+ * checks escalations). */
 static void start(const char *rules)
 {
     void *out[3];
     char all[1024];
-    snprintf(all, sizeof all, "  nps: { active_days: 30 }\n%s", rules ? rules : "");
+    bool own = rules && strstr(rules, "reactivation:");
+    snprintf(all, sizeof all, "  nps: { active_days: 30 }\n%s%s", rules ? rules : "",
+             own ? "" : "  reactivation: { outcome_due_days: 365 }\n");
     h_start_flow(&h, all, out);
     pull = out[0];
 }
@@ -232,7 +238,7 @@ Test(reactivation_flow, an_import_of_history_yields_one_task_now_not_one_per_mis
 
 Test(reactivation_flow, batch_mode_emits_due_clients_together_at_the_run)
 {
-    start("  reactivation: { mode: batch, batch_every_days: 30 }\n");
+    start("  reactivation: { mode: batch, batch_every_days: 30, outcome_due_days: 365 }\n");
     tick("2026-01-01T00:00:00Z");
     history("b1");
     history("b2");

@@ -1063,3 +1063,82 @@ Test(config, security_curve_reads_its_keys_and_requires_server_keys_where_it_con
     }
     rmdir(dir);
 }
+
+/* Issue 17: stage1_assignee names any role, survey_team among them; a role
+ * without a team is an error at the key that makes it one. */
+Test(config, stage1_assignee_and_survey_team)
+{
+    config_t *cfg = load(MINIMAL "rules:\n"
+                                 "  reactivation:\n"
+                                 "    stage1_assignee: { transactional: survey_team,\n"
+                                 "                       strategic: head_of_clients }\n"
+                                 "    survey_team: [s-1, s-2]\n");
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert(cfg->rules.reactivation.stage1_set[SALES_TRANSACTIONAL]);
+    cr_assert_eq(cfg->rules.reactivation.stage1_assignee[SALES_TRANSACTIONAL], ROLE_SURVEY_TEAM);
+    cr_assert_eq(cfg->rules.reactivation.stage1_assignee[SALES_STRATEGIC], ROLE_HEAD_OF_CLIENTS);
+    cr_assert_not(cfg->rules.reactivation.stage1_set[SALES_CONSULTATIVE]);
+    cr_assert_eq(cfg->rules.reactivation.survey_team_count, 2);
+    cr_assert_str_eq(cfg->rules.reactivation.survey_team[1], "s-2");
+    cr_assert_str_eq(config_role_name(ROLE_SURVEY_TEAM), "survey_team");
+    config_destroy(&cfg);
+
+    assert_error(MINIMAL "rules:\n"
+                         "  reactivation:\n"
+                         "    stage1_assignee: { consultative: survey_team }\n",
+                 "cfg.yaml:11:5: rules.reactivation.stage1_assignee: stage1_assignee.consultative "
+                 "is survey_team but survey_team names nobody");
+    assert_error(MINIMAL "rules:\n"
+                         "  reactivation:\n"
+                         "    survey_team: []\n"
+                         "    stage1_assignee: { consultative: survey_team }\n",
+                 "cfg.yaml:11:5: rules.reactivation.survey_team: stage1_assignee.consultative "
+                 "is survey_team but survey_team names nobody");
+    assert_error(MINIMAL "rules:\n"
+                         "  reactivation:\n"
+                         "    survey_team: [a, b, a]\n",
+                 "cfg.yaml:11:25: rules.reactivation.survey_team[2]: duplicate id \"a\"");
+    /* stage 2 stays with account or development managers */
+    config_t *bad =
+        load(MINIMAL "rules: { reactivation: { assignee: { strategic: survey_team } } }\n");
+    cr_assert_null(bad);
+    config_destroy(&bad);
+}
+
+/* Issue 17: mode as a map by sales type (left out: continuous) or a name. */
+Test(config, reactivation_mode_by_sales_type)
+{
+    config_t *cfg = load(MINIMAL "rules:\n"
+                                 "  reactivation:\n"
+                                 "    mode: { transactional: continuous, consultative: batch,\n"
+                                 "            strategic: batch }\n");
+    cr_assert_not_null(cfg, "%s", err);
+    const react_mode_t *of = cfg->rules.reactivation.mode_of;
+    cr_assert_eq(of[SALES_TRANSACTIONAL], REACT_CONTINUOUS);
+    cr_assert_eq(of[SALES_TRANSACTIONAL_CONSULTATIVE], REACT_CONTINUOUS);
+    cr_assert_eq(of[SALES_CONSULTATIVE], REACT_BATCH);
+    cr_assert_eq(of[SALES_STRATEGIC], REACT_BATCH);
+    cr_assert_eq(cfg->rules.reactivation.mode, REACT_BATCH);
+    config_destroy(&cfg);
+
+    cfg = load(MINIMAL "rules: { reactivation: { mode: batch } }\n");
+    cr_assert_not_null(cfg, "%s", err);
+    for (int t = 0; t < SALES_TYPE_COUNT; t++)
+        cr_assert_eq(cfg->rules.reactivation.mode_of[t], REACT_BATCH);
+    config_destroy(&cfg);
+
+    cfg = load(MINIMAL);
+    cr_assert_not_null(cfg, "%s", err);
+    for (int t = 0; t < SALES_TYPE_COUNT; t++)
+        cr_assert_eq(cfg->rules.reactivation.mode_of[t], REACT_CONTINUOUS);
+    config_destroy(&cfg);
+
+    config_t *bad = load(MINIMAL "rules: { reactivation: { mode: { transactional: weekly } } }\n");
+    cr_assert_null(bad);
+    cr_assert(strstr(err, "rules.reactivation.mode.transactional") != NULL, "%s", err);
+    config_destroy(&bad);
+    bad = load(MINIMAL "rules: { reactivation: { mode: { retail: batch } } }\n");
+    cr_assert_null(bad);
+    cr_assert(strstr(err, "rules.reactivation.mode.retail: unknown key") != NULL, "%s", err);
+    config_destroy(&bad);
+}

@@ -227,6 +227,7 @@ Test(output, topics_ids_and_streams)
         {OUTPUT_GIFT_RISK, "alert.gift_risk", "alert_id", "gift_risk"},
         {OUTPUT_NPS_SURVEY, "job.nps_survey", "job_id", "nps"},
         {OUTPUT_NPS_FOLLOWUP, "task.nps_followup", "task_id", "nps"},
+        {OUTPUT_ESCALATION, "task.escalation", "task_id", "reactivation"},
     };
     cr_assert_eq(sizeof cases / sizeof *cases, OUTPUT_KIND_COUNT);
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -254,4 +255,39 @@ Test(output, a_copy_owns_its_strings)
     cr_assert_null(copy.assignee_id);
     output_clear(&copy);
     cr_assert_null(copy.client_id);
+}
+
+/* Issue 17: task.escalation names the task it chases; the survey team role. */
+Test(output, task_escalation_and_the_survey_team_role)
+{
+    output_t o =
+        make(OUTPUT_ESCALATION, "te-1", "c-5", "2027-03-06T07:00:00Z", "2026-11-20T07:00:00Z");
+    o.assignee_id = "head-1";
+    o.role = ROLE_HEAD_OF_CLIENTS;
+    o.due_at = eng_at("2027-03-08T06:00:00Z");
+    o.escalation.escalated_task_id = "rt-\"9";
+    o.escalation.episode = 2;
+    o.escalation.stage = 1;
+    o.escalation.attempt = 1;
+    expect_body(&o, "{\"task_id\":\"te-1\",\"client_id\":\"c-5\","
+                    "\"created_at\":\"2027-03-06T07:00:00.000000Z\","
+                    "\"escalated_task_id\":\"rt-\\\"9\","
+                    "\"assignee\":{\"role\":\"head_of_clients\",\"id\":\"head-1\"},"
+                    "\"due_at\":\"2027-03-08T06:00:00.000000Z\"" CONTEXT(
+                        "106.00", "2026-11-20T07:00:00.000000Z"));
+
+    output_t t =
+        make(OUTPUT_REACTIVATION, "rt-1", "c-5", "2027-03-06T07:00:00Z", "2026-11-20T07:00:00Z");
+    t.assignee_id = "s-2";
+    t.role = ROLE_SURVEY_TEAM;
+    t.task.stage = 1;
+    t.task.script = "ideal_supplier_survey";
+    t.task.reason = "missed_cycles";
+    t.task.episode = 1;
+    t.task.attempt = 1;
+    jbuf_t b = JBUF_INIT;
+    output_render(&t, &b);
+    cr_expect(strstr(b.data, "\"assignee\":{\"role\":\"survey_team\",\"id\":\"s-2\"}") != NULL,
+              "%s", b.data);
+    jbuf_free(&b);
 }

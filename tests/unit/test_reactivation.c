@@ -264,7 +264,8 @@ Test(reactivation, stage_1_outcomes_lead_to_the_matching_wakeup_call)
         {"forgot", "wakeup_forgot", "account_manager", false},
         {"manager_change", "wakeup_offended", "head_of_clients", true},
     };
-    load(NULL);
+    /* escalations (issue 17) pushed past the window: this checks the give-up */
+    load("  reactivation: { outcome_due_days: 365 }\n");
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         decisions_reset(eng_out);
         client_t c = client("transactional", T0 - 61 * DAY);
@@ -468,7 +469,8 @@ Test(reactivation, an_episode_without_an_order_closes_as_not_returned_after_the_
         {45 * DAY, "not_returned"},
         {90 * DAY, "not_returned"},
     };
-    load(NULL);
+    /* escalations (issue 17) pushed past the window: this checks the give-up */
+    load("  reactivation: { outcome_due_days: 365 }\n");
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         decisions_reset(eng_out);
         client_t c = client("transactional", T0 - 61 * DAY);
@@ -513,7 +515,8 @@ Test(reactivation, an_order_after_not_returned_is_a_late_return_and_the_client_m
 
 Test(reactivation, a_stage_1_call_never_answered_is_given_up_too)
 {
-    load(NULL);
+    /* escalations (issue 17) pushed past the window: this checks the give-up */
+    load("  reactivation: { outcome_due_days: 365 }\n");
     client_t c = client("transactional", T0 - 61 * DAY);
     cr_assert_eq(eval(&c, T0), T0 + 45 * DAY);
     eval(&c, T0 + 45 * DAY);
@@ -615,5 +618,211 @@ Test(reactivation, the_next_order_is_the_next_to_arrive_whatever_its_ts)
     eval(&c, next);
     cr_assert_eq(output_count(), 2);
     cr_assert_eq(c.react.episode_no, 2);
+    release(&c);
+}
+
+/* Issue 17: who makes the stage-1 call, per sales type. A type left out of
+ * stage1_assignee follows survey_by_head, then `assignee`; stage 2 always
+ * follows `assignee`. */
+Test(reactivation, stage1_assignee_by_sales_type_with_survey_by_head_as_fallback)
+{
+    static const struct {
+        const char *rules;
+        const char *type;
+        const char *role1, *id1; /* stage 1 */
+        const char *role2;       /* stage 2 */
+    } cases[] = {
+        {NULL, "transactional", "account_manager", "am-1", "account_manager"},
+        {"  reactivation: { stage1_assignee: { transactional: head_of_clients } }\n",
+         "transactional", "head_of_clients", "head-1", "account_manager"},
+        {"  reactivation: { stage1_assignee: { transactional: development_manager } }\n",
+         "transactional", "development_manager", "dm-1", "account_manager"},
+        {"  reactivation: { stage1_assignee: { transactional: account_manager },\n"
+         "                  survey_by_head: true }\n",
+         "transactional", "account_manager", "am-1", "account_manager"},
+        {"  reactivation: { stage1_assignee: { strategic: account_manager },\n"
+         "                  survey_by_head: true }\n",
+         "transactional", "head_of_clients", "head-1", "account_manager"},
+        {"  reactivation: { stage1_assignee: { transactional: survey_team },\n"
+         "                  survey_team: [s-1] }\n",
+         "transactional", "survey_team", "s-1", "account_manager"},
+        {"  reactivation: { stage1_assignee: { strategic: account_manager } }\n", "strategic",
+         "account_manager", "am-1", "development_manager"},
+        {"  reactivation: { stage1_assignee: { transactional: survey_team },\n"
+         "                  survey_team: [s-1] }\n",
+         "strategic", "development_manager", "dm-1", "development_manager"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        load(cases[i].rules);
+        client_t c = client(cases[i].type, T0 - 61 * DAY);
+        c.development_manager_id = strdup("dm-1");
+        if (strcmp(cases[i].type, "transactional") == 0) {
+            eval(&c, T0);
+        } else {
+            deal_in_t deal = {.deal_id = "d-1", .ts = T0};
+            c.deals = &deal;
+            c.deals_count = 1;
+            eval(&c, T0);
+            c.deals = NULL;
+            c.deals_count = 0;
+        }
+        cr_assert_eq(output_count(), 1, "case %zu", i);
+        expect_task(0, (want_t){.stage = 1, .role = cases[i].role1, .id = cases[i].id1});
+        answer(&c, "forgot", T0 + HOUR);
+        cr_assert_eq(output_count(), 2, "case %zu", i);
+        expect_task(1, (want_t){.stage = 2, .role = cases[i].role2});
+        release(&c);
+        eng_teardown();
+    }
+}
+
+/* The survey team: the same member for the same client (its retries too),
+ * the clients spread evenly over the team. */
+Test(reactivation, a_survey_team_member_is_chosen_stably_and_evenly)
+{
+    load("  reactivation: { stage1_assignee: { transactional: survey_team },\n"
+         "                  survey_team: [s-1, s-2, s-3, s-4] }\n");
+    int per_member[4] = {0};
+    for (int i = 0; i < 4000; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "c-%d", i);
+        const char *m = reactivation_survey_member(eng_cfg, id);
+        cr_assert_str_eq(m, reactivation_survey_member(eng_cfg, id), "stable");
+        per_member[m[2] - '1']++;
+    }
+    for (int k = 0; k < 4; k++)
+        cr_expect(per_member[k] > 900 && per_member[k] < 1100, "s-%d holds %d of 4000", k + 1,
+                  per_member[k]);
+
+    client_t c = client("transactional", T0 - 61 * DAY);
+    const char *member = reactivation_survey_member(eng_cfg, c.client_id);
+    eval(&c, T0);
+    expect_task(0, (want_t){.role = "survey_team", .id = member});
+    answer(&c, "no_answer", T0 + HOUR);
+    eval(&c, T0 + 8 * DAY);
+    cr_assert_eq(output_count(), 2);
+    expect_task(1, (want_t){.stage = 1, .role = "survey_team", .id = member});
+    release(&c);
+}
+
+/* Issue 17: the mode per sales type. Continuous types are called at once; a
+ * batch type waits for the run; a type left out of the map is continuous; a
+ * plain name still holds for every type. */
+Test(reactivation, the_mode_is_chosen_by_sales_type)
+{
+    static const struct {
+        const char *mode;
+        const char *type;
+        bool batch;
+    } cases[] = {
+        {"{ transactional: continuous, transactional_consultative: batch }", "transactional",
+         false},
+        {"{ transactional: continuous, transactional_consultative: batch }",
+         "transactional_consultative", true},
+        {"{ transactional: batch }", "transactional", true},
+        {"{ consultative: batch }", "transactional", false},
+        {"{ consultative: batch }", "consultative", true},
+        {"{ transactional: batch }", "strategic", false},
+        {"batch", "strategic", true},
+        {"continuous", "transactional_consultative", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char rules[256];
+        snprintf(rules, sizeof rules,
+                 "  reactivation: { mode: %s, batch: { every: month, day: 1 } }\n", cases[i].mode);
+        load(rules);
+        client_t c = client(cases[i].type, T0 - 61 * DAY);
+        deal_in_t deal = {.deal_id = "d-1", .ts = T0};
+        c.deals = &deal; /* triggers consultative and strategic; ignored by the others */
+        c.deals_count = 1;
+        int64_t next = eval(&c, T0);
+        c.deals = NULL;
+        c.deals_count = 0;
+        if (cases[i].batch) {
+            cr_assert_eq(output_count(), 0, "case %zu: queued", i);
+            cr_assert_eq(next, eng_at("2026-12-01T06:00:00Z"), "case %zu: the monthly run", i);
+            eval(&c, next);
+            cr_assert_eq(output_count(), 1, "case %zu", i);
+            eng_expect_fields({"batch_id", task(0)->task.batch_id, "batch-2026-12-01"});
+        } else {
+            cr_assert_eq(output_count(), 1, "case %zu: at once", i);
+            eng_expect_fields({"batch_id", task(0)->task.batch_id, NULL});
+        }
+        release(&c);
+        eng_teardown();
+    }
+}
+
+/* Issue 17: a call without an outcome outcome_due_days (5) calendar days after
+ * its due_at yields one task.escalation to the head of clients. */
+Test(reactivation, a_call_without_an_outcome_is_escalated_once_after_outcome_due_days)
+{
+    load(NULL);
+    client_t c = client("transactional", T0 - 61 * DAY);
+    int64_t next = eval(&c, T0); /* stage 1, due at once (T0 is a working hour) */
+    cr_assert_eq(next, T0 + 5 * DAY, "looked at again when the escalation is due");
+    cr_assert_eq(eval(&c, T0 + 5 * DAY - 1), T0 + 5 * DAY);
+    cr_assert_eq(output_count(), 1, "not yet");
+    next = eval(&c, T0 + 5 * DAY);
+    cr_assert_eq(output_count(), 2);
+    const output_t *x = eng_output(1);
+    cr_assert_eq(x->kind, OUTPUT_ESCALATION);
+    cr_assert_str_eq(eng_stream(1), "reactivation");
+    eng_expect_fields({"escalated_task_id", x->escalation.escalated_task_id, task(0)->id},
+                      {"assignee.role", eng_role(1), "head_of_clients"},
+                      {"assignee.id", x->assignee_id, "head-1"});
+    cr_assert_eq(x->created_at, T0 + 5 * DAY);
+    cr_assert_eq(x->due_at, T0 + 5 * DAY); /* Monday 10:00 Moscow: open */
+    cr_assert(ids_differ(0, 1));
+    cr_assert_str_eq(c.react.call_state, "escalated");
+    cr_assert_eq(next, T0 + 45 * DAY, "then only the give-up");
+    eval(&c, T0 + 6 * DAY);
+    cr_assert_eq(output_count(), 2, "once per escalated task");
+
+    /* A late outcome still counts; the next call is chased on its own. */
+    answer(&c, "forgot", T0 + 7 * DAY);
+    cr_assert_eq(output_count(), 3);
+    expect_task(2, (want_t){.stage = 2});
+    eval(&c, T0 + 12 * DAY);
+    cr_assert_eq(output_count(), 4);
+    cr_assert_eq(eng_output(3)->kind, OUTPUT_ESCALATION);
+    cr_assert_str_eq(eng_output(3)->escalation.escalated_task_id, task(2)->id);
+    cr_assert(ids_differ(1, 3));
+    release(&c);
+}
+
+Test(reactivation, no_escalation_when_the_outcome_arrives_in_time)
+{
+    static const char *const outcomes[] = {"no_answer", "forgot", "not_target", "offended"};
+    for (size_t i = 0; i < sizeof outcomes / sizeof *outcomes; i++) {
+        load("  reactivation: { outcome_due_days: 3, retry_after_days: 30 }\n");
+        client_t c = client("transactional", T0 - 61 * DAY);
+        eval(&c, T0);
+        answer(&c, outcomes[i], T0 + 3 * DAY - 1); /* just in time */
+        size_t n = output_count();
+        for (int64_t t = T0 + 3 * DAY; t <= T0 + 3 * DAY + HOUR; t += HOUR)
+            eval(&c, t);
+        cr_assert_eq(output_count(), n, "%s", outcomes[i]);
+        for (size_t k = 0; k < n; k++)
+            cr_assert_neq(eng_output(k)->kind, OUTPUT_ESCALATION, "%s", outcomes[i]);
+        release(&c);
+        eng_teardown();
+    }
+}
+
+/* Calendar days from due_at, not from created_at: a call decided on a
+ * Saturday evening is due Monday 09:00 Moscow, escalated Saturday 09:00. */
+Test(reactivation, the_escalation_counts_calendar_days_from_due_at)
+{
+    load(NULL);
+    int64_t saturday = eng_at("2026-11-28T20:00:00Z");
+    client_t c = client("transactional", saturday - 61 * DAY);
+    int64_t next = eval(&c, saturday);
+    cr_assert_eq(task(0)->due_at, eng_at("2026-11-30T06:00:00Z"));
+    cr_assert_eq(next, eng_at("2026-12-05T06:00:00Z"));
+    eval(&c, next);
+    cr_assert_eq(output_count(), 2);
+    /* made on a Saturday: due at the next opening, Monday */
+    cr_assert_eq(eng_output(1)->due_at, eng_at("2026-12-07T06:00:00Z"));
     release(&c);
 }
