@@ -659,6 +659,58 @@ static reject_reason_t parse_nps_response(ctx_t *c)
     return REJ_NONE;
 }
 
+/*
+ * reactivation.outcome `complaints`: absent or null (none), or an array of at
+ * most EVENT_COMPLAINTS_MAX objects each with a string `category` that is a
+ * valid id and a string `text` (free text, cut like any other). The first bad
+ * element is named by its index in `why`.
+ */
+static reject_reason_t read_complaints(ctx_t *c)
+{
+    const json_t *arr;
+    TRY(lookup(c, "complaints", false, &arr));
+    if (arr == NULL)
+        return REJ_NONE;
+    if (json_type(arr) != JSON_ARRAY)
+        return type_error(c, "complaints", "an array of {category, text}", arr);
+    size_t n = json_array_size(arr);
+    if (n > EVENT_COMPLAINTS_MAX)
+        return reject(c, REJ_BAD_VALUE, "field \"complaints\": more than %d complaints (%zu)",
+                      EVENT_COMPLAINTS_MAX, n);
+    event_t *ev = c->ev;
+    ev->complaints = calloc(n ? n : 1, sizeof *ev->complaints);
+    if (ev->complaints == NULL)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        const json_t *el = json_array_at(arr, i);
+        if (json_type(el) != JSON_OBJECT)
+            return reject(c, REJ_BAD_TYPE, "field \"complaints\"[%zu]: expected an object, got %s",
+                          i, json_type_name(json_type(el)));
+        const json_t *cat = json_object_get(el, "category");
+        const json_t *text = json_object_get(el, "text");
+        if (cat == NULL || json_type(cat) == JSON_NULL || text == NULL ||
+            json_type(text) == JSON_NULL)
+            return reject(c, REJ_MISSING_FIELD, "field \"complaints\"[%zu]: missing \"%s\"", i,
+                          cat == NULL || json_type(cat) == JSON_NULL ? "category" : "text");
+        if (json_type(cat) != JSON_STRING || json_type(text) != JSON_STRING)
+            return reject(c, REJ_BAD_TYPE,
+                          "field \"complaints\"[%zu].%s: expected a string, got %s", i,
+                          json_type(cat) != JSON_STRING ? "category" : "text",
+                          json_type_name(json_type(json_type(cat) != JSON_STRING ? cat : text)));
+        const char *problem = id_problem(json_string(cat), json_string_len(cat));
+        if (problem != NULL) {
+            char ex[EXCERPT_BUF];
+            value_excerpt(ex, sizeof ex, cat);
+            return reject(c, REJ_BAD_VALUE, "field \"complaints\"[%zu].category: %s: %s", i,
+                          problem, ex);
+        }
+        ev->complaints[i].category = xstrndup(json_string(cat), json_string_len(cat));
+        ev->complaints[i].text = take_text(c, "complaints.text", text);
+        ev->complaint_count = i + 1;
+    }
+    return REJ_NONE;
+}
+
 static reject_reason_t parse_reactivation_outcome(ctx_t *c)
 {
     event_t *ev = c->ev;
@@ -666,6 +718,7 @@ static reject_reason_t parse_reactivation_outcome(ctx_t *c)
     TRY(read_enum(c, "outcome", true, outcome_names, &ev->outcome));
     TRY(read_ts(c));
     TRY(read_text(c, "comment", &ev->comment));
+    TRY(read_complaints(c));
     return REJ_NONE;
 }
 
@@ -773,5 +826,10 @@ void event_clear(event_t *ev)
                        &ev->outcome};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         free(*fields[i]);
+    for (size_t i = 0; i < ev->complaint_count; i++) {
+        free(ev->complaints[i].category);
+        free(ev->complaints[i].text);
+    }
+    free(ev->complaints);
     memset(ev, 0, sizeof *ev);
 }

@@ -75,6 +75,17 @@ typedef struct {
     size_t kept_len;   /* bytes kept, at most EVENT_TEXT_MAX */
 } event_truncation_t;
 
+/* One complaint of a reactivation.outcome: an ids-like category (at most
+ * EVENT_ID_MAX bytes) and free text (cut to EVENT_TEXT_MAX like other text). */
+typedef struct {
+    char *category;
+    char *text;
+} event_complaint_t;
+
+/* Complaints one outcome may carry: a survey call yields a handful; the bound
+ * keeps one message from writing thousands of rows. */
+#define EVENT_COMPLAINTS_MAX 64
+
 typedef struct event {
     event_type_t type;
 
@@ -113,6 +124,9 @@ typedef struct event {
     char *comment;
     char *outcome; /* reactivation.outcome: one of the six names */
     int score;     /* nps.response: 0..10 */
+    /* reactivation.outcome `complaints`, in the order sent (NULL, 0 when absent). */
+    event_complaint_t *complaints;
+    size_t complaint_count;
 
     /* Free-text fields cut to EVENT_TEXT_MAX, in the order they were read: the
      * first EVENT_TRUNCATED_MAX of them; truncated_count counts them all, and is

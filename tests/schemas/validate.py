@@ -167,7 +167,10 @@ def topics_in_code(source):
     for name in sorted(os.listdir(workers)):
         if name.endswith(".c"):
             with open(os.path.join(workers, name), encoding="utf-8") as f:
-                outputs |= set(re.findall(r'\.topic\s*=\s*"([^"]+)"', f.read()))
+                text = f.read()
+                outputs |= set(re.findall(r'\.topic\s*=\s*"([^"]+)"', text))
+                # workers/output.c: the typed outputs' table, one row per kind
+                outputs |= set(re.findall(r'\[OUTPUT_\w+\]\s*=\s*\{"([^"]+)"', text))
     return inputs, outputs
 
 
