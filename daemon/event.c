@@ -62,6 +62,7 @@ static const char *const type_names[EV_TYPE_COUNT] = {
     [EV_NPS_RESPONSE] = "nps.response",
     [EV_REACTIVATION_OUTCOME] = "reactivation.outcome",
     [EV_CLOCK_TICK] = "clock.tick",
+    [EV_IMPROVEMENT_RECORDED] = "improvement.recorded",
 };
 
 static const char *const reject_names[REJ_REASON_COUNT] = {
@@ -85,8 +86,8 @@ static const char *const outcome_names[] = {"offended",       "forgot",    "not_
                                             "manager_change", "no_answer", NULL};
 
 /* The ids a router ack names, in the contract's order of preference. */
-static const char *const ack_fields[] = {"order_id", "deal_id",   "job_id",
-                                         "task_id",  "client_id", NULL};
+static const char *const ack_fields[] = {"order_id",       "deal_id",   "job_id", "task_id",
+                                         "improvement_id", "client_id", NULL};
 
 /* The same, restricted to the fields each topic defines: an extra field a
  * topic ignores never names its ack (so an accepted message is always acked
@@ -106,6 +107,7 @@ static const ack_field_t topic_ack_fields[EV_TYPE_COUNT][3] = {
     [EV_NPS_RESPONSE] = {{"job_id", true}, {"client_id", false}},
     [EV_REACTIVATION_OUTCOME] = {{"task_id", false}},
     [EV_CLOCK_TICK] = {{"ts", false}},
+    [EV_IMPROVEMENT_RECORDED] = {{"improvement_id", false}},
 };
 
 const char *event_type_name(event_type_t type)
@@ -722,6 +724,29 @@ static reject_reason_t parse_reactivation_outcome(ctx_t *c)
     return REJ_NONE;
 }
 
+/*
+ * improvement.recorded: made for one client (client_id) or for every client
+ * who complained in a category (category): exactly one of the two. Both is a
+ * bad value (which one was meant cannot be told), neither a missing field.
+ */
+static reject_reason_t parse_improvement_recorded(ctx_t *c)
+{
+    event_t *ev = c->ev;
+    TRY(read_id(c, "improvement_id", true, &ev->improvement_id));
+    TRY(read_ts(c));
+    const json_t *text;
+    TRY(read_string(c, "text", true, &text));
+    ev->text = take_text(c, "text", text);
+    TRY(read_id(c, "client_id", false, &ev->client_id));
+    TRY(read_id(c, "category", false, &ev->category));
+    if (ev->client_id != NULL && ev->category != NULL)
+        return reject(c, REJ_BAD_VALUE,
+                      "fields \"client_id\" and \"category\": expected exactly one, got both");
+    if (ev->client_id == NULL && ev->category == NULL)
+        return reject(c, REJ_MISSING_FIELD, "missing field \"client_id\" or \"category\"");
+    return REJ_NONE;
+}
+
 static reject_reason_t parse_clock_tick(ctx_t *c)
 {
     TRY(read_ts(c));
@@ -737,6 +762,7 @@ static reject_reason_t (*const topic_parsers[EV_TYPE_COUNT])(ctx_t *) = {
     [EV_NPS_RESPONSE] = parse_nps_response,
     [EV_REACTIVATION_OUTCOME] = parse_reactivation_outcome,
     [EV_CLOCK_TICK] = parse_clock_tick,
+    [EV_IMPROVEMENT_RECORDED] = parse_improvement_recorded,
 };
 
 /* --- entry points --------------------------------------------------------- */
@@ -823,7 +849,10 @@ void event_clear(event_t *ev)
                        &ev->competitor,
                        &ev->reason,
                        &ev->comment,
-                       &ev->outcome};
+                       &ev->outcome,
+                       &ev->improvement_id,
+                       &ev->text,
+                       &ev->category};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         free(*fields[i]);
     for (size_t i = 0; i < ev->complaint_count; i++) {

@@ -39,6 +39,7 @@ typedef enum {
     EV_NPS_RESPONSE,
     EV_REACTIVATION_OUTCOME,
     EV_CLOCK_TICK,
+    EV_IMPROVEMENT_RECORDED, /* contract V2; last, so the older numbers stay */
     EV_TYPE_COUNT
 } event_type_t;
 
@@ -95,7 +96,7 @@ typedef struct event {
     bool has_seq; /* seq present (and source present) */
 
     /* The id acknowledged in router mode: the first of order_id, deal_id, job_id,
-     * task_id, client_id that the message has among the fields its topic defines
+     * task_id, improvement_id, client_id that the message has among the fields its topic defines
      * (any of them for an unknown topic; present and not null); for clock.tick,
      * its ts as sent. NULL (an empty nack id) when that first field is not a
      * valid id: a later field is never used in its place. */
@@ -124,6 +125,10 @@ typedef struct event {
     char *comment;
     char *outcome; /* reactivation.outcome: one of the six names */
     int score;     /* nps.response: 0..10 */
+    /* improvement.recorded: its id, text and (instead of client_id) category. */
+    char *improvement_id;
+    char *text;
+    char *category;
     /* reactivation.outcome `complaints`, in the order sent (NULL, 0 when absent). */
     event_complaint_t *complaints;
     size_t complaint_count;

@@ -74,6 +74,9 @@ void store_json_event(jbuf_t *b, const event_t *ev, const char *sq)
     put_str(b, "reason", ev->reason);
     put_str(b, "comment", ev->comment);
     put_str(b, "outcome", ev->outcome);
+    put_str(b, "improvement_id", ev->improvement_id);
+    put_str(b, "text", ev->text);
+    put_str(b, "category", ev->category);
     if (ev->type == EV_NPS_RESPONSE)
         jbuf_printf(b, ",\"score\":%d", ev->score);
     if (ev->complaint_count > 0) {

@@ -20,3 +20,19 @@ CREATE TABLE complaints (
 );
 CREATE INDEX complaints_client ON complaints (client_id, arrived_at);
 CREATE INDEX complaints_category ON complaints (category, arrived_at);
+
+-- An improvement the commercial director decided (improvement.recorded): for
+-- one client (client_id) or for every client who complained in a category
+-- (category), exactly one of the two. Stored once per improvement_id: a
+-- duplicate changes nothing. arrived_at as for complaints.
+CREATE TABLE improvements (
+    improvement_id text PRIMARY KEY,
+    client_id      text,
+    category       text,
+    text           text NOT NULL,
+    ts             timestamptz NOT NULL,
+    arrived_at     timestamptz NOT NULL,
+    CHECK ((client_id IS NULL) <> (category IS NULL))
+);
+CREATE INDEX improvements_client ON improvements (client_id, arrived_at) WHERE client_id IS NOT NULL;
+CREATE INDEX improvements_category ON improvements (category, arrived_at) WHERE category IS NOT NULL;

@@ -200,6 +200,14 @@ BEGIN
       FROM rd_ev WHERE t = 'nps.response' ORDER BY client_id, coalesce(job_id, ''), ts, i
     ON CONFLICT DO NOTHING;
 
+    -- Improvements (contract V2): once per improvement_id; the first of a
+    -- batch wins, as with every other duplicate.
+    INSERT INTO improvements (improvement_id, client_id, category, text, ts, arrived_at)
+    SELECT DISTINCT ON (e->>'improvement_id') e->>'improvement_id', client_id, e->>'category',
+           e->>'text', ts, v_arrival
+      FROM rd_ev WHERE t = 'improvement.recorded' ORDER BY e->>'improvement_id', i
+    ON CONFLICT DO NOTHING;
+
     -- An outcome finds its client through the decision that issued the task;
     -- one for a task we never issued is kept (client_id NULL) and reported.
     WITH ins AS (

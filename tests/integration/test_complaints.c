@@ -95,3 +95,27 @@ Test(complaints, are_stored_per_client_episode_and_task_once)
     h_tick(&h, "2026-03-02T13:00:00Z");
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM complaints"), "2");
 }
+
+Test(complaints, an_improvement_is_stored_once_by_its_id)
+{
+    start(NULL);
+    h_tick(&h, "2026-03-01T00:00:00Z");
+    send_ok("improvement.recorded",
+            "{\"improvement_id\":\"imp-1\",\"ts\":\"2026-03-01T09:00:00Z\",\"text\":\"same-day "
+            "shipping\",\"category\":\"delivery\"}");
+    send_ok("improvement.recorded",
+            "{\"improvement_id\":\"imp-2\",\"ts\":\"2026-03-01T09:00:00Z\",\"text\":\"wholesale "
+            "prices\",\"client_id\":\"c1\"}");
+    /* a duplicate with other fields: acknowledged, changes nothing */
+    send_ok("improvement.recorded",
+            "{\"improvement_id\":\"imp-1\",\"ts\":\"2026-03-02T09:00:00Z\",\"text\":\"other\","
+            "\"client_id\":\"c2\"}");
+    h_tick(&h, "2026-03-01T01:00:00Z");
+    cr_assert_str_eq(h_sql(&h, "SELECT string_agg(format('%s/%s/%s/%s', improvement_id, "
+                               "coalesce(client_id, '-'), coalesce(category, '-'), text), ';' "
+                               "ORDER BY improvement_id) FROM improvements"),
+                     "imp-1/-/delivery/same-day shipping;imp-2/c1/-/wholesale prices");
+    cr_assert_str_eq(h_sql(&h, "SELECT DISTINCT rd_us(arrived_at) = rd_us('2026-03-01T00:00:00Z') "
+                               "FROM improvements"),
+                     "t");
+}

@@ -111,3 +111,67 @@ Test(event_complaints, rejects_more_than_the_bound)
     cr_expect(strstr(why, "more than 64 complaints") != NULL, "%s", why);
     event_clear(&ev);
 }
+
+#define IMPROVEMENT                                                                                \
+    "\"improvement_id\":\"imp-1\",\"ts\":\"2026-03-10T09:00:00Z\",\"text\":\"faster\""
+
+Test(event_complaints, accepts_an_improvement_for_a_client_or_a_category)
+{
+    event_t ev;
+    cr_assert_eq(parse("improvement.recorded", "{" IMPROVEMENT ",\"category\":\"delivery\"}", &ev),
+                 REJ_NONE, "%s", why);
+    cr_expect_eq(ev.type, EV_IMPROVEMENT_RECORDED);
+    cr_expect_str_eq(ev.improvement_id, "imp-1");
+    cr_expect_str_eq(ev.ack_id, "imp-1");
+    cr_expect_str_eq(ev.text, "faster");
+    cr_expect_str_eq(ev.category, "delivery");
+    cr_expect_null(ev.client_id);
+    cr_expect_str_eq(ev.ts, "2026-03-10T09:00:00.000000Z");
+    event_clear(&ev);
+
+    cr_assert_eq(parse("improvement.recorded",
+                       "{" IMPROVEMENT ",\"client_id\":\"c-17\",\"category\":null}", &ev),
+                 REJ_NONE, "%s", why);
+    cr_expect_str_eq(ev.client_id, "c-17");
+    cr_expect_null(ev.category);
+    cr_expect_str_eq(ev.ack_id, "imp-1", "acked by improvement_id, not client_id");
+    event_clear(&ev);
+}
+
+Test(event_complaints, rejects_an_improvement_without_exactly_one_target)
+{
+    static const bad_t cases[] = {
+        {"{" IMPROVEMENT "}", REJ_MISSING_FIELD, "missing field \"client_id\" or \"category\""},
+        {"{" IMPROVEMENT ",\"client_id\":null,\"category\":null}", REJ_MISSING_FIELD,
+         "missing field \"client_id\" or \"category\""},
+        {"{" IMPROVEMENT ",\"client_id\":\"c\",\"category\":\"d\"}", REJ_BAD_VALUE,
+         "expected exactly one, got both"},
+        {"{\"improvement_id\":\"i\",\"ts\":\"2026-03-10T09:00:00Z\",\"category\":\"d\"}",
+         REJ_MISSING_FIELD, "missing field \"text\""},
+        {"{\"ts\":\"2026-03-10T09:00:00Z\",\"text\":\"x\",\"category\":\"d\"}", REJ_MISSING_FIELD,
+         "missing field \"improvement_id\""},
+        {"{" IMPROVEMENT ",\"category\":\"\"}", REJ_BAD_VALUE, "field \"category\": empty id"},
+        {"{" IMPROVEMENT ",\"category\":5}", REJ_BAD_TYPE,
+         "field \"category\": expected a string, got number"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        event_t ev;
+        cr_expect_eq(parse("improvement.recorded", cases[i].body, &ev), cases[i].want, "%s: %s",
+                     cases[i].body, why);
+        cr_expect(strstr(why, cases[i].why) != NULL, "%s: got \"%s\"", cases[i].body, why);
+        event_clear(&ev);
+    }
+}
+
+Test(event_complaints, an_unknown_topic_is_named_by_improvement_id_before_client_id)
+{
+    event_t ev;
+    cr_expect_eq(parse("nope", "{\"client_id\":\"c\",\"improvement_id\":\"imp-1\"}", &ev),
+                 REJ_UNKNOWN_TOPIC);
+    cr_expect_str_eq(ev.ack_id, "imp-1");
+    event_clear(&ev);
+    cr_expect_eq(parse("nope", "{\"task_id\":\"t\",\"improvement_id\":\"imp-1\"}", &ev),
+                 REJ_UNKNOWN_TOPIC);
+    cr_expect_str_eq(ev.ack_id, "t");
+    event_clear(&ev);
+}
