@@ -20,11 +20,13 @@ extern const yschema_type_t config_timezone; /* char *: a zone of the tz databas
 /* The rows below fill fields beside their own: their base is the config_t
  * (hours: open_minute and close_minute; holidays: the array and its count),
  * or the cfg_ingest_t (topics). */
-extern const yschema_type_t config_hours;     /* "HH:MM-HH:MM" */
-extern const yschema_type_t config_weekdays;  /* uint8_t: a set of mon .. sun */
-extern const yschema_type_t config_holidays;  /* sorted distinct dates "YYYY-MM-DD" */
-extern const yschema_type_t config_questions; /* char *[2]: exactly two strings */
-extern const yschema_type_t config_topics;    /* subscription prefixes of a sub input */
+extern const yschema_type_t config_hours;       /* "HH:MM-HH:MM" */
+extern const yschema_type_t config_weekdays;    /* uint8_t: a set of mon .. sun */
+extern const yschema_type_t config_holidays;    /* sorted distinct dates "YYYY-MM-DD" */
+extern const yschema_type_t config_questions;   /* char *[2]: exactly two strings */
+extern const yschema_type_t config_topics;      /* subscription prefixes of a sub input */
+extern const yschema_type_t config_date;        /* int32_t: "YYYY-MM-DD" as a day number */
+extern const yschema_type_t config_sales_types; /* unsigned: bit 1 << sales_type_t per name */
 /* security.curve: a mapping whose presence sets curve.enabled (base: the config_t). */
 extern const yschema_type_t config_curve;
 
