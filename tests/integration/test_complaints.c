@@ -119,3 +119,135 @@ Test(complaints, an_improvement_is_stored_once_by_its_id)
                                "FROM improvements"),
                      "t");
 }
+
+/* The texts of a task's context.improvements joined by '|' ("" when empty). */
+static const char *improvements_of(const json_t *task)
+{
+    static char out[1024];
+    const json_t *arr = json_object_get(json_object_get(task, "context"), "improvements");
+    cr_assert(arr != NULL && json_type(arr) == JSON_ARRAY, "no context.improvements");
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < json_array_size(arr); i++)
+        n += (size_t)snprintf(out + n, sizeof out - n, "%s%s", i ? "|" : "",
+                              json_string(json_array_at(arr, i)));
+    return out;
+}
+
+/* The next n reactivation tasks, by client: ids[i] gets the task of clients[i]. */
+static void next_tasks(size_t n, const char *const *clients, json_t **tasks)
+{
+    for (size_t k = 0; k < n; k++) {
+        json_t *t = h_next_json(&h, pull, "task.reactivation");
+        size_t i = 0;
+        while (i < n && strcmp(clients[i], str(t, "client_id")) != 0)
+            i++;
+        cr_assert(i < n && tasks[i] == NULL, "unexpected task for %s", str(t, "client_id"));
+        tasks[i] = t;
+    }
+}
+
+/* Offers: a transactional one for the first days of March listed before one
+ * for all of March and every sales type (overlap: the first listed wins). */
+#define OFFERS                                                                                     \
+    "  reactivation:\n"                                                                            \
+    "    offers:\n"                                                                                \
+    "      - { from: 2026-03-01, to: 2026-03-05, text: \"Early March\",\n"                         \
+    "          sales_types: [transactional] }\n"                                                   \
+    "      - { from: 2026-03-01, to: 2026-03-31, text: \"March\" }\n"
+
+Test(complaints, the_offended_clients_stage2_task_carries_the_improvement_of_its_category)
+{
+    start(OFFERS);
+    h_tick(&h, "2026-01-01T00:00:00Z");
+    send_ok("client.upsert",
+            "{\"client_id\":\"c3\",\"sales_type\":\"transactional_consultative\"}");
+    history("c1");
+    history("c2");
+    history("c3");
+    h_tick(&h, "2026-03-02T10:00:00Z");
+    const char *clients[] = {"c1", "c2", "c3"};
+    json_t *s1[3] = {NULL, NULL, NULL};
+    next_tasks(3, clients, s1);
+    for (int i = 0; i < 3; i++)
+        cr_assert_str_eq(str(s1[i], "stage"), "1");
+    cr_assert(json_object_get(json_object_get(s1[0], "context"), "stage1") == NULL,
+              "a stage-1 task has no stage1");
+
+    /* c1 complains about delivery: its wake-up call carries what it said, no
+     * improvement yet, and the transactional offer of early March. */
+    send_ok("reactivation.outcome",
+            "{\"task_id\":\"%s\",\"outcome\":\"offended\",\"ts\":\"2026-03-02T11:00:00Z\","
+            "\"comment\":\"late again\",\"complaints\":[{\"category\":\"delivery\","
+            "\"text\":\"late twice\"},{\"category\":\"price\",\"text\":\"too high\"}]}",
+            str(s1[0], "task_id"));
+    json_t *c1 = h_next_json(&h, pull, "task.reactivation");
+    cr_assert_str_eq(str(c1, "client_id"), "c1");
+    cr_assert_str_eq(str(c1, "stage"), "2");
+    cr_assert_str_eq(str(c1, "context.stage1.outcome"), "offended");
+    cr_assert_str_eq(str(c1, "context.stage1.comment"), "late again");
+    const json_t *k =
+        json_object_get(json_object_get(json_object_get(c1, "context"), "stage1"), "complaints");
+    cr_assert_eq(json_array_size(k), 2);
+    cr_assert_str_eq(str(json_array_at(k, 0), "category"), "delivery");
+    cr_assert_str_eq(str(json_array_at(k, 0), "text"), "late twice");
+    cr_assert_str_eq(str(json_array_at(k, 1), "category"), "price");
+    cr_assert_str_eq(improvements_of(c1), "");
+    cr_assert_str_eq(str(c1, "context.offer"), "Early March");
+
+    /* The director fixes delivery (by category) and makes c2 an offer of its
+     * own (by client); a price improvement concerns nobody who is called. */
+    send_ok("improvement.recorded",
+            "{\"improvement_id\":\"imp-1\",\"ts\":\"2026-03-02T12:00:00Z\",\"text\":\"same-day "
+            "shipping\",\"category\":\"delivery\"}");
+    send_ok("improvement.recorded",
+            "{\"improvement_id\":\"imp-2\",\"ts\":\"2026-03-02T12:00:00Z\",\"text\":\"personal "
+            "manager\",\"client_id\":\"c2\"}");
+    send_ok("improvement.recorded",
+            "{\"improvement_id\":\"imp-3\",\"ts\":\"2026-03-02T12:00:00Z\",\"text\":\"loyalty "
+            "card\",\"category\":\"returns\"}");
+
+    /* c2 complains about delivery too: its wake-up call carries the delivery
+     * fix and its own improvement, oldest first. */
+    send_ok("reactivation.outcome",
+            "{\"task_id\":\"%s\",\"outcome\":\"offended\",\"ts\":\"2026-03-02T13:00:00Z\","
+            "\"complaints\":[{\"category\":\"delivery\",\"text\":\"lost parcel\"}]}",
+            str(s1[1], "task_id"));
+    json_t *c2 = h_next_json(&h, pull, "task.reactivation");
+    cr_assert_str_eq(str(c2, "client_id"), "c2");
+    cr_assert_str_eq(str(c2, "context.stage1.comment"), "null");
+    cr_assert_str_eq(improvements_of(c2), "same-day shipping|personal manager");
+    cr_assert_str_eq(str(c2, "context.offer"), "Early March");
+
+    /* c3 (transactional_consultative) forgot us: no complaint, no
+     * improvement; the offer for every sales type. */
+    send_ok("reactivation.outcome",
+            "{\"task_id\":\"%s\",\"outcome\":\"forgot\",\"ts\":\"2026-03-02T13:00:00Z\"}",
+            str(s1[2], "task_id"));
+    json_t *c3 = h_next_json(&h, pull, "task.reactivation");
+    cr_assert_str_eq(str(c3, "client_id"), "c3");
+    cr_assert_str_eq(str(c3, "context.stage1.outcome"), "forgot");
+    cr_assert_eq(json_array_size(json_object_get(
+                     json_object_get(json_object_get(c3, "context"), "stage1"), "complaints")),
+                 0);
+    cr_assert_str_eq(improvements_of(c3), "");
+    cr_assert_str_eq(str(c3, "context.offer"), "March");
+
+    /* c1 did not answer the wake-up call: the retry a week later carries the
+     * delivery fix recorded since its survey, and March's offer. */
+    send_ok("reactivation.outcome",
+            "{\"task_id\":\"%s\",\"outcome\":\"no_answer\",\"ts\":\"2026-03-02T14:00:00Z\"}",
+            str(c1, "task_id"));
+    h_tick(&h, "2026-03-09T12:00:00Z");
+    json_t *r1 = h_next_json(&h, pull, "task.reactivation");
+    cr_assert_str_eq(str(r1, "client_id"), "c1");
+    cr_assert_str_eq(str(r1, "stage"), "2");
+    cr_assert_str_eq(str(r1, "attempt"), "2");
+    cr_assert_str_eq(str(r1, "context.stage1.outcome"), "offended");
+    cr_assert_str_eq(improvements_of(r1), "same-day shipping");
+    cr_assert_str_eq(str(r1, "context.offer"), "March");
+
+    json_t *all[] = {s1[0], s1[1], s1[2], c1, c2, c3, r1};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        json_destroy(&all[i]);
+}
