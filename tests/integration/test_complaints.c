@@ -195,6 +195,16 @@ Test(complaints, the_offended_clients_stage2_task_carries_the_improvement_of_its
     cr_assert_str_eq(improvements_of(c1), "");
     cr_assert_str_eq(str(c1, "context.offer"), "Early March");
 
+    /* what the commercial director reads before deciding */
+    char out[8192];
+    cr_assert_eq(h_ctl(&h, "report complaints --json", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "\"categories\":[{\"category\":\"delivery\",\"complaints\":1,"
+                          "\"clients\":1,\"client_ids\":[\"c1\"],\"improvements\":[]},"
+                          "{\"category\":\"price\",\"complaints\":1,") != NULL,
+              "%s", out);
+    cr_assert(strstr(out, "\"total\":{\"complaints\":2,\"clients\":1,\"improvements\":0}"), "%s",
+              out);
+
     /* The director fixes delivery (by category) and makes c2 an offer of its
      * own (by client); a price improvement concerns nobody who is called. */
     send_ok("improvement.recorded",
@@ -206,6 +216,16 @@ Test(complaints, the_offended_clients_stage2_task_carries_the_improvement_of_its
     send_ok("improvement.recorded",
             "{\"improvement_id\":\"imp-3\",\"ts\":\"2026-03-02T12:00:00Z\",\"text\":\"loyalty "
             "card\",\"category\":\"returns\"}");
+
+    cr_assert_eq(h_ctl(&h, "report complaints", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "delivery                          1        1            1\n"), "%s",
+              out);
+    cr_assert(strstr(out, "category delivery              same-day shipping\n"), "%s", out);
+    cr_assert(strstr(out, "client c2                      personal manager\n"), "%s", out);
+    cr_assert_eq(h_ctl(&h, "report complaints --since 2026-03-03 --json", out, sizeof out), 0, "%s",
+                 out);
+    cr_assert(strstr(out, "\"since\":\"2026-03-03\",\"categories\":[],"), "%s", out);
+    cr_assert_neq(h_ctl(&h, "report complaints --since 2026-02-30", out, sizeof out), 0);
 
     /* c2 complains about delivery too: its wake-up call carries the delivery
      * fix and its own improvement, oldest first. */
@@ -248,6 +268,82 @@ Test(complaints, the_offended_clients_stage2_task_carries_the_improvement_of_its
     cr_assert_str_eq(str(r1, "context.offer"), "March");
 
     json_t *all[] = {s1[0], s1[1], s1[2], c1, c2, c3, r1};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        json_destroy(&all[i]);
+}
+
+static void order_amount(const char *client, const char *id, const char *ts, const char *amount)
+{
+    send_ok("order.created",
+            "{\"order_id\":\"%s\",\"client_id\":\"%s\",\"ts\":\"%s\",\"amount\":%s,"
+            "\"manager_id\":\"am-%s\"}",
+            id, client, ts, amount, client);
+}
+
+/* Three orders of `amount` 30 days apart, the last on 2025-12-31. */
+static void history_of(const char *client, const char *amount)
+{
+    const char *days[] = {"2025-11-01", "2025-12-01", "2025-12-31"};
+    for (int i = 0; i < 3; i++) {
+        char id[64], ts[40];
+        snprintf(id, sizeof id, "%s-o%d", client, i);
+        snprintf(ts, sizeof ts, "%sT10:00:00Z", days[i]);
+        order_amount(client, id, ts, amount);
+    }
+}
+
+Test(complaints, report_lost_lists_lost_clients_by_margin)
+{
+    start(NULL);
+    h_tick(&h, "2026-01-01T00:00:00Z");
+    send_ok("client.upsert", "{\"client_id\":\"lc\",\"name\":\"Big Co\","
+                             "\"sales_type\":\"strategic\"}");
+    history_of("la", "100");                                     /* margin 75 */
+    history_of("lb", "1000");                                    /* margin 750 */
+    history_of("lc", "400");                                     /* margin 300 */
+    order_amount("ld", "ld-o1", "2025-12-31T10:00:00Z", "5000"); /* no cycle: never lost */
+    send_ok("deal.lost", "{\"client_id\":\"lc\",\"deal_id\":\"d1\",\"ts\":\"2026-02-01T10:00:00Z\","
+                         "\"competitor\":\"Acme\",\"reason\":\"price\"}");
+    /* lc (strategic) is called at once for its lost deal and, without an
+     * order 1.5 cycles later, its episode ends not_returned. */
+    h_tick(&h, "2026-03-02T10:00:00Z");
+    const char *clients[] = {"la", "lb", "lc"};
+    json_t *s1[3] = {NULL, NULL, NULL};
+    next_tasks(3, clients, s1);
+    send_ok("reactivation.outcome",
+            "{\"task_id\":\"%s\",\"outcome\":\"offended\",\"ts\":\"2026-03-02T11:00:00Z\"}",
+            str(s1[0], "task_id"));
+    json_t *w = h_next_json(&h, pull, "task.reactivation");
+    cr_assert_str_eq(str(w, "client_id"), "la");
+
+    char out[8192];
+    cr_assert_eq(h_ctl(&h, "report lost --json", out, sizeof out), 0, "%s", out);
+    const char *b = strstr(out, "\"client_id\":\"lb\"");
+    const char *c = strstr(out, "\"client_id\":\"lc\"");
+    const char *a = strstr(out, "\"client_id\":\"la\"");
+    cr_assert(a && b && c && b < c && c < a, "ordered by margin: %s", out);
+    cr_assert(strstr(out, "\"ld\"") == NULL, "%s", out);
+    cr_assert(strstr(out, "{\"client_id\":\"lc\",\"name\":\"Big Co\",\"sales_type\":"
+                          "\"strategic\",\"manager_id\":\"am-lc\",\"margin\":\"300.0000\","
+                          "\"revenue\":\"1200\",\"episode_status\":\"not_returned\","
+                          "\"episode_opened_at\":") != NULL,
+              "%s", out);
+    cr_assert(strstr(out, "\"deals_lost\":1,\"competitor\":\"Acme\",\"reason\":\"price\","
+                          "\"last_deal_lost_at\":\"2026-02-01T10:00:00.000000Z\"}"),
+              "%s", out);
+    cr_assert(strstr(out, "\"client_id\":\"la\",\"name\":null,\"sales_type\":\"transactional\"") !=
+                  NULL,
+              "%s", out);
+    cr_assert(strstr(out, "\"stage1_outcome\":\"offended\",\"deals_lost\":0"), "%s", out);
+
+    cr_assert_eq(h_ctl(&h, "report lost", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "lost clients by lifetime margin\n"), "%s", out);
+    cr_assert(strstr(out, "lc               Big Co"), "%s", out);
+    cr_assert(strstr(out, "Acme             price\n"), "%s", out);
+    cr_assert_eq(h_ctl(&h, "report lost --since 2026-03-03 --json", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "\"clients\":[]"), "%s", out);
+
+    json_t *all[] = {s1[0], s1[1], s1[2], w};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         json_destroy(&all[i]);
 }
