@@ -62,6 +62,7 @@ static void stage1(const char *client, char *id, size_t idlen)
     cr_assert_str_eq(str(t1, "client_id"), client);
     cr_assert_str_eq(str(t1, "stage"), "1");
     snprintf(id, idlen, "%s", str(t1, "task_id"));
+    json_destroy(&t1);
 }
 
 Test(complaints, are_stored_per_client_episode_and_task_once)
