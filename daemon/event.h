@@ -28,7 +28,7 @@
  * longer text is cut to at most this many bytes at a UTF-8 character boundary,
  * so the database, outputs and memory stay bounded whatever a message carries. */
 #define EVENT_TEXT_MAX      4096
-#define EVENT_TRUNCATED_MAX 4 /* cuts an event records: more than any topic has text fields */
+#define EVENT_TRUNCATED_MAX 4 /* cuts an event records (complaints may cut more: counted only) */
 
 typedef enum {
     EV_ORDER_CREATED = 0,
