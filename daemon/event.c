@@ -62,6 +62,7 @@ static const char *const type_names[EV_TYPE_COUNT] = {
     [EV_NPS_RESPONSE] = "nps.response",
     [EV_REACTIVATION_OUTCOME] = "reactivation.outcome",
     [EV_CLOCK_TICK] = "clock.tick",
+    [EV_IMPROVEMENT_RECORDED] = "improvement.recorded",
 };
 
 static const char *const reject_names[REJ_REASON_COUNT] = {
@@ -85,8 +86,8 @@ static const char *const outcome_names[] = {"offended",       "forgot",    "not_
                                             "manager_change", "no_answer", NULL};
 
 /* The ids a router ack names, in the contract's order of preference. */
-static const char *const ack_fields[] = {"order_id", "deal_id",   "job_id",
-                                         "task_id",  "client_id", NULL};
+static const char *const ack_fields[] = {"order_id",       "deal_id",   "job_id", "task_id",
+                                         "improvement_id", "client_id", NULL};
 
 /* The same, restricted to the fields each topic defines: an extra field a
  * topic ignores never names its ack (so an accepted message is always acked
@@ -106,6 +107,7 @@ static const ack_field_t topic_ack_fields[EV_TYPE_COUNT][3] = {
     [EV_NPS_RESPONSE] = {{"job_id", true}, {"client_id", false}},
     [EV_REACTIVATION_OUTCOME] = {{"task_id", false}},
     [EV_CLOCK_TICK] = {{"ts", false}},
+    [EV_IMPROVEMENT_RECORDED] = {{"improvement_id", false}},
 };
 
 const char *event_type_name(event_type_t type)
@@ -659,6 +661,58 @@ static reject_reason_t parse_nps_response(ctx_t *c)
     return REJ_NONE;
 }
 
+/*
+ * reactivation.outcome `complaints`: absent or null (none), or an array of at
+ * most EVENT_COMPLAINTS_MAX objects each with a string `category` that is a
+ * valid id and a string `text` (free text, cut like any other). The first bad
+ * element is named by its index in `why`.
+ */
+static reject_reason_t read_complaints(ctx_t *c)
+{
+    const json_t *arr;
+    TRY(lookup(c, "complaints", false, &arr));
+    if (arr == NULL)
+        return REJ_NONE;
+    if (json_type(arr) != JSON_ARRAY)
+        return type_error(c, "complaints", "an array of {category, text}", arr);
+    size_t n = json_array_size(arr);
+    if (n > EVENT_COMPLAINTS_MAX)
+        return reject(c, REJ_BAD_VALUE, "field \"complaints\": more than %d complaints (%zu)",
+                      EVENT_COMPLAINTS_MAX, n);
+    event_t *ev = c->ev;
+    ev->complaints = calloc(n ? n : 1, sizeof *ev->complaints);
+    if (ev->complaints == NULL)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        const json_t *el = json_array_at(arr, i);
+        if (json_type(el) != JSON_OBJECT)
+            return reject(c, REJ_BAD_TYPE, "field \"complaints\"[%zu]: expected an object, got %s",
+                          i, json_type_name(json_type(el)));
+        const json_t *cat = json_object_get(el, "category");
+        const json_t *text = json_object_get(el, "text");
+        if (cat == NULL || json_type(cat) == JSON_NULL || text == NULL ||
+            json_type(text) == JSON_NULL)
+            return reject(c, REJ_MISSING_FIELD, "field \"complaints\"[%zu]: missing \"%s\"", i,
+                          cat == NULL || json_type(cat) == JSON_NULL ? "category" : "text");
+        if (json_type(cat) != JSON_STRING || json_type(text) != JSON_STRING)
+            return reject(c, REJ_BAD_TYPE,
+                          "field \"complaints\"[%zu].%s: expected a string, got %s", i,
+                          json_type(cat) != JSON_STRING ? "category" : "text",
+                          json_type_name(json_type(json_type(cat) != JSON_STRING ? cat : text)));
+        const char *problem = id_problem(json_string(cat), json_string_len(cat));
+        if (problem != NULL) {
+            char ex[EXCERPT_BUF];
+            value_excerpt(ex, sizeof ex, cat);
+            return reject(c, REJ_BAD_VALUE, "field \"complaints\"[%zu].category: %s: %s", i,
+                          problem, ex);
+        }
+        ev->complaints[i].category = xstrndup(json_string(cat), json_string_len(cat));
+        ev->complaints[i].text = take_text(c, "complaints.text", text);
+        ev->complaint_count = i + 1;
+    }
+    return REJ_NONE;
+}
+
 static reject_reason_t parse_reactivation_outcome(ctx_t *c)
 {
     event_t *ev = c->ev;
@@ -666,6 +720,30 @@ static reject_reason_t parse_reactivation_outcome(ctx_t *c)
     TRY(read_enum(c, "outcome", true, outcome_names, &ev->outcome));
     TRY(read_ts(c));
     TRY(read_text(c, "comment", &ev->comment));
+    TRY(read_complaints(c));
+    return REJ_NONE;
+}
+
+/*
+ * improvement.recorded: made for one client (client_id) or for every client
+ * who complained in a category (category): exactly one of the two. Both is a
+ * bad value (which one was meant cannot be told), neither a missing field.
+ */
+static reject_reason_t parse_improvement_recorded(ctx_t *c)
+{
+    event_t *ev = c->ev;
+    TRY(read_id(c, "improvement_id", true, &ev->improvement_id));
+    TRY(read_ts(c));
+    const json_t *text;
+    TRY(read_string(c, "text", true, &text));
+    ev->text = take_text(c, "text", text);
+    TRY(read_id(c, "client_id", false, &ev->client_id));
+    TRY(read_id(c, "category", false, &ev->category));
+    if (ev->client_id != NULL && ev->category != NULL)
+        return reject(c, REJ_BAD_VALUE,
+                      "fields \"client_id\" and \"category\": expected exactly one, got both");
+    if (ev->client_id == NULL && ev->category == NULL)
+        return reject(c, REJ_MISSING_FIELD, "missing field \"client_id\" or \"category\"");
     return REJ_NONE;
 }
 
@@ -684,6 +762,7 @@ static reject_reason_t (*const topic_parsers[EV_TYPE_COUNT])(ctx_t *) = {
     [EV_NPS_RESPONSE] = parse_nps_response,
     [EV_REACTIVATION_OUTCOME] = parse_reactivation_outcome,
     [EV_CLOCK_TICK] = parse_clock_tick,
+    [EV_IMPROVEMENT_RECORDED] = parse_improvement_recorded,
 };
 
 /* --- entry points --------------------------------------------------------- */
@@ -770,8 +849,16 @@ void event_clear(event_t *ev)
                        &ev->competitor,
                        &ev->reason,
                        &ev->comment,
-                       &ev->outcome};
+                       &ev->outcome,
+                       &ev->improvement_id,
+                       &ev->text,
+                       &ev->category};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         free(*fields[i]);
+    for (size_t i = 0; i < ev->complaint_count; i++) {
+        free(ev->complaints[i].category);
+        free(ev->complaints[i].text);
+    }
+    free(ev->complaints);
     memset(ev, 0, sizeof *ev);
 }

@@ -28,7 +28,7 @@
  * longer text is cut to at most this many bytes at a UTF-8 character boundary,
  * so the database, outputs and memory stay bounded whatever a message carries. */
 #define EVENT_TEXT_MAX      4096
-#define EVENT_TRUNCATED_MAX 4 /* cuts an event records: more than any topic has text fields */
+#define EVENT_TRUNCATED_MAX 4 /* cuts an event records (complaints may cut more: counted only) */
 
 typedef enum {
     EV_ORDER_CREATED = 0,
@@ -39,6 +39,7 @@ typedef enum {
     EV_NPS_RESPONSE,
     EV_REACTIVATION_OUTCOME,
     EV_CLOCK_TICK,
+    EV_IMPROVEMENT_RECORDED, /* contract V2; last, so the older numbers stay */
     EV_TYPE_COUNT
 } event_type_t;
 
@@ -75,6 +76,17 @@ typedef struct {
     size_t kept_len;   /* bytes kept, at most EVENT_TEXT_MAX */
 } event_truncation_t;
 
+/* One complaint of a reactivation.outcome: an ids-like category (at most
+ * EVENT_ID_MAX bytes) and free text (cut to EVENT_TEXT_MAX like other text). */
+typedef struct {
+    char *category;
+    char *text;
+} event_complaint_t;
+
+/* Complaints one outcome may carry: a survey call yields a handful; the bound
+ * keeps one message from writing thousands of rows. */
+#define EVENT_COMPLAINTS_MAX 64
+
 typedef struct event {
     event_type_t type;
 
@@ -84,7 +96,7 @@ typedef struct event {
     bool has_seq; /* seq present (and source present) */
 
     /* The id acknowledged in router mode: the first of order_id, deal_id, job_id,
-     * task_id, client_id that the message has among the fields its topic defines
+     * task_id, improvement_id, client_id that the message has among the fields its topic defines
      * (any of them for an unknown topic; present and not null); for clock.tick,
      * its ts as sent. NULL (an empty nack id) when that first field is not a
      * valid id: a later field is never used in its place. */
@@ -113,6 +125,13 @@ typedef struct event {
     char *comment;
     char *outcome; /* reactivation.outcome: one of the six names */
     int score;     /* nps.response: 0..10 */
+    /* improvement.recorded: its id, text and (instead of client_id) category. */
+    char *improvement_id;
+    char *text;
+    char *category;
+    /* reactivation.outcome `complaints`, in the order sent (NULL, 0 when absent). */
+    event_complaint_t *complaints;
+    size_t complaint_count;
 
     /* Free-text fields cut to EVENT_TEXT_MAX, in the order they were read: the
      * first EVENT_TRUNCATED_MAX of them; truncated_count counts them all, and is

@@ -74,8 +74,25 @@ void store_json_event(jbuf_t *b, const event_t *ev, const char *sq)
     put_str(b, "reason", ev->reason);
     put_str(b, "comment", ev->comment);
     put_str(b, "outcome", ev->outcome);
+    put_str(b, "improvement_id", ev->improvement_id);
+    put_str(b, "text", ev->text);
+    put_str(b, "category", ev->category);
     if (ev->type == EV_NPS_RESPONSE)
         jbuf_printf(b, ",\"score\":%d", ev->score);
+    if (ev->complaint_count > 0) {
+        jbuf_puts(b, ",\"complaints\":[");
+        for (size_t i = 0; i < ev->complaint_count; i++) {
+            const event_complaint_t *k = &ev->complaints[i];
+            jbuf_puts(b, i ? ",{" : "{");
+            jbuf_key(b, "category");
+            jbuf_string(b, k->category, strlen(k->category));
+            jbuf_puts(b, ",");
+            jbuf_key(b, "text");
+            jbuf_string(b, k->text, strlen(k->text));
+            jbuf_puts(b, "}");
+        }
+        jbuf_puts(b, "]");
+    }
     if (ev->type == EV_CLIENT_UPSERT) {
         put_upsert(b, ev, UPSERT_NAME, "name", ev->name);
         put_upsert(b, ev, UPSERT_SALES_TYPE, "sales_type", ev->sales_type);

@@ -126,6 +126,7 @@ int client_parse(client_t *c, const json_t *obj, sales_type_t default_type, char
     c->eval_at = time_at(obj, "eval_at");
     episode_parse(&c->react, json_object_get(obj, "react"));
     episode_parse(&c->risk, json_object_get(obj, "risk"));
+    c->stage1 = stage1_parse(json_object_get(obj, "stage1"));
 
     const json_t *outs = json_object_get(obj, "outcomes");
     size_t n = outs ? json_array_size(outs) : 0;
@@ -198,6 +199,7 @@ void client_clear(client_t *c)
         free(c->nps[i].comment);
     }
     free(c->nps);
+    stage1_destroy(&c->stage1);
     memset(c, 0, sizeof *c);
 }
 

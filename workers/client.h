@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "json.h"
+#include "stage1.h"
 
 #define TIME_NONE INT64_MIN /* an absent instant */
 
@@ -95,8 +96,9 @@ typedef struct client {
     int64_t expected_next_order_at; /* TIME_NONE: none expected, or no model */
     int deferrals;                  /* contacts deferred by spacing in this evaluation */
 
-    episode_t react; /* latest reactivation episode */
-    episode_t risk;  /* latest risk episode */
+    episode_t react;  /* latest reactivation episode */
+    episode_t risk;   /* latest risk episode */
+    stage1_t *stage1; /* the open reactivation episode's survey answer; NULL: none yet */
 
     /* NPS */
     int nps_jobs;            /* survey jobs so far */

@@ -93,6 +93,7 @@ static size_t strings_of(output_t *o, const char **list[MAX_STRINGS])
         list[n++] = &o->task.script;
         list[n++] = &o->task.reason;
         list[n++] = &o->task.batch_id;
+        list[n++] = &o->task.offer;
         break;
     case OUTPUT_GIFT_RISK:
         list[n++] = &o->alert.gift_budget;
@@ -132,10 +133,17 @@ void output_copy(output_t *dst, const output_t *src)
         *list[i] = p;
         p += len;
     }
+    if (dst->kind == OUTPUT_REACTIVATION)
+        dst->task.stage1 = stage1_dup(src->task.stage1);
 }
 
 void output_clear(output_t *o)
 {
+    /* Only a copy owns its stage1; an engine's output borrows the client's. */
+    if (o->storage_ != NULL && o->kind == OUTPUT_REACTIVATION) {
+        stage1_t *s = (stage1_t *)o->task.stage1;
+        stage1_destroy(&s);
+    }
     free(o->storage_);
     memset(o, 0, sizeof *o);
 }
@@ -215,6 +223,42 @@ static void put_time(obj_t *o, const char *k, int64_t t)
 
 /* --- the topics ------------------------------------------------------------ */
 
+/* A stage-2 task's view of its survey call (contract V2): what the client
+ * said (stage1: outcome, comment, complaints), what was fixed since
+ * (improvements, texts), and the offer of the period (offer). */
+static void put_stage2(obj_t *o, const output_t *out)
+{
+    const stage1_t *s = out->task.stage1;
+    if (s != NULL) {
+        obj_t st = put_obj(o, "stage1");
+        put_str(&st, "outcome", s->outcome);
+        put_str(&st, "comment", s->comment);
+        key(&st, "complaints");
+        jbuf_puts(st.b, "[");
+        for (size_t i = 0; i < s->complaints_count; i++) {
+            if (i > 0)
+                jbuf_puts(st.b, ",");
+            obj_t c = obj_begin(st.b);
+            put_str(&c, "category", s->complaints[i].category);
+            put_str(&c, "text", s->complaints[i].text);
+            obj_end(&c);
+        }
+        jbuf_puts(st.b, "]");
+        obj_end(&st);
+    } else {
+        put_str(o, "stage1", NULL);
+    }
+    key(o, "improvements");
+    jbuf_puts(o->b, "[");
+    for (size_t i = 0; s != NULL && i < s->improvements_count; i++) {
+        if (i > 0)
+            jbuf_puts(o->b, ",");
+        jbuf_string(o->b, s->improvements[i], strlen(s->improvements[i]));
+    }
+    jbuf_puts(o->b, "]");
+    put_str(o, "offer", out->task.offer);
+}
+
 static void put_context(obj_t *body, const output_t *out)
 {
     const output_context_t *x = &out->context;
@@ -238,6 +282,12 @@ static void put_context(obj_t *body, const output_t *out)
         put_fixed(&o, "p_alive", true, 4, x->p_alive);
         put_time(&o, "expected_next_order_at", x->expected_next_order_at);
     }
+    /* A stage-2 task always has its survey answer in a running daemon; one
+     * made without it and without an offer (a hand-built task) renders as
+     * before version 2. */
+    if (out->kind == OUTPUT_REACTIVATION && out->task.stage == 2 &&
+        (out->task.stage1 != NULL || out->task.offer != NULL))
+        put_stage2(&o, out);
     obj_end(&o);
 }
 

@@ -74,6 +74,11 @@ typedef struct {
             bool reassign;        /* after a manager_change */
             int episode;
             int attempt;
+            /* Stage 2 only (contract V2): context.stage1 and .improvements
+             * (NULL: null and []), context.offer (NULL: null). stage1 is
+             * borrowed from the client; output_copy deep-copies it. */
+            const stage1_t *stage1;
+            const char *offer;
         } task; /* OUTPUT_REACTIVATION */
         struct {
             const char *gift_budget; /* exact decimal text, "1234.50" */

@@ -86,6 +86,12 @@ static void emit_call(react_t *r, int script, role_t wanted, bool reassign)
     o.task.reassign = reassign;
     o.task.episode = e->episode_no;
     o.task.attempt = e->attempts;
+    if (e->stage == 2) {
+        /* The wake-up call carries what the survey heard, what was fixed
+         * since, and the offer valid today for the client's sales type. */
+        o.task.stage1 = r->c->stage1;
+        o.task.offer = config_offer_text(cfg, r->c->sales_type, calendar_day(r->env->cal, r->now));
+    }
     decisions_add_output(r->out, &o);
     if (e->stage == 2 && e->stage2_script[0] == '\0')
         snprintf(e->stage2_script, sizeof e->stage2_script, "%s", script_names[script]);

@@ -3,12 +3,14 @@
  * report_cycles.h and report_model.h, each printed through ctl->out (aligned
  * text, or one JSON object with --json).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
 
 #include "ctl.h"
 #include "report.h"
+#include "report_complaints.h"
 #include "report_cycles.h"
 #include "report_model.h"
 
@@ -23,26 +25,65 @@ static const struct {
     {"classes", report_classes},           {"cycles", report_cycles},
 };
 
+/* The reports that take --since DATE (report_complaints.h). */
+typedef int (*since_run_t)(PGconn *db, const config_t *cfg, const char *since, out_t *out,
+                           char *err, size_t errlen);
+static const struct {
+    const char *name;
+    since_run_t run;
+} since_reports[] = {{"complaints", report_complaints}, {"lost", report_lost}};
+
+static const char *const options[] = {"--since", NULL};
+
+/* Reads [--since DATE] after the kind into *since; EX_USAGE (message printed)
+ * when anything else is there, or when the kind takes no options. */
+static int since_arg(ctl_t *ctl, bool takes_since, const char **since)
+{
+    *since = NULL;
+    if (ctl->nargs == 1)
+        return 0;
+    if (takes_since && ctl->nargs == 3 && strcmp(ctl->args[1], "--since") == 0 &&
+        report_valid_date(ctl->args[2])) {
+        *since = ctl->args[2];
+        return 0;
+    }
+    if (!takes_since)
+        fprintf(stderr, "retentionctl: report %s: takes no other argument\n", ctl->args[0]);
+    else
+        fprintf(stderr, "retentionctl: report %s: expected --since YYYY-MM-DD\n", ctl->args[0]);
+    ctl_usage(ctl);
+    return EX_USAGE;
+}
+
 static int run(ctl_t *ctl)
 {
     const char *which = ctl->args[0];
     kind_run_t report = NULL;
+    since_run_t since_report = NULL;
     for (size_t i = 0; i < sizeof reports / sizeof reports[0]; i++)
         if (strcmp(which, reports[i].name) == 0)
             report = reports[i].run;
-    if (report == NULL) {
+    for (size_t i = 0; i < sizeof since_reports / sizeof since_reports[0]; i++)
+        if (strcmp(which, since_reports[i].name) == 0)
+            since_report = since_reports[i].run;
+    if (report == NULL && since_report == NULL) {
         fprintf(stderr,
                 "retentionctl: report: unknown report \"%s\" (reactivation, nps, managers, "
-                "model, classes or cycles)\n",
+                "model, classes, cycles, complaints or lost)\n",
                 which);
         ctl_usage(ctl);
         return EX_USAGE;
     }
-    int rc = ctl_require_schema(ctl, NULL);
+    const char *since;
+    int rc = since_arg(ctl, since_report != NULL, &since);
+    if (rc)
+        return rc;
+    rc = ctl_require_schema(ctl, NULL);
     if (rc)
         return rc;
     char err[512];
-    if (report(ctl->db, ctl->cfg, ctl->out, err, sizeof err) != 0) {
+    if ((report ? report(ctl->db, ctl->cfg, ctl->out, err, sizeof err)
+                : since_report(ctl->db, ctl->cfg, since, ctl->out, err, sizeof err)) != 0) {
         fprintf(stderr, "retentionctl: report %s: %s", which, err);
         return EX_UNAVAILABLE;
     }
@@ -52,8 +93,10 @@ static int run(ctl_t *ctl)
 const ctl_command_t cmd_report = {
     .name = "report",
     .min_args = 1,
-    .max_args = 1,
-    .synopsis = "report (reactivation|nps|managers|model|classes|cycles)",
+    .max_args = 3,
+    .options = options,
+    .synopsis = "report (reactivation|nps|managers|model|classes|cycles|complaints|lost) "
+                "[--since DATE]",
     .help = "reactivation: per month (the month an episode opened, in the calendar's time\n"
             "zone) and account manager: episodes, tasks, call outcomes by kind, episodes\n"
             "converted, late and still open, and the conversion rate (converted / contacted\n"
@@ -79,7 +122,14 @@ const ctl_command_t cmd_report = {
             "many from the widened window) with its median, p10 and p90 in days; the\n"
             "median the daemon uses for clients without one (cycle_medians, and when it\n"
             "was computed); clients on that fallback, with orders but no cycle, and\n"
-            "without orders; then the totals.\n",
+            "without orders; then the totals.\n"
+            "complaints [--since DATE]: complaints from survey calls by category (arrived\n"
+            "since DATE, the calendar's time zone): complaints, clients and improvements\n"
+            "recorded for the category; then every improvement recorded, and the totals.\n"
+            "lost [--since DATE]: clients whose latest reactivation episode is open or\n"
+            "not_returned (opened since DATE) or that lost a deal (since DATE), by\n"
+            "lifetime margin, largest first: manager, margin, episode, stage-1 outcome,\n"
+            "deals lost with the competitor and reason of the latest.\n",
     .flags = CTL_JSON_COMPACT,
     .run = run,
 };

@@ -342,6 +342,28 @@ static bool same_react_mode(const yschema_row_t *r, const void *a, const void *b
                   sizeof x->rules.reactivation.mode_of) == 0;
 }
 static const yschema_type_t react_mode_type = {parse_react_mode, YSCHEMA_VALUE, same_react_mode};
+/* One offer (base: cfg_offer_t). sales_types left out: every sales type. */
+#define O(f) offsetof(cfg_offer_t, f)
+static const yschema_row_t offer_rows[] = {
+    {"from", &config_date, O(from_day), .required = true},
+    {"to", &config_date, O(to_day), .required = true},
+    {"text", &yschema_string, O(text), .required = true},
+    {"sales_types", &config_sales_types, O(sales_types),
+     .def = "[transactional, transactional_consultative, consultative, strategic]"},
+};
+#undef O
+
+static int offer_check(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,
+                       const char *path, void *base)
+{
+    const cfg_offer_t *o = base;
+    if (o->to_day >= o->from_day)
+        return 0;
+    char child[YSCHEMA_PATH_MAX];
+    yschema_path_join(child, sizeof child, path, "to");
+    return yschema_fail(c, yschema_key_node(s, keys, "to"), child, "must not be before from");
+}
+static const yschema_t offer_schema = YSCHEMA(offer_rows, offer_check);
 
 /* batch (version 2) and batch_every_days (version 1) are two ways of saying
  * one thing: only one may be given. */
@@ -396,6 +418,9 @@ static const yschema_row_t reactivation_rows[] = {
      .max = 1},
     {"outcome_due_days", &yschema_int, C(rules.reactivation.outcome_due_days), .def = "5", .min = 1,
      .max = 365},
+    {"offers", &yschema_list, C(rules.reactivation.offers), .sub = &offer_schema,
+     .what = "offers {from, to, text, sales_types}",
+     .count_offset = C(rules.reactivation.offers_count), .item_size = sizeof(cfg_offer_t)},
 };
 static const yschema_t reactivation_schema = YSCHEMA(reactivation_rows, reactivation_check);
 
@@ -689,6 +714,9 @@ void config_destroy(config_t **self_p)
     free(cfg->rules.reactivation.head_of_clients);
     yschema_free_strings(cfg->rules.reactivation.survey_team,
                          cfg->rules.reactivation.survey_team_count);
+    for (size_t i = 0; i < cfg->rules.reactivation.offers_count; i++)
+        free(cfg->rules.reactivation.offers[i].text);
+    free(cfg->rules.reactivation.offers);
     free(cfg->rules.nps.questions[0]);
     free(cfg->rules.nps.questions[1]);
     free(cfg->rules.calendar.timezone);
@@ -715,6 +743,17 @@ const char *config_sales_type_name(sales_type_t type)
     if ((unsigned)type < SALES_TYPE_COUNT)
         return sales_types[type].name;
     return "unknown";
+}
+
+const char *config_offer_text(const config_t *cfg, sales_type_t type, int32_t day)
+{
+    for (size_t i = 0; i < cfg->rules.reactivation.offers_count; i++) {
+        const cfg_offer_t *o = &cfg->rules.reactivation.offers[i];
+        if (day >= o->from_day && day <= o->to_day && (unsigned)type < SALES_TYPE_COUNT &&
+            (o->sales_types & (1u << type)))
+            return o->text;
+    }
+    return NULL;
 }
 
 const char *config_role_name(role_t role)

@@ -72,6 +72,17 @@ typedef struct {
  * (value, never for money). */
 typedef yschema_decimal_t cfg_decimal_t;
 
+/* One offer of rules.reactivation.offers (contract V2): the text a stage-2
+ * task carries when its created_at falls, in the calendar's zone, on a day
+ * from `from_day` to `to_day` (both inclusive) and its client's sales type is
+ * in `sales_types`. */
+typedef struct {
+    int32_t from_day;     /* from: days since 1970-01-01 */
+    int32_t to_day;       /* to: >= from_day */
+    char *text;           /* required, non-empty */
+    unsigned sales_types; /* bit 1 << sales_type_t; default: every sales type */
+} cfg_offer_t;
+
 typedef struct {
     char *endpoint;           /* required */
     sock_mode_t mode;         /* sub | pull | router; default sub */
@@ -194,6 +205,8 @@ typedef struct config {
             int outcome_due_days; /* default 5; 1 .. 365: a call without an outcome this many
                                      calendar days after its due_at is escalated */
             double holdout_ratio; /* default 0; 0 .. 1 */
+            cfg_offer_t *offers; /* default none; in file order */
+            size_t offers_count;
         } reactivation;
         struct {
             double cycles;              /* default 1.5; > 0 .. 100 */
@@ -259,6 +272,11 @@ void config_keys(void (*visit)(void *arg, const char *key, bool reloadable), voi
 /* Names of the enums, as written in the file ("sub", "transactional", ...). */
 const char *config_sock_mode_name(sock_mode_t mode);
 const char *config_sales_type_name(sales_type_t type);
+/* The text of the offer valid on `day` (days since 1970-01-01, a day of the
+ * calendar's zone) for sales type `type`: the first offer in file order whose
+ * dates hold the day and whose sales types hold the type (overlapping offers:
+ * the first wins), or NULL when none does. Borrowed from cfg. */
+const char *config_offer_text(const config_t *cfg, sales_type_t type, int32_t day);
 const char *config_role_name(role_t role);
 const char *config_emit_stream_name(emit_stream_t stream);
 /* Parses a sales type name; returns false when unknown. */

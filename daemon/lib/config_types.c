@@ -2,7 +2,8 @@
  * config_types: the value types of the configuration beyond yschema's
  * built-in ones: ZeroMQ endpoints, CURVE key files, directories, listen
  * addresses, currencies, time zones, working hours, weekdays, holidays, the
- * NPS questions, subscription topics and the security.curve mapping.
+ * NPS questions, subscription topics, the security.curve mapping, and the
+ * dates and sales-type sets of the reactivation offers.
  *
  * Each is a parse function, checked when the file is loaded so that a value
  * the daemon could not use is an error naming its line, and a comparison for
@@ -10,6 +11,7 @@
  */
 #include "config_types.h"
 #include "curvekey.h"
+#include "rdtime.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -258,6 +260,53 @@ static int parse_holidays(yschema_ctx_t *c, const yschema_row_t *r, const yschem
     return 0;
 }
 
+/* A date "YYYY-MM-DD" (rules.reactivation.offers[].from and .to): the field is
+ * an int32_t day number (days since 1970-01-01), a calendar day of the
+ * calendar's zone when compared. */
+static int parse_date(yschema_ctx_t *c, const yschema_row_t *r, const yschema_node_t *n,
+                      const char *path, void *base)
+{
+    const char *expected = "a valid date \"YYYY-MM-DD\"";
+    if (yschema_want_scalar(c, n, path, expected) < 0)
+        return -1;
+    const char *t = yschema_text(n);
+    if (!valid_date(t, yschema_len(n)))
+        return yschema_fail_value(c, n, path, expected, false);
+    *(int32_t *)YSCHEMA_FIELD(base, r) =
+        (int32_t)rdtime_days_from_civil(atoi(t), (unsigned)atoi(t + 5), (unsigned)atoi(t + 8));
+    return 0;
+}
+
+/* A set of sales types (offers[].sales_types): the field is an unsigned with
+ * bit 1 << sales_type_t per name; each name once, at least one. */
+static int parse_sales_types(yschema_ctx_t *c, const yschema_row_t *r, const yschema_node_t *n,
+                             const char *path, void *base)
+{
+    const char *expected = "a non-empty sequence of sales types";
+    const char *item_expected =
+        "one of transactional, transactional_consultative, consultative, strategic";
+    if (yschema_want_sequence(c, n, path, expected) < 0)
+        return -1;
+    if (yschema_count(n) == 0)
+        return yschema_fail_value(c, n, path, expected, false);
+    unsigned set = 0;
+    for (size_t i = 0; i < yschema_count(n); i++) {
+        const yschema_node_t *it = yschema_item(n, i);
+        char ipath[YSCHEMA_PATH_MAX];
+        yschema_path_index(ipath, sizeof ipath, path, i);
+        if (yschema_want_scalar(c, it, ipath, item_expected) < 0)
+            return -1;
+        sales_type_t type;
+        if (!config_sales_type_parse(yschema_text(it), &type))
+            return yschema_fail_value(c, it, ipath, item_expected, false);
+        if (set & (1u << type))
+            return yschema_fail(c, it, ipath, "\"%s\" is listed twice", yschema_text(it));
+        set |= 1u << type;
+    }
+    *(unsigned *)YSCHEMA_FIELD(base, r) = set;
+    return 0;
+}
+
 /* The two NPS questions, in order; the field is char *[2]. */
 static int parse_questions(yschema_ctx_t *c, const yschema_row_t *r, const yschema_node_t *n,
                            const char *path, void *base)
@@ -436,6 +485,8 @@ const yschema_type_t config_holidays = {parse_holidays, YSCHEMA_VALUE, same_holi
 const yschema_type_t config_questions = {parse_questions, YSCHEMA_VALUE, same_questions};
 const yschema_type_t config_topics = {parse_topics, YSCHEMA_VALUE, same_topics};
 const yschema_type_t config_ids = {parse_ids, YSCHEMA_VALUE, same_ids};
+const yschema_type_t config_date = {parse_date, YSCHEMA_VALUE, NULL};
+const yschema_type_t config_sales_types = {parse_sales_types, YSCHEMA_VALUE, NULL};
 const yschema_type_t config_curve = {parse_curve, YSCHEMA_MAP, same_curve};
 
 /* ---- Addresses and secrets ------------------------------------------------- */

@@ -200,6 +200,14 @@ BEGIN
       FROM rd_ev WHERE t = 'nps.response' ORDER BY client_id, coalesce(job_id, ''), ts, i
     ON CONFLICT DO NOTHING;
 
+    -- Improvements (contract V2): once per improvement_id; the first of a
+    -- batch wins, as with every other duplicate.
+    INSERT INTO improvements (improvement_id, client_id, category, text, ts, arrived_at)
+    SELECT DISTINCT ON (e->>'improvement_id') e->>'improvement_id', client_id, e->>'category',
+           e->>'text', ts, v_arrival
+      FROM rd_ev WHERE t = 'improvement.recorded' ORDER BY e->>'improvement_id', i
+    ON CONFLICT DO NOTHING;
+
     -- An outcome finds its client through the decision that issued the task;
     -- one for a task we never issued is kept (client_id NULL) and reported.
     WITH ins AS (
@@ -214,6 +222,21 @@ BEGIN
     ), upd AS (
         UPDATE decisions d SET outcome = ins.outcome, outcome_at = ins.ts
           FROM ins WHERE d.output_id = ins.task_id
+    ), compl AS (
+        -- Its complaints, only with the outcome's first arrival (ins holds
+        -- only outcomes stored now): a re-sent outcome adds none. Taken from
+        -- the first message of the task in this batch, as the outcome is.
+        INSERT INTO complaints (task_id, idx, client_id, episode_no, category, text, ts,
+                                arrived_at)
+        SELECT ins.task_id, k.n - 1, ins.client_id, d.episode_no, k.c->>'category',
+               k.c->>'text', ins.ts, v_arrival
+          FROM ins
+          JOIN LATERAL (SELECT e FROM rd_ev WHERE t = 'reactivation.outcome'
+                                             AND task_id = ins.task_id ORDER BY i LIMIT 1) ev
+            ON true
+          LEFT JOIN decisions d ON d.output_id = ins.task_id
+          CROSS JOIN LATERAL jsonb_array_elements(coalesce(ev.e->'complaints', '[]'::jsonb))
+                WITH ORDINALITY k(c, n)
     )
     INSERT INTO rd_outcomes SELECT task_id, client_id FROM ins;
     SELECT coalesce(jsonb_agg(task_id), '[]'::jsonb) INTO v_unknown

@@ -49,6 +49,8 @@ BEGIN
         'react', (SELECT rd_episode_json(e) FROM episodes e
                    WHERE e.client_id = d.client_id AND e.kind = 'reactivation'
                    ORDER BY e.episode_no DESC LIMIT 1),
+        -- the survey call's answer, for a stage-2 task's context (contract V2)
+        'stage1', rd_stage1_json(d.client_id),
         'risk', (SELECT rd_episode_json(e) FROM episodes e
                   WHERE e.client_id = d.client_id AND e.kind = 'gift_risk'
                   ORDER BY e.episode_no DESC LIMIT 1),
