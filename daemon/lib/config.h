@@ -205,7 +205,7 @@ typedef struct config {
             int outcome_due_days; /* default 5; 1 .. 365: a call without an outcome this many
                                      calendar days after its due_at is escalated */
             double holdout_ratio; /* default 0; 0 .. 1 */
-            cfg_offer_t *offers; /* default none; in file order */
+            cfg_offer_t *offers;  /* default none; in file order */
             size_t offers_count;
         } reactivation;
         struct {

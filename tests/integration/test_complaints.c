@@ -15,12 +15,16 @@ static harness_t h;
 static void *pull;
 
 /* NPS kept to recent buyers, as in test_reactivation_flow.c: a survey job
- * would open a contact gap and move the calls these flows check. */
-static void start(const char *rules)
+ * would open a contact gap and move the calls these flows check; escalations
+ * (outcome_due_days) kept out of these flows' weeks, as there. `reactivation`
+ * holds more keys of rules.reactivation, indented by four spaces. */
+static void start(const char *reactivation)
 {
     void *out[3];
     char all[2048];
-    snprintf(all, sizeof all, "  nps: { active_days: 30 }\n%s", rules ? rules : "");
+    snprintf(all, sizeof all,
+             "  nps: { active_days: 30 }\n  reactivation:\n    outcome_due_days: 365\n%s",
+             reactivation ? reactivation : "");
     h_start_flow(&h, all, out);
     pull = out[0];
 }
@@ -151,7 +155,6 @@ static void next_tasks(size_t n, const char *const *clients, json_t **tasks)
 /* Offers: a transactional one for the first days of March listed before one
  * for all of March and every sales type (overlap: the first listed wins). */
 #define OFFERS                                                                                     \
-    "  reactivation:\n"                                                                            \
     "    offers:\n"                                                                                \
     "      - { from: 2026-03-01, to: 2026-03-05, text: \"Early March\",\n"                         \
     "          sales_types: [transactional] }\n"                                                   \
@@ -325,7 +328,7 @@ Test(complaints, report_lost_lists_lost_clients_by_margin)
     cr_assert(a && b && c && b < c && c < a, "ordered by margin: %s", out);
     cr_assert(strstr(out, "\"ld\"") == NULL, "%s", out);
     cr_assert(strstr(out, "{\"client_id\":\"lc\",\"name\":\"Big Co\",\"sales_type\":"
-                          "\"strategic\",\"manager_id\":\"am-lc\",\"margin\":\"300.0000\","
+                          "\"strategic\",\"manager_id\":\"am-lc\",\"margin\":\"300.00\","
                           "\"revenue\":\"1200\",\"episode_status\":\"not_returned\","
                           "\"episode_opened_at\":") != NULL,
               "%s", out);

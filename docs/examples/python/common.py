@@ -24,7 +24,7 @@ ACK_FIELDS = {
     "improvement.recorded": ("improvement_id",),
 }
 OPTIONAL_ACK_FIELDS = {("nps.response", "job_id")}
-GENERIC_ACK_FIELDS = ("order_id", "deal_id", "job_id", "task_id", "client_id")
+GENERIC_ACK_FIELDS = ("order_id", "deal_id", "job_id", "task_id", "improvement_id", "client_id")
 
 # The id of an output (what its consumer acknowledges and deduplicates on).
 OUTPUT_ID_FIELDS = ("task_id", "alert_id", "job_id", "touch_id")
