@@ -26,7 +26,7 @@ extern const yschema_type_t config_holidays;  /* sorted distinct dates "YYYY-MM-
 extern const yschema_type_t config_questions; /* char *[2]: exactly two strings */
 extern const yschema_type_t config_topics;    /* subscription prefixes of a sub input */
 extern const yschema_type_t config_ids;       /* rules.reactivation.survey_team (base: config_t) */
-extern const yschema_type_t config_date;        /* int32_t: "YYYY-MM-DD" as a day number */
+extern const yschema_type_t config_date;      /* int32_t: "YYYY-MM-DD" as a day number */
 extern const yschema_type_t config_sales_types; /* unsigned: bit 1 << sales_type_t per name */
 /* security.curve: a mapping whose presence sets curve.enabled (base: the config_t). */
 extern const yschema_type_t config_curve;
