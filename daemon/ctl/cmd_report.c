@@ -9,6 +9,7 @@
 #include <sysexits.h>
 
 #include "ctl.h"
+#include "rdtime.h"
 #include "report.h"
 #include "report_complaints.h"
 #include "report_cycles.h"
@@ -43,7 +44,7 @@ static int since_arg(ctl_t *ctl, bool takes_since, const char **since)
     if (ctl->nargs == 1)
         return 0;
     if (takes_since && ctl->nargs == 3 && strcmp(ctl->args[1], "--since") == 0 &&
-        report_valid_date(ctl->args[2])) {
+        rdtime_parse_date(ctl->args[2], strlen(ctl->args[2]), NULL)) {
         *since = ctl->args[2];
         return 0;
     }

@@ -46,21 +46,6 @@ static const char *const SQL_IMPROVEMENTS =
 static const char *const SQL_TOTALS =
     "SELECT count(*), count(DISTINCT client_id) FROM complaints WHERE arrived_at >= " SINCE;
 
-bool report_valid_date(const char *s)
-{
-    int y, m, d, n = 0;
-    if (s == NULL || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-        return false;
-    for (int i = 0; i < 10; i++)
-        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
-            return false;
-    if (sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || n != 10)
-        return false;
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= mdays[m - 1] + (m == 2 && leap);
-}
-
 /* Runs the queries of a report with ($1 since, $2 zone); false with err filled. */
 static bool query_all(PGconn *db, const config_t *cfg, const char *since, const char *const *sql,
                       PGresult **res, size_t n, char *err, size_t errlen)

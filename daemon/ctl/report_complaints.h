@@ -5,7 +5,7 @@
  * err; nothing written to `out` before every query answered).
  *
  * `since` is NULL (everything) or a date "YYYY-MM-DD" already checked by the
- * caller (report_valid_date), read as the start of that day in the calendar's
+ * caller (rdtime_parse_date), read as the start of that day in the calendar's
  * time zone.
  */
 #ifndef RD_REPORT_COMPLAINTS_H
@@ -19,7 +19,6 @@
 #include "out.h"
 
 /* Whether s is a real calendar date written "YYYY-MM-DD". */
-bool report_valid_date(const char *s);
 
 /*
  * Complaints that arrived since `since`, by category (most complained first):

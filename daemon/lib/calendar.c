@@ -99,25 +99,6 @@ static bool find_open(const calendar_t *self, int64_t t_us, int64_t *out)
     return false;
 }
 
-/* "YYYY-MM-DD" to a day number; false when malformed or not a real date. */
-static bool parse_date(const char *s, int32_t *out)
-{
-    int y, m, d, n = 0;
-    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-        return false;
-    for (int i = 0; i < 10; i++)
-        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
-            return false;
-    if (sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || n != 10)
-        return false;
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && leap))
-        return false;
-    *out = (int32_t)rdtime_days_from_civil(y, (unsigned)m, (unsigned)d);
-    return true;
-}
-
 static void set_err(char *err, size_t errlen, const char *fmt, const char *arg)
 {
     if (err != NULL && errlen > 0)
@@ -169,7 +150,7 @@ calendar_t *calendar_new(const config_t *cfg, char *err, size_t errlen)
             goto nomem;
         for (size_t i = 0; i < n; i++) {
             const char *text = cfg->rules.calendar.holidays[i];
-            if (text == NULL || !parse_date(text, &self->holidays[i])) {
+            if (text == NULL || !rdtime_parse_date(text, strlen(text), &self->holidays[i])) {
                 set_err(err, errlen, "calendar: bad holiday \"%s\"", text ? text : "");
                 calendar_destroy(&self);
                 return NULL;

@@ -190,19 +190,6 @@ static int parse_weekdays(yschema_ctx_t *c, const yschema_row_t *r, const yschem
     return 0;
 }
 
-static bool valid_date(const char *s, size_t len)
-{
-    if (len != 10 || digits(s) != 4 || s[4] != '-' || digits(s + 5) != 2 || s[7] != '-' ||
-        digits(s + 8) != 2)
-        return false;
-    int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (y < 1 || m < 1 || m > 12 || d < 1)
-        return false;
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return d <= mdays[m - 1] + (m == 2 && leap ? 1 : 0);
-}
-
 static int str_cmp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -243,7 +230,7 @@ static int parse_holidays(yschema_ctx_t *c, const yschema_row_t *r, const yschem
         yschema_path_index(ipath, sizeof ipath, path, i);
         if (yschema_want_scalar(c, it, ipath, item_expected) < 0)
             return -1;
-        if (!valid_date(yschema_text(it), yschema_len(it)))
+        if (!rdtime_parse_date(yschema_text(it), yschema_len(it), NULL))
             return yschema_fail_value(c, it, ipath, item_expected, false);
         for (size_t j = 0; j < i; j++)
             if (strcmp(yschema_text(yschema_item(n, j)), yschema_text(it)) == 0)
@@ -269,11 +256,8 @@ static int parse_date(yschema_ctx_t *c, const yschema_row_t *r, const yschema_no
     const char *expected = "a valid date \"YYYY-MM-DD\"";
     if (yschema_want_scalar(c, n, path, expected) < 0)
         return -1;
-    const char *t = yschema_text(n);
-    if (!valid_date(t, yschema_len(n)))
+    if (!rdtime_parse_date(yschema_text(n), yschema_len(n), (int32_t *)YSCHEMA_FIELD(base, r)))
         return yschema_fail_value(c, n, path, expected, false);
-    *(int32_t *)YSCHEMA_FIELD(base, r) =
-        (int32_t)rdtime_days_from_civil(atoi(t), (unsigned)atoi(t + 5), (unsigned)atoi(t + 8));
     return 0;
 }
 

@@ -51,6 +51,18 @@ static bool digits(const char *s, int n, unsigned *out)
 }
 
 /* Parses an RFC 3339 date-time; returns NULL or why it is not one. */
+bool rdtime_parse_date(const char *s, size_t len, int32_t *day)
+{
+    unsigned y, m, d;
+    if (s == NULL || len != 10 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &m) ||
+        s[7] != '-' || !digits(s + 8, 2, &d) || y < 1 || m < 1 || m > 12 || d < 1 ||
+        d > days_in_month(y, m))
+        return false;
+    if (day != NULL)
+        *day = (int32_t)rdtime_days_from_civil(y, m, d);
+    return true;
+}
+
 const char *rdtime_problem(const char *s, size_t len, int64_t *us_out)
 {
     unsigned year, mon, day, hour, min, sec;

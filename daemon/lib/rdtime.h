@@ -19,6 +19,11 @@
 int64_t rdtime_days_from_civil(int64_t y, unsigned m, unsigned d);
 void rdtime_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
 
+/* A date "YYYY-MM-DD" (exactly that, year 0001 to 9999, a real day) as its day
+ * number (rdtime_days_from_civil); false when it is not one. day may be NULL
+ * to only check. */
+bool rdtime_parse_date(const char *s, size_t len, int32_t *day);
+
 /* RFC 3339 with an offset ("2026-11-25T10:00:00Z", "...+03:00", fractions up
  * to microseconds), from 1970 to 9999. Returns NULL and fills *us, or says why
  * the text is not one (for an error message). */
