@@ -45,7 +45,8 @@ static const char *const script_names[] = {"ideal_supplier_survey", "wakeup_offe
                                            "wakeup_forgot"};
 enum { SCRIPT_SURVEY, SCRIPT_WAKEUP_OFFENDED, SCRIPT_WAKEUP_FORGOT };
 
-int64_t reactivation_due_at(const config_t *cfg, const client_t *c)
+/* When a client of this sales type, last order and cycle falls due. */
+static int64_t due_after_cycles(const config_t *cfg, const client_t *c, double cycle_days)
 {
     double k;
     if (c->sales_type == SALES_TRANSACTIONAL)
@@ -54,10 +55,15 @@ int64_t reactivation_due_at(const config_t *cfg, const client_t *c)
         k = cfg->rules.reactivation.cycles_transactional_consultative;
     else
         return TIME_NONE;
-    if (!c->has_cycle || c->cycle_days <= 0 || c->last_order_at == TIME_NONE)
+    if (cycle_days <= 0 || c->last_order_at == TIME_NONE)
         return TIME_NONE;
     /* "after k cycles" holds when now - last order >= k x cycle, in exact time. */
-    return c->last_order_at + (int64_t)(k * c->cycle_days * US_PER_DAY);
+    return c->last_order_at + (int64_t)(k * cycle_days * US_PER_DAY);
+}
+
+int64_t reactivation_due_at(const config_t *cfg, const client_t *c)
+{
+    return c->has_cycle ? due_after_cycles(cfg, c, c->cycle_days) : TIME_NONE;
 }
 
 static void close_episode(react_t *r, const char *status)
@@ -357,8 +363,30 @@ static void open_episode(react_t *r, const char *reason)
 }
 
 /*
- * Stage 1 of an episode waiting at stage 0: in batch mode at the next batch
- * run, in continuous mode as soon as contact spacing allows.
+ * When the client of a waiting episode fell due: for missed cycles, k cycles
+ * (the episode's cycle, fixed when it opened) after the last order, which
+ * may be well before the tick that opened the episode when ticks are sparse;
+ * for a lost deal, the evaluation that saw it (a message takes effect at the
+ * first evaluation after it arrived).
+ */
+static int64_t fell_due_at(const react_t *r)
+{
+    const episode_t *e = r->e;
+    if (strcmp(e->reason, "missed_cycles") == 0) {
+        int64_t due = due_after_cycles(r->env->cfg, r->c, e->cycle_days);
+        if (due != TIME_NONE && due < e->opened_at)
+            return due;
+    }
+    return e->opened_at;
+}
+
+/*
+ * Stage 1 of an episode waiting at stage 0: in batch mode at the first batch
+ * run at or after the client fell due (contract V2: a run holds every client
+ * that fell due since the previous run; like every decision it is made at the
+ * first evaluation at or after the run, so a client due before a run that no
+ * tick reached goes out with that run, at the tick after it, not a period
+ * later), in continuous mode as soon as contact spacing allows.
  */
 static int64_t release(react_t *r)
 {
@@ -370,11 +398,17 @@ static int64_t release(react_t *r)
         emit_survey(r);
         return after_call(r);
     }
-    batch_run_t run = batch_run(env, r->now, 0);
-    if (run.at < r->e->opened_at) /* queued after this run: wait for the next */
-        return batch_run(env, r->now, 1).at;
+    int64_t due = fell_due_at(r);
+    batch_run_t first = batch_run(env, due, 0); /* the last run at or before `due` */
+    if (first.at < due)
+        first = batch_run(env, due, 1);
+    if (first.at > r->now) /* its run is still ahead */
+        return first.at;
     if (!decision_contact_allowed(r->c, env->cfg, r->now, &until))
         return until;
+    /* Named after the latest run (a later one when spacing held the call back
+     * past the next run). */
+    batch_run_t run = batch_run(env, r->now, 0);
     batch_id_for(run.day, r->e->batch_id, sizeof r->e->batch_id);
     emit_survey(r);
     return after_call(r);

@@ -11,6 +11,7 @@
 
 #include "harness.h"
 #include "json.h"
+#include "rdtime.h"
 
 static harness_t h;
 static void *pull;
@@ -115,39 +116,124 @@ Test(reactivation_roles, stage_1_goes_to_the_assignee_of_its_sales_type_and_stag
     json_destroy(&t2);
 }
 
+/* Master data and three orders 30 days apart ending on `last` (10:00Z): a
+ * 30-day cycle. */
+static void client_ending(const char *id, const char *sales_type, const char *const days[3])
+{
+    send_ok("client.upsert",
+            "{\"client_id\":\"%s\",\"sales_type\":\"%s\",\"manager_id\":\"am-%s\"}", id, sales_type,
+            id);
+    for (int i = 0; i < 3; i++)
+        send_ok("order.created",
+                "{\"order_id\":\"%s-o%d\",\"client_id\":\"%s\",\"ts\":\"%sT10:00:00Z\","
+                "\"amount\":100}",
+                id, i, id, days[i]);
+}
+
+/* The first calls (stage 1) so far, by time and client: "client batch_id created_at"
+ * ("-" for no batch), ';'-separated. */
+#define FIRST_CALLS                                                                                \
+    "SELECT coalesce(string_agg(client_id || ' ' || coalesce(body::json->>'batch_id', '-') "       \
+    "|| ' ' || (body::json->>'created_at'), '; ' ORDER BY created_at, client_id), '') "            \
+    "FROM outbox WHERE topic = 'task.reactivation' AND body::json->>'stage' = '1'"
+
+static void expect_first_calls(const char *want)
+{
+    cr_assert(h_wait_sql(&h, FIRST_CALLS, want), "want %s\ngot  %s", want, h_sql(&h, FIRST_CALLS));
+}
+
 /* Continuous for transactional, batch for transactional_consultative: the
- * transactional client is called as soon as it falls due; the batch run (the
- * first working-hours opening on or after day 1 of the month) holds only the
- * batch-type client. */
+ * transactional client is called as soon as it falls due; the monthly run
+ * (the first working-hours opening on or after day 1: Moscow 09:00 = 06:00Z,
+ * Monday when the 1st is a weekend) holds only the batch-type clients that
+ * fell due since the previous run. Ticks and orders arrive in bursts, without
+ * waiting in between, as a replay sends them. */
 Test(reactivation_roles, a_monthly_batch_holds_only_the_clients_of_batch_sales_types)
 {
     start("  reactivation:\n"
           "    mode: { transactional: continuous, transactional_consultative: batch }\n"
-          "    batch: { every: month, day: 1 }\n");
+          "    batch: { every: month, day: 1 }\n"
+          "    outcome_due_days: 60\n");
     tick("2026-01-01T00:00:00Z");
-    client("tr", "transactional");
-    client("tc", "transactional_consultative");
-    /* tc fell due 2026-01-30 (one cycle); queued for the March run: 2026-03-01
-     * is a Sunday, so Monday 09:00 Moscow */
-    tick("2026-02-05T10:00:00Z");
-    h_settled(&h, "tc", "2026-03-02T06:00:00");
-    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "0");
+    client("tr", "transactional");              /* due 2026-03-01 10:00Z (2 cycles) */
+    client("tc", "transactional_consultative"); /* due 2026-01-30 10:00Z (1 cycle) */
+    /* tc falls due before the February run (2026-02-01 is a Sunday: Monday
+     * the 2nd); a tick sees it first, then the run. */
+    tick("2026-01-31T12:00:00Z");
+    tick("2026-02-02T05:59:59Z");
+    h_settled(&h, "tc", "2026-02-02T06:00:00");
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "0", "queued for the run");
+    tick("2026-02-02T06:00:00Z");
+    expect_first_calls("tc batch-2026-02-02 2026-02-02T06:00:00.000000Z");
 
-    tick("2026-03-01T12:00:00Z"); /* tr: two cycles; continuous, so at once */
-    json_t *t = next_task();
-    cr_assert_str_eq(str(t, "client_id"), "tr");
-    cr_assert_str_eq(str(t, "created_at"), "2026-03-01T12:00:00.000000Z");
-    cr_assert_null(json_object_get(t, "batch_id"));
-    json_destroy(&t);
-    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "1");
+    /* tc2 falls due 2026-03-14, after the March run (Monday the 2nd), and no
+     * tick comes between then and the April run (Wednesday the 1st): it
+     * belongs to the April run, sent at the first tick after it (contract V2:
+     * a decision due at T is made at the first tick >= T), not in May. */
+    const char *tc2[] = {"2025-12-14", "2026-01-13", "2026-02-12"};
+    const char *tc3[] = {"2026-01-10", "2026-02-09", "2026-03-11"};
+    tick("2026-02-12T12:00:00Z");
+    client_ending("tc2", "transactional_consultative", (const char *const *)tc2);
+    tick("2026-03-01T12:00:00Z"); /* tr: two cycles, continuous: at once */
+    tick("2026-03-02T06:00:00Z"); /* the March run: nobody due since February's */
+    tick("2026-03-11T12:00:00Z");
+    client_ending("tc3", "transactional_consultative", (const char *const *)tc3);
+    tick("2026-04-03T12:00:00Z"); /* tc2 (due 03-14) and tc3 (due 04-10, not yet) */
+    tick("2026-04-10T10:00:00Z");
+    tick("2026-05-01T05:00:00Z"); /* before the May run (Friday the 1st, 06:00Z) */
+    tick("2026-05-04T12:00:00Z"); /* after it: tc3 */
+    expect_first_calls("tc batch-2026-02-02 2026-02-02T06:00:00.000000Z; "
+                       "tr - 2026-03-01T12:00:00.000000Z; "
+                       "tc2 batch-2026-04-01 2026-04-03T12:00:00.000000Z; "
+                       "tc3 batch-2026-05-01 2026-05-04T12:00:00.000000Z");
+}
 
-    tick("2026-03-02T07:00:00Z"); /* the run: tc alone */
-    t = next_task();
-    cr_assert_str_eq(str(t, "client_id"), "tc");
-    cr_assert_str_eq(str(t, "batch_id"), "batch-2026-03-02");
-    cr_assert_str_eq(str(t, "created_at"), "2026-03-02T07:00:00.000000Z");
-    json_destroy(&t);
-    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox"), "2");
+/* A quarterly batch on day 4: runs on 2026-04-06 (the 4th is a Saturday) and
+ * 2026-07-06 (Saturday again), 09:00 Moscow. Each holds the batch-type clients
+ * that fell due in the quarter before it, whenever the ticks saw them; the
+ * transactional client is continuous. Weekly ticks in one burst, twice over
+ * (the second half of the year repeats the first). */
+Test(reactivation_roles, a_quarterly_batch_lands_on_the_first_opening_of_the_period)
+{
+    start("  reactivation:\n"
+          "    mode: { transactional: continuous, transactional_consultative: batch }\n"
+          "    batch: { every: quarter, day: 4 }\n"
+          "    outcome_due_days: 200\n");
+    tick("2026-01-01T00:00:00Z");
+    client("q1", "transactional_consultative");                    /* due 2026-01-30 */
+    client("qt", "transactional");                                 /* due 2026-03-01 */
+    const char *q2[] = {"2025-12-27", "2026-01-26", "2026-02-25"}; /* due 2026-03-27 */
+    const char *q3[] = {"2026-01-18", "2026-02-17", "2026-03-19"}; /* due 2026-04-18 */
+    const char *q4[] = {"2026-03-07", "2026-04-06", "2026-05-06"}; /* due 2026-06-05 */
+    struct {
+        const char *day, *id;
+        const char *const *orders;
+    } arrivals[] = {{"2026-02-25", "q2", q2}, {"2026-03-19", "q3", q3}, {"2026-05-06", "q4", q4}};
+    size_t next_arrival = 0;
+    for (int week = 0; week < 30; week++) { /* 2026-01-08 .. 2026-07-30, Thursdays */
+        int64_t y;
+        unsigned m, d;
+        rdtime_civil_from_days(rdtime_days_from_civil(2026, 1, 8) + 7 * week, &y, &m, &d);
+        char day[16], ts[32];
+        snprintf(day, sizeof day, "%04lld-%02u-%02u", (long long)y, m, d);
+        snprintf(ts, sizeof ts, "%sT12:00:00Z", day);
+        tick(ts);
+        if (next_arrival < 3 && strcmp(day, arrivals[next_arrival].day) >= 0) {
+            client_ending(arrivals[next_arrival].id, "transactional_consultative",
+                          arrivals[next_arrival].orders);
+            next_arrival++;
+        }
+        if (strcmp(day, "2026-04-02") == 0) { /* and the run itself, to the second */
+            tick("2026-04-06T05:59:59Z");
+            tick("2026-04-06T06:00:00Z");
+        }
+    }
+    cr_assert_eq(next_arrival, 3);
+    expect_first_calls("qt - 2026-03-05T12:00:00.000000Z; "
+                       "q1 batch-2026-04-06 2026-04-06T06:00:00.000000Z; "
+                       "q2 batch-2026-04-06 2026-04-06T06:00:00.000000Z; "
+                       "q3 batch-2026-07-06 2026-07-09T12:00:00.000000Z; "
+                       "q4 batch-2026-07-06 2026-07-09T12:00:00.000000Z");
 }
 
 /* A task without an outcome outcome_due_days (5) calendar days after its

@@ -731,7 +731,10 @@ Test(reactivation, the_mode_is_chosen_by_sales_type)
         snprintf(rules, sizeof rules,
                  "  reactivation: { mode: %s, batch: { every: month, day: 1 } }\n", cases[i].mode);
         load(rules);
-        client_t c = client(cases[i].type, T0 - 61 * DAY);
+        /* Due a day before T0, after the November run: both cycle counts
+         * (2 for transactional, 1 for transactional_consultative). */
+        bool tc = strcmp(cases[i].type, "transactional_consultative") == 0;
+        client_t c = client(cases[i].type, T0 - (tc ? 31 : 61) * DAY);
         deal_in_t deal = {.deal_id = "d-1", .ts = T0};
         c.deals = &deal; /* triggers consultative and strategic; ignored by the others */
         c.deals_count = 1;
@@ -751,6 +754,51 @@ Test(reactivation, the_mode_is_chosen_by_sales_type)
         release(&c);
         eng_teardown();
     }
+}
+
+/* Contract V2: a batch run holds every client that fell due since the
+ * previous run, and like every decision it is made at the first evaluation at
+ * or after its time. A client that fell due on 2026-10-25 (one cycle after
+ * 2026-09-25), first evaluated at T0 (2026-11-25, sparse ticks), belongs to
+ * the November run (2026-11-01 is a Sunday: Monday the 2nd, 06:00Z): it goes
+ * out at T0 named after that run, not a month later. A client due after the
+ * November run waits for December's; a lost deal falls due when it is seen. */
+Test(reactivation, a_client_due_before_a_run_no_evaluation_reached_goes_out_with_that_run)
+{
+    load("  reactivation: { mode: batch, batch: { every: month, day: 1 } }\n");
+    client_t c = client("transactional_consultative", T0 - 61 * DAY);
+    int64_t next = eval(&c, T0);
+    cr_assert_eq(output_count(), 1, "at once");
+    cr_assert_eq(task(0)->created_at, T0);
+    eng_expect_fields({"batch_id", task(0)->task.batch_id, "batch-2026-11-02"});
+    cr_assert_gt(next, T0);
+    release(&c);
+    eng_teardown();
+
+    load("  reactivation: { mode: batch, batch: { every: month, day: 1 } }\n");
+    c = client("transactional_consultative", T0 - 31 * DAY); /* due 2026-11-24 */
+    next = eval(&c, T0);
+    cr_assert_eq(output_count(), 0, "queued");
+    cr_assert_eq(next, eng_at("2026-12-01T06:00:00Z"));
+    /* Evaluated again later, past two runs: still the one it belongs to
+     * (already due), named after the latest run. */
+    eval(&c, eng_at("2027-01-10T12:00:00Z"));
+    cr_assert_eq(output_count(), 1);
+    eng_expect_fields({"batch_id", task(0)->task.batch_id, "batch-2027-01-01"});
+    release(&c);
+    eng_teardown();
+
+    load("  reactivation: { mode: batch, batch: { every: month, day: 1 } }\n");
+    c = client("consultative", T0 - 400 * DAY);
+    deal_in_t deal = {.deal_id = "d-1", .ts = T0 - 40 * DAY};
+    c.deals = &deal;
+    c.deals_count = 1;
+    next = eval(&c, T0);
+    c.deals = NULL;
+    c.deals_count = 0;
+    cr_assert_eq(output_count(), 0, "a lost deal is due when seen: the next run");
+    cr_assert_eq(next, eng_at("2026-12-01T06:00:00Z"));
+    release(&c);
 }
 
 /* Issue 17: a call without an outcome outcome_due_days (5) calendar days after
