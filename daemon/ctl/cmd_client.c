@@ -60,7 +60,7 @@ static const char *const CLIENT_OUTPUTS_SQL =
     "SELECT " CTL_US("d.created_at") ", d.topic, d.output_id,"
     " CASE WHEN o.seq IS NULL THEN 'pruned' WHEN o.acked_at IS NOT NULL THEN 'acked'"
     "      WHEN o.sent_at IS NOT NULL THEN 'sent' ELSE 'unsent' END"
-    " FROM decisions d LEFT JOIN outbox o ON o.output_id = d.output_id"
+    " FROM decisions d LEFT JOIN outbox o ON o.client_id = d.client_id AND o.output_id = d.output_id"
     " WHERE d.client_id = $1"
     " ORDER BY d.created_at DESC, o.seq DESC NULLS LAST, d.output_id DESC LIMIT 5";
 /* clang-format on */
