@@ -265,6 +265,9 @@ static void render_emit(const metrics_t *self, jbuf_t *b, const emit_stats_t *es
             es->outbox.db_errors);
     counter(b, "outbox_pruned_total", "Delivered outbox rows deleted after their retention.",
             es->outbox.pruned);
+    counter(b, "outbox_claims_taken_over_total",
+            "Outbox rows taken over from another daemon whose claim ran out.",
+            es->outbox.claims_taken_over);
 }
 
 static void render_schedule(jbuf_t *b, const schedule_stats_t *st)

@@ -3,16 +3,27 @@
  *
  * What each statement does to the stream's queue (outq.h) and to the table:
  *
- *   recover  once, before the first read: push/pub rows sent in the last
- *            OUTBOX_RECOVER_S seconds become unsent again;
+ *   recover  once, before the first read: push/pub rows this daemon sent in
+ *            the last OUTBOX_RECOVER_S seconds become unsent again;
  *   mark     push/pub: sent_at and sends for the seqs in `marks`;
  *   ack      router: acked_at and sends for the first items of `acked`,
  *            which are dropped once it committed;
  *   count    the stream's undelivered rows, for the owner's log line;
- *   fetch    rows to send, appended to `pending`: push/pub read unsent rows
- *            in order; routers read unacknowledged rows whose seq is not held
- *            in memory, no more than the owner has room for;
+ *   fetch    rows to send, claimed and appended to `pending`: push/pub claim
+ *            unsent rows in order; routers claim unacknowledged rows whose
+ *            seq is not held in memory, no more than the owner has room for;
+ *   renew    the claims on every row held in memory are extended;
  *   prune    delivered rows older than the retention, a chunk at a time.
+ *
+ * Claims (contract V2, several daemons on one database): a daemon reads only
+ * rows nobody else holds, and marks them claimed_by itself until
+ * claimed_until (database.outbox_claim_s), renewed every third of that while
+ * it holds them, so each row is sent by one daemon; when a daemon stops
+ * renewing (killed, cut from the database), the others take its unsent or
+ * unacknowledged rows over once the claim has run out. A claim is kept after
+ * sending: it says who sent the row, and the start-up recovery sends again only
+ * this daemon's own recent rows. Claims are row locks taken SKIP LOCKED, so
+ * two daemons reading at once split the rows instead of waiting.
  *
  * Invariants:
  *   - push/pub: the outbox is read only when nothing is pending and every send
@@ -29,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "log.h"
@@ -41,7 +53,16 @@
 #define OUTBOX_PRUNE_CHUNK 5000 /* rows deleted per statement */
 #define OUTBOX_RECOVER_S   60   /* push/pub: sends this recent are repeated at start */
 
-typedef enum { JOB_NONE, JOB_RECOVER, JOB_FETCH, JOB_MARK, JOB_ACK, JOB_COUNT, JOB_PRUNE } job_t;
+typedef enum {
+    JOB_NONE,
+    JOB_RECOVER,
+    JOB_FETCH,
+    JOB_MARK,
+    JOB_ACK,
+    JOB_RENEW,
+    JOB_COUNT,
+    JOB_PRUNE
+} job_t;
 
 typedef struct {
     outq_t *q; /* the owner's */
@@ -62,8 +83,12 @@ struct outbox {
     outbox_stats_t *stats;
     stream_t st[EMIT_STREAM_COUNT];
     int retention_days;
+    char instance[320];   /* claimed_by */
+    char claim_s[16];     /* database.outbox_claim_s, as a parameter */
+    unsigned renew_every; /* polls between renewals */
     unsigned polls;
     bool prune_due;
+    bool renew_due;
     bool recover_due; /* push/pub crash recovery, once, before the first read */
     job_t job;        /* the statement in flight */
     stream_t *job_stream;
@@ -95,18 +120,27 @@ static bool start(outbox_t *self, job_t job, stream_t *st, const char *sql, int 
     return true;
 }
 
+/* Adds the seqs stream st holds in memory to b (without braces): every item
+ * not yet acknowledged in the table, and push/pub sends not yet marked.
+ * Returns how many. */
+static size_t put_held(const stream_t *st, jbuf_t *b, size_t n)
+{
+    const outq_list_t *lists[] = {&st->q->retry, &st->q->inflight, &st->q->acked, &st->q->pending};
+    size_t added = 0;
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        for (const outq_item_t *it = lists[i]->head; it; it = it->next)
+            if (it->seq > 0)
+                jbuf_printf(b, "%s%lld", n + added++ ? "," : "", (long long)it->seq);
+    for (size_t i = 0; i < st->marks_n; i++)
+        jbuf_printf(b, "%s%lld", n + added++ ? "," : "", (long long)st->marks[i]);
+    return added;
+}
+
 /* A Postgres array literal of the seqs the router stream holds in memory. */
 static void held_seqs(const stream_t *st, jbuf_t *b)
 {
-    const outq_list_t *lists[] = {&st->q->retry, &st->q->inflight, &st->q->acked, &st->q->pending};
     jbuf_puts(b, "{");
-    bool first = true;
-    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
-        for (const outq_item_t *it = lists[i]->head; it; it = it->next)
-            if (it->seq > 0) {
-                jbuf_printf(b, "%s%lld", first ? "" : ",", (long long)it->seq);
-                first = false;
-            }
+    put_held(st, b, 0);
     jbuf_puts(b, "}");
 }
 
@@ -178,15 +212,29 @@ static size_t router_room(outbox_t *self, stream_t *st)
     return self->owner.room(self->owner.arg, which(self, st));
 }
 
+/*
+ * The claim: rows nobody holds (never claimed, the claim run out, or ours
+ * from before a lost connection), locked SKIP LOCKED so that daemons reading
+ * at once split them, marked ours, returned in seq order with whether another
+ * daemon's claim was taken over. $1 stream, $2 instance, $3 claim seconds,
+ * $4 how many; between the two parts, which rows the stream's mode sends.
+ */
+#define CLAIM_HEAD "WITH c AS (SELECT seq, claimed_by FROM outbox WHERE stream = $1"
+#define CLAIM_TAIL                                                                                 \
+    " AND (claimed_until IS NULL OR claimed_until < now() OR claimed_by = $2)"                     \
+    " ORDER BY seq LIMIT $4::int FOR UPDATE SKIP LOCKED),"                                         \
+    " u AS (UPDATE outbox o SET claimed_by = $2,"                                                  \
+    " claimed_until = now() + make_interval(secs => $3::int) FROM c WHERE o.seq = c.seq"           \
+    " RETURNING o.seq, o.output_id, o.topic, o.body, c.claimed_by IS NOT NULL"                     \
+    " AND c.claimed_by <> $2 AS taken)"                                                            \
+    " SELECT seq, output_id, topic, body, taken FROM u ORDER BY seq"
+
 static bool start_fetch(outbox_t *self, stream_t *st)
 {
     st->fetch_wanted = false;
     if (!st->router) {
-        const char *params[1] = {st->name};
-        return start(self, JOB_FETCH, st,
-                     "SELECT seq, output_id, topic, body FROM outbox"
-                     " WHERE stream = $1 AND sent_at IS NULL ORDER BY seq LIMIT 500",
-                     1, params);
+        const char *params[4] = {st->name, self->instance, self->claim_s, "500"};
+        return start(self, JOB_FETCH, st, CLAIM_HEAD " AND sent_at IS NULL" CLAIM_TAIL, 4, params);
     }
     size_t limit = router_room(self, st);
     if (limit == 0)
@@ -197,12 +245,32 @@ static bool start_fetch(outbox_t *self, stream_t *st)
     held_seqs(st, &held);
     char lim[32];
     snprintf(lim, sizeof lim, "%zu", limit);
-    const char *params[3] = {st->name, held.data, lim};
+    const char *params[5] = {st->name, self->instance, self->claim_s, lim, held.data};
     bool ok = start(self, JOB_FETCH, st,
-                    "SELECT seq, output_id, topic, body FROM outbox"
-                    " WHERE stream = $1 AND acked_at IS NULL AND seq <> ALL ($2::bigint[])"
-                    " ORDER BY seq LIMIT $3::int",
-                    3, params);
+                    CLAIM_HEAD " AND acked_at IS NULL AND seq <> ALL ($5::bigint[])" CLAIM_TAIL, 5,
+                    params);
+    jbuf_free(&held);
+    return ok;
+}
+
+/* Extends the claims on every row held in memory; false when none is held. */
+static bool start_renew(outbox_t *self)
+{
+    self->renew_due = false;
+    jbuf_t held = JBUF_INIT;
+    jbuf_puts(&held, "{");
+    size_t n = 0;
+    for (int s = 0; s < EMIT_STREAM_COUNT; s++)
+        n += put_held(&self->st[s], &held, n);
+    jbuf_puts(&held, "}");
+    bool ok = false;
+    if (n > 0) {
+        const char *params[3] = {held.data, self->claim_s, self->instance};
+        ok = start(self, JOB_RENEW, NULL,
+                   "UPDATE outbox SET claimed_until = now() + make_interval(secs => $2::int)"
+                   " WHERE seq = ANY ($1::bigint[]) AND claimed_by = $3",
+                   3, params);
+    }
     jbuf_free(&held);
     return ok;
 }
@@ -269,11 +337,14 @@ static bool start_recover(outbox_t *self)
     jbuf_puts(&names, "}");
     char secs[16];
     snprintf(secs, sizeof secs, "%d", OUTBOX_RECOVER_S);
-    const char *params[2] = {names.data, secs};
+    const char *params[3] = {names.data, secs, self->instance};
+    /* Only our own sends (or unclaimed ones, from before claims): another
+     * daemon's recent sends are its to repeat, if it crashed. */
     bool ok = start(self, JOB_RECOVER, NULL,
                     "UPDATE outbox SET sent_at = NULL WHERE stream = ANY($1::text[])"
-                    " AND sent_at > now() - make_interval(secs => $2::int)",
-                    2, params);
+                    " AND sent_at > now() - make_interval(secs => $2::int)"
+                    " AND (claimed_by = $3 OR claimed_by IS NULL)",
+                    3, params);
     jbuf_free(&names);
     return ok;
 }
@@ -305,6 +376,8 @@ void outbox_pump(outbox_t *self)
     for (int s = 0; s < EMIT_STREAM_COUNT && !started; s++)
         if (self->st[s].q->acked.n > 0)
             started = start_ack(self, &self->st[s]);
+    if (!started && self->renew_due)
+        started = start_renew(self);
     for (int s = 0; s < EMIT_STREAM_COUNT && !started; s++)
         if (self->st[s].count_wanted)
             started = start_count(self, &self->st[s]);
@@ -332,8 +405,9 @@ static void db_failed(outbox_t *self, const PGresult *res)
 
 static void fetched(outbox_t *self, stream_t *st, const PGresult *res)
 {
-    int rows = PQntuples(res);
+    int rows = PQntuples(res), taken = 0;
     for (int i = 0; i < rows; i++) {
+        taken += PQgetvalue(res, i, 4)[0] == 't';
         /* NULL on a router stream: acknowledged while we read */
         outq_add(st->q, OUTQ_PENDING, strtoll(PQgetvalue(res, i, 0), NULL, 10),
                  PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1), PQgetvalue(res, i, 2),
@@ -344,6 +418,12 @@ static void fetched(outbox_t *self, stream_t *st, const PGresult *res)
     st->fetch_wanted = rows >= (st->router ? 1 : OUTBOX_FETCH_LIMIT);
     if (rows == 0)
         return;
+    if (taken > 0) {
+        self->stats->claims_taken_over += (uint64_t)taken;
+        log_info("emit.%s: took over %d outputs claimed by another daemon that stopped renewing "
+                 "its claim (stopped or cut from the database)",
+                 st->name, taken);
+    }
     log_debug("emit.%s: read %d outputs from the outbox", st->name, rows);
     self->owner.on_read(self->owner.arg, which(self, st), rows);
 }
@@ -395,6 +475,7 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
         st->acking_n = 0;
         self->owner.on_acks_written(self->owner.arg, which(self, st));
         break;
+    case JOB_RENEW: break;
     case JOB_COUNT:
         self->owner.on_backlog(self->owner.arg, which(self, st),
                                PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0);
@@ -436,6 +517,26 @@ static void on_db_state(pgconn_t *db, bool up, void *arg)
 
 /* ---- interface -------------------------------------------------------------- */
 
+/* database.instance, or "HOST:CONFIG-PATH": the same across restarts of one
+ * daemon, different for two daemons on one host (their configurations differ
+ * at least in their endpoints, so in their files). */
+static void set_instance(outbox_t *self, const config_t *cfg)
+{
+    if (cfg->instance != NULL) {
+        snprintf(self->instance, sizeof self->instance, "%s", cfg->instance);
+        return;
+    }
+    char host[256] = "localhost", *path = cfg->path ? realpath(cfg->path, NULL) : NULL;
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = '\0';
+    snprintf(self->instance, sizeof self->instance, "%s:%s", host,
+             path        ? path
+             : cfg->path ? cfg->path
+                         : "-");
+    free(path);
+}
+
 outbox_t *outbox_new(uv_loop_t *loop, const config_t *cfg, outq_t *const queues[EMIT_STREAM_COUNT],
                      const outbox_owner_t *owner, outbox_stats_t *stats)
 {
@@ -453,6 +554,12 @@ outbox_t *outbox_new(uv_loop_t *loop, const config_t *cfg, outq_t *const queues[
         st->fetch_wanted = true;
     }
     outbox_set_config(self, cfg);
+    set_instance(self, cfg);
+    snprintf(self->claim_s, sizeof self->claim_s, "%d", cfg->outbox_claim_s);
+    self->renew_every = cfg->outbox_claim_s / 3 > 0 ? (unsigned)cfg->outbox_claim_s / 3 : 1;
+    log_info("emit: claiming outbox rows as \"%s\" (taken over by another daemon %d s after "
+             "the last renewal)",
+             self->instance, cfg->outbox_claim_s);
     self->db =
         pgconn_new(loop, "emit", cfg->conninfo, cfg->reconnect_max_s * 1000, on_db_state, self);
     if (self->db == NULL) {
@@ -504,6 +611,8 @@ void outbox_poll(outbox_t *self)
 {
     self->polls++;
     self->db_backoff = false;
+    if (self->polls % self->renew_every == 0)
+        self->renew_due = true;
     if (self->polls % OUTBOX_PRUNE_POLLS == OUTBOX_PRUNE_FIRST)
         self->prune_due = true;
     for (int s = 0; s < EMIT_STREAM_COUNT; s++)

@@ -35,8 +35,9 @@ typedef struct outbox outbox_t;
 
 /* Counters since start, for metrics. */
 typedef struct {
-    uint64_t db_errors; /* outbox statements that failed (each is tried again) */
-    uint64_t pruned;    /* delivered rows deleted after outbox_retention_days */
+    uint64_t db_errors;         /* outbox statements that failed (each is tried again) */
+    uint64_t pruned;            /* delivered rows deleted after outbox_retention_days */
+    uint64_t claims_taken_over; /* rows read whose claim another daemon let run out */
 } outbox_stats_t;
 
 /* What the outbox asks and tells its owner; arg is given back to each. */

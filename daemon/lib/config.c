@@ -192,6 +192,8 @@ static const yschema_row_t database_rows[] = {
      .def = "100000", .min = 1, .max = 100000000},
     {"outbox_retention_days", &yschema_int, C(outbox_retention_days), .reloadable = true,
      .def = "30", .min = 1, .max = 3650},
+    {"instance", &yschema_string, C(instance), .reloadable = false},
+    {"outbox_claim_s", &yschema_int, C(outbox_claim_s), .def = "30", .min = 2, .max = 3600},
 };
 static const yschema_t database_schema = YSCHEMA(database_rows, NULL);
 
@@ -693,6 +695,7 @@ void config_destroy(config_t **self_p)
     config_t *cfg = *self_p;
     free(cfg->path);
     free(cfg->conninfo);
+    free(cfg->instance);
     free(cfg->metrics_listen);
     free(cfg->metrics_token_file);
     if (cfg->metrics_token != NULL)

@@ -125,6 +125,10 @@ typedef struct config {
                                   100000000 */
     int outbox_retention_days; /* ours: delivered outbox rows are deleted after this; default 30;
                                   1 .. 3650 */
+    char *instance;            /* ours: this daemon's name in outbox claims; default NULL =
+                                  "HOST:CONFIG-PATH" (restart) */
+    int outbox_claim_s;        /* ours: an unrenewed outbox claim is taken over after this;
+                                  default 30; 2 .. 3600 */
 
     log_level_t log_level; /* ours: top-level `log_level`; default info */
     char *metrics_listen;  /* ours: `metrics.listen`, "HOST:PORT" of the Prometheus endpoint;
