@@ -404,7 +404,11 @@ static void run_locked(PGconn *conn, const model_db_job_t *job, const atomic_boo
     }
 
     summaries_t s;
-    int rc = fetch_summaries(conn, job->tz, res->clock_at, &s, err, errlen);
+    /* The one full scan of the run; a standby may serve it (the fit is a
+     * summary of the whole base: a few seconds of replication lag change
+     * nothing). Everything else writes, on the primary. */
+    int rc =
+        fetch_summaries(job->reads ? job->reads : conn, job->tz, res->clock_at, &s, err, errlen);
     if (rc == MODEL_DB_OK && cancelled(cancel)) {
         snprintf(err, errlen, "cancelled");
         rc = MODEL_DB_ERROR;

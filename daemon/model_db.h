@@ -79,6 +79,8 @@ typedef struct {
     double max_p_alive; /* rules.gift_risk.max_p_alive; 0 = off */
     int every_hours;    /* not due when the last run ended less than this ago; 0: always */
     int batch;          /* clients per transaction; 0 = MODEL_DB_BATCH */
+    PGconn *reads;      /* where the fit's summaries are read (a standby,
+                           database.report_conninfo); NULL: the run's connection */
 } model_db_job_t;
 
 typedef enum {

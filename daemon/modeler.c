@@ -27,6 +27,8 @@
 
 typedef struct {
     char *conninfo;
+    char *report_conninfo;   /* NULL: the fit reads the primary too */
+    char standby_error[200]; /* the standby could not be reached: why */
     char *tz;
     char abc_a[48], abc_b[48], xyz_x[48], xyz_y[48];
     model_db_job_t job; /* its strings point into the fields above */
@@ -45,7 +47,8 @@ struct modeler {
     int every_hours; /* of the configuration the timer was armed for */
     atomic_bool cancel;
     uv_mutex_t lock;
-    PGcancel *pg_cancel; /* the running job's connection, under lock; NULL when none */
+    PGcancel *pg_cancel[2]; /* the running job's connections (primary, standby), under
+                               lock; NULL when none */
     void (*on_reevaluate)(void *);
     void *arg;
     modeler_stats_t stats;
@@ -56,6 +59,7 @@ static void job_free(job_t *job)
     if (job == NULL)
         return;
     free(job->conninfo);
+    free(job->report_conninfo);
     free(job->tz);
     free(job);
 }
@@ -66,8 +70,10 @@ static job_t *job_new(const config_t *cfg)
     if (job == NULL)
         return NULL;
     job->conninfo = strdup(cfg->conninfo);
+    job->report_conninfo = cfg->report_conninfo ? strdup(cfg->report_conninfo) : NULL;
     job->tz = strdup(cfg->rules.calendar.timezone);
-    if (job->conninfo == NULL || job->tz == NULL) {
+    if (job->conninfo == NULL || job->tz == NULL ||
+        (cfg->report_conninfo && job->report_conninfo == NULL)) {
         job_free(job);
         return NULL;
     }
@@ -119,14 +125,38 @@ static uint64_t period_ms(const modeler_t *self)
 
 /* ---- The pool thread: nothing but the job and the cancel flag ---------------- */
 
-static void set_pg_cancel(modeler_t *self, PGcancel *c)
+static void set_pg_cancel(modeler_t *self, int which, PGcancel *c)
 {
     uv_mutex_lock(&self->lock);
-    PGcancel *old = self->pg_cancel;
-    self->pg_cancel = c;
+    PGcancel *old = self->pg_cancel[which];
+    self->pg_cancel[which] = c;
     uv_mutex_unlock(&self->lock);
     if (old)
         PQfreeCancel(old);
+}
+
+static PGconn *connect_as_model(const char *conninfo)
+{
+    /* Our own application_name first: an application_name in conninfo wins
+     * (it is expanded where dbname stands, after it). */
+    const char *keys[] = {"application_name", "connect_timeout", "dbname", NULL};
+    const char *vals[] = {"retentiond model", CONNECT_TIMEOUT_S, conninfo, NULL};
+    return PQconnectdbParams(keys, vals, 1);
+}
+
+/* The standby the fit reads (database.report_conninfo), or NULL: not set, or
+ * unreachable (job->standby_error says why; the fit then reads the primary). */
+static PGconn *connect_standby(job_t *job)
+{
+    if (job->report_conninfo == NULL)
+        return NULL;
+    PGconn *conn = connect_as_model(job->report_conninfo);
+    if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
+        return conn;
+    const char *msg = conn ? PQerrorMessage(conn) : "out of memory";
+    snprintf(job->standby_error, sizeof job->standby_error, "%.*s", (int)strcspn(msg, "\n"), msg);
+    PQfinish(conn);
+    return NULL;
 }
 
 static void quiet_notices(void *arg, const char *message)
@@ -140,11 +170,7 @@ static void do_work(uv_work_t *req)
     modeler_t *self = req->data;
     job_t *job = self->job;
     model_run_result_t *res = &job->res;
-    /* Our own application_name first: an application_name in conninfo wins
-     * (it is expanded where dbname stands, after it). */
-    const char *keys[] = {"application_name", "connect_timeout", "dbname", NULL};
-    const char *vals[] = {"retentiond model", CONNECT_TIMEOUT_S, job->conninfo, NULL};
-    PGconn *conn = PQconnectdbParams(keys, vals, 1);
+    PGconn *conn = connect_as_model(job->conninfo);
     if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
         memset(res, 0, sizeof *res);
         res->status = MODEL_RUN_ERROR;
@@ -156,7 +182,13 @@ static void do_work(uv_work_t *req)
     }
     /* Notices would go to stderr from this thread, bypassing the log. */
     PQsetNoticeProcessor(conn, quiet_notices, NULL);
-    set_pg_cancel(self, PQgetCancel(conn));
+    set_pg_cancel(self, 0, PQgetCancel(conn));
+    PGconn *standby = connect_standby(job);
+    if (standby != NULL) {
+        PQsetNoticeProcessor(standby, quiet_notices, NULL);
+        set_pg_cancel(self, 1, PQgetCancel(standby));
+    }
+    job->job.reads = standby;
     if (atomic_load(&self->cancel)) {
         memset(res, 0, sizeof *res);
         res->status = MODEL_RUN_ERROR;
@@ -164,7 +196,10 @@ static void do_work(uv_work_t *req)
     } else {
         model_db_run(conn, &job->job, &self->cancel, res);
     }
-    set_pg_cancel(self, NULL);
+    set_pg_cancel(self, 0, NULL);
+    set_pg_cancel(self, 1, NULL);
+    job->job.reads = NULL;
+    PQfinish(standby);
     PQfinish(conn);
 }
 
@@ -221,6 +256,14 @@ static void after_work(uv_work_t *req, int status)
         return;
     }
     const model_run_result_t *r = &job->res;
+    bool fitted = r->status == MODEL_RUN_OK || r->status == MODEL_RUN_NO_FIT;
+    if (job->standby_error[0] != '\0')
+        log_warn("model: cannot reach the report database (database.report_conninfo: %s); the "
+                 "fit read the primary",
+                 job->standby_error);
+    else if (job->report_conninfo != NULL && fitted)
+        log_info("model: the fit read its summaries from the report database "
+                 "(database.report_conninfo)");
     if (!self->closing || r->status != MODEL_RUN_ERROR)
         report(self, r);
     else
@@ -303,10 +346,11 @@ void modeler_destroy(modeler_t **self_p)
     if (self->working && uv_cancel((uv_req_t *)&self->work) != 0) {
         /* Running: interrupt the statement in flight; the flag stops the rest. */
         uv_mutex_lock(&self->lock);
-        if (self->pg_cancel) {
-            char err[256];
-            PQcancel(self->pg_cancel, err, sizeof err);
-        }
+        for (int i = 0; i < 2; i++)
+            if (self->pg_cancel[i]) {
+                char err[256];
+                PQcancel(self->pg_cancel[i], err, sizeof err);
+            }
         uv_mutex_unlock(&self->lock);
     }
     uv_close((uv_handle_t *)&self->timer, on_timer_closed);

@@ -131,6 +131,6 @@ const ctl_command_t cmd_report = {
             "not_returned (opened since DATE) or that lost a deal (since DATE), by\n"
             "lifetime margin, largest first: manager, margin, episode, stage-1 outcome,\n"
             "deals lost with the competitor and reason of the latest.\n",
-    .flags = CTL_JSON_COMPACT,
+    .flags = CTL_JSON_COMPACT | CTL_READ_ONLY,
     .run = run,
 };

@@ -54,6 +54,7 @@ typedef struct {
 /* Flags of a command. */
 #define CTL_NO_CONFIG    0x1 /* needs neither the configuration nor the database */
 #define CTL_JSON_COMPACT 0x2 /* JSON without spaces (OUT_JSON_COMPACT), as it always was */
+#define CTL_READ_ONLY    0x4 /* only reads: connects to database.report_conninfo when set */
 
 struct ctl_command {
     const char *name;

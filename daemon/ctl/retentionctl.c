@@ -133,13 +133,18 @@ static int run_with_database(ctl_t *ctl, const char *config_path)
         return CONFIG_EXIT_BAD;
     }
     /* The conninfo may be a URI or key=value pairs; expand_dbname takes both.
-     * The fallback name makes this session visible as such in pg_stat_activity. */
+     * The fallback name makes this session visible as such in pg_stat_activity.
+     * Reports may read a standby (database.report_conninfo): their scans do
+     * not load the primary, and a standby lags by at most a few seconds. */
     const char *const keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *const vals[] = {cfg->conninfo, "retentionctl", NULL};
+    bool standby = (ctl->command->flags & CTL_READ_ONLY) && cfg->report_conninfo != NULL;
+    const char *const vals[] = {standby ? cfg->report_conninfo : cfg->conninfo, "retentionctl",
+                                NULL};
     PGconn *conn = PQconnectdbParams(keys, vals, 1);
     int rc;
     if (!conn || PQstatus(conn) != CONNECTION_OK) {
-        ctl_db_error("cannot connect to the database",
+        ctl_db_error(standby ? "cannot connect to the report database (database.report_conninfo)"
+                             : "cannot connect to the database",
                      conn ? PQerrorMessage(conn) : "out of memory");
         rc = EX_UNAVAILABLE;
     } else {

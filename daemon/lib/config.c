@@ -194,6 +194,7 @@ static const yschema_row_t database_rows[] = {
      .def = "30", .min = 1, .max = 3650},
     {"instance", &yschema_string, C(instance), .reloadable = false},
     {"outbox_claim_s", &yschema_int, C(outbox_claim_s), .def = "30", .min = 2, .max = 3600},
+    {"report_conninfo", &yschema_string, C(report_conninfo), .reloadable = false},
 };
 static const yschema_t database_schema = YSCHEMA(database_rows, NULL);
 
@@ -696,6 +697,7 @@ void config_destroy(config_t **self_p)
     free(cfg->path);
     free(cfg->conninfo);
     free(cfg->instance);
+    free(cfg->report_conninfo);
     free(cfg->metrics_listen);
     free(cfg->metrics_token_file);
     if (cfg->metrics_token != NULL)

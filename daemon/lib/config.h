@@ -127,6 +127,8 @@ typedef struct config {
                                   1 .. 3650 */
     char *instance;            /* ours: this daemon's name in outbox claims; default NULL =
                                   "HOST:CONFIG-PATH" (restart) */
+    char *report_conninfo;     /* ours: where reports and the model's fit read; default NULL =
+                                  conninfo (restart) */
     int outbox_claim_s;        /* ours: an unrenewed outbox claim is taken over after this;
                                   default 30; 2 .. 3600 */
 

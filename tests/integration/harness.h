@@ -75,6 +75,8 @@ int h_run_daemon(harness_t *h, const char *args, char *out, size_t outlen);
 /* Runs `retentionctl -c <config> args`; returns its exit status and fills out
  * (stdout) when not NULL. */
 int h_ctl(harness_t *h, const char *args, char *out, size_t outlen);
+/* h_ctl with standard error in out too (the error messages). */
+int h_ctl_all(harness_t *h, const char *args, char *out, size_t outlen);
 
 /* The value of `name: value` in text (e.g. status output), or NULL. Static buffer. */
 const char *h_field(const char *text, const char *name);
@@ -198,6 +200,10 @@ typedef struct h_pg {
  * searchable by the postgres user when root) on port (names the socket
  * file only: no TCP). Returns false, with the script's output logged, on failure. */
 bool h_pg_start(h_pg_t *pg, const char *dir, int port);
+/* A streaming-replication hot standby of the running primary in dir (scripts/
+ * pg-private standby: a base backup, then started on its own socket), with the
+ * same roles and databases; stop and clean it up like any cluster. */
+bool h_pg_standby(h_pg_t *pg, const char *dir, const h_pg_t *primary, int port);
 /* Fast shutdown (scripts/pg-private stop), awaited. */
 bool h_pg_stop(h_pg_t *pg);
 /* Stops the cluster if it runs: pg_ctl, then SIGQUIT to the postmaster PID. */
