@@ -395,6 +395,8 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
     case ST_COMMIT: {
         size_t outputs = decisions_output_count(self->decisions);
         self->stats.rounds++;
+        self->stats.last_round_s =
+            (double)wall_now_us() / 1e6; /* wall time, also with clock: event */
         self->stats.evaluated += self->claimed;
         self->stats.outputs += outputs;
         if (self->claimed > 0)
