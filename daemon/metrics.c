@@ -313,6 +313,13 @@ static void render_schedule(jbuf_t *b, const schedule_stats_t *st)
             st->evaluated);
     counter(b, "scheduler_outputs_total", "Outputs the rule engines wrote to the outbox.",
             st->outputs);
+    family(b, "decisions_total", "counter",
+           "Outputs the rule engines wrote to the outbox, by topic.");
+    for (int k = 0; k < OUTPUT_KIND_COUNT; k++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "topic=\"%s\"", output_topic((output_kind_t)k));
+        sample(b, "decisions_total", labels, st->outputs_by_kind[k]);
+    }
     counter(b, "scheduler_failures_total", "Scheduler rounds rolled back or lost.", st->failures);
     counter(b, "scheduler_ticks_total",
             "clock.ticks evaluated, each at its own ts, before the input behind it.", st->ticks);

@@ -399,6 +399,11 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
             (double)wall_now_us() / 1e6; /* wall time, also with clock: event */
         self->stats.evaluated += self->claimed;
         self->stats.outputs += outputs;
+        for (size_t i = 0; i < outputs; i++) {
+            output_kind_t kind = decisions_output_at(self->decisions, i)->kind;
+            if ((int)kind >= 0 && kind < OUTPUT_KIND_COUNT)
+                self->stats.outputs_by_kind[kind]++;
+        }
         if (self->claimed > 0)
             log_debug("scheduler: %zu clients evaluated, %zu outputs", self->claimed, outputs);
         if (outputs > 0 && self->on_outputs)

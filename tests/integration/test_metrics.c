@@ -180,6 +180,8 @@ Test(metrics, counters_move_as_messages_are_sent)
     expect(m, "retentiond_outbox_in_flight{stream=\"reactivation\"}", "0");
     expect(m, "retentiond_outputs_sent_total{stream=\"nps\"}", "0");
     cr_assert(value(m, "retentiond_scheduler_rounds_total") != NULL);
+    expect(m, "retentiond_decisions_total{topic=\"task.reactivation\"}", "0");
+    expect(m, "retentiond_decisions_total{topic=\"job.nps_survey\"}", "0");
     cr_assert(strstr(m, "# TYPE retentiond_db_round_trip_seconds histogram\n") != NULL);
     cr_assert(strstr(m, "# TYPE retentiond_events_total counter\n") != NULL);
     cr_assert(strstr(m, "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n") != NULL,
