@@ -712,3 +712,20 @@ Test(metrics, model_runs_and_their_timestamps)
     double at = fit > failed ? fit : failed;
     cr_assert(at > wall_now() - 60 && at <= wall_now() + 1, "at %f", at);
 }
+
+/* Every output the rule engines decide is counted under its topic: three
+ * regular clients past their cycle get one task.reactivation each (no
+ * holdout by default). */
+Test(metrics, decisions_are_counted_by_output_topic)
+{
+    h_import_regulars(&h, 3);
+    cr_assert(h_start(&h), "daemon did not start");
+    h_send_ok(&h, "clock.tick", "{\"ts\":\"2026-03-01T10:00:00Z\"}");
+    cr_assert(h_wait_sql(&h, "SELECT count(*) FROM outbox WHERE topic = 'task.reactivation'", "3"),
+              "%s", h_log(&h));
+    const char *m = scrape();
+    expect(m, "retentiond_decisions_total{topic=\"task.reactivation\"}", "3");
+    expect(m, "retentiond_decisions_total{topic=\"alert.gift_risk\"}", "0");
+    cr_assert_eq(number(m, "retentiond_scheduler_outputs_total"), 3);
+    cr_assert_gt(number(m, "retentiond_scheduler_last_round_timestamp_seconds"), wall_now() - 60);
+}
