@@ -355,6 +355,9 @@ static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *fram
         store_add_event(self->store, &ev, on_done, r);
     } else {
         self->stats.rejected[rej]++;
+        event_type_t tt;
+        bool known = nframes > 0 && event_type_parse(topic, topic_len, &tt);
+        self->stats.rejected_by_topic[known ? (int)tt : EV_TYPE_COUNT][rej]++;
         if (reject_log_allowed(src)) {
             char shown[80];
             json_excerpt(shown, sizeof shown, topic, topic_len, 64);

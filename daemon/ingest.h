@@ -37,14 +37,17 @@ typedef struct ingest ingest_t;
 typedef struct {
     uint64_t received[EV_TYPE_COUNT];    /* valid messages by topic */
     uint64_t rejected[REJ_REASON_COUNT]; /* rejects by reason */
-    uint64_t acks, nacks;                /* router replies sent */
-    uint64_t replies_unroutable;         /* the sender was gone when its reply was ready */
-    uint64_t texts_truncated;            /* free-text fields cut to EVENT_TEXT_MAX */
-    uint64_t disconnects;                /* input connections dropped (peer gone, or a frame over
-                                            max_frame_bytes: libzmq does not tell which) */
-    uint64_t reject_logs_suppressed;     /* reject log lines over log.rejects_per_second */
-    uint64_t dead_letters_unstored; /* rejects counted but not stored (a flood, see ingest.c) */
-    uint64_t pending_bytes;         /* gauge: received, fate not yet durable, all inputs */
+    /* Rejects by topic and reason; the topic is the message's when it names
+     * a known one, else EV_TYPE_COUNT ("unknown"), so the labels stay bounded. */
+    uint64_t rejected_by_topic[EV_TYPE_COUNT + 1][REJ_REASON_COUNT];
+    uint64_t acks, nacks;            /* router replies sent */
+    uint64_t replies_unroutable;     /* the sender was gone when its reply was ready */
+    uint64_t texts_truncated;        /* free-text fields cut to EVENT_TEXT_MAX */
+    uint64_t disconnects;            /* input connections dropped (peer gone, or a frame over
+                                        max_frame_bytes: libzmq does not tell which) */
+    uint64_t reject_logs_suppressed; /* reject log lines over log.rejects_per_second */
+    uint64_t dead_letters_unstored;  /* rejects counted but not stored (a flood, see ingest.c) */
+    uint64_t pending_bytes;          /* gauge: received, fate not yet durable, all inputs */
 } ingest_stats_t;
 
 /*

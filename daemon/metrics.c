@@ -60,6 +60,7 @@
 #include "event.h"
 #include "json.h"
 #include "log.h"
+#include "procstat.h"
 
 #define CONNECTION_LIMIT     16u
 #define CONNECTION_TIMEOUT_S 10u
@@ -71,7 +72,13 @@
 #define RESPONSE_MAX_BYTES (1024u * 1024u)
 #define CONTENT_TYPE       "text/plain; version=0.0.4; charset=utf-8"
 #define DEPTH_REFRESH_MS   10000
-#define DEPTH_SQL          "SELECT stream, count(*) FROM outbox WHERE sent_at IS NULL GROUP BY stream"
+#define DEPTH_SQL                                                                                  \
+    "SELECT stream, count(*), min(seq), extract(epoch FROM min(created_at)) FROM outbox "          \
+    "WHERE sent_at IS NULL GROUP BY stream"
+/* /healthz: with clock: wall the scheduler looks for due clients at least
+ * once a minute (schedule.c's MAX_SLEEP_MS), so five minutes without a
+ * committed round means it is stuck or failing. */
+#define HEALTH_ROUND_MAX_S 300
 
 struct metrics {
     uv_loop_t *loop;
@@ -90,16 +97,35 @@ struct metrics {
     int handles;                        /* open uv handles; the object is freed when it reaches 0 */
     pgconn_t *depth_db;                 /* our own connection, for the outbox depth */
     uint64_t unsent[EMIT_STREAM_COUNT]; /* outbox rows never sent, at the last refresh */
-    bool depth_failed;                  /* the last refresh failed (logged once) */
+    /* The oldest unsent row per stream: its seq, and since when it is
+     * outstanding (s since the epoch; 0: nothing unsent). With clock: wall
+     * that is its created_at; with clock: event created_at is on the event
+     * clock, so it is when this endpoint first saw that row as the oldest. */
+    int64_t oldest_seq[EMIT_STREAM_COUNT];
+    double oldest_since[EMIT_STREAM_COUNT];
+    bool clock_event;  /* cfg->clock == CLOCK_EVENT (not reloadable) */
+    bool depth_failed; /* the last refresh failed (logged once) */
     metrics_sources_t src;
-    uint64_t started_ns; /* uv_hrtime() when created: the uptime's origin */
-    double start_time_s; /* wall clock at the same moment, seconds since the epoch */
     char listen[64];
     char *start_err;  /* while starting: where MHD's log goes, to report it */
     size_t start_len; /* its size */
 };
 
 /* ---- The exposition ----------------------------------------------------- */
+
+static double wall_now_s(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+/* A gauge or counter under a full name: the standard process_* metrics,
+ * which carry no retentiond_ prefix so that generic dashboards find them. */
+static void plain(jbuf_t *b, const char *name, const char *type, const char *help, double v)
+{
+    jbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+}
 
 static void family(jbuf_t *b, const char *name, const char *type, const char *help)
 {
@@ -173,11 +199,14 @@ static void render_ingest(jbuf_t *b, const ingest_stats_t *is)
         snprintf(labels, sizeof labels, "topic=\"%s\"", event_type_name(t));
         sample(b, "events_total", labels, is->received[t]);
     }
-    family(b, "rejected_total", "counter", "Input messages rejected, by reason.");
-    for (int r = REJ_NONE + 1; r < REJ_REASON_COUNT; r++) {
-        snprintf(labels, sizeof labels, "reason=\"%s\"", reject_reason_name(r));
-        sample(b, "rejected_total", labels, is->rejected[r]);
-    }
+    family(b, "rejected_total", "counter",
+           "Input messages rejected, by topic (unknown: not a known topic) and reason.");
+    for (int t = 0; t <= EV_TYPE_COUNT; t++)
+        for (int r = REJ_NONE + 1; r < REJ_REASON_COUNT; r++) {
+            snprintf(labels, sizeof labels, "topic=\"%s\",reason=\"%s\"",
+                     t < EV_TYPE_COUNT ? event_type_name(t) : "unknown", reject_reason_name(r));
+            sample(b, "rejected_total", labels, is->rejected_by_topic[t][r]);
+        }
     counter(b, "router_acks_total", "Acks sent to router-mode input senders.", is->acks);
     counter(b, "router_nacks_total", "Nacks sent to router-mode input senders.", is->nacks);
     counter(b, "router_replies_unroutable_total",
@@ -261,6 +290,16 @@ static void render_emit(const metrics_t *self, jbuf_t *b, const emit_stats_t *es
         snprintf(labels, sizeof labels, "stream=\"%s\"", config_emit_stream_name(s));
         sample(b, "outbox_unsent", labels, self->unsent[s]);
     }
+    family(b, "outbox_oldest_unsent_age_seconds", "gauge",
+           "Age of the oldest outbox row not sent yet, by stream (0: none).");
+    double now = wall_now_s();
+    for (int s = 0; s < EMIT_STREAM_COUNT; s++) {
+        double age = self->oldest_since[s] > 0 && now > self->oldest_since[s]
+                         ? now - self->oldest_since[s]
+                         : 0;
+        jbuf_printf(b, "retentiond_outbox_oldest_unsent_age_seconds{stream=\"%s\"} %.3f\n",
+                    config_emit_stream_name(s), age);
+    }
     counter(b, "outbox_db_errors_total", "Outbox statements that failed (each is tried again).",
             es->outbox.db_errors);
     counter(b, "outbox_pruned_total", "Delivered outbox rows deleted after their retention.",
@@ -277,9 +316,50 @@ static void render_schedule(jbuf_t *b, const schedule_stats_t *st)
             st->evaluated);
     counter(b, "scheduler_outputs_total", "Outputs the rule engines wrote to the outbox.",
             st->outputs);
+    family(b, "decisions_total", "counter",
+           "Outputs the rule engines wrote to the outbox, by topic.");
+    for (int k = 0; k < OUTPUT_KIND_COUNT; k++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "topic=\"%s\"", output_topic((output_kind_t)k));
+        sample(b, "decisions_total", labels, st->outputs_by_kind[k]);
+    }
     counter(b, "scheduler_failures_total", "Scheduler rounds rolled back or lost.", st->failures);
     counter(b, "scheduler_ticks_total",
             "clock.ticks evaluated, each at its own ts, before the input behind it.", st->ticks);
+    gauge(b, "scheduler_last_round_timestamp_seconds",
+          "When the last scheduler round committed, seconds since the epoch (0: none yet).",
+          st->last_round_s);
+}
+
+static void render_model(jbuf_t *b, const modeler_stats_t *ms)
+{
+    family(b, "model_runs_total", "counter",
+           "Model runs recorded, by result (ok: fitted; failed: refused fit or error).");
+    sample(b, "model_runs_total", "result=\"ok\"", ms->runs);
+    sample(b, "model_runs_total", "result=\"failed\"", ms->failures);
+    gauge(b, "model_last_fit_timestamp_seconds",
+          "When the model was last fitted, seconds since the epoch (0: not since the start).",
+          ms->last_fit_s);
+    gauge(b, "model_last_failure_timestamp_seconds",
+          "When a model run last failed, seconds since the epoch (0: not since the start).",
+          ms->last_failure_s);
+}
+
+/* The standard process metrics (names as the official client libraries'). */
+static void render_process(jbuf_t *b)
+{
+    procstat_t ps;
+    (void)procstat_read(&ps); /* zeros for what /proc did not give */
+    plain(b, "process_cpu_seconds_total", "counter",
+          "Total user and system CPU time spent in seconds.", ps.cpu_seconds);
+    plain(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+          ps.resident_bytes);
+    plain(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
+          ps.virtual_bytes);
+    plain(b, "process_open_fds", "gauge", "Number of open file descriptors.", ps.open_fds);
+    plain(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.", ps.max_fds);
+    plain(b, "process_start_time_seconds", "gauge",
+          "Start time of the process since unix epoch in seconds.", ps.start_time_s);
 }
 
 /* The whole exposition, from the modules as they are now (a missing one
@@ -309,19 +389,47 @@ static void render(const metrics_t *self, jbuf_t *b)
     const emit_t *em = *self->src.emit;
     const schedule_t *sc = *self->src.sched;
     const pgconn_t *db = *self->src.db;
+    static const modeler_stats_t no_model;
+    const modeler_t *mo = self->src.modeler ? *self->src.modeler : NULL;
 
-    gauge(b, "up", "1 while the daemon runs.", 1);
+    gauge(b, "database_connected", "1 while the daemon's main database connection is up, else 0.",
+          db != NULL && pgconn_connected(db) ? 1 : 0);
     family(b, "build_info", "gauge", "The running version (the value is always 1).");
     jbuf_printf(b, "retentiond_build_info{version=\"%s\"} 1\n", RD_VERSION);
-    gauge(b, "start_time_seconds", "When the daemon started, in seconds since the epoch.",
-          self->start_time_s);
-    gauge(b, "uptime_seconds", "Seconds since the daemon started.",
-          (double)(uv_hrtime() - self->started_ns) / 1e9);
+    render_process(b);
     render_ingest(b, in ? ingest_stats(in) : &no_ingest);
     render_store(b, st, db ? pgconn_last_latency_ms(db) / 1000.0 : 0);
     render_emit(self, b, em ? emit_stats(em) : &no_emit);
     render_schedule(b, sc ? schedule_stats(sc) : &no_schedule);
     render_auth(b, self->src.zap ? *self->src.zap : NULL);
+    render_model(b, mo ? modeler_stats(mo) : &no_model);
+}
+
+/* Why the daemon is not healthy (a static string or buf), or NULL when it is:
+ * the main database connection is up and, with clock: wall, a scheduler
+ * round committed within HEALTH_ROUND_MAX_S. With clock: event rounds only
+ * follow input, so their age says nothing; the scheduler must exist and the
+ * database be up. */
+static const char *unhealthy(const metrics_t *self, char *buf, size_t len)
+{
+    const pgconn_t *db = *self->src.db;
+    if (db == NULL || !pgconn_connected(db))
+        return "database not connected";
+    const schedule_t *sc = *self->src.sched;
+    if (sc == NULL)
+        return "scheduler not started";
+    if (self->clock_event)
+        return NULL;
+    double last = schedule_stats(sc)->last_round_s;
+    if (last <= 0)
+        return "no scheduler round completed yet";
+    double ago = wall_now_s() - last;
+    if (ago > HEALTH_ROUND_MAX_S) {
+        snprintf(buf, len, "last scheduler round %.0f s ago (more than %d s)", ago,
+                 HEALTH_ROUND_MAX_S);
+        return buf;
+    }
+    return NULL;
 }
 
 /* ---- HTTP --------------------------------------------------------------- */
@@ -362,6 +470,26 @@ static bool authorized(const metrics_t *self, struct MHD_Connection *conn)
     return diff == 0;
 }
 
+/* /healthz: 200 "ok", or 503 with the reason, one line, for load balancers
+ * and uptime checks. */
+static enum MHD_Result reply_health(const metrics_t *self, struct MHD_Connection *conn)
+{
+    char reason[128];
+    const char *why = unhealthy(self, reason, sizeof reason);
+    char text[160];
+    snprintf(text, sizeof text, "%s\n", why ? why : "ok");
+    struct MHD_Response *res =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY);
+    if (res == NULL)
+        return MHD_NO;
+    MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    MHD_add_response_header(res, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result rc =
+        MHD_queue_response(conn, why ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, res);
+    MHD_destroy_response(res);
+    return rc;
+}
+
 static enum MHD_Result reply_unauthorized(struct MHD_Connection *conn)
 {
     static const char text[] = "unauthorized: send Authorization: Bearer TOKEN\n";
@@ -400,8 +528,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (strcmp(url, "/healthz") == 0)
+        return reply_health(self, conn);
     if (strcmp(url, "/metrics") != 0)
-        return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found: the metrics are at /metrics\n",
+        return reply_text(conn, MHD_HTTP_NOT_FOUND,
+                          "not found: the metrics are at /metrics, the health at /healthz\n",
                           false);
     jbuf_t b = JBUF_INIT;
     render(self, &b);
@@ -560,10 +691,25 @@ static void on_depth(pgconn_t *db, const PGresult *res, void *arg)
     }
     self->depth_failed = false;
     memset(self->unsent, 0, sizeof self->unsent);
+    double now = wall_now_s();
+    bool seen[EMIT_STREAM_COUNT] = {false};
     for (int i = 0; i < PQntuples(res); i++)
         for (int s = 0; s < EMIT_STREAM_COUNT; s++)
-            if (strcmp(PQgetvalue(res, i, 0), config_emit_stream_name(s)) == 0)
+            if (strcmp(PQgetvalue(res, i, 0), config_emit_stream_name(s)) == 0) {
+                seen[s] = true;
                 self->unsent[s] = strtoull(PQgetvalue(res, i, 1), NULL, 10);
+                int64_t seq = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+                if (!self->clock_event)
+                    self->oldest_since[s] = strtod(PQgetvalue(res, i, 3), NULL);
+                else if (seq != self->oldest_seq[s] || self->oldest_since[s] <= 0)
+                    self->oldest_since[s] = now; /* a new oldest row: seen now */
+                self->oldest_seq[s] = seq;
+            }
+    for (int s = 0; s < EMIT_STREAM_COUNT; s++)
+        if (!seen[s]) {
+            self->oldest_seq[s] = 0;
+            self->oldest_since[s] = 0;
+        }
 }
 
 static void refresh_depth(metrics_t *self)
@@ -643,10 +789,7 @@ metrics_t *metrics_new(uv_loop_t *loop, const config_t *cfg, const metrics_sourc
     }
     self->loop = loop;
     self->src = *src;
-    self->started_ns = uv_hrtime();
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    self->start_time_s = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+    self->clock_event = cfg->clock == CLOCK_EVENT;
     snprintf(self->listen, sizeof self->listen, "%s", listen);
 
     if (cfg->metrics_token != NULL && (self->token = strdup(cfg->metrics_token)) == NULL) {
@@ -715,7 +858,7 @@ metrics_t *metrics_new(uv_loop_t *loop, const config_t *cfg, const metrics_sourc
         uv_timer_start(&self->depth_timer, on_depth_timer, DEPTH_REFRESH_MS, DEPTH_REFRESH_MS);
     else
         log_error("metrics: out of memory: the outbox depth stays unknown (0)");
-    log_info("metrics: serving http://%s/metrics", self->listen);
+    log_info("metrics: serving http://%s/metrics and /healthz", self->listen);
     return self;
 }
 

@@ -2,7 +2,9 @@
  * metrics: the Prometheus endpoint (`metrics.listen`), text format 0.0.4.
  *
  * `GET /metrics` answers with the daemon's counters, read from the modules'
- * stats accessors at the moment of the request; any other path is 404, any
+ * stats accessors at the moment of the request; `GET /healthz` with 200 "ok"
+ * or 503 and the reason (the database is down, the scheduler stalled); any
+ * other path is 404, any
  * method but GET and HEAD is 405. The list of metrics is in
  * docs/operations.md ("Metrics").
  *
@@ -35,6 +37,7 @@
 #include "config.h"
 #include "emit.h"
 #include "ingest.h"
+#include "modeler.h"
 #include "pgconn.h"
 #include "schedule.h"
 #include "store.h"
@@ -54,7 +57,8 @@ typedef struct {
     schedule_t *const *sched;
     emit_t *const *emit;
     pgconn_t *const *db;
-    zap_t *const *zap; /* the ZAP handler (security.curve); NULL or *zap NULL: zeros */
+    zap_t *const *zap;         /* the ZAP handler (security.curve); NULL or *zap NULL: zeros */
+    modeler_t *const *modeler; /* the model worker; NULL or *modeler NULL: zeros */
 } metrics_sources_t;
 
 /*

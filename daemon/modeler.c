@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "model_db.h"
@@ -205,11 +206,20 @@ static void do_work(uv_work_t *req)
 
 /* ---- The loop thread ------------------------------------------------------------ */
 
+/* The wall clock in seconds since the epoch, for the metrics' timestamps. */
+static double wall_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void report(modeler_t *self, const model_run_result_t *r)
 {
     switch (r->status) {
     case MODEL_RUN_OK:
         self->stats.runs++;
+        self->stats.last_fit_s = wall_now_s();
         log_info("model fitted as of %s: r %.6f, alpha %.6f, a %.6f, b %.6f, log-likelihood "
                  "%.4f, %zu clients (%zu distinct summaries); %ld clients updated (%ld to "
                  "re-evaluate), %ld class changes, in %.3f s",
@@ -219,6 +229,7 @@ static void report(modeler_t *self, const model_run_result_t *r)
         break;
     case MODEL_RUN_NO_FIT:
         self->stats.failures++;
+        self->stats.last_failure_s = wall_now_s();
         log_warn("model fit refused as of %s: %s; per-client scores kept, %ld clients updated "
                  "(classes), %ld class changes, in %.3f s",
                  r->clock_at, r->error, r->updated, r->moved, r->seconds);
@@ -238,6 +249,7 @@ static void report(modeler_t *self, const model_run_result_t *r)
         break;
     case MODEL_RUN_ERROR:
         self->stats.failures++;
+        self->stats.last_failure_s = wall_now_s();
         log_error("model run failed%s%s after %.3f s: %s (%ld clients updated before)",
                   r->clock_at[0] ? " as of " : "", r->clock_at, r->seconds, r->error, r->updated);
         break;

@@ -34,6 +34,8 @@ typedef struct modeler modeler_t;
 typedef struct {
     uint64_t runs;     /* runs recorded as ok */
     uint64_t failures; /* runs recorded as failed, or that could not be recorded */
+    double last_fit_s; /* wall clock of the last run recorded as ok, s since the epoch; 0: none */
+    double last_failure_s; /* likewise for the last failed run; 0: none */
 } modeler_stats_t;
 
 /*

@@ -48,6 +48,19 @@ typedef enum { PH_MEDIANS, PH_CLIENTS, PH_CLAIM } phase_t;
 
 #define CLAIM_EVERY_MS 60000 /* wall clock: how often the claims across clients look */
 
+/* clock: wall. When a sequence ends, the query for the next eval_at also
+ * records the database's now() as schedule_state 'last_round' (at most every
+ * MARK_EVERY_US), which `retentionctl health` reads: the scheduler is alive
+ * even where no metrics endpoint runs. One autocommit upsert of one row every
+ * 10 s, outside the round's transaction, so daemons sharing the database
+ * never wait on each other for it; greatest() keeps the newest of theirs. */
+#define MARK_EVERY_US (10 * INT64_C(1000000))
+#define NEXT_SQL      "SELECT rd_us(min(eval_at)) FROM clients WHERE eval_at IS NOT NULL"
+#define NEXT_MARK_SQL                                                                              \
+    "WITH mark AS (INSERT INTO schedule_state (name, value) VALUES ('last_round', now()) "         \
+    "ON CONFLICT (name) DO UPDATE SET value = greatest(schedule_state.value, excluded.value) "     \
+    "RETURNING 1) " NEXT_SQL
+
 struct schedule {
     uv_loop_t *loop;
     const config_t *cfg;
@@ -62,6 +75,7 @@ struct schedule {
     size_t claim_w;     /* PH_CLAIM: the index in worker_list of the engine claiming */
     int64_t round_now;  /* "now" of the last client round (the event clock, or the wall) */
     int64_t claims_now; /* "now" of the last claims across clients */
+    int64_t marked_us;  /* wall clock of the last 'last_round' mark (NEXT_MARK_SQL) */
     bool medians_done;  /* the cycle medians were computed by this process */
     int64_t medians_at; /* ... at this now */
     /* The event clock's tick being evaluated: a sequence at exactly tick_at,
@@ -278,8 +292,11 @@ static void end_sequence(schedule_t *self)
     }
     if (self->cfg->clock == CLOCK_WALL) {
         /* Sleep until the earliest eval_at. */
-        submit(self, ST_NEXT, "SELECT rd_us(min(eval_at)) FROM clients WHERE eval_at IS NOT NULL",
-               0, NULL);
+        int64_t now = wall_now_us();
+        bool mark = now - self->marked_us >= MARK_EVERY_US;
+        if (mark)
+            self->marked_us = now;
+        submit(self, ST_NEXT, mark ? NEXT_MARK_SQL : NEXT_SQL, 0, NULL);
     }
 }
 
@@ -395,8 +412,15 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
     case ST_COMMIT: {
         size_t outputs = decisions_output_count(self->decisions);
         self->stats.rounds++;
+        self->stats.last_round_s =
+            (double)wall_now_us() / 1e6; /* wall time, also with clock: event */
         self->stats.evaluated += self->claimed;
         self->stats.outputs += outputs;
+        for (size_t i = 0; i < outputs; i++) {
+            output_kind_t kind = decisions_output_at(self->decisions, i)->kind;
+            if ((int)kind >= 0 && kind < OUTPUT_KIND_COUNT)
+                self->stats.outputs_by_kind[kind]++;
+        }
         if (self->claimed > 0)
             log_debug("scheduler: %zu clients evaluated, %zu outputs", self->claimed, outputs);
         if (outputs > 0 && self->on_outputs)

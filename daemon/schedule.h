@@ -26,15 +26,18 @@
 
 #include "calendar.h"
 #include "config.h"
+#include "output.h"
 
 typedef struct schedule schedule_t;
 
 typedef struct {
-    uint64_t rounds;    /* committed rounds */
-    uint64_t evaluated; /* client evaluations */
-    uint64_t outputs;   /* outputs written to the outbox */
-    uint64_t failures;  /* rounds rolled back or lost */
-    uint64_t ticks;     /* clock.ticks evaluated (clock: event) */
+    uint64_t rounds;                             /* committed rounds */
+    uint64_t evaluated;                          /* client evaluations */
+    uint64_t outputs;                            /* outputs written to the outbox */
+    uint64_t failures;                           /* rounds rolled back or lost */
+    uint64_t ticks;                              /* clock.ticks evaluated (clock: event) */
+    uint64_t outputs_by_kind[OUTPUT_KIND_COUNT]; /* the same, by output topic */
+    double last_round_s; /* wall clock of the last committed round, s since the epoch; 0: none */
 } schedule_stats_t;
 
 /*

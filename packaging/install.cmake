@@ -70,3 +70,9 @@ install(FILES ${CMAKE_CURRENT_LIST_DIR}/man/retentiond.8
 # an administrator copies it to /etc/systemd/system/retentiond.service.d/.
 install(FILES ${CMAKE_CURRENT_LIST_DIR}/systemd/retentiond.service.d/network.conf.example
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+# The monitoring pack: a Grafana dashboard and Prometheus alert rules, to copy
+# into those servers (docs/operations.md, "Dashboard" and "Alerts").
+install(FILES ${CMAKE_CURRENT_LIST_DIR}/grafana/retentiond.json
+              ${CMAKE_CURRENT_LIST_DIR}/prometheus/retentiond.rules.yml
+              ${CMAKE_CURRENT_LIST_DIR}/prometheus/retentiond.rules.test.yml
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/retentiond/monitoring)

@@ -47,6 +47,8 @@ typedef struct {
     const config_t *cfg;          /* NULL for a CTL_NO_CONFIG command */
     PGconn *db;                   /* connected, notices silenced; NULL with CTL_NO_CONFIG */
     out_t *out;                   /* the result; written on stdout when run returns 0 */
+    const char *config_path;      /* -c FILE, or the default: for a CTL_NO_CONFIG command that
+                                     loads the configuration itself (health) */
     char **args;                  /* the command's arguments (its own options included) */
     int nargs;
 } ctl_t;
@@ -55,6 +57,9 @@ typedef struct {
 #define CTL_NO_CONFIG    0x1 /* needs neither the configuration nor the database */
 #define CTL_JSON_COMPACT 0x2 /* JSON without spaces (OUT_JSON_COMPACT), as it always was */
 #define CTL_READ_ONLY    0x4 /* only reads: connects to database.report_conninfo when set */
+#define CTL_OUTPUT_ALWAYS                                                                          \
+    0x8 /* write the output whatever the exit status (health: its                                  \
+           one line says why it failed) */
 
 struct ctl_command {
     const char *name;
@@ -98,5 +103,7 @@ extern const ctl_command_t cmd_report;
 extern const ctl_command_t cmd_replay;
 extern const ctl_command_t cmd_model;
 extern const ctl_command_t cmd_keygen;
+extern const ctl_command_t cmd_dead_letters;
+extern const ctl_command_t cmd_health;
 
 #endif

@@ -24,8 +24,8 @@
 
 /* The commands, in the order the usage lists them. */
 static const ctl_command_t *const commands[] = {
-    &cmd_migrate, &cmd_status, &cmd_client, &cmd_import,
-    &cmd_report,  &cmd_replay, &cmd_model,  &cmd_keygen,
+    &cmd_migrate, &cmd_status, &cmd_client, &cmd_import,       &cmd_report,
+    &cmd_replay,  &cmd_model,  &cmd_keygen, &cmd_dead_letters, &cmd_health,
 };
 #define COMMANDS_COUNT (sizeof commands / sizeof commands[0])
 
@@ -41,7 +41,8 @@ static void usage(FILE *out)
                  "commands:\n");
     for (size_t i = 0; i < COMMANDS_COUNT; i++)
         fprintf(out, "  %s\n", commands[i]->synopsis);
-    fprintf(out, "\nexit status: 0 ok, 1 no such client, 64 usage, 65 bad input data,\n"
+    fprintf(out, "\nexit status: 0 ok, 1 no such client or dead letter (health: not healthy),\n"
+                 "64 usage, 65 bad input data,\n"
                  "69 database unavailable, 73 cannot create a key file (keygen),\n"
                  "78 bad configuration\n");
 }
@@ -163,7 +164,8 @@ static int run_with_database(ctl_t *ctl, const char *config_path)
 static int dispatch(const cmdline_t *cl)
 {
     const ctl_command_t *cmd = cl->cmd;
-    ctl_t ctl = {.command = cmd, .args = cl->args, .nargs = cl->nargs};
+    ctl_t ctl = {
+        .command = cmd, .config_path = cl->config_path, .args = cl->args, .nargs = cl->nargs};
     if (cl->nargs < cmd->min_args || cl->nargs > cmd->max_args) {
         fprintf(stderr, "retentionctl: %s: %s arguments\n", cmd->name,
                 cl->nargs < cmd->min_args ? "missing" : "too many");
@@ -175,7 +177,7 @@ static int dispatch(const cmdline_t *cl)
                                                           : OUT_JSON;
     ctl.out = out_new(format);
     int rc = cmd->flags & CTL_NO_CONFIG ? cmd->run(&ctl) : run_with_database(&ctl, cl->config_path);
-    if (rc == 0)
+    if (rc == 0 || cmd->flags & CTL_OUTPUT_ALWAYS)
         out_write(ctl.out, stdout);
     out_destroy(&ctl.out);
     return rc;

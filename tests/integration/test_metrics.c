@@ -134,10 +134,10 @@ Test(metrics, counters_move_as_messages_are_sent)
 {
     cr_assert(h_start(&h), "daemon did not start");
     const char *m = scrape();
-    expect(m, "retentiond_up", "1");
+    expect(m, "retentiond_database_connected", "1");
     expect(m, "retentiond_store_writers", "2"); /* the default */
     expect(m, "retentiond_events_total{topic=\"order.created\"}", "0");
-    expect(m, "retentiond_rejected_total{reason=\"bad_json\"}", "0");
+    expect(m, "retentiond_rejected_total{topic=\"order.created\",reason=\"bad_json\"}", "0");
     expect(m, "retentiond_router_acks_total", "0");
 
     roundtrip("order.created",
@@ -154,9 +154,12 @@ Test(metrics, counters_move_as_messages_are_sent)
     m = scrape();
     expect(m, "retentiond_events_total{topic=\"order.created\"}", "2");
     expect(m, "retentiond_events_total{topic=\"deal.lost\"}", "0");
-    expect(m, "retentiond_rejected_total{reason=\"bad_json\"}", "1");
-    expect(m, "retentiond_rejected_total{reason=\"unknown_topic\"}", "1");
-    expect(m, "retentiond_rejected_total{reason=\"not_object\"}", "0");
+    expect(m, "retentiond_rejected_total{topic=\"order.created\",reason=\"bad_json\"}", "1");
+    expect(m, "retentiond_rejected_total{topic=\"deal.lost\",reason=\"bad_json\"}", "0");
+    /* An unknown topic is folded into topic="unknown": the labels stay bounded. */
+    expect(m, "retentiond_rejected_total{topic=\"unknown\",reason=\"unknown_topic\"}", "1");
+    cr_assert(strstr(m, "no.such.topic") == NULL, "an unknown topic became a label value");
+    expect(m, "retentiond_rejected_total{topic=\"order.created\",reason=\"not_object\"}", "0");
     expect(m, "retentiond_router_acks_total", "2");
     expect(m, "retentiond_router_nacks_total", "2");
     /* An ack is sent after its batch committed, so the store has counted it. */
@@ -176,8 +179,9 @@ Test(metrics, counters_move_as_messages_are_sent)
                   number(m, "retentiond_db_round_trip_seconds_bucket{le=\"5\"}"));
     expect(m, "retentiond_outbox_in_flight{stream=\"reactivation\"}", "0");
     expect(m, "retentiond_outputs_sent_total{stream=\"nps\"}", "0");
-    cr_assert_gt(number(m, "retentiond_uptime_seconds"), 0);
     cr_assert(value(m, "retentiond_scheduler_rounds_total") != NULL);
+    expect(m, "retentiond_decisions_total{topic=\"task.reactivation\"}", "0");
+    expect(m, "retentiond_decisions_total{topic=\"job.nps_survey\"}", "0");
     cr_assert(strstr(m, "# TYPE retentiond_db_round_trip_seconds histogram\n") != NULL);
     cr_assert(strstr(m, "# TYPE retentiond_events_total counter\n") != NULL);
     cr_assert(strstr(m, "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n") != NULL,
@@ -258,9 +262,9 @@ Test(metrics, other_paths_are_404_and_other_methods_405)
     /* HEAD: the headers of GET, no body. */
     res = http("HEAD /metrics HTTP/1.0\r\n\r\n");
     cr_assert(strstr(res, " 200 ") != NULL, "%.200s", res);
-    cr_assert(strstr(res, "retentiond_up") == NULL, "%.400s", res);
+    cr_assert(strstr(res, "retentiond_database_connected") == NULL, "%.400s", res);
     /* After all that the endpoint still answers, and so does the daemon. */
-    expect(scrape(), "retentiond_up", "1");
+    expect(scrape(), "retentiond_database_connected", "1");
     cr_assert_eq(h_stop(&h), 0, "%s", h_log(&h));
 }
 
@@ -364,7 +368,7 @@ Test(metrics, a_burst_of_64_connections_leaves_the_endpoint_serving)
     uint64_t start = now_ms();
     const char *res = scrape();
     uint64_t took = now_ms() - start;
-    cr_assert(strstr(res, "retentiond_up 1\n") != NULL, "%.200s", res);
+    cr_assert(strstr(res, "retentiond_database_connected 1\n") != NULL, "%.200s", res);
     cr_assert_lt(took, 2000, "the scrape after the burst took %llu ms", (unsigned long long)took);
 }
 
@@ -402,7 +406,7 @@ Test(metrics, a_token_is_required_when_configured_and_reread_on_sighup)
     cr_assert(status_is(res, " 401 "), "%.200s", res);
     cr_assert(strstr(res, "\r\nWWW-Authenticate: Bearer realm=\"retentiond\"\r\n") != NULL,
               "%.300s", res);
-    cr_assert(strstr(res, "retentiond_up") == NULL, "%.400s", res);
+    cr_assert(strstr(res, "retentiond_database_connected") == NULL, "%.400s", res);
     res = http("GET /metrics HTTP/1.0\r\nAuthorization: Bearer s3cret-token-2\r\n\r\n");
     cr_assert(status_is(res, " 401 "), "%.200s", res);
     res = http("GET /metrics HTTP/1.0\r\nAuthorization: Bearer s3cret-token-\r\n\r\n");
@@ -414,7 +418,7 @@ Test(metrics, a_token_is_required_when_configured_and_reread_on_sighup)
     cr_assert(status_is(res, " 401 "), "%.200s", res);
     res = http("GET /metrics HTTP/1.0\r\nAuthorization: Bearer s3cret-token-1\r\n\r\n");
     cr_assert(status_is(res, " 200 "), "%.200s", res);
-    expect(res, "retentiond_up", "1");
+    expect(res, "retentiond_database_connected", "1");
 
     /* SIGHUP re-reads the file: the old token stops working at once. */
     write_file(path, "s3cret-token-2\n");
@@ -533,7 +537,7 @@ Test(metrics, descriptor_exhaustion_is_backpressure_not_a_busy_loop)
     cr_assert_lt(used, 0.6, "the daemon used %.0f %% of a core\n%s", used * 100, h_log(&h));
     cr_assert_leq(logged, 8, "%d log lines in 2 s\n%s", logged, h_log(&h));
     cr_assert_lt(fd_count(h.pid), limit);
-    expect(scrape(), "retentiond_up", "1");
+    expect(scrape(), "retentiond_database_connected", "1");
 
     /* Once the crowd's connections are gone (awaited: a connection made
      * before could still land near the limit and be closed), a sender is
@@ -549,4 +553,179 @@ Test(metrics, descriptor_exhaustion_is_backpressure_not_a_busy_loop)
               "{\"order_id\":\"o-1\",\"client_id\":\"c-1\",\"ts\":\"2026-11-25T10:00:00Z\","
               "\"amount\":100}",
               "ack");
+}
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+Test(metrics, process_metrics_are_the_standard_ones_read_from_proc)
+{
+    cr_assert(h_start(&h), "daemon did not start");
+    const char *m = scrape();
+    double start = number(m, "process_start_time_seconds");
+    /* /proc's start time has the clock tick's resolution (10 ms) */
+    cr_assert(start > wall_now() - 60 && start < wall_now() + 1, "start %f", start);
+    cr_assert_geq(number(m, "process_cpu_seconds_total"), 0);
+    cr_assert_gt(number(m, "process_resident_memory_bytes"), 1e6);
+    cr_assert_gt(number(m, "process_virtual_memory_bytes"),
+                 number(m, "process_resident_memory_bytes"));
+    double fds = number(m, "process_open_fds"), max = number(m, "process_max_fds");
+    cr_assert(fds >= 10 && fds < max, "%g fds of %g", fds, max);
+    cr_assert(strstr(m, "# TYPE process_cpu_seconds_total counter\n") != NULL);
+    /* The old names are gone (docs/operations.md, "Renamed metrics"). */
+    cr_assert(value(m, "retentiond_up") == NULL);
+    cr_assert(value(m, "retentiond_uptime_seconds") == NULL);
+    cr_assert(value(m, "retentiond_start_time_seconds") == NULL);
+}
+
+/* Every counter's name ends in _total, as Prometheus' naming guide asks. */
+Test(metrics, every_counter_ends_in_total)
+{
+    cr_assert(h_start(&h), "daemon did not start");
+    const char *m = scrape();
+    int counters = 0;
+    for (const char *p = strstr(m, "# TYPE "); p != NULL; p = strstr(p + 1, "# TYPE ")) {
+        const char *name = p + 7;
+        size_t len = strcspn(name, " ");
+        if (strncmp(name + len, " counter\n", 9) != 0)
+            continue;
+        counters++;
+        cr_assert(len > 6 && strncmp(name + len - 6, "_total", 6) == 0, "%.*s", (int)len, name);
+    }
+    cr_assert_gt(counters, 20);
+}
+
+/* ALTER DATABASE (our test database) ALLOW_CONNECTIONS, from a connection
+ * to another database: PostgreSQL refuses it for the current one. */
+static void allow_connections(bool allow)
+{
+    char ci[600], sql[160];
+    snprintf(ci, sizeof ci, "%s", h.conninfo);
+    char *db = strstr(ci, "dbname=");
+    cr_assert(db != NULL, "%s", ci);
+    snprintf(db, sizeof ci - (size_t)(db - ci), "dbname=postgres");
+    PGconn *c = PQconnectdb(ci);
+    cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+    snprintf(sql, sizeof sql, "ALTER DATABASE \"%s\" ALLOW_CONNECTIONS %s", h.dbname,
+             allow ? "true" : "false");
+    PGresult *r = PQexec(c, sql);
+    cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* /healthz: 200 "ok" while the database is connected and the scheduler
+ * runs; 503 with the reason while the daemon cannot reach its database (here:
+ * connections refused and the daemon's own ones ended). */
+Test(metrics, healthz_and_database_connected_follow_the_database)
+{
+    h_config_database_keys(&h, "  reconnect_max_s: 1\n");
+    h_config_replace(&h, "clock: event\n", "clock: wall\n"); /* rounds at least every minute */
+    cr_assert(h_start(&h), "daemon did not start");
+    const char *res = NULL;
+    for (int waited = 0; waited < H_TIMEOUT_MS; waited += 100) {
+        res = http("GET /healthz HTTP/1.0\r\n\r\n");
+        if (strstr(res, " 200 ") != NULL)
+            break;
+        usleep(100 * 1000);
+    }
+    cr_assert(strncmp(strchr(res, ' '), " 200 ", 5) == 0, "%.300s", res);
+    cr_assert(strstr(res, "\r\n\r\nok\n") != NULL, "%.300s", res);
+    double last = number(scrape(), "retentiond_scheduler_last_round_timestamp_seconds");
+    cr_assert(last > wall_now() - 60 && last <= wall_now() + 1, "last round %f", last);
+
+    allow_connections(false);
+    h_sql(&h, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+              "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    bool down = false;
+    for (int waited = 0; waited < H_TIMEOUT_MS && !down; waited += 100) {
+        res = http("GET /healthz HTTP/1.0\r\n\r\n");
+        down = strstr(res, " 503 ") != NULL;
+        if (!down)
+            usleep(100 * 1000);
+    }
+    cr_assert(down, "%.300s", res);
+    cr_assert(strstr(res, "\r\n\r\ndatabase not connected\n") != NULL, "%.300s", res);
+    expect(scrape(), "retentiond_database_connected", "0");
+
+    allow_connections(true);
+    bool up = false;
+    for (int waited = 0; waited < H_TIMEOUT_MS && !up; waited += 200) {
+        res = http("GET /healthz HTTP/1.0\r\n\r\n");
+        up = strstr(res, " 200 ") != NULL;
+        if (!up)
+            usleep(200 * 1000);
+    }
+    cr_assert(up, "%.300s\n%s", res, h_log(&h));
+    expect(scrape(), "retentiond_database_connected", "1");
+}
+
+/* The oldest unsent outbox row's age, per stream, from its created_at
+ * (clock: wall). */
+Test(metrics, oldest_unsent_outbox_age_per_stream)
+{
+    cr_assert_str_eq(h_sql(&h, "WITH ins AS (INSERT INTO outbox (stream, topic, output_id, "
+                               "client_id, body, created_at) VALUES ('nps', 'job.nps_survey', "
+                               "'job-old', 'c', '{}', now() - interval '100 s'), ('nps', "
+                               "'job.nps_survey', 'job-new', 'c', '{}', now()) RETURNING 1) "
+                               "SELECT count(*) FROM ins"),
+                     "2");
+    h_config_replace(&h, "clock: event\n", "clock: wall\n");
+    cr_assert(h_start(&h), "daemon did not start");
+    const char *m = NULL;
+    for (int waited = 0; waited < H_TIMEOUT_MS; waited += 100) {
+        m = scrape();
+        if (number(m, "retentiond_outbox_oldest_unsent_age_seconds{stream=\"nps\"}") > 0)
+            break;
+        usleep(100 * 1000);
+    }
+    double age = number(m, "retentiond_outbox_oldest_unsent_age_seconds{stream=\"nps\"}");
+    cr_assert(age >= 100 && age < 160, "age %g", age);
+    expect(m, "retentiond_outbox_oldest_unsent_age_seconds{stream=\"reactivation\"}", "0.000");
+    cr_assert(strstr(m, "# TYPE retentiond_outbox_oldest_unsent_age_seconds gauge\n") != NULL);
+}
+
+/* The model worker's runs and the time of its last fit or failure: on an
+ * empty database the first run (5 s after the start, once the event clock
+ * has a tick) cannot fit. */
+Test(metrics, model_runs_and_their_timestamps)
+{
+    cr_assert(h_start(&h), "daemon did not start");
+    h_tick(&h, "2026-12-01T10:00:00Z");
+    const char *m = scrape();
+    expect(m, "retentiond_model_runs_total{result=\"ok\"}", "0");
+    expect(m, "retentiond_model_last_fit_timestamp_seconds", "0");
+    double runs = 0;
+    for (int waited = 0; waited < H_TIMEOUT_MS && runs == 0; waited += 200) {
+        usleep(200 * 1000);
+        m = scrape();
+        runs = number(m, "retentiond_model_runs_total{result=\"ok\"}") +
+               number(m, "retentiond_model_runs_total{result=\"failed\"}");
+    }
+    cr_assert_eq(runs, 1, "%s", h_log(&h));
+    double fit = number(m, "retentiond_model_last_fit_timestamp_seconds");
+    double failed = number(m, "retentiond_model_last_failure_timestamp_seconds");
+    double at = fit > failed ? fit : failed;
+    cr_assert(at > wall_now() - 60 && at <= wall_now() + 1, "at %f", at);
+}
+
+/* Every output the rule engines decide is counted under its topic: three
+ * regular clients past their cycle get one task.reactivation each (no
+ * holdout by default). */
+Test(metrics, decisions_are_counted_by_output_topic)
+{
+    h_import_regulars(&h, 3);
+    cr_assert(h_start(&h), "daemon did not start");
+    h_send_ok(&h, "clock.tick", "{\"ts\":\"2026-03-01T10:00:00Z\"}");
+    cr_assert(h_wait_sql(&h, "SELECT count(*) FROM outbox WHERE topic = 'task.reactivation'", "3"),
+              "%s", h_log(&h));
+    const char *m = scrape();
+    expect(m, "retentiond_decisions_total{topic=\"task.reactivation\"}", "3");
+    expect(m, "retentiond_decisions_total{topic=\"alert.gift_risk\"}", "0");
+    cr_assert_eq(number(m, "retentiond_scheduler_outputs_total"), 3);
+    cr_assert_gt(number(m, "retentiond_scheduler_last_round_timestamp_seconds"), wall_now() - 60);
 }
