@@ -5,6 +5,10 @@ distributed-database design in docs/scale.md (issue 21).
     statements.py check ROOT    exit 1 on a finding (the ctest scale.statements)
     statements.py list ROOT     every statement with its key, tables and class
     statements.py selftest      the check finds what it should in a made-up tree
+    statements.py update ROOT   rewrites the table of cross-shard statements in
+                                docs/scale.md: listed keys keep their code, new
+                                ones get one guessed from their file (printed:
+                                review it), gone ones are dropped
 
 Statements are found statically, so that none can hide in a path the tests do
 not drive: every C string literal (adjacent literals joined) that starts with
@@ -228,9 +232,51 @@ def selftest():
     return 0
 
 
+# A first guess of a new statement's code (docs/scale.md, "Cross-shard
+# statements"), by where it lives.
+GUESSES = [
+    ("rd_apply_decisions", "D"),
+    ("rd_apply_batch", "W"),
+    ("rd_merge_orders", "W"),
+    ("rd_refresh_clients", "W"),
+    ("rd_claim", "S"),
+    ("daemon/schedule.c", "S"),
+    ("daemon/outbox.c", "O"),
+    ("rd_model", "M"),
+    ("rd_cycle_medians", "M"),
+    ("daemon/ctl/report", "R"),
+]
+
+
+def update(root):
+    rows, _, _ = classify(root)
+    path = root / "docs/scale.md"
+    doc = path.read_text()
+    head = "| Key | Tables | Code | Statement |\n|---|---|---|---|\n"
+    start = doc.index(head) + len(head)
+    end = doc.index("\n\n", start) + 1
+    codes = dict(re.findall(r"^\| `([^`]+)` \| [^|]* \| (\w) \|", doc[start:end], re.M))
+    out = []
+    for key, cls, touched, sql in rows:
+        if cls != "cross-shard":
+            continue
+        code = codes.get(key)
+        if code is None:
+            code = next((c for k, c in GUESSES if k in key), "A")
+            print(f"added {key} as {code}: {sql[:70]}")
+        text = sql[:60].replace("|", "\\|")
+        out.append(f"| `{key}` | {', '.join(touched)} | {code} | `{text}…` |")
+    for key in sorted(set(codes) - {r[0] for r in rows}):
+        print(f"dropped {key}")
+    path.write_text(doc[:start] + "\n".join(out) + "\n" + doc[end:])
+    return 0
+
+
 def main():
     if len(sys.argv) == 2 and sys.argv[1] == "selftest":
         return selftest()
+    if len(sys.argv) == 3 and sys.argv[1] == "update":
+        return update(Path(sys.argv[2]))
     if len(sys.argv) != 3 or sys.argv[1] not in ("check", "list"):
         sys.exit(__doc__)
     root = Path(sys.argv[2])
@@ -248,6 +294,8 @@ def main():
     for key in sorted(listed - keys):
         failures += 1
         print(f"listed but not found (changed or gone): {key}")
+    if failures:
+        print("tests/scale/statements.py update . rewrites the table (review the codes it guesses)")
     counts = {c: sum(1 for r in rows if r[1] == c) for c in ("local", "single-shard", "cross-shard")}
     print(
         f"{len(rows)} statements: {counts['single-shard']} single-shard, "
