@@ -16,11 +16,16 @@
 static harness_t h;
 static void *react, *nps;
 
-/* NPS surveys off (daily_limit 0): the nps stream then carries only touches. */
+/* NPS surveys off (daily_limit 0): the nps stream then carries only touches;
+ * reactivation after 100 cycles: nothing else on the reactivation stream. */
 static void start(const char *touches)
 {
     char rules[2048];
-    snprintf(rules, sizeof rules, "  nps: { daily_limit: 0 }\n  touches:\n%s", touches);
+    snprintf(rules, sizeof rules,
+             "  nps: { daily_limit: 0 }\n"
+             "  reactivation: { cycles: { transactional: 100 } }\n"
+             "  touches:\n%s",
+             touches);
     void *out[3];
     h_start_flow(&h, rules, out);
     react = out[0];
@@ -168,4 +173,99 @@ Test(touches, first_order_only_and_the_weekend)
     order("w", "w2", "2026-03-10T10:00:00Z");
     ticks("2026-03", 9, 14);
     cr_assert_str_eq(count("topic = 'task.touch'"), "1");
+}
+
+/* Ticks at 12:00Z: every day from `from` for `days` days. */
+static void ticks_from(int y, int m, int d, int days, int step)
+{
+    for (int i = 0; i < days; i += step) {
+        char sql[128];
+        snprintf(sql, sizeof sql,
+                 "SELECT to_char(make_date(%d, %d, %d) + %d, 'YYYY-MM-DD') || 'T12:00:00Z'", y, m,
+                 d, i);
+        char ts[40];
+        snprintf(ts, sizeof ts, "%s", h_sql(&h, sql));
+        tick(ts);
+    }
+}
+
+/* The classes a model run writes (clients.abc_class and the history in
+ * client_classes), set by hand: the model itself is tested in test_model_*;
+ * here only what the touch engine does with its result matters. */
+static void classes(const char *client, const char *abc, const char *history)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "WITH u AS (UPDATE clients SET abc_class = '%s', xyz_class = 'X' "
+             "WHERE client_id = '%s' RETURNING 1) SELECT count(*) FROM u",
+             abc, client);
+    cr_assert_str_eq(h_sql(&h, sql), "1");
+    snprintf(sql, sizeof sql,
+             "WITH i AS (INSERT INTO client_classes VALUES %s RETURNING 1) "
+             "SELECT count(*) > 0 FROM i",
+             history);
+    cr_assert_str_eq(h_sql(&h, sql), "t");
+}
+
+Test(touches, an_annual_review_once_a_year_for_an_a_client_never_for_a_c_client)
+{
+    start("    annual_review: { classes: [A], month: 12, day: 1 }\n");
+    tick("2026-01-01T09:00:00Z");
+    order("a", "a1", "2025-11-20T10:00:00Z"); /* before the first review's 12 months */
+    order("a", "a2", "2026-02-10T10:00:00Z");
+    send_ok("order.created", "{\"order_id\":\"a3\",\"client_id\":\"a\","
+                             "\"ts\":\"2026-09-10T10:00:00Z\",\"amount\":\"1200.50\","
+                             "\"margin\":\"300.125\"}");
+    order("c", "c1", "2026-02-10T10:00:00Z");
+    send_ok("nps.response", "{\"client_id\":\"a\",\"score\":9,\"ts\":\"2026-05-01T08:00:00Z\","
+                            "\"comment\":\"fine\"}");
+    classes("a", "A",
+            "('a', 1, '2025-06-01T00:00:00Z', 'B', 'Y'), ('a', 2, '2026-03-01T00:00:00Z', 'A', "
+            "'X')");
+    classes("c", "C", "('c', 1, '2025-06-01T00:00:00Z', 'C', 'Z')");
+
+    /* two years of ticks: daily around each review date, weekly between */
+    ticks_from(2026, 11, 20, 20, 1);
+    ticks_from(2026, 12, 10, 343, 7);
+    ticks_from(2027, 11, 18, 22, 1);
+
+    json_t *r = h_next_json(&h, react, "task.annual_review");
+    cr_assert_str_eq(str(r, "client_id"), "a");
+    cr_assert_str_eq(str(r, "year"), "2026");
+    /* 12-01 00:00 in Moscow is 11-30 21:00Z: the first tick after it */
+    cr_assert_str_eq(str(r, "created_at"), "2026-12-01T12:00:00.000000Z");
+    cr_assert_str_eq(str(r, "due_at"), "2026-12-01T12:00:00.000000Z");
+    cr_assert_str_eq(str(r, "assignee.role"), "account_manager");
+    cr_assert_str_eq(str(r, "assignee.id"), "am-a");
+    cr_assert(strncmp(str(r, "task_id"), "ar-", 3) == 0);
+    cr_assert_str_eq(str(r, "context.orders"), "3");
+    cr_assert_str_eq(str(r, "context.last_12_months.from"), "2025-12-01T12:00:00.000000Z");
+    cr_assert_str_eq(str(r, "context.last_12_months.orders"), "2");
+    cr_assert_str_eq(str(r, "context.last_12_months.revenue"), "1300.50");
+    cr_assert_str_eq(str(r, "context.last_12_months.margin"), "325.125");
+    const json_t *ctx = json_object_get(r, "context");
+    const json_t *pack = json_object_get(ctx, "last_12_months");
+    const json_t *answers = json_object_get(pack, "nps_answers");
+    cr_assert_eq(json_array_size(answers), 1);
+    cr_assert_str_eq(str(json_array_at(answers, 0), "score"), "9");
+    const json_t *hist = json_object_get(pack, "class_history");
+    cr_assert_eq(json_array_size(hist), 2, "the class in force a year ago, and the change since");
+    cr_assert_str_eq(str(json_array_at(hist, 0), "abc"), "B");
+    cr_assert_str_eq(str(json_array_at(hist, 1), "abc"), "A");
+    char first_id[64];
+    snprintf(first_id, sizeof first_id, "%s", str(r, "task_id"));
+    json_destroy(&r);
+
+    r = h_next_json(&h, react, "task.annual_review");
+    cr_assert_str_eq(str(r, "client_id"), "a");
+    cr_assert_str_eq(str(r, "year"), "2027");
+    cr_assert_str_eq(str(r, "created_at"), "2027-12-01T12:00:00.000000Z");
+    cr_assert_str_neq(str(r, "task_id"), first_id);
+    cr_assert_str_eq(str(r, "context.last_12_months.orders"), "0");
+    cr_assert_str_eq(str(r, "context.last_12_months.revenue"), "0");
+    json_destroy(&r);
+
+    tick("2027-12-20T12:00:00Z");
+    cr_assert_str_eq(count("topic = 'task.annual_review'"), "2");
+    cr_assert_str_eq(count("topic = 'task.annual_review' AND client_id = 'c'"), "0");
 }
