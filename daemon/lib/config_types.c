@@ -14,7 +14,6 @@
 #include "rdtime.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,21 +298,12 @@ static int parse_month_day(yschema_ctx_t *c, const yschema_row_t *r, const ysche
                            const char *path, void *base)
 {
     (void)r;
-    static const int days_in[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     const char *expected = "a day of the year \"MM-DD\"";
     if (yschema_want_scalar(c, n, path, expected) < 0)
         return -1;
-    const char *t = yschema_text(n);
-    if (yschema_len(n) != 5 || t[2] != '-' || !isdigit((unsigned char)t[0]) ||
-        !isdigit((unsigned char)t[1]) || !isdigit((unsigned char)t[3]) ||
-        !isdigit((unsigned char)t[4]))
-        return yschema_fail_value(c, n, path, expected, false);
-    int month = (t[0] - '0') * 10 + (t[1] - '0'), day = (t[3] - '0') * 10 + (t[4] - '0');
-    if (month < 1 || month > 12 || day < 1 || day > days_in[month - 1])
-        return yschema_fail_value(c, n, path, expected, false);
     cfg_greeting_t *g = base;
-    g->month = month;
-    g->day = day;
+    if (!rdtime_parse_month_day(yschema_text(n), yschema_len(n), &g->month, &g->day))
+        return yschema_fail_value(c, n, path, expected, false);
     return 0;
 }
 

@@ -269,3 +269,53 @@ Test(touches, an_annual_review_once_a_year_for_an_a_client_never_for_a_c_client)
     cr_assert_str_eq(count("topic = 'task.annual_review'"), "2");
     cr_assert_str_eq(count("topic = 'task.annual_review' AND client_id = 'c'"), "0");
 }
+
+Test(touches, a_holiday_greeting_by_class_and_a_clients_own_date)
+{
+    start(
+        "    greetings:\n"
+        "      - { name: new_year, date: \"01-01\", days_before: 3, channel: task, classes: [A] }\n"
+        "      - { name: new_year, date: \"01-01\", days_before: 3, channel: job, classes: [B] }\n"
+        "    client_dates: { channel: job, days_before: 1 }\n");
+    tick("2026-12-01T09:00:00Z");
+    order("a", "a1", "2026-11-10T10:00:00Z");
+    order("b", "b1", "2026-11-10T10:00:00Z");
+    send_ok("client.upsert", "{\"client_id\":\"x\",\"manager_id\":\"am-x\","
+                             "\"dates\":{\"birthday\":\"02-29\"}}");
+    classes("a", "A", "('a', 1, '2026-06-01T00:00:00Z', 'A', 'X')");
+    classes("b", "B", "('b', 1, '2026-06-01T00:00:00Z', 'B', 'X')");
+
+    ticks_from(2026, 12, 26, 10, 1);
+    /* 01-01 less 3 days, 00:00 in Moscow: 12-28 21:00Z */
+    json_t *g = h_next_json(&h, react, "task.greeting");
+    cr_assert_str_eq(str(g, "client_id"), "a");
+    cr_assert_str_eq(str(g, "name"), "new_year");
+    cr_assert_str_eq(str(g, "created_at"), "2026-12-29T12:00:00.000000Z");
+    cr_assert_str_eq(str(g, "assignee.id"), "am-a");
+    cr_assert(strncmp(str(g, "touch_id"), "tg-", 3) == 0);
+    json_destroy(&g);
+    g = h_next_json(&h, nps, "job.greeting");
+    cr_assert_str_eq(str(g, "client_id"), "b");
+    cr_assert_str_eq(str(g, "name"), "new_year");
+    cr_assert_str_eq(str(g, "created_at"), "2026-12-29T12:00:00.000000Z");
+    cr_assert_null(json_object_get(g, "assignee"));
+    json_destroy(&g);
+    cr_assert_str_eq(count("topic LIKE '%.greeting'"), "2", "x has no class: no new_year");
+
+    /* the same dates sent again change nothing */
+    send_ok("client.upsert", "{\"client_id\":\"x\",\"dates\":{\"birthday\":\"02-29\"}}");
+    ticks_from(2027, 2, 20, 10, 1);
+    /* 2027 has no 02-29: the birthday is 02-28, greeted a day ahead */
+    g = h_next_json(&h, nps, "job.greeting");
+    cr_assert_str_eq(str(g, "client_id"), "x");
+    cr_assert_str_eq(str(g, "name"), "birthday");
+    cr_assert_str_eq(str(g, "created_at"), "2027-02-27T12:00:00.000000Z"); /* Saturday */
+    cr_assert_str_eq(str(g, "due_at"), "2027-03-01T06:00:00.000000Z");     /* Monday 09:00 */
+    json_destroy(&g);
+    tick("2027-03-05T12:00:00Z");
+    cr_assert_str_eq(count("topic LIKE '%.greeting'"), "3");
+
+    /* dates cleared: no birthday next year */
+    send_ok("client.upsert", "{\"client_id\":\"x\",\"dates\":null}");
+    cr_assert_str_eq(h_sql(&h, "SELECT dates::text FROM clients WHERE client_id = 'x'"), "{}");
+}
