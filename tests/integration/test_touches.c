@@ -17,19 +17,25 @@ static harness_t h;
 static void *react, *nps;
 
 /* NPS surveys off (daily_limit 0): the nps stream then carries only touches;
- * reactivation after 100 cycles: nothing else on the reactivation stream. */
-static void start(const char *touches)
+ * reactivation after 100 cycles (plus `reactivation`, more keys of it):
+ * nothing else on the reactivation stream. */
+static void start_with(const char *reactivation, const char *touches)
 {
     char rules[2048];
     snprintf(rules, sizeof rules,
              "  nps: { daily_limit: 0 }\n"
-             "  reactivation: { cycles: { transactional: 100 } }\n"
+             "  reactivation: { cycles: { transactional: 100 }%s }\n"
              "  touches:\n%s",
-             touches);
+             reactivation, touches);
     void *out[3];
     h_start_flow(&h, rules, out);
     react = out[0];
     nps = out[2];
+}
+
+static void start(const char *touches)
+{
+    start_with("", touches);
 }
 
 static void teardown(void)
@@ -318,4 +324,27 @@ Test(touches, a_holiday_greeting_by_class_and_a_clients_own_date)
     /* dates cleared: no birthday next year */
     send_ok("client.upsert", "{\"client_id\":\"x\",\"dates\":null}");
     cr_assert_str_eq(h_sql(&h, "SELECT dates::text FROM clients WHERE client_id = 'x'"), "{}");
+}
+
+/* Holdout keeps episodes out of contact; a touch belongs to none, so it is
+ * sent even with every episode held out (docs/design.md, "Touches"). A
+ * do-not-contact client gets none; a client without an account manager's
+ * task goes to the head of clients. */
+Test(touches, no_holdout_none_for_do_not_contact_head_of_clients_without_a_manager)
+{
+    start_with(", holdout_ratio: 1",
+               "    after_order: [{ name: thanks, after_days: 0, channel: task }]\n");
+    tick("2026-03-01T09:00:00Z");
+    send_ok("client.upsert", "{\"client_id\":\"d\",\"do_not_contact\":true}");
+    order("d", "d1", "2026-03-02T10:00:00Z");
+    send_ok("order.created", "{\"order_id\":\"n1\",\"client_id\":\"n\","
+                             "\"ts\":\"2026-03-02T10:00:00Z\",\"amount\":\"5\"}");
+    ticks("2026-03", 2, 4);
+    json_t *t = h_next_json(&h, react, "task.touch");
+    cr_assert_str_eq(str(t, "client_id"), "n");
+    cr_assert_str_eq(str(t, "assignee.role"), "head_of_clients");
+    cr_assert_str_eq(str(t, "assignee.id"), "head-1");
+    json_destroy(&t);
+    cr_assert_str_eq(count("topic = 'task.touch'"), "1");
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM touches WHERE client_id = 'd'"), "0");
 }
