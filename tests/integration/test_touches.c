@@ -274,6 +274,7 @@ Test(touches, an_annual_review_once_a_year_for_an_a_client_never_for_a_c_client)
     tick("2027-12-20T12:00:00Z");
     cr_assert_str_eq(count("topic = 'task.annual_review'"), "2");
     cr_assert_str_eq(count("topic = 'task.annual_review' AND client_id = 'c'"), "0");
+    cr_assert_eq(h_stop(&h), 0, "a clean exit (and no leak report under RD_SANITIZE)");
 }
 
 Test(touches, a_holiday_greeting_by_class_and_a_clients_own_date)
@@ -324,6 +325,7 @@ Test(touches, a_holiday_greeting_by_class_and_a_clients_own_date)
     /* dates cleared: no birthday next year */
     send_ok("client.upsert", "{\"client_id\":\"x\",\"dates\":null}");
     cr_assert_str_eq(h_sql(&h, "SELECT dates::text FROM clients WHERE client_id = 'x'"), "{}");
+    cr_assert_eq(h_stop(&h), 0, "a clean exit (and no leak report under RD_SANITIZE)");
 }
 
 /* Holdout keeps episodes out of contact; a touch belongs to none, so it is
