@@ -630,6 +630,37 @@ static reject_reason_t read_upsert_enum(ctx_t *c, const char *name, unsigned bit
     return REJ_NONE;
 }
 
+/* client.upsert `dates` (contract V2): an object {name: "MM-DD"}, names ids,
+ * at most EVENT_DATES_MAX; it replaces the stored dates, and null clears them. */
+static reject_reason_t read_dates(ctx_t *c)
+{
+    const json_t *obj = json_object_get(c->obj, "dates");
+    if (obj != NULL)
+        c->ev->upsert_fields |= UPSERT_DATES;
+    if (obj == NULL || json_type(obj) == JSON_NULL)
+        return REJ_NONE;
+    if (json_type(obj) != JSON_OBJECT)
+        return type_error(c, "dates", "an object {name: \"MM-DD\"} or null", obj);
+    size_t n = json_object_size(obj);
+    if (n > EVENT_DATES_MAX)
+        return reject(c, REJ_BAD_VALUE, "field \"dates\": more than %d dates", EVENT_DATES_MAX);
+    if ((c->ev->dates = calloc(n ? n : 1, sizeof *c->ev->dates)) == NULL)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        const char *name = json_object_key_at(obj, i), *problem = id_problem(name, strlen(name));
+        const json_t *v = json_object_value_at(obj, i);
+        if (problem != NULL)
+            return reject(c, REJ_BAD_VALUE, "field \"dates\": name %zu: %s", i + 1, problem);
+        if (json_type(v) != JSON_STRING ||
+            !rdtime_parse_month_day(json_string(v), json_string_len(v), NULL, NULL))
+            return reject(c, json_type(v) != JSON_STRING ? REJ_BAD_TYPE : REJ_BAD_VALUE,
+                          "field \"dates\".%.64s: expected a day of the year \"MM-DD\"", name);
+        c->ev->dates[c->ev->date_count].name = xstrndup(name, strlen(name));
+        memcpy(c->ev->dates[c->ev->date_count++].date, json_string(v), 6);
+    }
+    return REJ_NONE;
+}
+
 static reject_reason_t parse_client_upsert(ctx_t *c)
 {
     event_t *ev = c->ev;
@@ -647,7 +678,7 @@ static reject_reason_t parse_client_upsert(ctx_t *c)
         ev->upsert_fields |= UPSERT_DO_NOT_CONTACT;
     }
     TRY(read_upsert_enum(c, "status", UPSERT_STATUS, status_names, &ev->status));
-    return REJ_NONE;
+    return read_dates(c);
 }
 
 static reject_reason_t parse_nps_response(ctx_t *c)
@@ -860,5 +891,8 @@ void event_clear(event_t *ev)
         free(ev->complaints[i].text);
     }
     free(ev->complaints);
+    for (size_t i = 0; i < ev->date_count; i++)
+        free(ev->dates[i].name);
+    free(ev->dates);
     memset(ev, 0, sizeof *ev);
 }

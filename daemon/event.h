@@ -67,7 +67,18 @@ enum {
     UPSERT_DEVELOPMENT_MANAGER_ID = 1u << 3,
     UPSERT_DO_NOT_CONTACT = 1u << 4,
     UPSERT_STATUS = 1u << 5,
+    UPSERT_DATES = 1u << 6,
 };
+
+/* One of the client's own dates (client.upsert `dates`, contract V2): a name
+ * (an id) and a day of the year "MM-DD". */
+typedef struct {
+    char *name;
+    char date[6];
+} event_date_t;
+
+/* Dates one client.upsert may carry. */
+#define EVENT_DATES_MAX 64
 
 /* A free-text field that was longer than EVENT_TEXT_MAX and was cut. */
 typedef struct {
@@ -132,6 +143,10 @@ typedef struct event {
     /* reactivation.outcome `complaints`, in the order sent (NULL, 0 when absent). */
     event_complaint_t *complaints;
     size_t complaint_count;
+    /* client.upsert `dates`, in the order sent (NULL, 0 when absent or null;
+     * UPSERT_DATES says whether the message carried the field). */
+    event_date_t *dates;
+    size_t date_count;
 
     /* Free-text fields cut to EVENT_TEXT_MAX, in the order they were read: the
      * first EVENT_TRUNCATED_MAX of them; truncated_count counts them all, and is

@@ -238,12 +238,22 @@ static bool claims_due(const schedule_t *self)
     return self->round_now - self->claims_now >= CLAIM_EVERY_MS * INT64_C(1000);
 }
 
-/* The first engine at or after index `from` that claims across clients, or
+/* The first engine at or after index `from` that claims across clients and
+ * has something to claim with the configuration (its claim names a
+ * statement: the touches claim none when rules.touches asks for none), or
  * worker_count. */
-static size_t next_claim(size_t from)
+static size_t next_claim(const schedule_t *self, size_t from)
 {
-    while (from < worker_count && worker_list[from]->claim == NULL)
-        from++;
+    worker_env_t env = {.cfg = self->cfg, .cal = self->cal};
+    for (; from < worker_count; from++) {
+        if (worker_list[from]->claim == NULL)
+            continue;
+        worker_claim_t q = {0};
+        worker_list[from]->claim(&env, NULL, &q);
+        worker_claim_clear(&q);
+        if (q.sql != NULL)
+            break;
+    }
     return from;
 }
 
@@ -266,7 +276,7 @@ static void begin(schedule_t *self, phase_t phase)
  * no engine is left to claim. */
 static bool begin_claim(schedule_t *self, size_t from)
 {
-    self->claim_w = next_claim(from);
+    self->claim_w = next_claim(self, from);
     if (self->claim_w == worker_count)
         return false;
     begin(self, PH_CLAIM);
@@ -385,7 +395,10 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
             worker_env_t env = {.cfg = self->cfg, .cal = self->cal};
             worker_claim_t q = {0};
             worker_list[self->claim_w]->claim(&env, now_p, &q);
+            if (q.sql == NULL) /* nothing to claim since a reload: an empty claim */
+                q.sql = "SELECT jsonb_build_object('now', NULL, 'clients', '[]'::jsonb)";
             submit(self, ST_CLAIM, q.sql, q.nparams, q.params);
+            worker_claim_clear(&q); /* libpq copied the parameters */
             break;
         }
         snprintf(limit, sizeof limit, "%d", CLAIM_LIMIT);

@@ -102,6 +102,17 @@ void store_json_event(jbuf_t *b, const event_t *ev, const char *sq)
         put_upsert(b, ev, UPSERT_STATUS, "status", ev->status);
         if (ev->upsert_fields & UPSERT_DO_NOT_CONTACT)
             jbuf_printf(b, ",\"do_not_contact\":%s", ev->do_not_contact ? "true" : "false");
+        if (ev->upsert_fields & UPSERT_DATES) {
+            /* the client's own dates, replacing the stored ones ({}: none) */
+            jbuf_puts(b, ",\"dates\":{");
+            for (size_t i = 0; i < ev->date_count; i++) {
+                if (i > 0)
+                    jbuf_puts(b, ",");
+                jbuf_key(b, ev->dates[i].name);
+                jbuf_string(b, ev->dates[i].date, strlen(ev->dates[i].date));
+            }
+            jbuf_puts(b, "}");
+        }
     }
     jbuf_puts(b, "}");
 }

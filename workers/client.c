@@ -124,6 +124,7 @@ int client_parse(client_t *c, const json_t *obj, sales_type_t default_type, char
     c->nps_jobs = int_at(obj, "nps_jobs");
     c->last_nps_job_at = TIME_NONE;
     c->eval_at = time_at(obj, "eval_at");
+    c->row = obj;
     episode_parse(&c->react, json_object_get(obj, "react"));
     episode_parse(&c->risk, json_object_get(obj, "risk"));
     c->stage1 = stage1_parse(json_object_get(obj, "stage1"));

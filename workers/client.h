@@ -112,6 +112,12 @@ typedef struct client {
     deal_in_t *deals;
     size_t deals_count;
 
+    /* The claimed row itself (borrowed; valid while the scheduler decides
+     * for the client, NULL in hand-built clients): an engine that claims
+     * across clients reads the members of its own claim from it (the touch
+     * engine: `touches`). */
+    const json_t *row;
+
     bool close_client; /* an engine learnt the client left the market */
     bool reassign;     /* an engine learnt of a manager_change: write reassigned back */
 } client_t;

@@ -118,6 +118,11 @@ static void row_keys(const output_t *o, int *episode_no, int *stage, int *attemp
         *stage = o->escalation.stage;
         *attempt = o->escalation.attempt;
         break;
+    case OUTPUT_TOUCH_TASK:
+    case OUTPUT_TOUCH_JOB:
+    case OUTPUT_GREETING_TASK:
+    case OUTPUT_GREETING_JOB: *episode_no = o->touch.year; break;
+    case OUTPUT_ANNUAL_REVIEW: *episode_no = o->review.year; break;
     case OUTPUT_KIND_COUNT: break;
     }
 }

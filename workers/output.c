@@ -28,6 +28,11 @@ static const struct {
     [OUTPUT_NPS_SURVEY] = {"job.nps_survey", "job_id", EMIT_NPS},
     [OUTPUT_NPS_FOLLOWUP] = {"task.nps_followup", "task_id", EMIT_NPS},
     [OUTPUT_ESCALATION] = {"task.escalation", "task_id", EMIT_REACTIVATION},
+    [OUTPUT_TOUCH_TASK] = {"task.touch", "touch_id", EMIT_REACTIVATION},
+    [OUTPUT_TOUCH_JOB] = {"job.touch", "touch_id", EMIT_NPS},
+    [OUTPUT_ANNUAL_REVIEW] = {"task.annual_review", "task_id", EMIT_REACTIVATION},
+    [OUTPUT_GREETING_TASK] = {"task.greeting", "touch_id", EMIT_REACTIVATION},
+    [OUTPUT_GREETING_JOB] = {"job.greeting", "touch_id", EMIT_NPS},
 };
 
 const char *output_topic(output_kind_t kind)
@@ -109,6 +114,14 @@ static size_t strings_of(output_t *o, const char **list[MAX_STRINGS])
         list[n++] = &o->followup.job_id;
         break;
     case OUTPUT_ESCALATION: list[n++] = &o->escalation.escalated_task_id; break;
+    case OUTPUT_TOUCH_TASK:
+    case OUTPUT_TOUCH_JOB:
+    case OUTPUT_GREETING_TASK:
+    case OUTPUT_GREETING_JOB:
+        list[n++] = &o->touch.name;
+        list[n++] = &o->touch.order_id;
+        break;
+    case OUTPUT_ANNUAL_REVIEW:
     case OUTPUT_KIND_COUNT: break;
     }
     return n;
@@ -135,6 +148,8 @@ void output_copy(output_t *dst, const output_t *src)
     }
     if (dst->kind == OUTPUT_REACTIVATION)
         dst->task.stage1 = stage1_dup(src->task.stage1);
+    if (dst->kind == OUTPUT_ANNUAL_REVIEW)
+        dst->review.pack = review_pack_dup(src->review.pack);
 }
 
 void output_clear(output_t *o)
@@ -143,6 +158,10 @@ void output_clear(output_t *o)
     if (o->storage_ != NULL && o->kind == OUTPUT_REACTIVATION) {
         stage1_t *s = (stage1_t *)o->task.stage1;
         stage1_destroy(&s);
+    }
+    if (o->storage_ != NULL && o->kind == OUTPUT_ANNUAL_REVIEW) {
+        review_pack_t *p = (review_pack_t *)o->review.pack;
+        review_pack_destroy(&p);
     }
     free(o->storage_);
     memset(o, 0, sizeof *o);
@@ -259,6 +278,42 @@ static void put_stage2(obj_t *o, const output_t *out)
     put_str(o, "offer", out->task.offer);
 }
 
+/* An annual review's last 12 months (contract V2), as rd_touch_pack
+ * computed them: money as exact decimal strings. */
+static void put_review_pack(obj_t *o, const review_pack_t *p)
+{
+    obj_t m = put_obj(o, "last_12_months");
+    put_time(&m, "from", p->from);
+    put_int(&m, "orders", p->orders);
+    put_str(&m, "revenue", p->revenue);
+    put_str(&m, "margin", p->margin);
+    key(&m, "nps_answers");
+    jbuf_puts(m.b, "[");
+    for (size_t i = 0; i < p->nps_count; i++) {
+        if (i > 0)
+            jbuf_puts(m.b, ",");
+        obj_t a = obj_begin(m.b);
+        put_time(&a, "ts", p->nps[i].ts);
+        put_int(&a, "score", p->nps[i].score);
+        put_str(&a, "comment", p->nps[i].comment);
+        obj_end(&a);
+    }
+    jbuf_puts(m.b, "]");
+    key(&m, "class_history");
+    jbuf_puts(m.b, "[");
+    for (size_t i = 0; i < p->classes_count; i++) {
+        if (i > 0)
+            jbuf_puts(m.b, ",");
+        obj_t a = obj_begin(m.b);
+        put_time(&a, "computed_at", p->classes[i].computed_at);
+        put_str(&a, "abc", p->classes[i].abc);
+        put_str(&a, "xyz", p->classes[i].xyz);
+        obj_end(&a);
+    }
+    jbuf_puts(m.b, "]");
+    obj_end(&m);
+}
+
 static void put_context(obj_t *body, const output_t *out)
 {
     const output_context_t *x = &out->context;
@@ -288,6 +343,8 @@ static void put_context(obj_t *body, const output_t *out)
     if (out->kind == OUTPUT_REACTIVATION && out->task.stage == 2 &&
         (out->task.stage1 != NULL || out->task.offer != NULL))
         put_stage2(&o, out);
+    if (out->kind == OUTPUT_ANNUAL_REVIEW && out->review.pack != NULL)
+        put_review_pack(&o, out->review.pack);
     obj_end(&o);
 }
 
@@ -332,6 +389,15 @@ static void put_kind(obj_t *o, const output_t *out)
     case OUTPUT_ESCALATION:
         put_str(o, "escalated_task_id", out->escalation.escalated_task_id);
         break;
+    case OUTPUT_TOUCH_TASK:
+    case OUTPUT_TOUCH_JOB:
+    case OUTPUT_GREETING_TASK:
+    case OUTPUT_GREETING_JOB:
+        put_str(o, "name", out->touch.name);
+        if (out->touch.order_id)
+            put_str(o, "order_id", out->touch.order_id);
+        break;
+    case OUTPUT_ANNUAL_REVIEW: put_int(o, "year", out->review.year); break;
     case OUTPUT_KIND_COUNT: break;
     }
 }

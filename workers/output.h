@@ -29,6 +29,7 @@
 #include "client.h"
 #include "config.h"
 #include "json.h"
+#include "review_pack.h"
 
 typedef enum {
     OUTPUT_REACTIVATION = 0, /* task.reactivation on emit.reactivation */
@@ -36,6 +37,12 @@ typedef enum {
     OUTPUT_NPS_SURVEY,       /* job.nps_survey on emit.nps */
     OUTPUT_NPS_FOLLOWUP,     /* task.nps_followup on emit.nps */
     OUTPUT_ESCALATION,       /* task.escalation on emit.reactivation */
+    /* Touches with active clients (contract V2; workers/touch.h) */
+    OUTPUT_TOUCH_TASK,    /* task.touch on emit.reactivation */
+    OUTPUT_TOUCH_JOB,     /* job.touch on emit.nps */
+    OUTPUT_ANNUAL_REVIEW, /* task.annual_review on emit.reactivation */
+    OUTPUT_GREETING_TASK, /* task.greeting on emit.reactivation */
+    OUTPUT_GREETING_JOB,  /* job.greeting on emit.nps */
     OUTPUT_KIND_COUNT
 } output_kind_t;
 
@@ -99,6 +106,17 @@ typedef struct {
             const char *escalated_task_id; /* the reactivation task left without an outcome */
             int episode, stage, attempt;   /* its keys (decision row; not rendered) */
         } escalation;                      /* OUTPUT_ESCALATION */
+        struct {
+            const char *name;     /* the step's, greeting's or client date's name */
+            const char *order_id; /* after_order steps; NULL otherwise (member left out) */
+            int year;             /* greetings: the occasion's year (decision row only) */
+        } touch;                  /* OUTPUT_TOUCH_*, OUTPUT_GREETING_* */
+        struct {
+            int year;
+            /* context.last_12_months; NULL: left out. Borrowed from the
+             * engine; output_copy deep-copies it. */
+            const review_pack_t *pack;
+        } review; /* OUTPUT_ANNUAL_REVIEW */
     };
     char *storage_; /* output_copy's one allocation; NULL in an engine's output */
 } output_t;

@@ -9,8 +9,10 @@
 #include "gift_risk.h"
 #include "nps.h"
 #include "reactivation.h"
+#include "touch.h"
 
-const worker_t *const worker_list[] = {&reactivation_worker, &gift_risk_worker, &nps_worker};
+const worker_t *const worker_list[] = {&reactivation_worker, &gift_risk_worker, &nps_worker,
+                                       &touch_worker};
 const size_t worker_count = sizeof worker_list / sizeof *worker_list;
 
 void worker_claim_add(worker_claim_t *q, const char *value)
@@ -27,4 +29,18 @@ void worker_claim_add_int(worker_claim_t *q, long long value)
     char *text = q->text[q->nparams];
     snprintf(text, sizeof q->text[0], "%lld", value);
     worker_claim_add(q, text);
+}
+
+void worker_claim_add_owned(worker_claim_t *q, char *value)
+{
+    if (q->owned != NULL)
+        abort(); /* a programming error: one owned parameter per claim */
+    q->owned = value;
+    worker_claim_add(q, value);
+}
+
+void worker_claim_clear(worker_claim_t *q)
+{
+    free(q->owned);
+    q->owned = NULL;
 }

@@ -51,12 +51,18 @@ typedef struct {
     int nparams;
     const char *params[WORKER_CLAIM_MAX_PARAMS];
     char text[WORKER_CLAIM_MAX_PARAMS][32];
+    char *owned; /* a longer parameter the claim owns (worker_claim_add_owned); NULL: none */
 } worker_claim_t;
 
 /* Appends a parameter (borrowed; NULL is SQL NULL). */
 void worker_claim_add(worker_claim_t *q, const char *value);
 /* Appends an integer parameter (formatted into the claim). */
 void worker_claim_add_int(worker_claim_t *q, long long value);
+/* Appends a parameter the claim takes ownership of (at most one per claim,
+ * e.g. the rules as JSON); worker_claim_clear frees it. */
+void worker_claim_add_owned(worker_claim_t *q, char *value);
+/* Frees what the claim owns, once its statement was sent. */
+void worker_claim_clear(worker_claim_t *q);
 
 typedef struct worker {
     const char *name;
@@ -75,7 +81,8 @@ typedef struct worker {
 /*
  * Every engine, in priority order: when several fall due together, the
  * stage-1 task goes first, then the gift alert (contact spacing defers what
- * follows); claims across clients (the NPS job) come after all of them.
+ * follows); claims across clients (the NPS job, then the touches, which are
+ * exempt from spacing) come after all of them.
  */
 extern const worker_t *const worker_list[];
 extern const size_t worker_count;

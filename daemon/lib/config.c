@@ -487,6 +487,57 @@ static const yschema_row_t calendar_rows[] = {
 };
 static const yschema_t calendar_schema = YSCHEMA(calendar_rows, NULL);
 
+/* rules.touches (contract V2): post-sale chains, annual reviews, greetings. */
+static const yschema_name_t touch_channels[] = {
+    {"task", TOUCH_TASK}, {"job", TOUCH_JOB}, {NULL, 0}};
+#define T(f) offsetof(cfg_touch_step_t, f)
+static const yschema_row_t touch_step_rows[] = {
+    {"name", &yschema_string, T(name), .required = true, .max = 128},
+    {"after_days", &yschema_int, T(after_days), .required = true, .min = 0, .max = 3660},
+    {"channel", &yschema_enum, T(channel), .def = "task", .names = touch_channels},
+    {"first_order_only", &yschema_bool, T(first_order_only), .def = "false"},
+};
+#undef T
+static const yschema_t touch_step_schema = YSCHEMA(touch_step_rows, NULL);
+
+#define G(f) offsetof(cfg_greeting_t, f)
+static const yschema_row_t greeting_rows[] = {
+    {"name", &yschema_string, G(name), .required = true, .max = 128},
+    {"date", &config_month_day, 0, .required = true},
+    {"days_before", &yschema_int, G(days_before), .def = "0", .min = 0, .max = 365},
+    {"channel", &yschema_enum, G(channel), .def = "task", .names = touch_channels},
+    {"classes", &config_classes, G(classes), .required = false}, /* left out: every client */
+};
+#undef G
+static const yschema_t greeting_schema = YSCHEMA(greeting_rows, NULL);
+
+static const yschema_row_t review_rows[] = {
+    {"classes", &config_classes, C(rules.touches.review_classes), .def = "[A]"},
+    {"month", &yschema_int, C(rules.touches.review_month), .def = "12", .min = 1, .max = 12},
+    {"day", &yschema_int, C(rules.touches.review_day), .def = "1", .min = 1, .max = 31},
+};
+static const yschema_t review_schema = YSCHEMA(review_rows, NULL);
+
+static const yschema_row_t client_dates_rows[] = {
+    {"channel", &yschema_enum, C(rules.touches.client_dates_channel), .def = "job",
+     .names = touch_channels},
+    {"days_before", &yschema_int, C(rules.touches.client_dates_days_before), .def = "0", .min = 0,
+     .max = 365},
+};
+static const yschema_t client_dates_schema = YSCHEMA(client_dates_rows, NULL);
+
+static const yschema_row_t touches_rows[] = {
+    {"after_order", &yschema_list, C(rules.touches.after_order), .sub = &touch_step_schema,
+     .what = "post-sale steps {name, after_days, channel, first_order_only}",
+     .count_offset = C(rules.touches.after_order_count), .item_size = sizeof(cfg_touch_step_t)},
+    {"annual_review", &config_review, 0, .sub = &review_schema},
+    {"greetings", &yschema_list, C(rules.touches.greetings), .sub = &greeting_schema,
+     .what = "greetings {name, date, days_before, channel, classes}",
+     .count_offset = C(rules.touches.greetings_count), .item_size = sizeof(cfg_greeting_t)},
+    {"client_dates", &config_client_dates, 0, .sub = &client_dates_schema},
+};
+static const yschema_t touches_schema = YSCHEMA(touches_rows, NULL);
+
 static const yschema_row_t rules_rows[] = {
     {"currency", &config_currency, C(rules.currency), .def = "RUB"},
     {"default_sales_type", &yschema_enum, C(rules.default_sales_type), .def = "transactional",
@@ -499,6 +550,7 @@ static const yschema_row_t rules_rows[] = {
     {"nps", &yschema_map, 0, .sub = &nps_schema},
     {"contact", &yschema_map, 0, .sub = &contact_schema},
     {"calendar", &yschema_map, 0, .sub = &calendar_schema},
+    {"touches", &yschema_map, 0, .sub = &touches_schema},
 };
 static const yschema_t rules_schema = YSCHEMA(rules_rows, NULL);
 
@@ -722,6 +774,12 @@ void config_destroy(config_t **self_p)
     for (size_t i = 0; i < cfg->rules.reactivation.offers_count; i++)
         free(cfg->rules.reactivation.offers[i].text);
     free(cfg->rules.reactivation.offers);
+    for (size_t i = 0; i < cfg->rules.touches.after_order_count; i++)
+        free(cfg->rules.touches.after_order[i].name);
+    free(cfg->rules.touches.after_order);
+    for (size_t i = 0; i < cfg->rules.touches.greetings_count; i++)
+        free(cfg->rules.touches.greetings[i].name);
+    free(cfg->rules.touches.greetings);
     free(cfg->rules.nps.questions[0]);
     free(cfg->rules.nps.questions[1]);
     free(cfg->rules.calendar.timezone);

@@ -83,6 +83,36 @@ typedef struct {
     unsigned sales_types; /* bit 1 << sales_type_t; default: every sales type */
 } cfg_offer_t;
 
+/* Touches with active clients (contract V2, rules.touches): how a touch
+ * reaches the client. task: a manager's call (task.*, on emit.reactivation,
+ * with an assignee); job: an automated message (job.*, on emit.nps). */
+typedef enum { TOUCH_TASK = 0, TOUCH_JOB } touch_channel_t;
+
+/* ABC classes as a set (rules.touches: classes): bit 0 A, bit 1 B, bit 2 C. */
+#define CFG_CLASS_A   1u
+#define CFG_CLASS_B   2u
+#define CFG_CLASS_C   4u
+#define CFG_CLASS_ALL 7u
+
+/* One step of rules.touches.after_order: after_days after each order (or the
+ * client's first only). */
+typedef struct {
+    char *name;              /* required, non-empty, <= 128 bytes */
+    int after_days;          /* required; 0 .. 3660 */
+    touch_channel_t channel; /* default task */
+    bool first_order_only;   /* default false */
+} cfg_touch_step_t;
+
+/* One greeting of rules.touches.greetings: every year on month-day, sent
+ * days_before days ahead, to the clients of `classes` (0: every client). */
+typedef struct {
+    char *name;              /* required, non-empty, <= 128 bytes */
+    int month, day;          /* date "MM-DD", required; 02-29 allowed */
+    int days_before;         /* default 0; 0 .. 365 */
+    touch_channel_t channel; /* default task */
+    unsigned classes;        /* CFG_CLASS_* bits; 0 (left out): every client */
+} cfg_greeting_t;
+
 typedef struct {
     char *endpoint;           /* required */
     sock_mode_t mode;         /* sub | pull | router; default sub */
@@ -243,6 +273,21 @@ typedef struct config {
             char **holidays;  /* "YYYY-MM-DD", validated dates; sorted, no duplicates */
             size_t holidays_count;
         } calendar;
+        /* rules.touches (contract V2): exempt from contact spacing, open no
+         * gap; see workers/touch.h and docs/design.md, "Touches". */
+        struct {
+            cfg_touch_step_t *after_order; /* default none; in file order */
+            size_t after_order_count;
+            bool review_enabled;       /* annual_review given */
+            unsigned review_classes;   /* annual_review.classes; default [A] */
+            int review_month;          /* default 12; 1 .. 12 */
+            int review_day;            /* default 1; 1 .. 31 (clamped to the month's length) */
+            cfg_greeting_t *greetings; /* default none; in file order */
+            size_t greetings_count;
+            bool client_dates_enabled;            /* client_dates given */
+            touch_channel_t client_dates_channel; /* default job */
+            int client_dates_days_before;         /* default 0; 0 .. 365 */
+        } touches;
     } rules;
 } config_t;
 

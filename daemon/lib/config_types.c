@@ -291,6 +291,68 @@ static int parse_sales_types(yschema_ctx_t *c, const yschema_row_t *r, const ysc
     return 0;
 }
 
+/* A day of the year "MM-DD" (rules.touches.greetings[].date): the row's
+ * base is the cfg_greeting_t (month and day). 02-29 is accepted: in other
+ * years it falls on 02-28 (docs/design.md, "Touches"). */
+static int parse_month_day(yschema_ctx_t *c, const yschema_row_t *r, const yschema_node_t *n,
+                           const char *path, void *base)
+{
+    (void)r;
+    const char *expected = "a day of the year \"MM-DD\"";
+    if (yschema_want_scalar(c, n, path, expected) < 0)
+        return -1;
+    cfg_greeting_t *g = base;
+    if (!rdtime_parse_month_day(yschema_text(n), yschema_len(n), &g->month, &g->day))
+        return yschema_fail_value(c, n, path, expected, false);
+    return 0;
+}
+
+/* A set of ABC classes (rules.touches: classes): the field is an unsigned
+ * with CFG_CLASS_* bits; each class once, at least one. */
+static int parse_classes(yschema_ctx_t *c, const yschema_row_t *r, const yschema_node_t *n,
+                         const char *path, void *base)
+{
+    const char *expected = "a non-empty sequence of ABC classes";
+    const char *item_expected = "one of A, B, C";
+    if (yschema_want_sequence(c, n, path, expected) < 0)
+        return -1;
+    if (yschema_count(n) == 0)
+        return yschema_fail_value(c, n, path, expected, false);
+    unsigned set = 0;
+    for (size_t i = 0; i < yschema_count(n); i++) {
+        const yschema_node_t *it = yschema_item(n, i);
+        char ipath[YSCHEMA_PATH_MAX];
+        yschema_path_index(ipath, sizeof ipath, path, i);
+        if (yschema_want_scalar(c, it, ipath, item_expected) < 0)
+            return -1;
+        const char *t = yschema_text(it);
+        if (yschema_len(it) != 1 || t[0] < 'A' || t[0] > 'C')
+            return yschema_fail_value(c, it, ipath, item_expected, false);
+        unsigned bit = 1u << (t[0] - 'A');
+        if (set & bit)
+            return yschema_fail(c, it, ipath, "\"%s\" is listed twice", t);
+        set |= bit;
+    }
+    *(unsigned *)YSCHEMA_FIELD(base, r) = set;
+    return 0;
+}
+
+/* rules.touches.annual_review and .client_dates: mappings whose presence turns
+ * the touch on (base: the config_t). */
+static int parse_review(yschema_ctx_t *c, const yschema_row_t *r, const yschema_node_t *n,
+                        const char *path, void *base)
+{
+    ((config_t *)base)->rules.touches.review_enabled = true;
+    return yschema_walk(c, r->sub, n, path, base);
+}
+
+static int parse_client_dates(yschema_ctx_t *c, const yschema_row_t *r, const yschema_node_t *n,
+                              const char *path, void *base)
+{
+    ((config_t *)base)->rules.touches.client_dates_enabled = true;
+    return yschema_walk(c, r->sub, n, path, base);
+}
+
 /* The two NPS questions, in order; the field is char *[2]. */
 static int parse_questions(yschema_ctx_t *c, const yschema_row_t *r, const yschema_node_t *n,
                            const char *path, void *base)
@@ -472,6 +534,10 @@ const yschema_type_t config_ids = {parse_ids, YSCHEMA_VALUE, same_ids};
 const yschema_type_t config_date = {parse_date, YSCHEMA_VALUE, NULL};
 const yschema_type_t config_sales_types = {parse_sales_types, YSCHEMA_VALUE, NULL};
 const yschema_type_t config_curve = {parse_curve, YSCHEMA_MAP, same_curve};
+const yschema_type_t config_month_day = {parse_month_day, YSCHEMA_VALUE, NULL};
+const yschema_type_t config_classes = {parse_classes, YSCHEMA_VALUE, NULL};
+const yschema_type_t config_review = {parse_review, YSCHEMA_MAP, NULL};
+const yschema_type_t config_client_dates = {parse_client_dates, YSCHEMA_MAP, NULL};
 
 /* ---- Addresses and secrets ------------------------------------------------- */
 

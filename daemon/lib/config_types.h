@@ -28,6 +28,12 @@ extern const yschema_type_t config_topics;    /* subscription prefixes of a sub 
 extern const yschema_type_t config_ids;       /* rules.reactivation.survey_team (base: config_t) */
 extern const yschema_type_t config_date;      /* int32_t: "YYYY-MM-DD" as a day number */
 extern const yschema_type_t config_sales_types; /* unsigned: bit 1 << sales_type_t per name */
+/* rules.touches (contract V2) */
+extern const yschema_type_t config_month_day; /* "MM-DD" into a cfg_greeting_t's month, day */
+extern const yschema_type_t config_classes;   /* unsigned: CFG_CLASS_* per name A, B, C */
+/* annual_review, client_dates: mappings whose presence turns the touch on (base: config_t) */
+extern const yschema_type_t config_review;
+extern const yschema_type_t config_client_dates;
 /* security.curve: a mapping whose presence sets curve.enabled (base: the config_t). */
 extern const yschema_type_t config_curve;
 

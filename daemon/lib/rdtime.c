@@ -63,6 +63,19 @@ bool rdtime_parse_date(const char *s, size_t len, int32_t *day)
     return true;
 }
 
+bool rdtime_parse_month_day(const char *s, size_t len, int *month, int *day)
+{
+    unsigned m, d;
+    if (s == NULL || len != 5 || !digits(s, 2, &m) || s[2] != '-' || !digits(s + 3, 2, &d) ||
+        m < 1 || m > 12 || d < 1 || d > days_in_month(2000, m)) /* 2000: a leap year */
+        return false;
+    if (month != NULL)
+        *month = (int)m;
+    if (day != NULL)
+        *day = (int)d;
+    return true;
+}
+
 const char *rdtime_problem(const char *s, size_t len, int64_t *us_out)
 {
     unsigned year, mon, day, hour, min, sec;

@@ -24,6 +24,10 @@ void rdtime_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
  * to only check. */
 bool rdtime_parse_date(const char *s, size_t len, int32_t *day);
 
+/* A day of the year "MM-DD" (exactly that; 02-29 allowed, as in a leap
+ * year): fills month and day (either may be NULL); false when it is not one. */
+bool rdtime_parse_month_day(const char *s, size_t len, int *month, int *day);
+
 /* RFC 3339 with an offset ("2026-11-25T10:00:00Z", "...+03:00", fractions up
  * to microseconds), from 1970 to 9999. Returns NULL and fills *us, or says why
  * the text is not one (for an error message). */

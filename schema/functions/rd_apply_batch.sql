@@ -80,10 +80,10 @@ BEGIN
     -- A field absent from the message is left alone; a JSON null clears it.
     FOR v_up IN SELECT client_id, e FROM rd_ev WHERE t = 'client.upsert' ORDER BY i LOOP
         INSERT INTO clients AS c (client_id, name, sales_type, manager_id, development_manager_id,
-                                  do_not_contact, status, has_master_data)
+                                  do_not_contact, status, has_master_data, dates)
         VALUES (v_up.client_id, v_up.e->>'name', v_up.e->>'sales_type', v_up.e->>'manager_id',
                 v_up.e->>'development_manager_id', coalesce((v_up.e->>'do_not_contact')::boolean, false),
-                coalesce(v_up.e->>'status', 'active'), true)
+                coalesce(v_up.e->>'status', 'active'), true, coalesce(v_up.e->'dates', '{}'::jsonb))
         ON CONFLICT (client_id) DO UPDATE SET
             name = CASE WHEN v_up.e ? 'name' THEN excluded.name ELSE c.name END,
             sales_type = CASE WHEN v_up.e ? 'sales_type' THEN excluded.sales_type ELSE c.sales_type END,
@@ -94,6 +94,8 @@ BEGIN
             do_not_contact = CASE WHEN v_up.e ? 'do_not_contact' THEN excluded.do_not_contact
                                   ELSE c.do_not_contact END,
             status = CASE WHEN v_up.e ? 'status' THEN excluded.status ELSE c.status END,
+            -- the client's own dates (contract V2), replaced as a whole
+            dates = CASE WHEN v_up.e ? 'dates' THEN excluded.dates ELSE c.dates END,
             -- a manager named again ends a manager_change reassignment
             reassigned = c.reassigned AND excluded.manager_id IS NULL,
             has_master_data = true,

@@ -228,6 +228,11 @@ Test(output, topics_ids_and_streams)
         {OUTPUT_NPS_SURVEY, "job.nps_survey", "job_id", "nps"},
         {OUTPUT_NPS_FOLLOWUP, "task.nps_followup", "task_id", "nps"},
         {OUTPUT_ESCALATION, "task.escalation", "task_id", "reactivation"},
+        {OUTPUT_TOUCH_TASK, "task.touch", "touch_id", "reactivation"},
+        {OUTPUT_TOUCH_JOB, "job.touch", "touch_id", "nps"},
+        {OUTPUT_ANNUAL_REVIEW, "task.annual_review", "task_id", "reactivation"},
+        {OUTPUT_GREETING_TASK, "task.greeting", "touch_id", "reactivation"},
+        {OUTPUT_GREETING_JOB, "job.greeting", "touch_id", "nps"},
     };
     cr_assert_eq(sizeof cases / sizeof *cases, OUTPUT_KIND_COUNT);
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -290,4 +295,66 @@ Test(output, task_escalation_and_the_survey_team_role)
     cr_expect(strstr(b.data, "\"assignee\":{\"role\":\"survey_team\",\"id\":\"s-2\"}") != NULL,
               "%s", b.data);
     jbuf_free(&b);
+}
+
+/* Issue 18: touches. A step names its order; a job has no assignee; a
+ * greeting no order; an annual review its year and the 12-month pack. */
+Test(output, touches_greetings_and_the_annual_review)
+{
+    output_t t =
+        make(OUTPUT_TOUCH_TASK, "tt-1", "c-5", "2027-03-06T07:00:00Z", "2026-11-20T07:00:00Z");
+    t.assignee_id = "am-1";
+    t.due_at = eng_at("2027-03-08T06:00:00Z");
+    t.touch.name = "how_is_it";
+    t.touch.order_id = "o-\"1";
+    expect_body(&t, "{\"touch_id\":\"tt-1\",\"client_id\":\"c-5\","
+                    "\"created_at\":\"2027-03-06T07:00:00.000000Z\","
+                    "\"name\":\"how_is_it\",\"order_id\":\"o-\\\"1\","
+                    "\"assignee\":{\"role\":\"account_manager\",\"id\":\"am-1\"},"
+                    "\"due_at\":\"2027-03-08T06:00:00.000000Z\"" CONTEXT(
+                        "106.00", "2026-11-20T07:00:00.000000Z"));
+
+    output_t g =
+        make(OUTPUT_GREETING_JOB, "jg-1", "c-5", "2027-03-06T07:00:00Z", "2026-11-20T07:00:00Z");
+    g.due_at = eng_at("2027-03-08T06:00:00Z");
+    g.touch.name = "birthday";
+    g.touch.year = 2027;
+    expect_body(&g, "{\"touch_id\":\"jg-1\",\"client_id\":\"c-5\","
+                    "\"created_at\":\"2027-03-06T07:00:00.000000Z\",\"name\":\"birthday\","
+                    "\"due_at\":\"2027-03-08T06:00:00.000000Z\"" CONTEXT(
+                        "106.00", "2026-11-20T07:00:00.000000Z"));
+
+    review_nps_t answers[1] = {{eng_at("2026-12-01T00:00:00Z"), 9, "fine"}};
+    review_class_t classes[1] = {{eng_at("2026-06-01T00:00:00Z"), "A", "X"}};
+    review_pack_t pack = {.from = eng_at("2026-03-06T07:00:00Z"),
+                          .orders = 2,
+                          .revenue = "200.50",
+                          .margin = "50.125",
+                          .nps = answers,
+                          .nps_count = 1,
+                          .classes = classes,
+                          .classes_count = 1};
+    output_t r =
+        make(OUTPUT_ANNUAL_REVIEW, "ar-1", "c-5", "2027-03-06T07:00:00Z", "2026-11-20T07:00:00Z");
+    r.assignee_id = "am-1";
+    r.due_at = eng_at("2027-03-08T06:00:00Z");
+    r.review.year = 2027;
+    r.review.pack = &pack;
+    output_t copy;
+    output_copy(&copy, &r);
+    answers[0].score = 1; /* the copy owns its pack */
+    jbuf_t b = JBUF_INIT;
+    output_render(&copy, &b);
+    cr_expect(strstr(b.data, "\"year\":2027,\"assignee\"") != NULL, "%s", b.data);
+    cr_expect(strstr(b.data,
+                     "\"margin\":\"1500.25\",\"last_12_months\":{"
+                     "\"from\":\"2026-03-06T07:00:00.000000Z\",\"orders\":2,"
+                     "\"revenue\":\"200.50\",\"margin\":\"50.125\","
+                     "\"nps_answers\":[{\"ts\":\"2026-12-01T00:00:00.000000Z\","
+                     "\"score\":9,\"comment\":\"fine\"}],"
+                     "\"class_history\":[{\"computed_at\":"
+                     "\"2026-06-01T00:00:00.000000Z\",\"abc\":\"A\",\"xyz\":\"X\"}]}}}") != NULL,
+              "%s", b.data);
+    jbuf_free(&b);
+    output_clear(&copy);
 }
