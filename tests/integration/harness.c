@@ -447,6 +447,25 @@ bool h_wait_sql(harness_t *h, const char *sql, const char *want)
     return false;
 }
 
+bool h_wait_count(harness_t *h, const char *sql, long want)
+{
+    /* Work that moves at the machine's pace (thousands of decisions) is
+     * awaited as long as it moves: each bounded wait that ends short must
+     * have seen progress, at most 15 of them (5 minutes). */
+    char text[32];
+    snprintf(text, sizeof text, "%ld", want);
+    long seen = -1;
+    for (int i = 0; i < 15; i++) {
+        if (h_wait_sql(h, sql, text))
+            return true;
+        long now = atol(h_sql(h, sql));
+        if (now <= seen)
+            return false; /* stalled */
+        seen = now;
+    }
+    return false;
+}
+
 const char *h_log(harness_t *h)
 {
     static char buf[16384];

@@ -102,6 +102,10 @@ const char *h_sql(harness_t *h, const char *sql);
 /* Waits until h_sql(sql) equals want (for pull/sub, which have no ack).
  * Returns false on timeout. */
 bool h_wait_sql(harness_t *h, const char *sql, const char *want);
+/* Waits until the count sql returns reaches want, for as long as it keeps
+ * rising (each H_TIMEOUT_MS wait must see progress; 15 at most). Returns
+ * false when it stalls or the waits run out. */
+bool h_wait_count(harness_t *h, const char *sql, long want);
 
 /* Writes the configuration like h_write_config, with emit_yaml[s] (s = 0
  * reactivation, 1 gift_risk, 2 nps) in place of "mode: push" in that stream's

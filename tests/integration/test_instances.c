@@ -40,7 +40,8 @@ Test(instances, two_daemons_decide_every_due_client_exactly_once)
 
     char want[16];
     snprintf(want, sizeof want, "%d", CLIENTS);
-    cr_assert(h_wait_sql(&a, "SELECT count(*) FROM outbox", want), "%s\n%s", h_log(&a), h_log(&b));
+    cr_assert(h_wait_count(&a, "SELECT count(*) FROM outbox", CLIENTS), "%s\n%s", h_log(&a),
+              h_log(&b));
     cr_assert_str_eq(h_sql(&a, "SELECT count(DISTINCT client_id) FROM outbox"), want);
     cr_assert_str_eq(h_sql(&a, "SELECT count(*) FROM episodes"), want);
     cr_assert_str_eq(h_sql(&a, "SELECT count(*) FROM decisions"), want);
