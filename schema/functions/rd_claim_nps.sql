@@ -6,6 +6,7 @@
 -- episode of any kind; outside the contact-spacing gap (p_gap_days; a client
 -- inside it is skipped, not queued). Each client's cycle is the one
 -- rd_claim_due gives (p_default_type, p_fallback). p_now NULL: the event clock.
+-- One daemon at a time (an advisory lock to the end of the transaction).
 CREATE OR REPLACE FUNCTION rd_claim_nps(p_now timestamptz, p_tz text, p_active_days int,
                                         p_delay_days int, p_min_between_days int, p_gap_days int,
                                         p_daily_limit int, p_default_type text,
@@ -21,6 +22,11 @@ BEGIN
         RETURN jsonb_build_object('now', NULL, 'clients', '[]'::jsonb);
     END IF;
     v_day_start := date_trunc('day', v_now AT TIME ZONE p_tz) AT TIME ZONE p_tz;
+    -- Several daemons on one database: each counts today's jobs and takes
+    -- what is left, so two counting at once would each take it all (measured:
+    -- 4 daemons sent 800 jobs under a limit of 200). The lock is held to the
+    -- round's commit, so the next daemon counts the jobs this one decided.
+    PERFORM pg_advisory_xact_lock(hashtext('rd_claim_nps'));
     SELECT p_daily_limit - count(*) INTO v_left
       FROM decisions WHERE topic = 'job.nps_survey' AND created_at >= v_day_start;
     IF v_left <= 0 THEN

@@ -60,3 +60,33 @@ Test(instances, two_daemons_decide_every_due_client_exactly_once)
     cr_assert_eq(h_stop(&b), 0);
     cr_assert_eq(h_stop(&a), 0);
 }
+
+/* The NPS daily limit holds for the database, not per daemon: two daemons
+ * evaluating the same ticks send 100 survey jobs under a limit of 100, with
+ * 1,000 clients eligible (rd_claim_nps counts today's jobs under an advisory
+ * lock held to the round's commit; without it each daemon took the whole
+ * limit: 4 daemons sent 800 under 200 in tests/bench/multi_daemon). */
+Test(instances, two_daemons_keep_the_nps_daily_limit)
+{
+    h_setup(&a);
+    h_write_config(&a, "model: { every_hours: 0 }\n", "  nps: { daily_limit: 100 }\n");
+    h_setup_beside(&b, &a);
+    h_write_config(&b, "model: { every_hours: 0 }\n", "  nps: { daily_limit: 100 }\n");
+    h_import_regulars(&a, 1000); /* last orders 2026-01-21: eligible from the 24th */
+    cr_assert(h_start(&a));
+    cr_assert(h_start(&b));
+    /* Each tick's ack through a daemon means that daemon finished the
+     * previous tick's sequence (a tick is a barrier): the third ticks see
+     * the first two sequences of both daemons done. */
+    const char *ticks[] = {"2026-01-26T10:00:00Z", "2026-01-26T11:00:00Z", "2026-01-26T12:00:00Z"};
+    for (int i = 0; i < 3; i++) {
+        h_send_ok(&a, "clock.tick", "{\"ts\":\"%s\"}", ticks[i]);
+        h_send_ok(&b, "clock.tick", "{\"ts\":\"%s\"}", ticks[i]);
+    }
+    cr_assert_str_eq(h_sql(&a, "SELECT count(*) FROM decisions WHERE topic = 'job.nps_survey'"),
+                     "100");
+    cr_assert_eq(h_stop(&b), 0);
+    cr_assert_eq(h_stop(&a), 0);
+    cr_assert_str_eq(h_sql(&a, "SELECT count(*) FROM decisions WHERE topic = 'job.nps_survey'"),
+                     "100");
+}
