@@ -92,7 +92,7 @@ typedef struct {
         struct {
             int score;
             const char *comment; /* NULL: null */
-            const char *kind;    /* detractor | passive_no_comment */
+            const char *kind;    /* detractor | passive_no_comment | promoter */
             const char *job_id;  /* NULL: the response named no job (member left out) */
         } followup;              /* OUTPUT_NPS_FOLLOWUP */
         struct {

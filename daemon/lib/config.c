@@ -455,6 +455,7 @@ static const yschema_row_t nps_rows[] = {
     {"questions", &config_questions, C(rules.nps.questions),
      .def = "[\"How likely are you to recommend us to a friend or colleague, from 0 to 10?\", "
             "\"What should we do to get a 10 from you next time?\"]"},
+    {"promoter_followup", &yschema_bool, C(rules.nps.promoter_followup), .def = "true"},
 };
 /* Version 1's every_days, given alone, is read as active_days (contract V2). */
 static int nps_check(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,

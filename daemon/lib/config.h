@@ -224,7 +224,8 @@ typedef struct config {
             int delay_after_order_days; /* default 3; 0 .. 3660 */
             int daily_limit;            /* default 200; 0 .. 10000000 */
             double target;              /* default 80; -100 .. 100 */
-            char *questions[2]; /* exactly two non-empty strings; defaults as in the contract */
+            char *questions[2];     /* exactly two non-empty strings; defaults as in the contract */
+            bool promoter_followup; /* default true: a 9-10 gets a task.nps_followup */
         } nps;
         struct {
             int min_days_between_contacts; /* default 7; 0 .. 3660 (0 = off) */

@@ -89,11 +89,14 @@ Test(nps_flow, the_daily_limit_takes_the_most_valuable_clients_first)
     jobs_are("5");
 }
 
-Test(nps_flow, a_detractor_gets_a_follow_up_and_a_promoter_does_not)
+/* Contract V2: a promoter gets a follow-up too (rules.nps.promoter_followup,
+ * default true); version 1 gave it nothing, so this test's promoter
+ * assertion changed with it. */
+Test(nps_flow, a_detractor_and_a_promoter_get_a_follow_up)
 {
     start(NULL);
     tick("2026-03-01T09:00:00Z");
-    order("d", "d-o", "2026-01-15T10:00:00Z", "100"); /* too long ago for a survey */
+    order("d", "d-o", "2026-01-15T10:00:00Z", "100");
     send_ok("nps.response", "{\"client_id\":\"d\",\"score\":4,\"ts\":\"2026-03-01T08:00:00Z\","
                             "\"job_id\":\"j-7\",\"comment\":\"late again\"}");
     json_t *t = h_next_json(&h, nps, "task.nps_followup");
@@ -103,18 +106,60 @@ Test(nps_flow, a_detractor_gets_a_follow_up_and_a_promoter_does_not)
     cr_assert_str_eq(str(t, "assignee.role"), "account_manager");
     cr_assert_str_eq(str(t, "assignee.id"), "am-d");
     json_destroy(&t);
-    send_ok("nps.response", "{\"client_id\":\"d\",\"score\":10,\"ts\":\"2026-03-01T08:30:00Z\"}");
+    send_ok("nps.response", "{\"client_id\":\"d\",\"score\":10,\"ts\":\"2026-03-01T08:30:00Z\","
+                            "\"job_id\":\"j-8\",\"comment\":\"great team\"}");
+    t = h_next_json(&h, nps, "task.nps_followup");
+    cr_assert_str_eq(str(t, "kind"), "promoter");
+    cr_assert_str_eq(str(t, "score"), "10");
+    cr_assert_str_eq(str(t, "comment"), "great team");
+    cr_assert_str_eq(str(t, "job_id"), "j-8");
+    cr_assert_str_eq(str(t, "assignee.role"), "account_manager");
+    cr_assert_str_eq(str(t, "assignee.id"), "am-d");
+    cr_assert(strncmp(str(t, "task_id"), "nf-", 3) == 0, "%s", str(t, "task_id"));
+    json_destroy(&t);
     send_ok("nps.response", "{\"client_id\":\"d\",\"score\":8,\"ts\":\"2026-03-01T08:40:00Z\"}");
     t = h_next_json(&h, nps, "task.nps_followup");
     cr_assert_str_eq(str(t, "kind"), "passive_no_comment");
     json_destroy(&t);
     cr_assert(h_wait_sql(&h, "SELECT count(*) FROM nps_responses WHERE processed_at IS NULL", "0"));
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox WHERE topic = 'task.nps_followup'"),
-                     "2");
+                     "3");
 
     char out[8192];
     cr_assert_eq(h_ctl(&h, "report nps", out, sizeof out), 0, "%s", out);
     cr_assert(strstr(out, "2026-03") != NULL, "%s", out);
+}
+
+Test(nps_flow, promoter_followup_false_leaves_promoters_alone)
+{
+    start("  nps: { promoter_followup: false }\n");
+    tick("2026-03-01T09:00:00Z");
+    order("p", "p-o", "2026-01-15T10:00:00Z", "100");
+    send_ok("nps.response", "{\"client_id\":\"p\",\"score\":9,\"ts\":\"2026-03-01T08:30:00Z\"}");
+    send_ok("nps.response", "{\"client_id\":\"p\",\"score\":3,\"ts\":\"2026-03-01T08:40:00Z\"}");
+    json_t *t = h_next_json(&h, nps, "task.nps_followup");
+    cr_assert_str_eq(str(t, "kind"), "detractor");
+    json_destroy(&t);
+    cr_assert(h_wait_sql(&h, "SELECT count(*) FROM nps_responses WHERE processed_at IS NULL", "0"));
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox WHERE topic = 'task.nps_followup'"),
+                     "1");
+}
+
+/* Contract V2: every active client is surveyed (last order within
+ * active_days, 365), not only recent buyers; one past it is not. */
+Test(nps_flow, a_client_who_last_ordered_200_days_ago_is_surveyed)
+{
+    start("  contact: { min_days_between_contacts: 0 }\n");
+    tick("2026-02-28T09:00:00Z");
+    order("old", "old-o", "2025-08-13T10:00:00Z", "100");   /* 200 days before 2026-03-01 */
+    order("gone", "gone-o", "2025-02-01T10:00:00Z", "900"); /* 393 days: not active */
+    tick("2026-03-01T10:00:00Z");
+    jobs_are("1");
+    json_t *job = h_next_json(&h, nps, "job.nps_survey");
+    cr_assert_str_eq(str(job, "client_id"), "old");
+    json_destroy(&job);
+    h_settled(&h, "gone", "none");
+    jobs_are("1");
 }
 
 Test(nps_flow, no_survey_while_a_reactivation_episode_is_open)
