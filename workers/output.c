@@ -28,6 +28,7 @@ static const struct {
     [OUTPUT_NPS_SURVEY] = {"job.nps_survey", "job_id", EMIT_NPS},
     [OUTPUT_NPS_FOLLOWUP] = {"task.nps_followup", "task_id", EMIT_NPS},
     [OUTPUT_ESCALATION] = {"task.escalation", "task_id", EMIT_REACTIVATION},
+    [OUTPUT_LOYALTY_TIER] = {"job.loyalty_tier", "job_id", EMIT_NPS},
 };
 
 const char *output_topic(output_kind_t kind)
@@ -109,6 +110,10 @@ static size_t strings_of(output_t *o, const char **list[MAX_STRINGS])
         list[n++] = &o->followup.job_id;
         break;
     case OUTPUT_ESCALATION: list[n++] = &o->escalation.escalated_task_id; break;
+    case OUTPUT_LOYALTY_TIER:
+        list[n++] = &o->loyalty.tier;
+        list[n++] = &o->loyalty.previous;
+        break;
     case OUTPUT_KIND_COUNT: break;
     }
     return n;
@@ -331,6 +336,10 @@ static void put_kind(obj_t *o, const output_t *out)
         break;
     case OUTPUT_ESCALATION:
         put_str(o, "escalated_task_id", out->escalation.escalated_task_id);
+        break;
+    case OUTPUT_LOYALTY_TIER:
+        put_str(o, "tier", out->loyalty.tier);
+        put_str(o, "previous", out->loyalty.previous);
         break;
     case OUTPUT_KIND_COUNT: break;
     }

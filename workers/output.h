@@ -36,6 +36,7 @@ typedef enum {
     OUTPUT_NPS_SURVEY,       /* job.nps_survey on emit.nps */
     OUTPUT_NPS_FOLLOWUP,     /* task.nps_followup on emit.nps */
     OUTPUT_ESCALATION,       /* task.escalation on emit.reactivation */
+    OUTPUT_LOYALTY_TIER,     /* job.loyalty_tier on emit.nps */
     OUTPUT_KIND_COUNT
 } output_kind_t;
 
@@ -99,6 +100,10 @@ typedef struct {
             const char *escalated_task_id; /* the reactivation task left without an outcome */
             int episode, stage, attempt;   /* its keys (decision row; not rendered) */
         } escalation;                      /* OUTPUT_ESCALATION */
+        struct {
+            const char *tier;     /* NULL: below every tier (null) */
+            const char *previous; /* NULL: none announced before (null) */
+        } loyalty;                /* OUTPUT_LOYALTY_TIER */
     };
     char *storage_; /* output_copy's one allocation; NULL in an engine's output */
 } output_t;

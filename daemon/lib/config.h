@@ -83,6 +83,15 @@ typedef struct {
     unsigned sales_types; /* bit 1 << sales_type_t; default: every sales type */
 } cfg_offer_t;
 
+/* One tier of rules.loyalty.tiers (contract V2), highest first: a client is
+ * in the first tier whose both thresholds its last 12 months reach. */
+#define CFG_TIER_NAME_MAX 64
+typedef struct {
+    char *name;                   /* required, non-empty, <= CFG_TIER_NAME_MAX bytes, unique */
+    cfg_decimal_t min_margin_12m; /* default 0; >= 0 */
+    int min_orders_12m;           /* default 0; 0 .. 1000000 */
+} cfg_tier_t;
+
 typedef struct {
     char *endpoint;           /* required */
     sock_mode_t mode;         /* sub | pull | router; default sub */
@@ -227,6 +236,10 @@ typedef struct config {
             char *questions[2];     /* exactly two non-empty strings; defaults as in the contract */
             bool promoter_followup; /* default true: a 9-10 gets a task.nps_followup */
         } nps;
+        struct {
+            cfg_tier_t *tiers; /* default none: no tiers; in file order, highest first */
+            size_t tiers_count;
+        } loyalty;
         struct {
             int min_days_between_contacts; /* default 7; 0 .. 3660 (0 = off) */
         } contact;
