@@ -333,6 +333,40 @@ static int write_batches(PGconn *conn, const model_db_job_t *job, bool fit,
     }
 }
 
+/* The loyalty tiers (rd_loyalty_write), with the classes: one statement that
+ * writes only the clients whose tier changed, called again while some of
+ * them were held by a writer (as write_batches). */
+static int write_tiers(PGconn *conn, const model_db_job_t *job, const atomic_bool *cancel,
+                       model_run_result_t *res, char *err, size_t errlen)
+{
+    for (int busy_in_a_row = 0;;) {
+        if (cancelled(cancel)) {
+            snprintf(err, errlen, "cancelled");
+            return MODEL_DB_ERROR;
+        }
+        const char *params[3] = {res->clock_at, job->tz, job->loyalty_tiers};
+        PGresult *r = exec(conn,
+                           "SELECT w->>'changed', w->>'reevaluate', w->>'busy'"
+                           " FROM rd_loyalty_write($1::timestamptz, $2, $3::jsonb) w",
+                           3, params, PGRES_TUPLES_OK, "writing loyalty tiers", err, errlen);
+        if (r == NULL)
+            return MODEL_DB_ERROR;
+        res->tiers_changed += atol(PQgetvalue(r, 0, 0));
+        res->reevaluate += atol(PQgetvalue(r, 0, 1));
+        long busy = atol(PQgetvalue(r, 0, 2));
+        PQclear(r);
+        if (busy == 0)
+            return MODEL_DB_OK;
+        if (++busy_in_a_row > BUSY_RETRIES) {
+            snprintf(err, errlen, "writing loyalty tiers: %ld clients stayed locked by writers",
+                     busy);
+            return MODEL_DB_ERROR;
+        }
+        struct timespec pause = {0, BUSY_PAUSE_MS * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+}
+
 /* Records the run in model_runs. Best effort after a failure: err2 gets why
  * recording failed, the run's own error stays in res->error. */
 static int record_run(PGconn *conn, const model_run_result_t *res, char *err, size_t errlen)
@@ -459,6 +493,8 @@ static void run_locked(PGconn *conn, const model_db_job_t *job, const atomic_boo
     }
     if (rc == MODEL_DB_OK)
         rc = write_batches(conn, job, fit, cancel, res, err2, sizeof err2);
+    if (rc == MODEL_DB_OK && job->loyalty_tiers != NULL)
+        rc = write_tiers(conn, job, cancel, res, err2, sizeof err2);
     if (rc != MODEL_DB_OK) {
         /* A failed write outranks a refused fit: say both. */
         if (res->status == MODEL_RUN_NO_FIT) {

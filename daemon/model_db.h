@@ -10,7 +10,8 @@
  *      90 days and the expected time of the next order (model_db_score);
  *   4. the ABC/XYZ classes (rd_model_classes);
  *   5. clients written in batches of MODEL_DB_BATCH, one transaction each
- *      (rd_model_write), so no client row stays locked for long;
+ *      (rd_model_write), so no client row stays locked for long; then,
+ *      with rules.loyalty.tiers, the loyalty tiers (rd_loyalty_write);
  *   6. a model_runs row, also when the fit fails (then the per-client model
  *      values stay as they were; the classes are still written).
  * Nothing here logs or touches daemon state: the caller reports the result.
@@ -77,6 +78,9 @@ typedef struct {
     const char *xyz_x; /* model.xyz.x, model.xyz.y (decimal text) */
     const char *xyz_y;
     double max_p_alive; /* rules.gift_risk.max_p_alive; 0 = off */
+    /* rules.loyalty.tiers as a JSON array, highest first ([{"name",
+     * "min_margin_12m", "min_orders_12m"}]); NULL: no tiers, none computed */
+    const char *loyalty_tiers;
     int every_hours;    /* not due when the last run ended less than this ago; 0: always */
     int batch;          /* clients per transaction; 0 = MODEL_DB_BATCH */
     PGconn *reads;      /* where the fit's summaries are read (a standby,
@@ -101,6 +105,8 @@ typedef struct {
     long updated;          /* clients rows changed */
     long reevaluate;       /* of them, marked for the rule engines (max_p_alive) */
     long moved;            /* class history rows appended */
+    long tiers_changed;    /* clients whose loyalty tier changed (also in reevaluate when
+                              the change is still to be announced) */
     double seconds;        /* wall time of the run */
     double wait_s;         /* MODEL_RUN_NOT_DUE: seconds until the run is due */
     char error[512];       /* MODEL_RUN_NO_FIT, MODEL_RUN_ERROR: why */

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json.h"
 #include "log.h"
 #include "model_db.h"
 
@@ -32,6 +33,7 @@ typedef struct {
     char standby_error[200]; /* the standby could not be reached: why */
     char *tz;
     char abc_a[48], abc_b[48], xyz_x[48], xyz_y[48];
+    jbuf_t tiers;       /* rules.loyalty.tiers as JSON; empty: none */
     model_db_job_t job; /* its strings point into the fields above */
     model_run_result_t res;
 } job_t;
@@ -62,7 +64,25 @@ static void job_free(job_t *job)
     free(job->conninfo);
     free(job->report_conninfo);
     free(job->tz);
+    jbuf_free(&job->tiers);
     free(job);
+}
+
+/* rules.loyalty.tiers as rd_loyalty_write takes them; money as exact text. */
+static void tiers_json(jbuf_t *b, const config_t *cfg)
+{
+    jbuf_puts(b, "[");
+    for (size_t i = 0; i < cfg->rules.loyalty.tiers_count; i++) {
+        const cfg_tier_t *t = &cfg->rules.loyalty.tiers[i];
+        jbuf_puts(b, i > 0 ? ",{" : "{");
+        jbuf_key(b, "name");
+        jbuf_string(b, t->name, strlen(t->name));
+        jbuf_puts(b, ",");
+        jbuf_key(b, "min_margin_12m");
+        jbuf_string(b, t->min_margin_12m.text, strlen(t->min_margin_12m.text));
+        jbuf_printf(b, ",\"min_orders_12m\":%d}", t->min_orders_12m);
+    }
+    jbuf_puts(b, "]");
 }
 
 static job_t *job_new(const config_t *cfg)
@@ -82,6 +102,9 @@ static job_t *job_new(const config_t *cfg)
     snprintf(job->abc_b, sizeof job->abc_b, "%s", cfg->model.abc_b.text);
     snprintf(job->xyz_x, sizeof job->xyz_x, "%s", cfg->model.xyz_x.text);
     snprintf(job->xyz_y, sizeof job->xyz_y, "%s", cfg->model.xyz_y.text);
+    jbuf_init(&job->tiers);
+    if (cfg->rules.loyalty.tiers_count > 0)
+        tiers_json(&job->tiers, cfg);
     job->job = (model_db_job_t){.tz = job->tz,
                                 .event_clock = cfg->clock == CLOCK_EVENT,
                                 .window_days = cfg->rules.cycle.window_days,
@@ -90,6 +113,7 @@ static job_t *job_new(const config_t *cfg)
                                 .xyz_x = job->xyz_x,
                                 .xyz_y = job->xyz_y,
                                 .max_p_alive = cfg->rules.gift_risk.max_p_alive,
+                                .loyalty_tiers = job->tiers.len > 0 ? job->tiers.data : NULL,
                                 .every_hours = cfg->model.every_hours,
                                 .batch = MODEL_DB_BATCH};
     return job;
@@ -222,17 +246,17 @@ static void report(modeler_t *self, const model_run_result_t *r)
         self->stats.last_fit_s = wall_now_s();
         log_info("model fitted as of %s: r %.6f, alpha %.6f, a %.6f, b %.6f, log-likelihood "
                  "%.4f, %zu clients (%zu distinct summaries); %ld clients updated (%ld to "
-                 "re-evaluate), %ld class changes, in %.3f s",
+                 "re-evaluate), %ld class changes, %ld loyalty tier changes, in %.3f s",
                  r->clock_at, r->params.r, r->params.alpha, r->params.a, r->params.b,
                  r->params.log_likelihood, r->params.clients, r->summaries, r->updated,
-                 r->reevaluate, r->moved, r->seconds);
+                 r->reevaluate, r->moved, r->tiers_changed, r->seconds);
         break;
     case MODEL_RUN_NO_FIT:
         self->stats.failures++;
         self->stats.last_failure_s = wall_now_s();
         log_warn("model fit refused as of %s: %s; per-client scores kept, %ld clients updated "
-                 "(classes), %ld class changes, in %.3f s",
-                 r->clock_at, r->error, r->updated, r->moved, r->seconds);
+                 "(classes), %ld class changes, %ld loyalty tier changes, in %.3f s",
+                 r->clock_at, r->error, r->updated, r->moved, r->tiers_changed, r->seconds);
         break;
     case MODEL_RUN_NOT_DUE:
         log_info("model run not due: the last run was less than %d hours ago; next in %.0f s",

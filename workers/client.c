@@ -125,6 +125,9 @@ int client_parse(client_t *c, const json_t *obj, sales_type_t default_type, char
     c->last_nps_job_at = TIME_NONE;
     c->eval_at = time_at(obj, "eval_at");
     c->row = obj;
+    c->loyalty_tier = dup_or_null(str_at(obj, "loyalty_tier"));
+    c->loyalty_tier_sent = dup_or_null(str_at(obj, "loyalty_tier_sent"));
+    c->loyalty_tier_at = time_at(obj, "loyalty_tier_at");
     episode_parse(&c->react, json_object_get(obj, "react"));
     episode_parse(&c->risk, json_object_get(obj, "risk"));
     c->stage1 = stage1_parse(json_object_get(obj, "stage1"));
@@ -186,6 +189,8 @@ void client_clear(client_t *c)
     free(c->development_manager_id);
     free(c->revenue);
     free(c->margin);
+    free(c->loyalty_tier);
+    free(c->loyalty_tier_sent);
     for (size_t i = 0; i < c->outcomes_count; i++) {
         free(c->outcomes[i].task_id);
         free(c->outcomes[i].outcome);

@@ -104,6 +104,13 @@ typedef struct client {
     int nps_jobs;            /* survey jobs so far */
     int64_t last_nps_job_at; /* set by an engine that creates one; TIME_NONE: unchanged */
     int64_t eval_at;         /* as claimed (the NPS phase writes it back unchanged) */
+
+    /* Loyalty tier (rules.loyalty.tiers; schema/0009_loyalty.sql): the tier
+     * of the last model run and the one the last job.loyalty_tier announced
+     * (NULL: no tier); a job is due while they differ. */
+    char *loyalty_tier;
+    char *loyalty_tier_sent;
+    int64_t loyalty_tier_at; /* when loyalty_tier last changed; TIME_NONE: never */
     nps_in_t *nps;           /* responses not yet seen by the engines */
     size_t nps_count;
 

@@ -112,6 +112,7 @@ static void row_keys(const output_t *o, int *episode_no, int *stage, int *attemp
     case OUTPUT_GIFT_RISK: *episode_no = o->alert.episode; break;
     case OUTPUT_NPS_SURVEY: *episode_no = o->survey.job_no; break;
     case OUTPUT_NPS_FOLLOWUP: *script = o->followup.kind; break;
+    case OUTPUT_LOYALTY_TIER: *script = o->loyalty.tier; break;
     case OUTPUT_ESCALATION:
         /* the escalated task's keys */
         *episode_no = o->escalation.episode;

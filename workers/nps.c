@@ -74,6 +74,8 @@ static int64_t evaluate(const worker_env_t *env, client_t *c, int64_t now, decis
             followup(env, c, r, "detractor", now, out);
         else if (r->score <= 8 && (r->comment == NULL || r->comment[0] == '\0'))
             followup(env, c, r, "passive_no_comment", now, out);
+        else if (r->score >= 9 && env->cfg->rules.nps.promoter_followup)
+            followup(env, c, r, "promoter", now, out); /* thank them, ask for a referral */
     }
     return WORKER_NEVER; /* surveys are chosen across clients, not here */
 }

@@ -7,7 +7,8 @@
  * a contact gap. Follow-ups are per client: every nps.response is
  * looked at once; a detractor (0-6) gets a task.nps_followup of kind
  * `detractor`, a passive (7-8) who left no comment one of kind
- * `passive_no_comment`, a promoter (9-10) nothing. Follow-ups answer the
+ * `passive_no_comment`, a promoter (9-10) one of kind `promoter` unless
+ * rules.nps.promoter_followup is off. Follow-ups answer the
  * client's own words: they are exempt from contact spacing and open no gap.
  */
 #ifndef RD_NPS_H

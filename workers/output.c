@@ -33,6 +33,7 @@ static const struct {
     [OUTPUT_ANNUAL_REVIEW] = {"task.annual_review", "task_id", EMIT_REACTIVATION},
     [OUTPUT_GREETING_TASK] = {"task.greeting", "touch_id", EMIT_REACTIVATION},
     [OUTPUT_GREETING_JOB] = {"job.greeting", "touch_id", EMIT_NPS},
+    [OUTPUT_LOYALTY_TIER] = {"job.loyalty_tier", "job_id", EMIT_NPS},
 };
 
 const char *output_topic(output_kind_t kind)
@@ -114,6 +115,10 @@ static size_t strings_of(output_t *o, const char **list[MAX_STRINGS])
         list[n++] = &o->followup.job_id;
         break;
     case OUTPUT_ESCALATION: list[n++] = &o->escalation.escalated_task_id; break;
+    case OUTPUT_LOYALTY_TIER:
+        list[n++] = &o->loyalty.tier;
+        list[n++] = &o->loyalty.previous;
+        break;
     case OUTPUT_TOUCH_TASK:
     case OUTPUT_TOUCH_JOB:
     case OUTPUT_GREETING_TASK:
@@ -398,6 +403,10 @@ static void put_kind(obj_t *o, const output_t *out)
             put_str(o, "order_id", out->touch.order_id);
         break;
     case OUTPUT_ANNUAL_REVIEW: put_int(o, "year", out->review.year); break;
+    case OUTPUT_LOYALTY_TIER:
+        put_str(o, "tier", out->loyalty.tier);
+        put_str(o, "previous", out->loyalty.previous);
+        break;
     case OUTPUT_KIND_COUNT: break;
     }
 }

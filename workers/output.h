@@ -43,6 +43,7 @@ typedef enum {
     OUTPUT_ANNUAL_REVIEW, /* task.annual_review on emit.reactivation */
     OUTPUT_GREETING_TASK, /* task.greeting on emit.reactivation */
     OUTPUT_GREETING_JOB,  /* job.greeting on emit.nps */
+    OUTPUT_LOYALTY_TIER,     /* job.loyalty_tier on emit.nps */
     OUTPUT_KIND_COUNT
 } output_kind_t;
 
@@ -99,7 +100,7 @@ typedef struct {
         struct {
             int score;
             const char *comment; /* NULL: null */
-            const char *kind;    /* detractor | passive_no_comment */
+            const char *kind;    /* detractor | passive_no_comment | promoter */
             const char *job_id;  /* NULL: the response named no job (member left out) */
         } followup;              /* OUTPUT_NPS_FOLLOWUP */
         struct {
@@ -117,6 +118,10 @@ typedef struct {
              * engine; output_copy deep-copies it. */
             const review_pack_t *pack;
         } review; /* OUTPUT_ANNUAL_REVIEW */
+        struct {
+            const char *tier;     /* NULL: below every tier (null) */
+            const char *previous; /* NULL: none announced before (null) */
+        } loyalty;                /* OUTPUT_LOYALTY_TIER */
     };
     char *storage_; /* output_copy's one allocation; NULL in an engine's output */
 } output_t;

@@ -7,12 +7,13 @@
 #include <stdlib.h>
 
 #include "gift_risk.h"
+#include "loyalty.h"
 #include "nps.h"
 #include "reactivation.h"
 #include "touch.h"
 
 const worker_t *const worker_list[] = {&reactivation_worker, &gift_risk_worker, &nps_worker,
-                                       &touch_worker};
+                                       &touch_worker, &loyalty_worker};
 const size_t worker_count = sizeof worker_list / sizeof *worker_list;
 
 void worker_claim_add(worker_claim_t *q, const char *value)

@@ -38,7 +38,8 @@ static const char *const CLIENT_SQL =
     " " CTL_US("c.last_contact_at") ", c.contact_deferrals,"                    /* 19-20 */
     " c.nps_jobs, " CTL_US("c.last_nps_job_at") ","                             /* 21-22 */
     " (SELECT count(*) FROM decisions d WHERE d.client_id = c.client_id),"      /* 23 */
-    " round(m.median_days, 2), c.cycle_order_days, c.reassigned"                /* 24-26 */
+    " round(m.median_days, 2), c.cycle_order_days, c.reassigned,"               /* 24-26 */
+    " c.loyalty_tier"                                                           /* 27 */
     " FROM clients c"
     /* the sales type's median for a client with 2 order days and no cycle */
     " LEFT JOIN cycle_medians m ON $2::boolean AND c.cycle_days IS NULL"
@@ -202,6 +203,12 @@ static int run(ctl_t *ctl)
     out_num(o, "cycle_order_days", PQgetvalue(res, 0, 25));
     out_num(o, "window_order_days", PQgetvalue(res, 0, 13));
     out_bool(o, "reassigned_to_head_of_clients", PQgetvalue(res, 0, 26)[0] == 't');
+    /* The tier of the last model run (contract V2, rules.loyalty.tiers). */
+    if (!PQgetisnull(res, 0, 27))
+        out_str(o, "loyalty_tier", PQgetvalue(res, 0, 27));
+    else
+        out_null(o, "loyalty_tier",
+                 cfg->rules.loyalty.tiers_count > 0 ? "none" : "none (no rules.loyalty.tiers)");
 
     /* "Now" is the rules' now: the event clock when time moves with clock.tick. */
     int64_t now_us;
@@ -261,7 +268,8 @@ const ctl_command_t cmd_client = {
     .max_args = 1,
     .synopsis = "client ID",
     .help = "Prints one client's state: master data, lifetime figures, purchase cycle and\n"
-            "days since the last order; the rule engines' state: eval_at (the next\n"
+            "days since the last order; the loyalty tier of the last model run (none: below\n"
+            "every tier); the rule engines' state: eval_at (the next\n"
             "evaluation, \"pending\" for the next scheduler round, or none), last_contact_at,\n"
             "contact_deferrals, nps_jobs, last_nps_job_at; the latest reactivation and\n"
             "gift-risk episodes (reactivation.status, gift_risk.opened_at, ...; nested\n"

@@ -13,6 +13,7 @@
 #include "report.h"
 #include "report_complaints.h"
 #include "report_cycles.h"
+#include "report_managers.h"
 #include "report_model.h"
 
 typedef int (*kind_run_t)(PGconn *db, const config_t *cfg, out_t *out, char *err, size_t errlen);
@@ -21,37 +22,53 @@ static const struct {
     const char *name;
     kind_run_t run;
 } reports[] = {
-    {"reactivation", report_reactivation}, {"nps", report_nps},
-    {"managers", report_managers},         {"model", report_model},
+    {"reactivation", report_reactivation}, {"nps", report_nps},       {"model", report_model},
     {"classes", report_classes},           {"cycles", report_cycles},
 };
 
-/* The reports that take --since DATE (report_complaints.h). */
+/* The reports that take one option with a value: --since DATE
+ * (report_complaints.h) or --month YYYY-MM (report_managers.h). */
 typedef int (*since_run_t)(PGconn *db, const config_t *cfg, const char *since, out_t *out,
                            char *err, size_t errlen);
 static const struct {
     const char *name;
+    const char *option; /* "--since" or "--month" */
     since_run_t run;
-} since_reports[] = {{"complaints", report_complaints}, {"lost", report_lost}};
+} since_reports[] = {{"complaints", "--since", report_complaints},
+                     {"lost", "--since", report_lost},
+                     {"managers", "--month", report_managers}};
 
-static const char *const options[] = {"--since", NULL};
+static const char *const options[] = {"--since", "--month", NULL};
 
-/* Reads [--since DATE] after the kind into *since; EX_USAGE (message printed)
- * when anything else is there, or when the kind takes no options. */
-static int since_arg(ctl_t *ctl, bool takes_since, const char **since)
+/* Whether text is a month "YYYY-MM" (01 to 12). */
+static bool is_month(const char *text)
 {
-    *since = NULL;
+    char date[16];
+    if (strlen(text) != 7)
+        return false;
+    snprintf(date, sizeof date, "%s-01", text);
+    return rdtime_parse_date(date, strlen(date), NULL);
+}
+
+/* Reads [OPTION VALUE] after the kind into *value (option NULL: the kind
+ * takes none); EX_USAGE (message printed) when anything else is there. */
+static int option_arg(ctl_t *ctl, const char *option, const char **value)
+{
+    *value = NULL;
     if (ctl->nargs == 1)
         return 0;
-    if (takes_since && ctl->nargs == 3 && strcmp(ctl->args[1], "--since") == 0 &&
-        rdtime_parse_date(ctl->args[2], strlen(ctl->args[2]), NULL)) {
-        *since = ctl->args[2];
+    bool month = option && strcmp(option, "--month") == 0;
+    if (option && ctl->nargs == 3 && strcmp(ctl->args[1], option) == 0 &&
+        (month ? is_month(ctl->args[2])
+               : rdtime_parse_date(ctl->args[2], strlen(ctl->args[2]), NULL))) {
+        *value = ctl->args[2];
         return 0;
     }
-    if (!takes_since)
+    if (!option)
         fprintf(stderr, "retentionctl: report %s: takes no other argument\n", ctl->args[0]);
     else
-        fprintf(stderr, "retentionctl: report %s: expected --since YYYY-MM-DD\n", ctl->args[0]);
+        fprintf(stderr, "retentionctl: report %s: expected %s %s\n", ctl->args[0], option,
+                month ? "YYYY-MM" : "YYYY-MM-DD");
     ctl_usage(ctl);
     return EX_USAGE;
 }
@@ -61,12 +78,15 @@ static int run(ctl_t *ctl)
     const char *which = ctl->args[0];
     kind_run_t report = NULL;
     since_run_t since_report = NULL;
+    const char *option = NULL;
     for (size_t i = 0; i < sizeof reports / sizeof reports[0]; i++)
         if (strcmp(which, reports[i].name) == 0)
             report = reports[i].run;
     for (size_t i = 0; i < sizeof since_reports / sizeof since_reports[0]; i++)
-        if (strcmp(which, since_reports[i].name) == 0)
+        if (strcmp(which, since_reports[i].name) == 0) {
             since_report = since_reports[i].run;
+            option = since_reports[i].option;
+        }
     if (report == NULL && since_report == NULL) {
         fprintf(stderr,
                 "retentionctl: report: unknown report \"%s\" (reactivation, nps, managers, "
@@ -76,7 +96,7 @@ static int run(ctl_t *ctl)
         return EX_USAGE;
     }
     const char *since;
-    int rc = since_arg(ctl, since_report != NULL, &since);
+    int rc = option_arg(ctl, option, &since);
     if (rc)
         return rc;
     rc = ctl_require_schema(ctl, NULL);
@@ -97,7 +117,7 @@ const ctl_command_t cmd_report = {
     .max_args = 3,
     .options = options,
     .synopsis = "report (reactivation|nps|managers|model|classes|cycles|complaints|lost) "
-                "[--since DATE]",
+                "[--since DATE | --month YYYY-MM]",
     .help = "reactivation: per month (the month an episode opened, in the calendar's time\n"
             "zone) and account manager: episodes, tasks, call outcomes by kind, episodes\n"
             "converted, late and still open, and the conversion rate (converted / contacted\n"
@@ -111,9 +131,11 @@ const ctl_command_t cmd_report = {
             "managers: per account manager (of the client: master data, else from its\n"
             "orders, else \"(none)\") and in total: clients, orders in the 30 days up to now\n"
             "(the event clock with clock: event), reactivation episodes opened (contacted)\n"
-            "and converted with the conversion rate, reactivation tasks answered and\n"
-            "pending (no outcome yet), gift alerts, NPS answers and index, detractor\n"
-            "follow-ups.\n"
+            "and converted with the conversion rate, NPS answers and index; per person\n"
+            "assigned: reactivation tasks answered and pending, gift alerts, detractor\n"
+            "follow-ups. Then the KPIs of a calendar month (--month YYYY-MM, default the\n"
+            "month of now): month_orders, repeat_order_rate, orders_per_client,\n"
+            "new_clients, active_clients, lost_clients, churn_rate (docs/commands.md).\n"
             "model: the last 20 model runs (time, as-of time, status, r, alpha, a, b in\n"
             "weeks, log-likelihood, clients, seconds) and the distribution of p_alive\n"
             "(deciles and a histogram); see docs/model.md.\n"

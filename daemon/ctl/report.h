@@ -55,15 +55,6 @@ int report_reactivation(PGconn *db, const config_t *cfg, out_t *out, char *err, 
  */
 int report_nps(PGconn *db, const config_t *cfg, out_t *out, char *err, size_t errlen);
 
-/*
- * Prints the managers report: per account manager (the client's: master data,
- * else from its orders, else "(none)") and in total: clients, orders in the 30
- * days up to now (the event clock with clock: event, else the wall clock; no
- * figure before the first clock.tick), reactivation episodes opened (contacted,
- * not held out) and converted with the conversion rate, reactivation tasks
- * answered (with an outcome) and pending, gift alerts, NPS answers by group with
- * the index, and detractor follow-ups.
- */
-int report_managers(PGconn *db, const config_t *cfg, out_t *out, char *err, size_t errlen);
+/* report_managers: see report_managers.h. */
 
 #endif

@@ -458,6 +458,7 @@ static const yschema_row_t nps_rows[] = {
     {"questions", &config_questions, C(rules.nps.questions),
      .def = "[\"How likely are you to recommend us to a friend or colleague, from 0 to 10?\", "
             "\"What should we do to get a 10 from you next time?\"]"},
+    {"promoter_followup", &yschema_bool, C(rules.nps.promoter_followup), .def = "true"},
 };
 /* Version 1's every_days, given alone, is read as active_days (contract V2). */
 static int nps_check(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,
@@ -472,6 +473,39 @@ static int nps_check(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t 
     return 0;
 }
 static const yschema_t nps_schema = YSCHEMA(nps_rows, nps_check);
+
+/* One loyalty tier (base: cfg_tier_t). */
+#define T(f) offsetof(cfg_tier_t, f)
+static const yschema_row_t tier_rows[] = {
+    {"name", &yschema_string, T(name), .required = true, .max = CFG_TIER_NAME_MAX},
+    {"min_margin_12m", &yschema_decimal, T(min_margin_12m), .def = "0", .min = 0, .max = INFINITY},
+    {"min_orders_12m", &yschema_int, T(min_orders_12m), .def = "0", .min = 0, .max = 1000000},
+};
+#undef T
+static const yschema_t tier_schema = YSCHEMA(tier_rows, NULL);
+
+/* Tier names are what consumers see in job.loyalty_tier: two tiers of one
+ * name could not be told apart. */
+static int loyalty_check(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,
+                         const char *path, void *base)
+{
+    const config_t *cfg = base;
+    for (size_t i = 0; i < cfg->rules.loyalty.tiers_count; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(cfg->rules.loyalty.tiers[i].name, cfg->rules.loyalty.tiers[j].name) == 0) {
+                char child[YSCHEMA_PATH_MAX];
+                yschema_path_join(child, sizeof child, path, "tiers");
+                return yschema_fail(c, yschema_key_node(s, keys, "tiers"), child,
+                                    "tier names must be unique");
+            }
+    return 0;
+}
+static const yschema_row_t loyalty_rows[] = {
+    {"tiers", &yschema_list, C(rules.loyalty.tiers), .sub = &tier_schema,
+     .what = "tiers {name, min_margin_12m, min_orders_12m}",
+     .count_offset = C(rules.loyalty.tiers_count), .item_size = sizeof(cfg_tier_t)},
+};
+static const yschema_t loyalty_schema = YSCHEMA(loyalty_rows, loyalty_check);
 
 static const yschema_row_t contact_rows[] = {
     {"min_days_between_contacts", &yschema_int, C(rules.contact.min_days_between_contacts),
@@ -548,6 +582,7 @@ static const yschema_row_t rules_rows[] = {
     {"reactivation", &yschema_map, 0, .sub = &reactivation_schema},
     {"gift_risk", &yschema_map, 0, .sub = &gift_risk_schema},
     {"nps", &yschema_map, 0, .sub = &nps_schema},
+    {"loyalty", &yschema_map, 0, .sub = &loyalty_schema},
     {"contact", &yschema_map, 0, .sub = &contact_schema},
     {"calendar", &yschema_map, 0, .sub = &calendar_schema},
     {"touches", &yschema_map, 0, .sub = &touches_schema},
@@ -780,6 +815,9 @@ void config_destroy(config_t **self_p)
     for (size_t i = 0; i < cfg->rules.touches.greetings_count; i++)
         free(cfg->rules.touches.greetings[i].name);
     free(cfg->rules.touches.greetings);
+    for (size_t i = 0; i < cfg->rules.loyalty.tiers_count; i++)
+        free(cfg->rules.loyalty.tiers[i].name);
+    free(cfg->rules.loyalty.tiers);
     free(cfg->rules.nps.questions[0]);
     free(cfg->rules.nps.questions[1]);
     free(cfg->rules.calendar.timezone);

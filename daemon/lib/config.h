@@ -112,6 +112,14 @@ typedef struct {
     touch_channel_t channel; /* default task */
     unsigned classes;        /* CFG_CLASS_* bits; 0 (left out): every client */
 } cfg_greeting_t;
+/* One tier of rules.loyalty.tiers (contract V2), highest first: a client is
+ * in the first tier whose both thresholds its last 12 months reach. */
+#define CFG_TIER_NAME_MAX 64
+typedef struct {
+    char *name;                   /* required, non-empty, <= CFG_TIER_NAME_MAX bytes, unique */
+    cfg_decimal_t min_margin_12m; /* default 0; >= 0 */
+    int min_orders_12m;           /* default 0; 0 .. 1000000 */
+} cfg_tier_t;
 
 typedef struct {
     char *endpoint;           /* required */
@@ -260,8 +268,13 @@ typedef struct config {
             int delay_after_order_days; /* default 3; 0 .. 3660 */
             int daily_limit;            /* default 200; 0 .. 10000000 */
             double target;              /* default 80; -100 .. 100 */
-            char *questions[2]; /* exactly two non-empty strings; defaults as in the contract */
+            char *questions[2];     /* exactly two non-empty strings; defaults as in the contract */
+            bool promoter_followup; /* default true: a 9-10 gets a task.nps_followup */
         } nps;
+        struct {
+            cfg_tier_t *tiers; /* default none: no tiers; in file order, highest first */
+            size_t tiers_count;
+        } loyalty;
         struct {
             int min_days_between_contacts; /* default 7; 0 .. 3660 (0 = off) */
         } contact;

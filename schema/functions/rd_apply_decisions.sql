@@ -47,6 +47,12 @@ BEGIN
     ON CONFLICT (output_id) DO NOTHING;
     GET DIAGNOSTICS v_outputs = ROW_COUNT;
 
+    -- A job.loyalty_tier announces its tier: the next one compares with it
+    -- (schema/0009_loyalty.sql).
+    UPDATE clients c SET loyalty_tier_sent = x.body::jsonb->>'tier'
+      FROM jsonb_to_recordset(p->'outbox') AS x(topic text, client_id text, body text)
+     WHERE x.topic = 'job.loyalty_tier' AND c.client_id = x.client_id;
+
     UPDATE reactivation_outcomes o SET processed_at = now()
       FROM jsonb_array_elements_text(p->'outcomes_seen') AS x(task_id)
      WHERE o.task_id = x.task_id;

@@ -46,6 +46,9 @@ BEGIN
         'last_contact_at', rd_us(d.last_contact_at),
         'p_alive', d.p_alive,
         'expected_next_order_at', rd_us(d.expected_next_order_at),
+        'loyalty_tier', d.loyalty_tier,
+        'loyalty_tier_sent', d.loyalty_tier_sent,
+        'loyalty_tier_at', rd_us(d.loyalty_tier_at),
         'react', (SELECT rd_episode_json(e) FROM episodes e
                    WHERE e.client_id = d.client_id AND e.kind = 'reactivation'
                    ORDER BY e.episode_no DESC LIMIT 1),

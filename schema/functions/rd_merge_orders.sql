@@ -3,6 +3,9 @@
 -- duplicates and change nothing). New orders are listed in rd_new; updates and
 -- cancellations that arrived before their order are applied to them; a
 -- client's order_manager_id comes from its latest new order carrying one.
+-- Each order records the client's account manager as it stands when the
+-- order arrives (master data, else the order's manager_id, else the one
+-- taken from earlier orders): report managers credits order figures to it.
 -- Returns the number of new orders. The caller refreshes the clients in rd_new
 -- (rd_refresh_clients creates the rows of new clients): the new orders are in
 -- rd_client_delta, except those of a client that had a pending amendment
@@ -54,9 +57,15 @@ BEGIN
             ), n AS (
                 INSERT INTO rd_new SELECT order_id, client_id FROM ins
             ), o AS (
-                INSERT INTO orders (client_id, order_id, ts, amount, margin, manager_id)
-                SELECT * FROM new
-                 ORDER BY client_id, order_id
+                -- account_manager_id: the account manager when the order
+                -- arrived (schema/0009_loyalty.sql), for report managers
+                INSERT INTO orders (client_id, order_id, ts, amount, margin, manager_id,
+                                    account_manager_id)
+                SELECT new.client_id, new.order_id, new.ts, new.amount, new.margin,
+                       new.manager_id,
+                       coalesce(c.manager_id, new.manager_id, c.order_manager_id)
+                  FROM new LEFT JOIN clients c ON c.client_id = new.client_id
+                 ORDER BY new.client_id, new.order_id
                 RETURNING client_id, ts, amount, margin
             )
             INSERT INTO rd_client_delta (client_id, ts, amount, margin)

@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "harness.h"
@@ -635,4 +636,243 @@ Test(reports, report_reactivation_without_a_stage_2_episode_has_no_conversion)
     cr_assert_eq(json_array_size(json_object_get(j, "months")), 0);
     reactivation_row_is(j, "total", (const long[]){0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, "null");
     json_destroy(&j);
+}
+
+/* --- report managers: the month's KPIs (contract V2) ------------------------ */
+
+/* The population: each order with the account manager the client's master
+ * data names when it arrives; each episode written directly. The test
+ * computes every figure from these tables (kpis_of), then compares. */
+typedef struct {
+    const char *client, *id, *ts, *manager; /* manager: master data when it arrives */
+    bool cancelled;
+} kpi_order_t;
+
+static const kpi_order_t KPI_ORDERS[] = {
+    {"p1", "p1-a", "2025-06-10T10:00:00Z", "am-1", false},
+    {"p1", "p1-b", "2026-03-05T10:00:00Z", "am-1", false},
+    {"p2", "p2-a", "2026-03-10T10:00:00Z", "am-1", false}, /* a new client */
+    {"p2", "p2-b", "2026-03-20T10:00:00Z", "am-1", false},
+    {"p3", "p3-a", "2026-01-15T10:00:00Z", "am-1", false}, /* then moved to am-2 */
+    {"p3", "p3-b", "2026-03-12T10:00:00Z", "am-2", false},
+    {"p4", "p4-a", "2025-02-01T10:00:00Z", "am-2", false}, /* active at neither edge */
+    {"p5", "p5-a", "2025-12-01T10:00:00Z", "am-2", false}, /* falls asleep in March */
+    {"p6", "p6-a", "2026-02-10T10:00:00Z", "am-1", false},
+    {"p6", "p6-b", "2026-03-08T10:00:00Z", "am-1", true},  /* cancelled */
+    {"p7", "p7-a", "2025-03-20T10:00:00Z", "am-2", false}, /* ages out during March */
+};
+#define KPI_ORDERS_N (sizeof KPI_ORDERS / sizeof *KPI_ORDERS)
+
+typedef struct {
+    const char *client, *status, *opened, *closed; /* closed NULL: still open */
+} kpi_episode_t;
+
+static const kpi_episode_t KPI_EPISODES[] = {
+    {"p5", "open", "2026-03-15T10:00:00Z", NULL},
+    /* the client ordered before the first call: not lost, and closed by the end */
+    {"p6", "returned", "2026-03-03T10:00:00Z", "2026-03-04T10:00:00Z"},
+};
+#define KPI_EPISODES_N (sizeof KPI_EPISODES / sizeof *KPI_EPISODES)
+
+/* March 2026 in Europe/Moscow (UTC+3) */
+#define KPI_START "2026-02-28T21:00:00Z"
+#define KPI_END   "2026-03-31T21:00:00Z"
+
+static time_t kpi_t(const char *iso)
+{
+    struct tm tm = {0};
+    cr_assert_eq(sscanf(iso, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                        &tm.tm_min, &tm.tm_sec),
+                 6);
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return timegm(&tm);
+}
+
+typedef struct {
+    long orders, repeats, buyers, new_clients, active_start, active_end, lost;
+} kpis_t;
+
+/* Client c's latest order (not cancelled) before t; NULL: none. */
+static const kpi_order_t *latest_before(const char *c, time_t t)
+{
+    const kpi_order_t *best = NULL;
+    for (size_t i = 0; i < KPI_ORDERS_N; i++) {
+        const kpi_order_t *o = &KPI_ORDERS[i];
+        if (strcmp(o->client, c) == 0 && !o->cancelled && kpi_t(o->ts) < t &&
+            (best == NULL || kpi_t(o->ts) > kpi_t(best->ts)))
+            best = o;
+    }
+    return best;
+}
+
+static bool in_episode_at(const char *c, time_t t)
+{
+    for (size_t i = 0; i < KPI_EPISODES_N; i++) {
+        const kpi_episode_t *e = &KPI_EPISODES[i];
+        if (strcmp(e->client, c) == 0 && kpi_t(e->opened) < t &&
+            (e->closed == NULL || kpi_t(e->closed) >= t))
+            return true;
+    }
+    return false;
+}
+
+/* The figures of manager m (NULL: the total), by the contract's words. */
+static kpis_t kpis_of(const char *m, int active_days)
+{
+    kpis_t k = {0};
+    time_t start = kpi_t(KPI_START), end = kpi_t(KPI_END);
+    const char *clients[KPI_ORDERS_N];
+    size_t nclients = 0;
+    for (size_t i = 0; i < KPI_ORDERS_N; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < nclients; j++)
+            seen = seen || strcmp(clients[j], KPI_ORDERS[i].client) == 0;
+        if (!seen)
+            clients[nclients++] = KPI_ORDERS[i].client;
+    }
+    for (size_t j = 0; j < nclients; j++) {
+        const char *c = clients[j];
+        bool bought = false;
+        for (size_t i = 0; i < KPI_ORDERS_N; i++) {
+            const kpi_order_t *o = &KPI_ORDERS[i];
+            time_t ts = kpi_t(o->ts);
+            if (strcmp(o->client, c) != 0 || o->cancelled || ts < start || ts >= end ||
+                (m && strcmp(o->manager, m) != 0))
+                continue;
+            k.orders++;
+            k.repeats += latest_before(c, start) != NULL;
+            bought = true;
+        }
+        k.buyers += bought;
+        const kpi_order_t *first = latest_before(c, start) ? NULL : latest_before(c, end);
+        for (size_t i = 0; first && i < KPI_ORDERS_N; i++) /* the earliest in the month */
+            if (strcmp(KPI_ORDERS[i].client, c) == 0 && !KPI_ORDERS[i].cancelled &&
+                kpi_t(KPI_ORDERS[i].ts) < kpi_t(first->ts))
+                first = &KPI_ORDERS[i];
+        k.new_clients += first && (m == NULL || strcmp(first->manager, m) == 0);
+        time_t edges[2] = {start, end};
+        for (int e = 0; e < 2; e++) {
+            const kpi_order_t *last = latest_before(c, edges[e]);
+            bool active = last && kpi_t(last->ts) >= edges[e] - (time_t)active_days * 86400 &&
+                          !in_episode_at(c, edges[e]) &&
+                          (m == NULL || strcmp(last->manager, m) == 0);
+            *(e == 0 ? &k.active_start : &k.active_end) += active;
+        }
+        for (size_t i = 0; i < KPI_EPISODES_N; i++) {
+            const kpi_episode_t *ep = &KPI_EPISODES[i];
+            time_t at = kpi_t(ep->opened);
+            if (strcmp(ep->client, c) != 0 || strcmp(ep->status, "returned") == 0 || at < start ||
+                at >= end)
+                continue;
+            const kpi_order_t *last = latest_before(c, at + 1);
+            k.lost += m == NULL || (last && strcmp(last->manager, m) == 0);
+        }
+    }
+    return k;
+}
+
+/* A ratio as the report writes it: 4 decimals, or "null". */
+static const char *ratio(char *buf, size_t len, long num, long den)
+{
+    if (den <= 0)
+        snprintf(buf, len, "null");
+    else
+        snprintf(buf, len, "%.4f", (double)num / (double)den);
+    return buf;
+}
+
+static void expect_kpis(const json_t *row, const char *m, int active_days)
+{
+    kpis_t k = kpis_of(m, active_days);
+    char want[32];
+    cr_log_info("%s: orders %ld repeats %ld buyers %ld new %ld active %ld..%ld lost %ld",
+                m ? m : "total", k.orders, k.repeats, k.buyers, k.new_clients, k.active_start,
+                k.active_end, k.lost);
+#define INT_IS(name, v)                                                                            \
+    do {                                                                                           \
+        snprintf(want, sizeof want, "%ld", (long)(v));                                             \
+        json_is(row, name, want);                                                                  \
+    } while (0)
+    INT_IS("month_orders", k.orders);
+    json_is(row, "repeat_order_rate", ratio(want, sizeof want, k.repeats, k.orders));
+    json_is(row, "orders_per_client", ratio(want, sizeof want, k.orders, k.buyers));
+    INT_IS("new_clients", k.new_clients);
+    INT_IS("active_clients", k.active_end);
+    INT_IS("active_clients_at_start", k.active_start);
+    INT_IS("lost_clients", k.lost);
+    json_is(row, "churn_rate", ratio(want, sizeof want, k.lost, k.active_start));
+#undef INT_IS
+}
+
+Test(reports, report_managers_month_kpis_on_a_small_population)
+{
+    start("  cycle: { min_orders: 10, fallback: none }\n" /* no engine episodes */
+          "  nps: { daily_limit: 0 }\n");
+    tick("2026-03-31T12:00:00Z");
+    for (size_t i = 0; i < KPI_ORDERS_N; i++) {
+        const kpi_order_t *o = &KPI_ORDERS[i];
+        /* master data first: the order is credited to the manager it names now */
+        send_ok("client.upsert", "{\"client_id\":\"%s\",\"manager_id\":\"%s\"}", o->client,
+                o->manager);
+        send_ok("order.created",
+                "{\"order_id\":\"%s\",\"client_id\":\"%s\",\"ts\":\"%s\",\"amount\":100,"
+                "\"manager_id\":\"someone-else\"}",
+                o->id, o->client, o->ts);
+        if (o->cancelled)
+            send_ok("order.cancelled", "{\"order_id\":\"%s\",\"ts\":\"2026-03-30T10:00:00Z\"}",
+                    o->id);
+    }
+    cr_assert(h_wait_sql(&h, "SELECT count(*) FROM orders WHERE cancelled_at IS NOT NULL", "1"));
+    cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM episodes"), "0");
+    for (size_t i = 0; i < KPI_EPISODES_N; i++) {
+        const kpi_episode_t *e = &KPI_EPISODES[i];
+        char sql[512];
+        snprintf(
+            sql, sizeof sql,
+            "INSERT INTO episodes (client_id, kind, episode_no, reason, status, opened_at,"
+            " closed_at) VALUES ('%s', 'reactivation', 1, 'missed_cycles', '%s', '%s', %s%s%s)",
+            e->client, e->status, e->opened, e->closed ? "'" : "", e->closed ? e->closed : "NULL",
+            e->closed ? "'" : "");
+        exec_ok(sql);
+    }
+
+    /* the month of now (the event clock: 2026-03-31 15:00 in Moscow) and the
+     * same month asked for */
+    const char *const asks[] = {"report managers --json", "report managers --month 2026-03 --json"};
+    for (int a = 0; a < 2; a++) {
+        json_t *j = ctl_json(asks[a]);
+        json_is(j, "month", "2026-03");
+        json_is(j, "active_days", "365");
+        const json_t *ms = json_object_get(j, "managers");
+        cr_assert_eq(json_array_size(ms), 2, "%s", ctl(asks[a]));
+        json_is(json_array_at(ms, 0), "manager", "am-1");
+        expect_kpis(json_array_at(ms, 0), "am-1", 365);
+        json_is(json_array_at(ms, 1), "manager", "am-2");
+        expect_kpis(json_array_at(ms, 1), "am-2", 365);
+        expect_kpis(json_object_get(j, "total"), NULL, 365);
+        json_destroy(&j);
+    }
+    /* figures the test's own arithmetic must agree with (a guard on kpis_of) */
+    kpis_t t = kpis_of(NULL, 365), a2 = kpis_of("am-2", 365);
+    cr_assert_eq(t.orders, 4);
+    cr_assert_eq(t.active_start, 5);
+    cr_assert_eq(t.active_end, 4);
+    cr_assert_eq(a2.lost, 1);
+
+    /* a month without orders: rates null, nothing lost */
+    json_t *j = ctl_json("report managers --month 2025-09 --json");
+    json_is(j, "month", "2025-09");
+    json_is(j, "total.month_orders", "0");
+    json_is(j, "total.repeat_order_rate", "null");
+    json_is(j, "total.orders_per_client", "null");
+    json_destroy(&j);
+
+    const char *out = ctl("report managers --month 2026-03");
+    cr_log_info("%s", out); /* docs/commands.md shows this output */
+    cr_assert(strstr(out, "the month 2026-03 (Europe/Moscow)") && strstr(out, "churn_rate"), "%s",
+              out);
+    char buf[1024];
+    cr_assert_eq(h_ctl(&h, "report managers --month 2026-13", buf, sizeof buf), 64, "%s", buf);
+    cr_assert_eq(h_ctl(&h, "report managers --since 2026-03-01", buf, sizeof buf), 64, "%s", buf);
 }

@@ -244,6 +244,7 @@ GUESSES = [
     ("daemon/outbox.c", "O"),
     ("rd_model", "M"),
     ("rd_cycle_medians", "M"),
+    ("rd_loyalty", "M"),
     ("daemon/ctl/report", "R"),
 ]
 

@@ -76,9 +76,24 @@ Test(nps, passives_without_a_comment_are_asked_what_kept_them_from_a_10)
                       {"comment", eng_output(0)->followup.comment, NULL});
 }
 
-Test(nps, promoters_need_nothing)
+/* Contract V2: rules.nps.promoter_followup (default true). */
+Test(nps, promoters_get_a_followup_of_kind_promoter)
 {
     eng_load(NULL);
+    cr_assert_eq(respond(9, NULL), 1);
+    cr_assert_eq(respond(10, "great"), 1);
+    cr_assert_eq(respond(8, "fine"), 0, "a passive with a comment is not a promoter");
+    const output_t *o = eng_output(1);
+    eng_expect_fields({"stream", eng_stream(1), "nps"}, {"kind", o->followup.kind, "promoter"},
+                      {"comment", o->followup.comment, "great"},
+                      {"assignee.role", eng_role(1), "account_manager"},
+                      {"assignee.id", o->assignee_id, "am-1"});
+    cr_assert(strncmp(o->id, "nf-", 3) == 0, "task_id %s", o->id);
+}
+
+Test(nps, promoters_need_nothing_when_promoter_followup_is_off)
+{
+    eng_load("  nps: { promoter_followup: false }\n");
     cr_assert_eq(respond(9, NULL), 0);
     cr_assert_eq(respond(10, "great"), 0);
 }

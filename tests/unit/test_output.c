@@ -217,6 +217,28 @@ Test(output, task_nps_followup)
     }
 }
 
+Test(output, job_loyalty_tier)
+{
+    /* No assignee; tier and previous as strings, or null. */
+    output_t o =
+        make(OUTPUT_LOYALTY_TIER, "lt-1", "c-6", "2027-01-04T07:00:00Z", "2026-09-25T07:00:00Z");
+    o.due_at = o.created_at;
+    o.loyalty.tier = "gold";
+    o.loyalty.previous = NULL;
+    expect_body(&o, "{\"job_id\":\"lt-1\",\"client_id\":\"c-6\","
+                    "\"created_at\":\"2027-01-04T07:00:00.000000Z\","
+                    "\"tier\":\"gold\",\"previous\":null,"
+                    "\"due_at\":\"2027-01-04T07:00:00.000000Z\"" CONTEXT(
+                        "101.00", "2026-09-25T07:00:00.000000Z"));
+    o.loyalty.tier = NULL;
+    o.loyalty.previous = "gold";
+    expect_body(&o, "{\"job_id\":\"lt-1\",\"client_id\":\"c-6\","
+                    "\"created_at\":\"2027-01-04T07:00:00.000000Z\","
+                    "\"tier\":null,\"previous\":\"gold\","
+                    "\"due_at\":\"2027-01-04T07:00:00.000000Z\"" CONTEXT(
+                        "101.00", "2026-09-25T07:00:00.000000Z"));
+}
+
 Test(output, topics_ids_and_streams)
 {
     static const struct {
@@ -233,6 +255,7 @@ Test(output, topics_ids_and_streams)
         {OUTPUT_ANNUAL_REVIEW, "task.annual_review", "task_id", "reactivation"},
         {OUTPUT_GREETING_TASK, "task.greeting", "touch_id", "reactivation"},
         {OUTPUT_GREETING_JOB, "job.greeting", "touch_id", "nps"},
+        {OUTPUT_LOYALTY_TIER, "job.loyalty_tier", "job_id", "nps"},
     };
     cr_assert_eq(sizeof cases / sizeof *cases, OUTPUT_KIND_COUNT);
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
