@@ -42,6 +42,7 @@
 #include "notify.h"
 #include "pgconn.h"
 #include "rdsock.h"
+#include "retention.h"
 #include "schedule.h"
 #include "store.h"
 #include "zap.h"
@@ -64,9 +65,10 @@ typedef struct {
     store_t *store;
     pgconn_t *db;
     schedule_t *sched;
-    modeler_t *modeler; /* the model worker; NULL until the schema check */
-    metrics_t *metrics; /* NULL when metrics.listen is absent */
-    zap_t *zap;         /* the ZAP handler; NULL without security.curve */
+    modeler_t *modeler;     /* the model worker; NULL until the schema check */
+    retention_t *retention; /* the retention worker; NULL until the schema check */
+    metrics_t *metrics;     /* NULL when metrics.listen is absent */
+    zap_t *zap;             /* the ZAP handler; NULL without security.curve */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t grace;
     bool ready;
@@ -143,6 +145,7 @@ static void finish(daemon_t *d)
     store_destroy(&d->store);
     schedule_destroy(&d->sched);
     modeler_destroy(&d->modeler); /* a run in the thread pool is cancelled or awaited */
+    retention_destroy(&d->retention);
     ingest_destroy(&d->ingest);
     emit_destroy(&d->emit);
     zap_destroy(&d->zap); /* after every CURVE server it answers for */
@@ -211,6 +214,7 @@ static void reload(daemon_t *d)
                 schedule_set_config(d->sched, next, cal);
             if (d->modeler)
                 modeler_set_config(d->modeler, next);
+            retention_set_config(d->retention, next);
             calendar_destroy(&d->cal);
             d->cal = cal;
             if (d->store)
@@ -279,6 +283,14 @@ static void on_reevaluate(void *arg)
     schedule_kick(d->sched);
 }
 
+/* retention: a router stream with a consumer connected keeps its
+ * undelivered rows. */
+static bool stream_live(void *arg, emit_stream_t stream)
+{
+    daemon_t *d = arg;
+    return d->emit != NULL && emit_stats(d->emit)->stream[stream].consumers > 0;
+}
+
 static void on_seq_sources(pgconn_t *db, const PGresult *res, void *arg);
 
 static void on_schema(pgconn_t *db, const PGresult *res, void *arg)
@@ -319,6 +331,7 @@ static void on_seq_sources(pgconn_t *db, const PGresult *res, void *arg)
     d->ready = true;
     d->sched = schedule_new(&d->loop, d->cfg, d->cal, on_outputs, d);
     d->modeler = modeler_new(&d->loop, d->cfg, on_reevaluate, d);
+    d->retention = retention_new(&d->loop, d->cfg, stream_live, d);
     store_set_commit_cb(d->store, on_committed, d);
     if (d->cfg->clock == CLOCK_EVENT)
         store_set_tick_cb(d->store, on_tick, d);
@@ -448,7 +461,8 @@ int main(int argc, char **argv)
         finish(&d);
     }
     if (d.ingest != NULL && d.cfg->metrics_listen != NULL) {
-        const metrics_sources_t src = {&d.ingest, &d.store, &d.sched, &d.emit, &d.db, &d.zap};
+        const metrics_sources_t src = {&d.ingest, &d.store, &d.sched,    &d.emit,
+                                       &d.db,     &d.zap,   &d.retention};
         d.metrics = metrics_new(&d.loop, d.cfg, &src, err, sizeof err);
         if (d.metrics == NULL) {
             log_error("%s", err);

@@ -36,6 +36,7 @@
 #include "emit.h"
 #include "ingest.h"
 #include "pgconn.h"
+#include "retention.h"
 #include "schedule.h"
 #include "store.h"
 #include "zap.h"
@@ -54,7 +55,8 @@ typedef struct {
     schedule_t *const *sched;
     emit_t *const *emit;
     pgconn_t *const *db;
-    zap_t *const *zap; /* the ZAP handler (security.curve); NULL or *zap NULL: zeros */
+    zap_t *const *zap;             /* the ZAP handler (security.curve); NULL or *zap NULL: zeros */
+    retention_t *const *retention; /* NULL or *retention NULL: zeros */
 } metrics_sources_t;
 
 /*
