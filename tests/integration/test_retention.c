@@ -9,10 +9,14 @@
  * aged against the event clock (ticked to 2026-06-01), dead letters and
  * pending order changes against the database's clock.
  */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "harness.h"
@@ -54,6 +58,27 @@ static void put_outbox(const char *stream, const char *prefix, int n, const char
         sql_ok(sql);
         h_output_fixture(id);
     }
+}
+
+/* GET /metrics on 127.0.0.1:port (HTTP/1.0: the server closes). Static buffer. */
+static const char *scrape(int port)
+{
+    static char buf[128 * 1024];
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "%s", h_log(&h));
+    static const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+    cr_assert(send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof req - 1));
+    size_t got = 0;
+    ssize_t n;
+    while (got < sizeof buf - 1 && (n = recv(fd, buf + got, sizeof buf - 1 - got, 0)) > 0)
+        got += (size_t)n;
+    close(fd);
+    buf[got] = '\0';
+    return buf;
 }
 
 static void put_fixtures(void)
@@ -140,16 +165,26 @@ Test(retention, old_rows_go_in_batches_while_input_is_written_and_younger_ones_s
 
 Test(retention, dead_letters_keep_the_newest_max_rows)
 {
-    h_write_config(&h,
-                   "retention: { interval_s: 1, batch_rows: 2, dead_letters_max_rows: 4,"
-                   " dead_letters_days: 0 }\n",
-                   NULL);
+    int port = h_free_port();
+    char top[256];
+    snprintf(top, sizeof top,
+             "metrics: { listen: \"127.0.0.1:%d\" }\n"
+             "retention: { interval_s: 1, batch_rows: 2, dead_letters_max_rows: 4,"
+             " dead_letters_days: 0 }\n",
+             port);
+    h_write_config(&h, top, NULL);
     sql_ok("INSERT INTO dead_letters (reason, detail, body_len)"
            " SELECT 'bad_json', 'n' || i, 0 FROM generate_series(1, 11) i");
     cr_assert(h_start(&h));
     cr_assert(h_wait_sql(&h, "SELECT count(*) FROM dead_letters", "4"), "%s", h_log(&h));
     cr_assert_str_eq(h_sql(&h, "SELECT string_agg(detail, ',' ORDER BY id) FROM dead_letters"),
                      "n8,n9,n10,n11");
+    /* counted: 7 rows in 4 batches of at most 2 */
+    const char *m = scrape(port);
+    cr_assert(strstr(m, "retentiond_retention_deleted_rows_total{table=\"dead_letters\"} 7\n"),
+              "%s", m);
+    cr_assert(strstr(m, "retentiond_retention_deleted_rows_total{table=\"decisions\"} 0\n"), "%s",
+              m);
 }
 
 Test(retention, zero_days_keeps_everything)
