@@ -62,6 +62,7 @@ Test(journal, a_reject_carries_topic_reason_and_source)
     cr_assert_eq(h_log_count(&h, "MESSAGE=rejected message on"), 1, "%s", h_log(&h));
     /* the entry went to the journal writer, not also as a plain line */
     cr_assert_eq(h_log_count(&h, "rejected message on"), 1, "%s", h_log(&h));
+    cr_assert_eq(h_stop(&h), 0, "%s", h_log(&h));
 }
 
 Test(journal, a_decision_carries_topic_reason_source_and_ids)
@@ -79,6 +80,8 @@ Test(journal, a_decision_carries_topic_reason_source_and_ids)
                                  " SOURCE=reactivation CLIENT_ID=client-0000"),
                  2, "%s", h_log(&h));
     cr_assert_eq(h_log_count(&h, "MESSAGE=decision: task.reactivation"), 2, "%s", h_log(&h));
+    cr_assert_eq(h_stop(&h), 0, "%s", h_log(&h));
+    cr_assert_eq(h_log_count(&h, "runtime error"), 0, "%s", h_log(&h)); /* UBSan */
 }
 
 Test(journal, without_the_journal_the_lines_stay_plain)

@@ -161,6 +161,8 @@ Test(retention, old_rows_go_in_batches_while_input_is_written_and_younger_ones_s
                                " FROM decisions"),
                      "j-c4-young,t-c1-2,t-c5-9");
     cr_assert_gt(h_log_count(&h, "retention: deleted"), 0, "%s", h_log(&h));
+    cr_assert_eq(h_stop(&h), 0, "%s", h_log(&h));
+    cr_assert_eq(h_log_count(&h, "runtime error"), 0, "%s", h_log(&h)); /* UBSan */
 }
 
 Test(retention, dead_letters_keep_the_newest_max_rows)
@@ -223,6 +225,7 @@ Test(retention, a_router_stream_with_a_consumer_keeps_its_undelivered_rows)
     cr_assert(h_wait_sql(&h, "SELECT count(*) FROM outbox WHERE stream = 'nps'", "0"), "%s",
               h_log(&h));
     cr_assert_str_eq(h_sql(&h, "SELECT count(*) FROM outbox WHERE stream = 'reactivation'"), "3");
+    cr_assert_eq(h_stop(&h), 0, "%s", h_log(&h));
 }
 
 /* `retentionctl status` shows each growing table's size: the planner's row
