@@ -365,8 +365,12 @@ static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *fram
             if (ev.source && ev.has_seq)
                 snprintf(seqinfo, sizeof seqinfo, " (source \"%.64s\", seq %lld)", ev.source,
                          (long long)ev.seq);
-            log_warn("rejected message on %s, topic \"%s\": %s: %s%s", rdsock_endpoint(src->sock),
-                     shown, reject_reason_name(rej), why, seqinfo);
+            const log_field_t f[] = {{"TOPIC", shown},
+                                     {"REASON", reject_reason_name(rej)},
+                                     {"SOURCE", ev.source},
+                                     {"ENDPOINT", rdsock_endpoint(src->sock)}};
+            log_fields(LOG_LEVEL_WARN, f, 4, "rejected message on %s, topic \"%s\": %s: %s%s",
+                       rdsock_endpoint(src->sock), shown, reject_reason_name(rej), why, seqinfo);
         }
         if (src->mode == SOCK_ROUTER) {
             /* The nack reason leads with the stable label, then the detail. */

@@ -5,8 +5,10 @@
  * level -> event loop and signals -> the ZAP handler (security.curve) ->
  * output and input sockets and the metrics
  * endpoint (bound now, so a port conflict stops us before we claim to be
- * ready) -> database connection -> schema version check -> READY=1 and reading
- * starts.
+ * ready) -> database connection -> schema version check (with
+ * database.migrate_on_start, pending migrations are applied here, in the
+ * thread pool) -> READY=1 and reading starts. Each step is in systemd's
+ * STATUS= line, so `systemctl status` says what the daemon is waiting for.
  *
  * Shutdown (SIGTERM, SIGINT): stop reading, let the store commit what it holds
  * (router senders get their acks), within SHUTDOWN_GRACE_MS; then close
@@ -42,6 +44,7 @@
 #include "notify.h"
 #include "pgconn.h"
 #include "rdsock.h"
+#include "retention.h"
 #include "schedule.h"
 #include "store.h"
 #include "zap.h"
@@ -64,11 +67,20 @@ typedef struct {
     store_t *store;
     pgconn_t *db;
     schedule_t *sched;
-    modeler_t *modeler; /* the model worker; NULL until the schema check */
-    metrics_t *metrics; /* NULL when metrics.listen is absent */
-    zap_t *zap;         /* the ZAP handler; NULL without security.curve */
+    modeler_t *modeler;     /* the model worker; NULL until the schema check */
+    retention_t *retention; /* the retention worker; NULL until the schema check */
+    metrics_t *metrics;     /* NULL when metrics.listen is absent */
+    zap_t *zap;             /* the ZAP handler; NULL without security.curve */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t grace;
+    uv_work_t migrate_work; /* database.migrate_on_start, in the thread pool */
+    bool migrating;         /* migrate_work is queued or running */
+    bool migrated;          /* it ran once: a second "migration needed" is an error */
+    int migrate_rc;         /* its result, for on_migrated */
+    int migrate_from, migrate_to;
+    char migrate_conninfo[1024]; /* a copy: a reload may free the config meanwhile */
+    char migrate_err[768];
+    char status[160]; /* the running status line (STATUS=) */
     bool ready;
     bool stopping;
     bool finished;
@@ -143,6 +155,7 @@ static void finish(daemon_t *d)
     store_destroy(&d->store);
     schedule_destroy(&d->sched);
     modeler_destroy(&d->modeler); /* a run in the thread pool is cancelled or awaited */
+    retention_destroy(&d->retention);
     ingest_destroy(&d->ingest);
     emit_destroy(&d->emit);
     zap_destroy(&d->zap); /* after every CURVE server it answers for */
@@ -178,6 +191,7 @@ static void stop(daemon_t *d, int exit_code)
     if (exit_code > d->exit_code)
         d->exit_code = exit_code;
     notify_stopping(d->notify);
+    notify_status(d->notify, "stopping: committing what was received");
     if (d->ingest)
         ingest_set_paused(d->ingest, true);
     if (d->store && d->ready && exit_code == 0) {
@@ -211,6 +225,7 @@ static void reload(daemon_t *d)
                 schedule_set_config(d->sched, next, cal);
             if (d->modeler)
                 modeler_set_config(d->modeler, next);
+            retention_set_config(d->retention, next);
             calendar_destroy(&d->cal);
             d->cal = cal;
             if (d->store)
@@ -230,7 +245,7 @@ static void reload(daemon_t *d)
      * the rest of the file: a key is added or removed without a restart. */
     if (d->zap && zap_load(d->zap, d->cfg->curve.clients_dir, err, sizeof err) < 0)
         log_error("reload of the client keys failed, keeping the previous ones: %s", err);
-    notify_ready(d->notify, "running");
+    notify_ready(d->notify, d->status);
 }
 
 static void on_signal(uv_signal_t *handle, int signum)
@@ -279,7 +294,85 @@ static void on_reevaluate(void *arg)
     schedule_kick(d->sched);
 }
 
+/* retention: a router stream with a consumer connected keeps its
+ * undelivered rows. */
+static bool stream_live(void *arg, emit_stream_t stream)
+{
+    daemon_t *d = arg;
+    return d->emit != NULL && emit_stats(d->emit)->stream[stream].consumers > 0;
+}
+
 static void on_seq_sources(pgconn_t *db, const PGresult *res, void *arg);
+static void on_schema(pgconn_t *db, const PGresult *res, void *arg);
+
+/*
+ * database.migrate_on_start: migrate_apply, which blocks, runs in libuv's
+ * thread pool on a connection of its own, so the loop (signals, the
+ * watchdog) goes on meanwhile. migrate_run takes the advisory lock: a second
+ * daemon starting at the same time waits for the first, then finds nothing
+ * to do. Nothing else touches the daemon's state from the thread.
+ */
+/* The migrations' NOTICEs ("... does not exist, skipping") are noise here. */
+static void quiet_notice(void *arg, const char *message)
+{
+    (void)arg, (void)message;
+}
+
+static void migrate_in_thread(uv_work_t *req)
+{
+    daemon_t *d = req->data;
+    PGconn *conn = PQconnectdb(d->migrate_conninfo);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        const char *msg = PQerrorMessage(conn);
+        snprintf(d->migrate_err, sizeof d->migrate_err, "cannot connect to migrate: %.*s",
+                 (int)strcspn(msg, "\n"), msg);
+        d->migrate_rc = -1;
+    } else {
+        PQsetNoticeProcessor(conn, quiet_notice, NULL);
+        d->migrate_rc = migrate_apply(conn, &d->migrate_from, &d->migrate_to, d->migrate_err,
+                                      sizeof d->migrate_err);
+    }
+    PQfinish(conn);
+}
+
+static void on_migrated(uv_work_t *req, int status)
+{
+    daemon_t *d = req->data;
+    d->migrating = false;
+    d->migrated = true;
+    if (d->stopping || status == UV_ECANCELED)
+        return;
+    if (d->migrate_rc < 0) {
+        log_error("migration at start failed, the database is unchanged: %s", d->migrate_err);
+        stop(d, EXIT_UNAVAILABLE);
+        return;
+    }
+    log_info("database.migrate_on_start: migrated the schema from version %d to %d (%d "
+             "migration(s) applied)",
+             d->migrate_from, d->migrate_to, d->migrate_rc);
+    notify_status(d->notify, "checking the database schema");
+    if (pgconn_query(d->db, migrate_check_query(), 0, NULL, on_schema, d) < 0)
+        log_warn("database connection lost after migrating: checking again when it is back");
+}
+
+static void start_migration(daemon_t *d, const char *why)
+{
+    log_info("%s: database.migrate_on_start is set, migrating", why);
+    notify_status(d->notify, "migrating the database schema");
+    if (snprintf(d->migrate_conninfo, sizeof d->migrate_conninfo, "%s", d->cfg->conninfo) >=
+        (int)sizeof d->migrate_conninfo) {
+        log_error("database.conninfo is too long to migrate at start: run `retentionctl migrate`");
+        stop(d, EXIT_UNAVAILABLE);
+        return;
+    }
+    d->migrating = true;
+    d->migrate_work.data = d;
+    if (uv_queue_work(&d->loop, &d->migrate_work, migrate_in_thread, on_migrated) != 0) {
+        d->migrating = false;
+        log_error("cannot start the migration");
+        stop(d, EXIT_UNAVAILABLE);
+    }
+}
 
 static void on_schema(pgconn_t *db, const PGresult *res, void *arg)
 {
@@ -289,8 +382,14 @@ static void on_schema(pgconn_t *db, const PGresult *res, void *arg)
         return; /* connection lost again: on_db_state tries once more when it is back */
     char why[768];
     int rc = migrate_check(res, why, sizeof why);
+    if (rc == MIGRATE_NEEDED && d->cfg->migrate_on_start && !d->migrated) {
+        start_migration(d, why);
+        return;
+    }
     if (rc < 0) {
-        if (rc == MIGRATE_NEEDED)
+        if (rc == MIGRATE_NEEDED && d->migrated)
+            log_error("%s, although the daemon has just migrated it", why);
+        else if (rc == MIGRATE_NEEDED)
             log_error("%s: run `retentionctl -c %s migrate`", why, d->cfg->path);
         else
             log_error("%s", why);
@@ -319,24 +418,38 @@ static void on_seq_sources(pgconn_t *db, const PGresult *res, void *arg)
     d->ready = true;
     d->sched = schedule_new(&d->loop, d->cfg, d->cal, on_outputs, d);
     d->modeler = modeler_new(&d->loop, d->cfg, on_reevaluate, d);
+    d->retention = retention_new(&d->loop, d->cfg, stream_live, d);
     store_set_commit_cb(d->store, on_committed, d);
     if (d->cfg->clock == CLOCK_EVENT)
         store_set_tick_cb(d->store, on_tick, d);
     ingest_set_paused(d->ingest, false);
     store_kick(d->store);
-    notify_ready(d->notify, "running");
+    snprintf(d->status, sizeof d->status, "running: %zu input socket(s), schema version %d",
+             d->cfg->ingest_count, have);
+    notify_ready(d->notify, d->status);
     log_info("ready: schema version %d, %zu input socket(s)", have, d->cfg->ingest_count);
 }
 
 static void on_db_state(pgconn_t *db, bool up, void *arg)
 {
     daemon_t *d = arg;
-    if (!up || d->stopping)
-        return; /* reading stops by itself: the store fills up and pauses the ingest */
+    if (d->stopping)
+        return;
+    if (!up) {
+        /* Reading stops by itself: the store fills up and pauses the ingest. */
+        notify_status(d->notify, d->ready ? "running, but the database connection is lost: "
+                                            "reconnecting"
+                                          : "waiting for the database");
+        return;
+    }
+    if (d->migrating)
+        return; /* on_migrated checks again */
     if (!d->ready) {
+        notify_status(d->notify, "checking the database schema");
         pgconn_query(db, migrate_check_query(), 0, NULL, on_schema, d);
         return;
     }
+    notify_status(d->notify, d->status);
     store_kick(d->store);
 }
 
@@ -411,6 +524,8 @@ int main(int argc, char **argv)
     uv_loop_init(&d.loop);
     d.zctx = zmq_ctx_new();
     d.notify = notify_new(&d.loop);
+    notify_status(d.notify, "starting: opening the sockets");
+    snprintf(d.status, sizeof d.status, "running");
     uv_timer_init(&d.loop, &d.grace);
     d.grace.data = &d;
     uv_signal_t *sigs[] = {&d.sig_term, &d.sig_int, &d.sig_hup};
@@ -436,6 +551,7 @@ int main(int argc, char **argv)
             d.exit_code = socket_exit_status(rc);
     }
     if (rc == 0) {
+        notify_status(d.notify, "connecting to the database");
         d.db = pgconn_new(&d.loop, "store", d.cfg->conninfo, d.cfg->reconnect_max_s * 1000,
                           on_db_state, &d);
         d.store = store_new(&d.loop, d.db, d.cfg);
@@ -448,8 +564,8 @@ int main(int argc, char **argv)
         finish(&d);
     }
     if (d.ingest != NULL && d.cfg->metrics_listen != NULL) {
-        const metrics_sources_t src = {&d.ingest, &d.store, &d.sched,  &d.emit,
-                                       &d.db,     &d.zap,   &d.modeler};
+        const metrics_sources_t src = {&d.ingest, &d.store, &d.sched,   &d.emit,     &d.db,
+                                       &d.zap,    &d.modeler, &d.retention};
         d.metrics = metrics_new(&d.loop, d.cfg, &src, err, sizeof err);
         if (d.metrics == NULL) {
             log_error("%s", err);

@@ -379,6 +379,21 @@ static void render_auth(jbuf_t *b, const zap_t *zap)
           (double)zs->keys);
 }
 
+static void render_retention(jbuf_t *b, const retention_t *rt)
+{
+    static const retention_stats_t none;
+    const retention_stats_t *rs = rt ? retention_stats(rt) : &none;
+    family(b, "retention_deleted_rows_total", "counter",
+           "Rows deleted by the retention worker (retention:), by table.");
+    for (int t = 0; t < RETENTION_TABLE_COUNT; t++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "table=\"%s\"", retention_table_name(t));
+        sample(b, "retention_deleted_rows_total", labels, rs->deleted[t]);
+    }
+    counter(b, "retention_batches_total", "Retention DELETE batches that succeeded.", rs->batches);
+    counter(b, "retention_failures_total", "Retention DELETE batches that failed.", rs->failures);
+}
+
 static void render(const metrics_t *self, jbuf_t *b)
 {
     static const ingest_stats_t no_ingest;
@@ -403,6 +418,7 @@ static void render(const metrics_t *self, jbuf_t *b)
     render_schedule(b, sc ? schedule_stats(sc) : &no_schedule);
     render_auth(b, self->src.zap ? *self->src.zap : NULL);
     render_model(b, mo ? modeler_stats(mo) : &no_model);
+    render_retention(b, self->src.retention ? *self->src.retention : NULL);
 }
 
 /* Why the daemon is not healthy (a static string or buf), or NULL when it is:

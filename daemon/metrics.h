@@ -39,6 +39,7 @@
 #include "ingest.h"
 #include "modeler.h"
 #include "pgconn.h"
+#include "retention.h"
 #include "schedule.h"
 #include "store.h"
 #include "zap.h"
@@ -57,8 +58,9 @@ typedef struct {
     schedule_t *const *sched;
     emit_t *const *emit;
     pgconn_t *const *db;
-    zap_t *const *zap;         /* the ZAP handler (security.curve); NULL or *zap NULL: zeros */
-    modeler_t *const *modeler; /* the model worker; NULL or *modeler NULL: zeros */
+    zap_t *const *zap;             /* the ZAP handler (security.curve); NULL or *zap NULL: zeros */
+    modeler_t *const *modeler;     /* the model worker; NULL or *modeler NULL: zeros */
+    retention_t *const *retention; /* NULL or *retention NULL: zeros */
 } metrics_sources_t;
 
 /*

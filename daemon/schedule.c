@@ -160,6 +160,47 @@ static void put_client(schedule_t *self, client_t *c, int64_t eval_at)
 
 /* Runs every engine on every claimed client (or, in a claim round, the
  * claiming engine) and renders the round's writes. */
+/* Why an output was decided, for the journal's REASON= field. */
+static const char *output_reason(const output_t *o)
+{
+    switch (o->kind) {
+    case OUTPUT_REACTIVATION: return o->task.reason;
+    case OUTPUT_GIFT_RISK: return "risk_zone";
+    case OUTPUT_NPS_SURVEY: return "schedule";
+    case OUTPUT_NPS_FOLLOWUP: return o->followup.kind;
+    case OUTPUT_ESCALATION: return "no_outcome";
+    default: return NULL;
+    }
+}
+
+/*
+ * One info line per committed output, with journal fields TOPIC= (its
+ * topic), REASON= (why), SOURCE= (the rule engine's stream), CLIENT_ID= and
+ * OUTPUT_ID=; at most DECISION_LOG_MAX per round, then one line with the
+ * number left out, so a replay of years does not flood the journal.
+ */
+#define DECISION_LOG_MAX 50
+static void log_outputs(const decisions_t *d, size_t outputs)
+{
+    if (log_get_level() < LOG_LEVEL_INFO)
+        return;
+    for (size_t i = 0; i < outputs && i < DECISION_LOG_MAX; i++) {
+        const output_t *o = decisions_output_at(d, i);
+        const char *topic = output_topic(o->kind);
+        const char *reason = output_reason(o);
+        const log_field_t f[] = {{"TOPIC", topic},
+                                 {"REASON", reason},
+                                 {"SOURCE", config_emit_stream_name(output_stream(o->kind))},
+                                 {"CLIENT_ID", o->client_id},
+                                 {"OUTPUT_ID", o->id}};
+        log_fields(LOG_LEVEL_INFO, f, 5, "decision: %s %s for client %s (%s)", topic, o->id,
+                   o->client_id, reason ? reason : "-");
+    }
+    if (outputs > DECISION_LOG_MAX)
+        log_info("decision: %zu more outputs in this round not logged one by one",
+                 outputs - DECISION_LOG_MAX);
+}
+
 static void decide(schedule_t *self, const PGresult *res)
 {
     decisions_reset(self->decisions);
@@ -436,6 +477,7 @@ static void on_result(pgconn_t *db, const PGresult *res, void *arg)
         }
         if (self->claimed > 0)
             log_debug("scheduler: %zu clients evaluated, %zu outputs", self->claimed, outputs);
+        log_outputs(self->decisions, outputs);
         if (outputs > 0 && self->on_outputs)
             self->on_outputs(self->arg);
         finish_round(self);

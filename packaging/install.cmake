@@ -38,8 +38,11 @@ option(RD_INSTALL_SYSTEMD_UNIT "Install the systemd unit" ON)
 # the group retentiond (packaging/systemd/retentiond.service), so a plain
 # `cmake --install` (no DESTDIR) also gives the file that group when it exists
 # and the installer may (root); otherwise it says what to run. The Debian
-# package ends the same way: dh_fixperms makes the packaged file 0644 again,
-# and postinst makes it root:retentiond 0640 once sysusers created the group.
+# package ships it 0640 too (debian/rules runs chmod after dh_fixperms), and
+# postinst registers root:retentiond 0640 with dpkg-statoverride once sysusers
+# created the group, so dpkg itself applies that mode when an upgrade unpacks
+# a new version of the file: it is never readable by others, not even for a
+# moment.
 install(FILES ${CMAKE_CURRENT_LIST_DIR}/../config/retentiond.yaml
         DESTINATION ${RD_CONFIG_DIR}
         PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ)
@@ -69,6 +72,7 @@ install(FILES ${CMAKE_CURRENT_LIST_DIR}/man/retentiond.8
 # The network allow-list drop-in is documentation, not active configuration:
 # an administrator copies it to /etc/systemd/system/retentiond.service.d/.
 install(FILES ${CMAKE_CURRENT_LIST_DIR}/systemd/retentiond.service.d/network.conf.example
+              ${CMAKE_CURRENT_LIST_DIR}/systemd/retentiond.service.d/pgpass.conf.example
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 # The monitoring pack: a Grafana dashboard and Prometheus alert rules, to copy
 # into those servers (docs/operations.md, "Dashboard" and "Alerts").

@@ -37,6 +37,46 @@ static const char *const STATUS_SQL =
     " coalesce((SELECT sum(value) FROM counters WHERE name = 'order_conflicts'), 0)"; /* 17 */
 /* clang-format on */
 
+/* The size of each table that grows (docs/operations.md, "Retention"): the
+ * planner's row estimate (pg_class.reltuples, or the statistics collector's
+ * live rows before the first ANALYZE), never a count(*) that would read a
+ * large table; bytes with indexes and TOAST. */
+static const char *const TABLES[] = {"orders",        "clients",      "order_keys",
+                                     "order_pending", "dead_letters", "episodes",
+                                     "decisions",     "outbox",       "applied_batches"};
+#define TABLES_COUNT (sizeof TABLES / sizeof *TABLES)
+static const char *const SIZES_SQL = "SELECT t.name,"
+                                     " CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint"
+                                     "  ELSE coalesce(s.n_live_tup, 0) END,"
+                                     " pg_total_relation_size(c.oid)"
+                                     " FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i)"
+                                     " JOIN pg_class c ON c.oid = to_regclass(t.name)"
+                                     " LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid"
+                                     " ORDER BY t.i";
+
+static int print_sizes(ctl_t *ctl)
+{
+    char list[256] = "{";
+    for (size_t i = 0; i < TABLES_COUNT; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? "," : "", TABLES[i]);
+    snprintf(list + strlen(list), sizeof list - strlen(list), "}");
+    const char *params[1] = {list};
+    PGresult *res = ctl_query(ctl, SIZES_SQL, 1, params);
+    if (!res)
+        return EX_UNAVAILABLE;
+    out_t *o = ctl->out;
+    out_open(o, "tables");
+    for (int r = 0; r < PQntuples(res); r++) {
+        out_open(o, PQgetvalue(res, r, 0));
+        out_num(o, "rows_estimate", PQgetvalue(res, r, 1));
+        out_num(o, "bytes", PQgetvalue(res, r, 2));
+        out_close(o);
+    }
+    out_close(o);
+    PQclear(res);
+    return 0;
+}
+
 static int run(ctl_t *ctl)
 {
     int version;
@@ -82,7 +122,7 @@ static int run(ctl_t *ctl)
     out_num(o, "contact_deferrals", PQgetvalue(res, 0, 16));
     out_num(o, "order_conflicts", PQgetvalue(res, 0, 17));
     PQclear(res);
-    return 0;
+    return print_sizes(ctl);
 }
 
 const ctl_command_t cmd_status = {
@@ -97,6 +137,8 @@ const ctl_command_t cmd_status = {
             "per stream (reactivation, gift_risk, nps), episodes_open (reactivation and\n"
             "gift-risk episodes still open), contact_deferrals (contacts that had to wait\n"
             "for the contact gap, summed over clients) and order_conflicts (duplicate\n"
-            "order.created that differed from the stored order, and were ignored).\n",
+            "order.created that differed from the stored order, and were ignored), then\n"
+            "tables.TABLE.rows_estimate and tables.TABLE.bytes for the tables that grow\n"
+            "(the planner's estimate, and pg_total_relation_size: indexes included).\n",
     .run = run,
 };

@@ -195,6 +195,9 @@ static const yschema_row_t database_rows[] = {
     {"instance", &yschema_string, C(instance), .reloadable = false},
     {"outbox_claim_s", &yschema_int, C(outbox_claim_s), .def = "30", .min = 2, .max = 3600},
     {"report_conninfo", &yschema_string, C(report_conninfo), .reloadable = false},
+    /* Reloadable although only read at start: changing it must not refuse a
+     * reload during a package upgrade; the next start applies it. */
+    {"migrate_on_start", &yschema_bool, C(migrate_on_start), .reloadable = true, .def = "false"},
 };
 static const yschema_t database_schema = YSCHEMA(database_rows, NULL);
 
@@ -658,6 +661,49 @@ static const yschema_row_t xyz_rows[] = {
 };
 static const yschema_t xyz_schema = YSCHEMA(xyz_rows, xyz_check);
 
+/* retention.outbox_unsent_streams: a stream left out follows
+ * outbox_unsent_days, filled in by top_check, which runs once the whole file
+ * is read (also when `retention` is absent), whatever the order of the keys. */
+#define R(f)      C(retention.f)
+#define UNSENT(s) C(retention.outbox_unsent_stream_days[s])
+static const yschema_row_t unsent_rows[] = {
+    {"reactivation", &yschema_int, UNSENT(EMIT_REACTIVATION), .min = 0, .max = 36500},
+    {"gift_risk", &yschema_int, UNSENT(EMIT_GIFT_RISK), .min = 0, .max = 36500},
+    {"nps", &yschema_int, UNSENT(EMIT_NPS), .min = 0, .max = 36500},
+};
+#undef UNSENT
+
+static int unsent_check(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,
+                        const char *path, void *base)
+{
+    (void)c, (void)s, (void)path;
+    config_t *cfg = base;
+    for (int e = 0; e < EMIT_STREAM_COUNT; e++)
+        if (keys[e] != NULL)
+            cfg->retention.outbox_unsent_set |= 1u << e;
+    return 0;
+}
+static const yschema_t unsent_schema = YSCHEMA(unsent_rows, unsent_check);
+
+static const yschema_row_t retention_rows[] = {
+    {"decisions_days", &yschema_int, R(decisions_days), .def = "730", .min = 0, .max = 36500},
+    {"closed_episodes_days", &yschema_int, R(closed_episodes_days), .def = "730", .min = 0,
+     .max = 36500},
+    {"order_pending_days", &yschema_int, R(order_pending_days), .def = "90", .min = 0,
+     .max = 36500},
+    {"outbox_unsent_days", &yschema_int, R(outbox_unsent_days), .def = "90", .min = 0,
+     .max = 36500},
+    {"outbox_unsent_streams", &yschema_map, 0, .sub = &unsent_schema},
+    {"dead_letters_days", &yschema_int, R(dead_letters_days), .def = "30", .min = 0, .max = 36500},
+    {"dead_letters_max_rows", &yschema_int, R(dead_letters_max_rows), .def = "100000", .min = 0,
+     .max = 100000000},
+    {"batch_rows", &yschema_int, R(batch_rows), .def = "1000", .min = 1, .max = 100000},
+    {"interval_s", &yschema_int, R(interval_s), .def = "300", .min = 1, .max = 86400},
+};
+#undef R
+
+static const yschema_t retention_schema = YSCHEMA(retention_rows, NULL);
+
 static const yschema_row_t model_rows[] = {
     {"every_hours", &yschema_int, C(model.every_hours), .def = "24", .min = 0, .max = 8760},
     {"abc", &yschema_map, 0, .sub = &abc_schema},
@@ -698,8 +744,11 @@ static int socket_key_check(yschema_ctx_t *c, const yschema_node_t *where, const
 static int top_check(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,
                      const char *path, void *base)
 {
-    const config_t *cfg = base;
+    config_t *cfg = base;
     char child[YSCHEMA_PATH_MAX];
+    for (int e = 0; e < EMIT_STREAM_COUNT; e++)
+        if (!(cfg->retention.outbox_unsent_set & (1u << e)))
+            cfg->retention.outbox_unsent_stream_days[e] = cfg->retention.outbox_unsent_days;
     for (size_t i = 0; i < cfg->ingest_count; i++) {
         const cfg_ingest_t *in = &cfg->ingest[i];
         yschema_path_index(child, sizeof child, "ingest", i);
@@ -731,6 +780,7 @@ static const yschema_row_t top_rows[] = {
     {"model", &yschema_map, 0, .reloadable = true, .sub = &model_schema},
     {"log", &yschema_map, 0, .reloadable = true, .sub = &log_schema},
     {"security", &yschema_map, 0, .sub = &security_schema},
+    {"retention", &yschema_map, 0, .reloadable = true, .sub = &retention_schema},
 };
 static const yschema_t top_schema = YSCHEMA(top_rows, top_check);
 

@@ -150,6 +150,23 @@ typedef struct {
 
 typedef enum { EMIT_REACTIVATION = 0, EMIT_GIFT_RISK, EMIT_NPS, EMIT_STREAM_COUNT } emit_stream_t;
 
+/* ours: `retention:`, how long the tables that grow keep their rows
+ * (daemon/retention.h, docs/operations.md "Retention"); reloadable. A
+ * number of days of 0 keeps the rows for ever. */
+typedef struct {
+    int decisions_days;       /* default 730; 0 .. 36500 */
+    int closed_episodes_days; /* default 730; 0 .. 36500 */
+    int order_pending_days;   /* default 90; 0 .. 36500 */
+    int outbox_unsent_days;   /* default 90; 0 .. 36500: every stream, unless ... */
+    int outbox_unsent_stream_days[EMIT_STREAM_COUNT]; /* outbox_unsent_streams.<stream>;
+                                                         left out: outbox_unsent_days */
+    unsigned outbox_unsent_set; /* bit 1 << stream: named in outbox_unsent_streams */
+    int dead_letters_days;      /* default 30; 0 .. 36500 */
+    int dead_letters_max_rows;  /* default 100000; 0 (no cap) .. 100000000 */
+    int batch_rows;             /* rows per DELETE; default 1000; 1 .. 100000 */
+    int interval_s;             /* between passes; default 300; 1 .. 86400 */
+} cfg_retention_t;
+
 typedef struct config {
     char *path; /* the file this was loaded from */
 
@@ -169,6 +186,8 @@ typedef struct config {
                                   conninfo (restart) */
     int outbox_claim_s;        /* ours: an unrenewed outbox claim is taken over after this;
                                   default 30; 2 .. 3600 */
+    bool migrate_on_start;     /* ours: apply pending migrations at start; default false; read
+                                  at start only */
 
     log_level_t log_level; /* ours: top-level `log_level`; default info */
     char *metrics_listen;  /* ours: `metrics.listen`, "HOST:PORT" of the Prometheus endpoint;
@@ -183,6 +202,8 @@ typedef struct config {
     /* `log.rejects_per_second`: reject log lines per second per input; default 10;
      * 1 .. 100000 */
     int log_rejects_per_second;
+
+    cfg_retention_t retention; /* ours: `retention:`; reloadable */
 
     /* ours: `model:`, the client value model (docs/model.md); reloadable */
     struct {

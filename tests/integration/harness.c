@@ -157,7 +157,12 @@ static void spawn(harness_t *h, char *const argv[], bool with_notify, int out_fd
             setenv("NOTIFY_SOCKET", h->notify_path, 1);
         else
             unsetenv("NOTIFY_SOCKET");
-        unsetenv("JOURNAL_STREAM");
+        /* Never the test runner's journal; test_journal.c names one. */
+        const char *journal = getenv("RD_TEST_JOURNAL_STREAM");
+        if (journal != NULL)
+            setenv("JOURNAL_STREAM", journal, 1);
+        else
+            unsetenv("JOURNAL_STREAM");
         dup2(out_fd, STDOUT_FILENO);
         dup2(out_fd, STDERR_FILENO);
         execv(argv[0], argv);

@@ -11,6 +11,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,4 +299,54 @@ Test(migrate, database_migrated_before_checksums_is_trusted_on_first_migrate)
     }
     cr_assert(h_start(&h));
     cr_assert_eq(h_stop(&h), 0);
+}
+
+/* database.migrate_on_start: a daemon started on an empty database migrates
+ * it (logging what it did), reaches READY=1 and says what it runs in its
+ * STATUS= line; without the key the same database stops it with 69. */
+Test(migrate, migrate_on_start_migrates_an_empty_database_and_reaches_ready)
+{
+    exec_sql("DROP SCHEMA public CASCADE");
+    exec_sql("CREATE SCHEMA public");
+    char out[8192];
+    cr_assert_eq(run_daemon(out, sizeof out), 69, "%s", out);
+    cr_assert_str_eq(h_sql(&h, "SELECT to_regclass('orders') IS NULL"), "t");
+
+    h_config_database_keys(&h, "  migrate_on_start: true\n");
+    cr_assert(h_start(&h));
+    char want[128];
+    snprintf(want, sizeof want, "migrated the schema from version 0 to %d",
+             migrate_latest_version());
+    cr_assert_eq(h_log_count(&h, want), 1, "%s", h_log(&h));
+    cr_assert_eq(h_log_count(&h, "database.migrate_on_start is set, migrating"), 1, "%s",
+                 h_log(&h));
+    snprintf(want, sizeof want, "%d", migrate_latest_version());
+    cr_assert_str_eq(h_status_field(&h, "schema_version"), want);
+    /* The READY=1 datagram went to h_start; a reload sends the same status
+     * again ("STATUS=running: 3 input socket(s), schema version N"). */
+    kill(h.pid, SIGHUP);
+    snprintf(want, sizeof want, "input socket(s), schema version %d", migrate_latest_version());
+    cr_assert(h_wait_notify(&h, want), "%s", h_log(&h));
+    cr_assert_eq(h_stop(&h), 0);
+
+    /* A second start finds nothing to do and says nothing about migrating. */
+    cr_assert(h_start(&h));
+    cr_assert_eq(h_log_count(&h, "migrated the schema from version"), 1, "%s", h_log(&h));
+    cr_assert_eq(h_stop(&h), 0);
+    cr_assert_eq(h_log_count(&h, "runtime error"), 0, "%s", h_log(&h)); /* UBSan */
+}
+
+/* A schema newer than the daemon is not "pending": migrate_on_start does not
+ * touch it and the daemon still exits 69. */
+Test(migrate, migrate_on_start_refuses_a_newer_schema)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO schema_migrations (version, name, sha256) VALUES (%d, 'future', 'x')",
+             migrate_latest_version() + 1);
+    exec_sql(sql);
+    h_config_database_keys(&h, "  migrate_on_start: true\n");
+    char out[8192];
+    cr_assert_eq(run_daemon(out, sizeof out), 69, "%s", out);
+    cr_assert(strstr(out, "migrating") == NULL, "%s", out);
 }

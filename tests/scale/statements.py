@@ -73,8 +73,13 @@ def c_statements(root):
             text = "".join(LITERAL.findall(m.group(0)))
             text = text.encode().decode("unicode_escape", errors="ignore")
             if STATEMENT.match(text) and not re.match(r"^\s*COPY\s*$", text):
-                if "%s" in text and "FROM STDIN" not in text:
-                    continue  # an error message format, not a statement
+                if re.search(r"%[sd]", text):
+                    # A format: an error message ("SELECT failed: %s"), or a
+                    # statement completed with internal constants (a stream
+                    # name, a clock expression; never message text).
+                    if not re.search(r"\b(FROM|INTO|SET)\b", text):
+                        continue
+                    text = re.sub(r"%[sd]", "X", text)
                 yield str(path.relative_to(root)), text
 
 

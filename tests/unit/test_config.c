@@ -416,7 +416,7 @@ Test(config, unknown_key_is_an_error)
         MINIMAL "verbose: true\n",
         "cfg.yaml:9:1: verbose: unknown key "
         "(known here: database, log_level, clock, ingest, emit, rules, metrics, model, log, "
-        "security)");
+        "security, retention)");
 }
 
 Test(config, duplicate_key_is_an_error)
@@ -833,7 +833,7 @@ Test(config, a_utf8_byte_order_mark_is_skipped)
         "verbose: true\n" MINIMAL,
         "cfg.yaml:1:1: verbose: unknown key "
         "(known here: database, log_level, clock, ingest, emit, rules, metrics, model, log, "
-        "security)");
+        "security, retention)");
     /* Only at the start: elsewhere it is a character like any other. */
     assert_error("\xEF\xBB\xBF\xEF\xBB\xBF" MINIMAL,
                  "cfg.yaml:3:1: syntax error: did not find expected <document start>");
