@@ -28,11 +28,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* ---- The tables ----------------------------------------------------------- */
 
-static const yschema_name_t ingest_modes[] = {
-    {"sub", SOCK_SUB}, {"pull", SOCK_PULL}, {"router", SOCK_ROUTER}, {NULL, 0}};
+static const yschema_name_t ingest_modes[] = {{"sub", SOCK_SUB},
+                                              {"pull", SOCK_PULL},
+                                              {"router", SOCK_ROUTER},
+                                              {"http", SOCK_HTTP},
+                                              {NULL, 0}};
 static const yschema_name_t emit_modes[] = {
     {"push", SOCK_PUSH}, {"pub", SOCK_PUB}, {"router", SOCK_ROUTER}, {NULL, 0}};
 static const yschema_name_t clock_modes[] = {
@@ -147,8 +151,39 @@ static const yschema_row_t ingest_rows[] = {
     {"max_pending_bytes", &yschema_size, I(max_pending_bytes), .reloadable = true,
      .def = "67108864", .min = 65536, .max = 17179869184.0},
     {"server_key_file", &config_key_file, I(server_key), .required = false}, /* absent: none */
+    {"token_file", &yschema_string, I(token_file), .reloadable = true}, /* http only, required */
 };
 #undef I
+
+/* Mode http: the endpoint is "http://HOST:PORT" (numeric, as metrics.listen),
+ * and token_file is required and read now, so --check-config and a reload
+ * refuse a missing or empty one and a failed reload keeps the running tokens.
+ * Elsewhere token_file is refused. */
+static int http_check(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,
+                      const char *path, cfg_ingest_t *in)
+{
+    char child[YSCHEMA_PATH_MAX], err[256];
+    if (mode_only_key(c, s, keys, path, "token_file", SOCK_HTTP, in->mode) < 0)
+        return -1;
+    if (in->mode != SOCK_HTTP)
+        return 0;
+    struct sockaddr_storage ss;
+    if (strncmp(in->endpoint, "http://", 7) != 0 || !config_parse_listen(in->endpoint + 7, &ss)) {
+        yschema_path_join(child, sizeof child, path, "endpoint");
+        return yschema_fail(c, yschema_key_node(s, keys, "endpoint"), child,
+                            "mode http needs \"http://HOST:PORT\" (numeric IPv4 or [IPv6] host), "
+                            "got \"%s\"",
+                            in->endpoint);
+    }
+    yschema_path_join(child, sizeof child, path, "token_file");
+    const yschema_node_t *k = yschema_key_node(s, keys, "token_file");
+    if (k == NULL)
+        return yschema_fail(c, yschema_key_node(s, keys, "mode"), child,
+                            "required with mode http (bearer tokens, one per line)");
+    if (config_read_tokens(in->token_file, &in->tokens, &in->tokens_count, err, sizeof err) < 0)
+        return yschema_fail(c, k, child, "%s", err);
+    return 0;
+}
 
 /* topics are subscriptions, which only a sub socket has. */
 static int ingest_check(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,
@@ -158,6 +193,8 @@ static int ingest_check(yschema_ctx_t *c, const yschema_t *s, const yschema_node
     if (server_key_check(c, s, keys, path, in->endpoint, in->bind) < 0)
         return -1;
     if (mode_only_key(c, s, keys, path, "topics", SOCK_SUB, in->mode) < 0)
+        return -1;
+    if (http_check(c, s, keys, path, in) < 0)
         return -1;
     /* A message that libzmq drops unread can never be read and rejected: the
      * frame limit must not be below the message limit. Left out, it follows a
@@ -702,6 +739,8 @@ void config_destroy(config_t **self_p)
         free(cfg->ingest[i].endpoint);
         yschema_free_strings(cfg->ingest[i].topics, cfg->ingest[i].topics_count);
         free(cfg->ingest[i].server_key.file);
+        free(cfg->ingest[i].token_file);
+        config_free_tokens(cfg->ingest[i].tokens, cfg->ingest[i].tokens_count);
     }
     free(cfg->ingest);
     for (size_t i = 0; i < EMIT_STREAM_COUNT; i++) {
@@ -734,6 +773,7 @@ const char *config_sock_mode_name(sock_mode_t mode)
     case SOCK_PUSH: return "push";
     case SOCK_PUB: return "pub";
     case SOCK_PAIR: return "pair";
+    case SOCK_HTTP: return "http";
     }
     return "unknown";
 }

@@ -626,7 +626,7 @@ Test(config, bad_enum_value_is_an_error)
                  "got \"verbose\"");
     assert_error("database: { conninfo: x }\n"
                  "ingest: [{ endpoint: 'tcp://a:1', mode: push }]\n",
-                 "cfg.yaml:2:41: ingest[0].mode: expected one of sub, pull, router, got \"push\"");
+                 "cfg.yaml:2:41: ingest[0].mode: expected one of sub, pull, router, http, got \"push\"");
     assert_error(MINIMAL "rules: { default_sales_type: Transactional }\n",
                  "cfg.yaml:9:30: rules.default_sales_type: expected one of transactional, "
                  "transactional_consultative, consultative, strategic, got \"Transactional\"");
