@@ -37,8 +37,13 @@ static const yschema_name_t ingest_modes[] = {{"sub", SOCK_SUB},
                                               {"router", SOCK_ROUTER},
                                               {"http", SOCK_HTTP},
                                               {NULL, 0}};
-static const yschema_name_t emit_modes[] = {
-    {"push", SOCK_PUSH}, {"pub", SOCK_PUB}, {"router", SOCK_ROUTER}, {NULL, 0}};
+static const yschema_name_t emit_modes[] = {{"push", SOCK_PUSH},
+                                            {"pub", SOCK_PUB},
+                                            {"router", SOCK_ROUTER},
+                                            {"webhook", SOCK_WEBHOOK},
+                                            {NULL, 0}};
+static const yschema_name_t adapters[] = {
+    {"none", ADAPTER_NONE}, {"bitrix24", ADAPTER_BITRIX24}, {"amocrm", ADAPTER_AMOCRM}, {NULL, 0}};
 static const yschema_name_t clock_modes[] = {
     {"wall", CLOCK_WALL}, {"event", CLOCK_EVENT}, {NULL, 0}};
 static const yschema_name_t log_levels[] = {{"error", LOG_LEVEL_ERROR},
@@ -72,6 +77,7 @@ static const yschema_name_t cycle_fallbacks[] = {
 
 /* Enum fields are stored through an int *. */
 _Static_assert(sizeof(sock_mode_t) == sizeof(int), "enum size");
+_Static_assert(sizeof(adapter_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(clock_mode_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(log_level_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(sales_type_t) == sizeof(int), "enum size");
@@ -83,7 +89,7 @@ _Static_assert(sizeof(cycle_fallback_t) == sizeof(int), "enum size");
 /* One emit stream (base: cfg_emit_t). */
 #define E(f) offsetof(cfg_emit_t, f)
 static const yschema_row_t emit_rows[] = {
-    {"endpoint", &config_endpoint, E(endpoint), .required = true},
+    {"endpoint", &config_endpoint, E(endpoint), .required = false}, /* but see webhook_check */
     {"mode", &yschema_enum, E(mode), .def = "push", .names = emit_modes},
     {"bind", &yschema_bool, E(bind), .def = "true"},
     {"ack_timeout_s", &yschema_int, E(ack_timeout_s), .reloadable = true, .def = "30", .min = 1,
@@ -91,6 +97,10 @@ static const yschema_row_t emit_rows[] = {
     {"max_in_flight", &yschema_int, E(max_in_flight), .reloadable = true, .def = "100", .min = 1,
      .max = 100000},
     {"server_key_file", &config_key_file, E(server_key), .required = false}, /* absent: none */
+    {"url", &yschema_string, E(url), .required = false},                     /* webhook only */
+    {"secret_file", &yschema_string, E(secret_file), .reloadable = true},    /* webhook only */
+    {"adapter", &yschema_enum, E(adapter), .def = "none", .names = adapters},
+    {"token_file", &yschema_string, E(token_file), .reloadable = true}, /* webhook only */
 };
 #undef E
 
@@ -98,7 +108,7 @@ static const yschema_row_t emit_rows[] = {
  * Refuses a key that only means something in one socket mode (it would be
  * silently ignored in the others).
  */
-static int mode_only_key(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,
+int config_mode_only_key(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,
                          const char *path, const char *key, sock_mode_t want, sock_mode_t mode)
 {
     const yschema_node_t *k = yschema_key_node(s, keys, key);
@@ -124,16 +134,20 @@ static int server_key_check(yschema_ctx_t *c, const yschema_t *s, const yschema_
     return yschema_fail(c, k, child, "only allowed with bind: false on a tcp:// endpoint");
 }
 
-/* ack_timeout_s, max_in_flight: only a router waits for acks. */
+/* ack_timeout_s: only a router waits for acks (and a webhook for its answer);
+ * max_in_flight: a router's consumers, a webhook's requests. */
 static int emit_check(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,
                       const char *path, void *base)
 {
-    const cfg_emit_t *e = base;
-    if (mode_only_key(c, s, keys, path, "ack_timeout_s", SOCK_ROUTER, e->mode) < 0)
+    cfg_emit_t *e = base;
+    if (config_webhook_check(c, s, keys, path, e) < 0)
+        return -1;
+    sock_mode_t acked = e->mode == SOCK_WEBHOOK ? SOCK_WEBHOOK : SOCK_ROUTER;
+    if (config_mode_only_key(c, s, keys, path, "ack_timeout_s", acked, e->mode) < 0)
         return -1;
     if (server_key_check(c, s, keys, path, e->endpoint, e->bind) < 0)
         return -1;
-    return mode_only_key(c, s, keys, path, "max_in_flight", SOCK_ROUTER, e->mode);
+    return config_mode_only_key(c, s, keys, path, "max_in_flight", acked, e->mode);
 }
 static const yschema_t emit_schema = YSCHEMA(emit_rows, emit_check);
 
@@ -155,36 +169,6 @@ static const yschema_row_t ingest_rows[] = {
 };
 #undef I
 
-/* Mode http: the endpoint is "http://HOST:PORT" (numeric, as metrics.listen),
- * and token_file is required and read now, so --check-config and a reload
- * refuse a missing or empty one and a failed reload keeps the running tokens.
- * Elsewhere token_file is refused. */
-static int http_check(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,
-                      const char *path, cfg_ingest_t *in)
-{
-    char child[YSCHEMA_PATH_MAX], err[256];
-    if (mode_only_key(c, s, keys, path, "token_file", SOCK_HTTP, in->mode) < 0)
-        return -1;
-    if (in->mode != SOCK_HTTP)
-        return 0;
-    struct sockaddr_storage ss;
-    if (strncmp(in->endpoint, "http://", 7) != 0 || !config_parse_listen(in->endpoint + 7, &ss)) {
-        yschema_path_join(child, sizeof child, path, "endpoint");
-        return yschema_fail(c, yschema_key_node(s, keys, "endpoint"), child,
-                            "mode http needs \"http://HOST:PORT\" (numeric IPv4 or [IPv6] host), "
-                            "got \"%s\"",
-                            in->endpoint);
-    }
-    yschema_path_join(child, sizeof child, path, "token_file");
-    const yschema_node_t *k = yschema_key_node(s, keys, "token_file");
-    if (k == NULL)
-        return yschema_fail(c, yschema_key_node(s, keys, "mode"), child,
-                            "required with mode http (bearer tokens, one per line)");
-    if (config_read_tokens(in->token_file, &in->tokens, &in->tokens_count, err, sizeof err) < 0)
-        return yschema_fail(c, k, child, "%s", err);
-    return 0;
-}
-
 /* topics are subscriptions, which only a sub socket has. */
 static int ingest_check(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,
                         const char *path, void *base)
@@ -192,9 +176,9 @@ static int ingest_check(yschema_ctx_t *c, const yschema_t *s, const yschema_node
     cfg_ingest_t *in = base;
     if (server_key_check(c, s, keys, path, in->endpoint, in->bind) < 0)
         return -1;
-    if (mode_only_key(c, s, keys, path, "topics", SOCK_SUB, in->mode) < 0)
+    if (config_mode_only_key(c, s, keys, path, "topics", SOCK_SUB, in->mode) < 0)
         return -1;
-    if (http_check(c, s, keys, path, in) < 0)
+    if (config_http_check(c, s, keys, path, in) < 0)
         return -1;
     /* A message that libzmq drops unread can never be read and rejected: the
      * frame limit must not be below the message limit. Left out, it follows a
@@ -745,6 +729,15 @@ void config_destroy(config_t **self_p)
     free(cfg->ingest);
     for (size_t i = 0; i < EMIT_STREAM_COUNT; i++) {
         free(cfg->emit[i].endpoint);
+        free(cfg->emit[i].url);
+        free(cfg->emit[i].secret_file);
+        if (cfg->emit[i].secret != NULL)
+            explicit_bzero(cfg->emit[i].secret, strlen(cfg->emit[i].secret));
+        free(cfg->emit[i].secret);
+        free(cfg->emit[i].token_file);
+        if (cfg->emit[i].token != NULL)
+            explicit_bzero(cfg->emit[i].token, strlen(cfg->emit[i].token));
+        free(cfg->emit[i].token);
         free(cfg->emit[i].server_key.file);
     }
     free(cfg->curve.secret_key.file);
@@ -774,6 +767,7 @@ const char *config_sock_mode_name(sock_mode_t mode)
     case SOCK_PUB: return "pub";
     case SOCK_PAIR: return "pair";
     case SOCK_HTTP: return "http";
+    case SOCK_WEBHOOK: return "webhook";
     }
     return "unknown";
 }

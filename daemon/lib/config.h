@@ -35,7 +35,8 @@ typedef enum {
     SOCK_PUSH,    /* emit */
     SOCK_PUB,     /* emit */
     SOCK_PAIR,    /* internal: socket monitors (daemon/zap.c); never in a configuration */
-    SOCK_HTTP     /* ingest: HTTP POST /v1/events (daemon/http_in.h), not a ZeroMQ socket */
+    SOCK_HTTP,    /* ingest: HTTP POST /v1/events (daemon/http_in.h), not a ZeroMQ socket */
+    SOCK_WEBHOOK  /* emit: HTTP POST of each output (daemon/webhook.h), not a ZeroMQ socket */
 } sock_mode_t;
 
 typedef enum {
@@ -105,13 +106,27 @@ typedef struct {
     size_t tokens_count;
 } cfg_ingest_t;
 
+/* emit[].adapter (mode webhook): the shape of the body POSTed. */
+typedef enum { ADAPTER_NONE = 0, ADAPTER_BITRIX24, ADAPTER_AMOCRM } adapter_t;
+
 typedef struct {
-    char *endpoint;    /* required */
-    sock_mode_t mode;  /* push | pub | router; default push */
+    char *endpoint;    /* required but with mode webhook (there: not used; the url is) */
+    sock_mode_t mode;  /* push | pub | router | webhook; default push */
     bool bind;         /* default true */
     int ack_timeout_s; /* router only; default 30; 1 .. 86400 */
-    int max_in_flight; /* ours: router only; unacknowledged outputs per consumer; default 100;
-                          1 .. 100000 */
+    int max_in_flight; /* ours: router: unacknowledged outputs per consumer; webhook: POSTs
+                          (and outputs waiting for a re-send) at once; default 100; 1 .. 100000 */
+    /* webhook only (contract V2): `url` (http:// or https://, required),
+     * `secret_file` (required; its first token line is the HMAC-SHA256 key,
+     * read at load, so SIGHUP re-reads it), `adapter` (none | bitrix24 |
+     * amocrm, default none; docs/integrations.md), `token_file` (optional,
+     * read likewise). */
+    char *url;
+    char *secret_file;
+    char *secret;
+    adapter_t adapter;
+    char *token_file; /* webhook, optional: sent as `Authorization: Bearer TOKEN` */
+    char *token;
     /* server_key_file, as in cfg_ingest_t */
     cfg_key_t server_key;
 } cfg_emit_t;

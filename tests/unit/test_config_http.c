@@ -147,3 +147,78 @@ Test(config_http, an_endpoint_on_all_interfaces_is_warned_about)
               "%s", lines);
     config_destroy(&cfg);
 }
+
+/* ---- emit mode webhook --------------------------------------------------- */
+
+#define WEBHOOK_HEAD                                                                               \
+    "database:\n"                                                                                  \
+    "  conninfo: \"postgresql:///retentiond\"\n"                                                   \
+    "ingest:\n"                                                                                    \
+    "  - endpoint: \"tcp://127.0.0.1:5556\"\n"                                                     \
+    "emit:\n"                                                                                      \
+    "  gift_risk: { endpoint: \"tcp://127.0.0.1:5561\" }\n"                                        \
+    "  nps: { endpoint: \"tcp://127.0.0.1:5562\" }\n"
+
+Test(config_http, a_webhook_reads_its_secret_and_token_at_load)
+{
+    char secret[64], token[64], text[1024];
+    write_temp(secret, sizeof secret, "# key\nhmac-key\n");
+    write_temp(token, sizeof token, "api-token\n");
+    snprintf(text, sizeof text,
+             WEBHOOK_HEAD "  reactivation: { mode: webhook, url: \"https://crm.example/hook\", "
+                          "secret_file: \"%s\", token_file: \"%s\", adapter: amocrm, "
+                          "max_in_flight: 7, ack_timeout_s: 9 }\n",
+             secret, token);
+    config_t *cfg = load(text);
+    unlink(secret);
+    unlink(token);
+    cr_assert_not_null(cfg, "%s", err);
+    const cfg_emit_t *e = &cfg->emit[EMIT_REACTIVATION];
+    cr_assert_eq(e->mode, SOCK_WEBHOOK);
+    cr_assert_str_eq(config_sock_mode_name(e->mode), "webhook");
+    cr_assert_str_eq(e->url, "https://crm.example/hook");
+    cr_assert_str_eq(e->endpoint, "https://crm.example/hook", "endpoint follows the url");
+    cr_assert_str_eq(e->secret, "hmac-key");
+    cr_assert_str_eq(e->token, "api-token");
+    cr_assert_eq(e->adapter, ADAPTER_AMOCRM);
+    cr_assert_eq(e->max_in_flight, 7);
+    cr_assert_eq(e->ack_timeout_s, 9);
+    cr_assert(!e->bind);
+    cr_assert_eq(cfg->emit[EMIT_NPS].adapter, ADAPTER_NONE);
+    config_destroy(&cfg);
+}
+
+Test(config_http, webhook_keys_are_checked)
+{
+    static const struct {
+        const char *entry;
+        const char *error;
+    } cases[] = {
+        {"{ mode: webhook, secret_file: /dev/null }",
+         "cfg.yaml:8:19: emit.reactivation.url: required with mode webhook"},
+        {"{ mode: webhook, url: \"http://h/x\" }",
+         "cfg.yaml:8:19: emit.reactivation.secret_file: required with mode webhook (the HMAC-SHA256 "
+         "key)"},
+        {"{ mode: webhook, url: \"ftp://h/x\", secret_file: /dev/null }",
+         "cfg.yaml:8:34: emit.reactivation.url: expected an http:// or https:// URL, got "
+         "\"ftp://h/x\""},
+        {"{ mode: webhook, url: \"http://h/x\", secret_file: /nonexistent/s }",
+         "cfg.yaml:8:53: emit.reactivation.secret_file: cannot read the token file /nonexistent/s: "
+         "No such file or directory"},
+        {"{ endpoint: \"tcp://127.0.0.1:5560\", url: \"http://h/x\" }",
+         "cfg.yaml:8:53: emit.reactivation.url: only allowed with mode webhook (mode is push)"},
+        {"{ endpoint: \"tcp://127.0.0.1:5560\", adapter: bitrix24 }",
+         "cfg.yaml:8:53: emit.reactivation.adapter: only allowed with mode webhook (mode is push)"},
+        {"{ mode: router }", "cfg.yaml:8:19: emit.reactivation: missing required key \"endpoint\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char text[1024];
+        snprintf(text, sizeof text, WEBHOOK_HEAD "  reactivation: %s\n", cases[i].entry);
+        config_t *cfg = load(text);
+        if (cfg != NULL)
+            config_destroy(&cfg);
+        cr_assert_null(cfg, "case %zu loaded", i);
+        cr_assert(strncmp(err, cases[i].error, strlen(cases[i].error)) == 0, "case %zu: %s", i,
+                  err);
+    }
+}
