@@ -57,7 +57,8 @@ struct webhook {
     bool closing;
     bool failing_logged; /* "failing" was logged: say when a send succeeds again */
     log_limit_t warn_limit;
-    xfer_t *xfers; /* every transfer, for webhook_destroy */
+    xfer_t *xfers;      /* every transfer, for webhook_destroy */
+    struct sock *socks; /* every watched socket, likewise */
 };
 
 /* One POST in flight. */
@@ -72,8 +73,9 @@ struct xfer {
     size_t answer_len;
 };
 
-/* A socket curl asked us to watch. */
-typedef struct {
+/* A socket curl asked us to watch, until it says CURL_POLL_REMOVE. */
+typedef struct sock {
+    struct sock *prev, *next; /* in hook->socks while watched */
     webhook_t *hook;
     uv_poll_t poll;
     curl_socket_t fd;
@@ -201,7 +203,7 @@ static void check_done(webhook_t *self)
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
         finished(self, x, m->data.result);
     }
-    self->stats->in_flight = (uint32_t)self->q->inflight.n;
+    webhook_dispatch(self); /* into the slots just freed */
 }
 
 /* Starts the POST of one output; false when curl refused it (then the item
@@ -333,7 +335,8 @@ static void on_poll(uv_poll_t *handle, int status, int events)
     check_done(self);
 }
 
-static void handle_closed(uv_handle_t *handle);
+/* Stops watching s: out of the list at once, freed when libuv has closed it. */
+static void sock_unwatch(sock_t *s);
 
 static void sock_closed(uv_handle_t *handle)
 {
@@ -354,7 +357,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *so
         if (s != NULL) {
             if (!self->closing)
                 curl_multi_assign(self->multi, fd, NULL);
-            uv_close((uv_handle_t *)&s->poll, sock_closed); /* stops it now */
+            sock_unwatch(s);
         }
         return 0;
     }
@@ -367,12 +370,28 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *so
         s->hook = self;
         s->fd = fd;
         s->poll.data = s;
+        s->next = self->socks;
+        if (self->socks != NULL)
+            self->socks->prev = s;
+        self->socks = s;
         self->handles++;
         curl_multi_assign(self->multi, fd, s);
     }
     int events = (what & CURL_POLL_IN ? UV_READABLE : 0) | (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
     uv_poll_start(&s->poll, events, on_poll);
     return 0;
+}
+
+static void sock_unwatch(sock_t *s)
+{
+    webhook_t *self = s->hook;
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        self->socks = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    uv_close((uv_handle_t *)&s->poll, sock_closed); /* stops it now */
 }
 
 /* ---- life cycle ------------------------------------------------------------- */
@@ -478,6 +497,8 @@ void webhook_destroy(webhook_t **self_p)
     while (self->xfers != NULL)
         xfer_free(self->xfers);
     curl_multi_cleanup(self->multi); /* closes cached connections likewise */
+    while (self->socks != NULL)      /* any curl did not say REMOVE for */
+        sock_unwatch(self->socks);
     self->multi = NULL;
     free_strings(self);
     uv_close((uv_handle_t *)&self->timer, handle_closed);
