@@ -112,7 +112,6 @@ static enum MHD_Result send_json(http_in_t *self, struct MHD_Connection *conn, u
     case MHD_HTTP_SERVICE_UNAVAILABLE: self->stats.unavailable++; break;
     default: self->stats.bad_request++; break;
     }
-    jbuf_puts(b, "\n");
     struct MHD_Response *res =
         MHD_create_response_from_buffer_with_free_callback(b->len, b->data, free);
     if (res == NULL) {

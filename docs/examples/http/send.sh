@@ -25,7 +25,7 @@ code=$(printf 'Authorization: Bearer %s\n' "$token" |
        -H @- -H 'Content-Type: application/json' \
        --data-binary @"$file" -o "$body" -w '%{http_code}' \
        "$url/v1/events") || true
-cat "$body"
+cat "$body"; echo   # the answer is one JSON object without a final newline
 case "$code" in
   200) exit 0 ;;
   422) exit 2 ;;
