@@ -36,6 +36,7 @@
 #include "outbox.h"
 #include "outq.h"
 #include "rdsock.h"
+#include "webhook.h"
 
 #define EMIT_LINGER_MS     1000   /* outputs are in the outbox: a lost send is re-sent */
 #define EMIT_SEND_BATCH    256    /* messages sent per callback before yielding */
@@ -67,7 +68,8 @@ typedef struct {
     sock_mode_t mode;
     int ack_timeout_s;
     int max_in_flight;
-    rdsock_t *sock;
+    rdsock_t *sock;  /* NULL for mode webhook */
+    webhook_t *hook; /* mode webhook only (daemon/webhook.h) */
     emit_stream_stats_t *stats;
     outq_t q;            /* the rows read; the outbox appends and drops acked items */
     bool blocked;        /* a send returned EAGAIN and we wait */
@@ -110,6 +112,12 @@ static void arm_retry(emit_t *self)
 static bool is_router(const stream_t *st)
 {
     return st->mode == SOCK_ROUTER;
+}
+
+/* Router and webhook outputs are delivered once acknowledged (outbox acked_at). */
+static bool is_acked(const stream_t *st)
+{
+    return st->mode == SOCK_ROUTER || st->mode == SOCK_WEBHOOK;
 }
 
 static void refresh_gauges(stream_t *st)
@@ -616,6 +624,8 @@ static bool on_writable(rdsock_t *sock, void *arg)
 static size_t rows_room(void *arg, emit_stream_t s)
 {
     stream_t *st = &((emit_t *)arg)->st[s];
+    if (st->hook != NULL)
+        return webhook_room(st->hook);
     size_t cap = router_capacity(st);
     return cap > st->q.retry.n ? cap - st->q.retry.n : 0;
 }
@@ -624,7 +634,9 @@ static void on_rows_read(void *arg, emit_stream_t s, int rows)
 {
     stream_t *st = &((emit_t *)arg)->st[s];
     (void)rows;
-    if (is_router(st))
+    if (st->hook != NULL)
+        webhook_dispatch(st->hook);
+    else if (is_router(st))
         router_dispatch(st);
     else
         push_send(st);
@@ -633,7 +645,7 @@ static void on_rows_read(void *arg, emit_stream_t s, int rows)
 static void on_acks_written(void *arg, emit_stream_t s)
 {
     stream_t *st = &((emit_t *)arg)->st[s];
-    if (st->q.acked.n < EMIT_ACKS_PAUSE)
+    if (st->q.acked.n < EMIT_ACKS_PAUSE && st->sock != NULL)
         rdsock_set_reading(st->sock, true);
 }
 
@@ -666,6 +678,7 @@ static void on_tick(uv_timer_t *timer)
         outbox_poll(self->outbox);
     for (int s = 0; s < EMIT_STREAM_COUNT; s++) {
         stream_t *st = &self->st[s];
+        webhook_dispatch(st->hook); /* due re-sends (NULL: not a webhook) */
         if (is_router(st)) {
             router_timeouts(st);
             router_dispatch(st);
@@ -689,6 +702,15 @@ static void handle_closed(uv_handle_t *handle)
         free(self);
 }
 
+/* A webhook output was acknowledged: have it written, read more. */
+static void on_hook_acked(void *arg)
+{
+    stream_t *st = arg;
+    st->timeouts_logged = false;
+    outbox_want_read(st->emit->outbox, st->which);
+    outbox_pump(st->emit->outbox);
+}
+
 /* Opens stream s's socket and sets its options; 0 or a negative errno. */
 static int stream_open(emit_t *self, void *zctx, const config_t *cfg, emit_stream_t s, char *err,
                        size_t errlen)
@@ -696,6 +718,9 @@ static int stream_open(emit_t *self, void *zctx, const config_t *cfg, emit_strea
     const cfg_emit_t *ec = &cfg->emit[s];
     stream_t *st = &self->st[s];
     char why[512];
+    if (ec->mode == SOCK_WEBHOOK)
+        return webhook_new(&st->hook, self->loop, st->name, ec, &st->q, st->stats, on_hook_acked,
+                           st, err, errlen);
     rdsock_security_t sec;
     const rdsock_opts_t opts = {
         .mode = ec->mode,
@@ -761,7 +786,7 @@ int emit_new(emit_t **out, uv_loop_t *loop, void *zctx, const config_t *cfg, cha
         st->name = config_emit_stream_name((emit_stream_t)s);
         st->mode = cfg->emit[s].mode;
         st->stats = &self->stats.stream[s];
-        outq_init(&st->q, is_router(st));
+        outq_init(&st->q, is_acked(st));
         queues[s] = &st->q;
     }
     for (int s = 0; s < EMIT_STREAM_COUNT; s++) {
@@ -797,6 +822,8 @@ void emit_set_config(emit_t *self, const config_t *cfg)
     for (int s = 0; s < EMIT_STREAM_COUNT; s++) {
         self->st[s].ack_timeout_s = cfg->emit[s].ack_timeout_s;
         self->st[s].max_in_flight = cfg->emit[s].max_in_flight;
+        if (self->st[s].hook != NULL)
+            webhook_set_config(self->st[s].hook, &cfg->emit[s]);
     }
 }
 
@@ -823,6 +850,7 @@ void emit_destroy(emit_t **self_p)
     for (int s = 0; s < EMIT_STREAM_COUNT; s++) {
         stream_t *st = &self->st[s];
         rdsock_destroy(&st->sock);
+        webhook_destroy(&st->hook);
         outq_clear(&st->q);
         free(st->consumers);
     }

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "http_in.h"
 #include "json.h"
 #include "log.h"
 #include "rdsock.h"
@@ -86,14 +87,17 @@ typedef struct reply {
     size_t dead_letter; /* its row's bytes in src->rejects_queued until committed, or 0 */
     void *peer;         /* routing id (router only) */
     size_t peer_len;
-    char *id;  /* ack id, "" when none could be read */
-    char *why; /* nack reason, NULL for an ack */
+    char *id;                  /* ack id, "" when none could be read */
+    char *why;                 /* nack reason, NULL for an ack */
+    http_in_done_cb http_done; /* http only: tells http_in the message's fate */
+    void *http_arg;
 } reply_t;
 
 struct source {
     ingest_t *owner;
-    rdsock_t *sock;
-    size_t index; /* into cfg->ingest */
+    rdsock_t *sock;  /* NULL for mode http */
+    http_in_t *http; /* mode http only */
+    size_t index;    /* into cfg->ingest */
     sock_mode_t mode;
     reply_t *replies; /* FIFO of replies waiting for room */
     reply_t **replies_tail;
@@ -126,10 +130,20 @@ static void update_reading(ingest_t *self)
 {
     for (size_t i = 0; i < self->count; i++) {
         source_t *src = &self->sources[i];
-        rdsock_set_reading(src->sock, !self->paused && !self->blocked &&
-                                          src->replies_count < MAX_QUEUED_REPLIES &&
-                                          !over_pending(src));
+        bool reading = !self->paused && !self->blocked && src->replies_count < MAX_QUEUED_REPLIES &&
+                       !over_pending(src);
+        if (src->http != NULL)
+            http_in_set_open(src->http, reading);
+        else
+            rdsock_set_reading(src->sock, reading);
     }
+}
+
+/* The input's name in log lines: its endpoint. */
+static const char *src_name(const source_t *src)
+{
+    return src->sock != NULL ? rdsock_endpoint(src->sock)
+                             : src->owner->cfg->ingest[src->index].endpoint;
 }
 
 /* Whether one more reject line of this input may be logged in the current
@@ -161,7 +175,7 @@ static void log_skipped_summary(source_t *src, uint64_t now)
         return;
     log_warn("%llu more rejected messages or dropped connections on %s not logged in one second "
              "(log.rejects_per_second: %d)",
-             (unsigned long long)src->log_skipped, rdsock_endpoint(src->sock),
+             (unsigned long long)src->log_skipped, src_name(src),
              src->owner->cfg->log_rejects_per_second);
     src->log_skipped = 0;
 }
@@ -196,7 +210,7 @@ static int reply_send(source_t *src, reply_t *r)
         self->stats.replies_unroutable++;
         log_debug(
             "cannot reply to a sender on %s (%s): it re-sends what it did not see acknowledged",
-            rdsock_endpoint(src->sock), zmq_strerror(e));
+            src_name(src), zmq_strerror(e));
         return 0;
     }
     /* The rest of a message whose first frame was accepted always goes through. */
@@ -248,6 +262,14 @@ static void on_done(void *arg, int status, const char *why)
     src->rejects_queued -= r->dead_letter;
     if (was_over && !over_pending(src))
         update_reading(self);
+    if (src->mode == SOCK_HTTP) {
+        if (status != 0 && status != STORE_ABANDONED && r->why == NULL)
+            r->why = strdup(why ? why : "refused");
+        int fate = status == STORE_ABANDONED ? HTTP_IN_ABANDONED : r->why != NULL ? -1 : 0;
+        r->http_done(r->http_arg, fate, r->id, r->why);
+        reply_free(r);
+        return;
+    }
     if (status == STORE_ABANDONED || src->mode != SOCK_ROUTER) {
         reply_free(r); /* no answer: the sender re-sends it to the next instance */
         return;
@@ -276,6 +298,8 @@ static reply_t *reply_new(source_t *src, const zmq_msg_t *peer, const char *id, 
     r->bytes = bytes;
     src->pending_bytes += bytes;
     src->owner->stats.pending_bytes += bytes;
+    if (src->mode == SOCK_HTTP && (r->id = strdup(id ? id : "")) == NULL)
+        abort();
     if (peer == NULL)
         return r;
     r->peer_len = zmq_msg_size((zmq_msg_t *)peer);
@@ -306,8 +330,8 @@ static void log_truncation(ingest_t *self, const source_t *src, const event_t *e
         snprintf(fields + n, sizeof fields - n, "; and %u more fields",
                  ev->truncated_count - EVENT_TRUNCATED_MAX);
     log_warn("truncated free text longer than %d bytes on %s, topic \"%s\", id \"%s\": %s",
-             EVENT_TEXT_MAX, rdsock_endpoint(src->sock), event_type_name(ev->type),
-             ev->ack_id ? ev->ack_id : "", fields);
+             EVENT_TEXT_MAX, src_name(src), event_type_name(ev->type), ev->ack_id ? ev->ack_id : "",
+             fields);
     self->stats.texts_truncated += ev->truncated_count;
 }
 
@@ -320,9 +344,20 @@ static size_t dead_letter_bytes(size_t topic_len, size_t body_len, const char *w
            strlen(why) + 256;
 }
 
+/* One message as read: its topic and body, its size and frame count, and for
+ * HTTP (http_in) the reject its envelope decided and where its fate goes. */
+typedef struct {
+    const void *topic, *body;
+    size_t topic_len, body_len;
+    size_t nframes, total;
+    reject_reason_t pre; /* REJ_NONE, or decided before parsing (pre_why) */
+    const char *pre_why;
+    http_in_done_cb http_done;
+    void *http_arg;
+} message_t;
+
 /* Judges one complete message and queues its event or its reject. */
-static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *frames, size_t nframes,
-                           size_t total)
+static void judge(source_t *src, const zmq_msg_t *peer, const message_t *m)
 {
     ingest_t *self = src->owner;
     const cfg_ingest_t *icfg = &self->cfg->ingest[src->index];
@@ -330,12 +365,13 @@ static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *fram
     memset(&ev, 0, sizeof ev);
     char why[512];
     reject_reason_t rej;
-    const void *topic = nframes > 0 ? zmq_msg_data(&frames[0]) : "";
-    size_t topic_len = nframes > 0 ? zmq_msg_size(&frames[0]) : 0;
-    const void *body = nframes > 1 ? zmq_msg_data(&frames[1]) : "";
-    size_t body_len = nframes > 1 ? zmq_msg_size(&frames[1]) : 0;
+    const void *topic = m->topic, *body = m->body;
+    size_t topic_len = m->topic_len, body_len = m->body_len, nframes = m->nframes, total = m->total;
 
-    if (total > icfg->max_message_bytes) {
+    if (m->pre != REJ_NONE) {
+        rej = m->pre;
+        snprintf(why, sizeof why, "%s", m->pre_why);
+    } else if (total > icfg->max_message_bytes) {
         rej = REJ_TOO_LARGE;
         snprintf(why, sizeof why, "message of %zu bytes exceeds max_message_bytes (%zu)", total,
                  icfg->max_message_bytes);
@@ -348,6 +384,8 @@ static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *fram
     }
 
     reply_t *r = reply_new(src, src->mode == SOCK_ROUTER ? peer : NULL, ev.ack_id, total);
+    r->http_done = m->http_done;
+    r->http_arg = m->http_arg;
     if (rej == REJ_NONE) {
         self->stats.received[ev.type]++;
         if (ev.truncated_count > 0)
@@ -368,11 +406,11 @@ static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *fram
             const log_field_t f[] = {{"TOPIC", shown},
                                      {"REASON", reject_reason_name(rej)},
                                      {"SOURCE", ev.source},
-                                     {"ENDPOINT", rdsock_endpoint(src->sock)}};
+                                     {"ENDPOINT", src_name(src)}};
             log_fields(LOG_LEVEL_WARN, f, 4, "rejected message on %s, topic \"%s\": %s: %s%s",
-                       rdsock_endpoint(src->sock), shown, reject_reason_name(rej), why, seqinfo);
+                       src_name(src), shown, reject_reason_name(rej), why, seqinfo);
         }
-        if (src->mode == SOCK_ROUTER) {
+        if (src->mode == SOCK_ROUTER || src->mode == SOCK_HTTP) {
             /* The nack reason leads with the stable label, then the detail. */
             size_t len = strlen(reject_reason_name(rej)) + strlen(why) + 3;
             r->why = malloc(len);
@@ -392,6 +430,52 @@ static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *fram
         }
     }
     event_clear(&ev);
+}
+
+/* A ZeroMQ message: topic and body are its first two frames. */
+static void handle_message(source_t *src, const zmq_msg_t *peer, zmq_msg_t *frames, size_t nframes,
+                           size_t total)
+{
+    message_t m = {
+        .topic = nframes > 0 ? zmq_msg_data(&frames[0]) : "",
+        .topic_len = nframes > 0 ? zmq_msg_size(&frames[0]) : 0,
+        .body = nframes > 1 ? zmq_msg_data(&frames[1]) : "",
+        .body_len = nframes > 1 ? zmq_msg_size(&frames[1]) : 0,
+        .nframes = nframes,
+        .total = total,
+    };
+    judge(src, peer, &m);
+}
+
+/* http_in's submit: one element of a request, judged as a two-frame message.
+ * The request as a whole was already within max_message_bytes. A full store
+ * or an input over max_pending_bytes closes the input after this element: the
+ * rest of its request still goes in (at most max_message_bytes more), the
+ * next requests wait. */
+static void http_submit(void *owner, const http_in_item_t *item, http_in_done_cb done,
+                        void *done_arg)
+{
+    source_t *src = owner;
+    ingest_t *self = src->owner;
+    message_t m = {
+        .topic = item->topic,
+        .topic_len = item->topic_len,
+        .body = item->body,
+        .body_len = item->body_len,
+        .nframes = 2,
+        .total = item->topic_len + item->body_len,
+        .pre = (reject_reason_t)item->rej,
+        .pre_why = item->why,
+        .http_done = done,
+        .http_arg = done_arg,
+    };
+    judge(src, NULL, &m);
+    if (store_full(self->store) && !self->blocked) {
+        self->blocked = true;
+        update_reading(self);
+    } else if (over_pending(src)) {
+        update_reading(self);
+    }
 }
 
 static bool on_readable(rdsock_t *sock, void *arg)
@@ -476,8 +560,7 @@ static void on_sock_event(void *arg, unsigned event, uint32_t value, const char 
     if (reject_log_allowed(src))
         log_warn("connection dropped on %s (%s): the peer closed it or sent a frame over "
                  "max_frame_bytes (%zu)",
-                 rdsock_endpoint(src->sock), address,
-                 self->cfg->ingest[src->index].max_frame_bytes);
+                 src_name(src), address, self->cfg->ingest[src->index].max_frame_bytes);
 }
 
 static void on_timer(uv_timer_t *timer)
@@ -512,6 +595,19 @@ int ingest_new(ingest_t **out, uv_loop_t *loop, void *zctx, const config_t *cfg,
     for (size_t i = 0; i < cfg->ingest_count; i++) {
         const cfg_ingest_t *ic = &cfg->ingest[i];
         source_t *src = &self->sources[i];
+        if (ic->mode == SOCK_HTTP) {
+            src->owner = self;
+            src->index = i;
+            src->mode = ic->mode;
+            src->replies_tail = &src->replies;
+            int rc = http_in_new(&src->http, loop, ic, http_submit, src, err, errlen);
+            if (rc < 0) {
+                ingest_destroy(&self);
+                return rc;
+            }
+            self->count++;
+            continue;
+        }
         rdsock_limits_t limits = {
             .max_msg_size = (int64_t)ic->max_frame_bytes,
             .rcvhwm = receive_hwm(ic),
@@ -571,6 +667,7 @@ void ingest_destroy(ingest_t **self_p)
             reply_free(r);
         }
         rdsock_destroy(&src->sock);
+        http_in_destroy(&src->http);
     }
     free(self->sources);
     free(self);
@@ -585,9 +682,24 @@ void ingest_set_paused(ingest_t *self, bool paused)
 void ingest_set_config(ingest_t *self, const config_t *cfg)
 {
     self->cfg = cfg;
+    for (size_t i = 0; i < self->count; i++)
+        if (self->sources[i].http != NULL)
+            http_in_set_config(self->sources[i].http, &cfg->ingest[i]);
 }
 
 const ingest_stats_t *ingest_stats(const ingest_t *self)
 {
     return &self->stats;
+}
+
+const http_in_stats_t *ingest_http_stats(const ingest_t *self, size_t n, const char **endpoint)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        const source_t *src = &self->sources[i];
+        if (src->http != NULL && n-- == 0) {
+            *endpoint = self->cfg->ingest[src->index].endpoint;
+            return http_in_stats(src->http);
+        }
+    }
+    return NULL;
 }

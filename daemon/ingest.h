@@ -30,6 +30,7 @@
 
 #include "config.h"
 #include "event.h"
+#include "http_in.h"
 #include "store.h"
 
 typedef struct ingest ingest_t;
@@ -72,5 +73,10 @@ void ingest_set_paused(ingest_t *self, bool paused);
 void ingest_set_config(ingest_t *self, const config_t *cfg);
 
 const ingest_stats_t *ingest_stats(const ingest_t *self);
+
+/* The n-th input of mode http (0, 1, ...): its counters, and its endpoint in
+ * *endpoint; NULL past the last. The validated events and rejects of HTTP
+ * inputs are counted in ingest_stats with the others. */
+const http_in_stats_t *ingest_http_stats(const ingest_t *self, size_t n, const char **endpoint);
 
 #endif

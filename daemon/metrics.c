@@ -227,6 +227,27 @@ static void render_ingest(jbuf_t *b, const ingest_stats_t *is)
           (double)is->pending_bytes);
 }
 
+/* HTTP inputs (ingest mode http, daemon/http_in.h): answers by input and code. */
+static void render_http(jbuf_t *b, const ingest_t *in)
+{
+    family(b, "http_requests_total", "counter",
+           "Requests answered by HTTP inputs, by input and status code.");
+    const char *ep;
+    const http_in_stats_t *hs;
+    for (size_t n = 0; in != NULL && (hs = ingest_http_stats(in, n, &ep)) != NULL; n++) {
+        const struct {
+            const char *code;
+            uint64_t v;
+        } rows[] = {{"200", hs->ok},        {"422", hs->partial},     {"401", hs->unauthorized},
+                    {"413", hs->too_large}, {"400", hs->bad_request}, {"503", hs->unavailable}};
+        for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+            char labels[160];
+            snprintf(labels, sizeof labels, "input=\"%s\",code=\"%s\"", ep, rows[r].code);
+            sample(b, "http_requests_total", labels, rows[r].v);
+        }
+    }
+}
+
 static void render_store(jbuf_t *b, const store_t *st, double last_query_s)
 {
     static const store_stats_t no_store;
@@ -413,6 +434,7 @@ static void render(const metrics_t *self, jbuf_t *b)
     jbuf_printf(b, "retentiond_build_info{version=\"%s\"} 1\n", RD_VERSION);
     render_process(b);
     render_ingest(b, in ? ingest_stats(in) : &no_ingest);
+    render_http(b, in);
     render_store(b, st, db ? pgconn_last_latency_ms(db) / 1000.0 : 0);
     render_emit(self, b, em ? emit_stats(em) : &no_emit);
     render_schedule(b, sc ? schedule_stats(sc) : &no_schedule);

@@ -550,7 +550,8 @@ outbox_t *outbox_new(uv_loop_t *loop, const config_t *cfg, outq_t *const queues[
         stream_t *st = &self->st[s];
         st->q = queues[s];
         st->name = config_emit_stream_name((emit_stream_t)s);
-        st->router = cfg->emit[s].mode == SOCK_ROUTER;
+        /* A webhook's outputs are acknowledged (a 2xx answer) like a router's. */
+        st->router = cfg->emit[s].mode == SOCK_ROUTER || cfg->emit[s].mode == SOCK_WEBHOOK;
         st->fetch_wanted = true;
     }
     outbox_set_config(self, cfg);

@@ -110,6 +110,8 @@ static int zmq_type(sock_mode_t mode)
     case SOCK_PUSH: return ZMQ_PUSH;
     case SOCK_PUB: return ZMQ_PUB;
     case SOCK_PAIR: return ZMQ_PAIR;
+    case SOCK_HTTP:
+    case SOCK_WEBHOOK: break; /* not ZeroMQ sockets */
     }
     return -1;
 }

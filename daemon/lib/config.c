@@ -28,13 +28,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* ---- The tables ----------------------------------------------------------- */
 
-static const yschema_name_t ingest_modes[] = {
-    {"sub", SOCK_SUB}, {"pull", SOCK_PULL}, {"router", SOCK_ROUTER}, {NULL, 0}};
-static const yschema_name_t emit_modes[] = {
-    {"push", SOCK_PUSH}, {"pub", SOCK_PUB}, {"router", SOCK_ROUTER}, {NULL, 0}};
+static const yschema_name_t ingest_modes[] = {{"sub", SOCK_SUB},
+                                              {"pull", SOCK_PULL},
+                                              {"router", SOCK_ROUTER},
+                                              {"http", SOCK_HTTP},
+                                              {NULL, 0}};
+static const yschema_name_t emit_modes[] = {{"push", SOCK_PUSH},
+                                            {"pub", SOCK_PUB},
+                                            {"router", SOCK_ROUTER},
+                                            {"webhook", SOCK_WEBHOOK},
+                                            {NULL, 0}};
+static const yschema_name_t adapters[] = {
+    {"none", ADAPTER_NONE}, {"bitrix24", ADAPTER_BITRIX24}, {"amocrm", ADAPTER_AMOCRM}, {NULL, 0}};
 static const yschema_name_t clock_modes[] = {
     {"wall", CLOCK_WALL}, {"event", CLOCK_EVENT}, {NULL, 0}};
 static const yschema_name_t log_levels[] = {{"error", LOG_LEVEL_ERROR},
@@ -68,6 +77,7 @@ static const yschema_name_t cycle_fallbacks[] = {
 
 /* Enum fields are stored through an int *. */
 _Static_assert(sizeof(sock_mode_t) == sizeof(int), "enum size");
+_Static_assert(sizeof(adapter_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(clock_mode_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(log_level_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(sales_type_t) == sizeof(int), "enum size");
@@ -79,7 +89,7 @@ _Static_assert(sizeof(cycle_fallback_t) == sizeof(int), "enum size");
 /* One emit stream (base: cfg_emit_t). */
 #define E(f) offsetof(cfg_emit_t, f)
 static const yschema_row_t emit_rows[] = {
-    {"endpoint", &config_endpoint, E(endpoint), .required = true},
+    {"endpoint", &config_endpoint, E(endpoint), .required = false}, /* but see webhook_check */
     {"mode", &yschema_enum, E(mode), .def = "push", .names = emit_modes},
     {"bind", &yschema_bool, E(bind), .def = "true"},
     {"ack_timeout_s", &yschema_int, E(ack_timeout_s), .reloadable = true, .def = "30", .min = 1,
@@ -87,6 +97,10 @@ static const yschema_row_t emit_rows[] = {
     {"max_in_flight", &yschema_int, E(max_in_flight), .reloadable = true, .def = "100", .min = 1,
      .max = 100000},
     {"server_key_file", &config_key_file, E(server_key), .required = false}, /* absent: none */
+    {"url", &yschema_string, E(url), .required = false},                     /* webhook only */
+    {"secret_file", &yschema_string, E(secret_file), .reloadable = true},    /* webhook only */
+    {"adapter", &yschema_enum, E(adapter), .def = "none", .names = adapters},
+    {"token_file", &yschema_string, E(token_file), .reloadable = true}, /* webhook only */
 };
 #undef E
 
@@ -94,7 +108,7 @@ static const yschema_row_t emit_rows[] = {
  * Refuses a key that only means something in one socket mode (it would be
  * silently ignored in the others).
  */
-static int mode_only_key(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,
+int config_mode_only_key(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,
                          const char *path, const char *key, sock_mode_t want, sock_mode_t mode)
 {
     const yschema_node_t *k = yschema_key_node(s, keys, key);
@@ -120,16 +134,20 @@ static int server_key_check(yschema_ctx_t *c, const yschema_t *s, const yschema_
     return yschema_fail(c, k, child, "only allowed with bind: false on a tcp:// endpoint");
 }
 
-/* ack_timeout_s, max_in_flight: only a router waits for acks. */
+/* ack_timeout_s: only a router waits for acks (and a webhook for its answer);
+ * max_in_flight: a router's consumers, a webhook's requests. */
 static int emit_check(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,
                       const char *path, void *base)
 {
-    const cfg_emit_t *e = base;
-    if (mode_only_key(c, s, keys, path, "ack_timeout_s", SOCK_ROUTER, e->mode) < 0)
+    cfg_emit_t *e = base;
+    if (config_webhook_check(c, s, keys, path, e) < 0)
+        return -1;
+    sock_mode_t acked = e->mode == SOCK_WEBHOOK ? SOCK_WEBHOOK : SOCK_ROUTER;
+    if (config_mode_only_key(c, s, keys, path, "ack_timeout_s", acked, e->mode) < 0)
         return -1;
     if (server_key_check(c, s, keys, path, e->endpoint, e->bind) < 0)
         return -1;
-    return mode_only_key(c, s, keys, path, "max_in_flight", SOCK_ROUTER, e->mode);
+    return config_mode_only_key(c, s, keys, path, "max_in_flight", acked, e->mode);
 }
 static const yschema_t emit_schema = YSCHEMA(emit_rows, emit_check);
 
@@ -147,6 +165,7 @@ static const yschema_row_t ingest_rows[] = {
     {"max_pending_bytes", &yschema_size, I(max_pending_bytes), .reloadable = true,
      .def = "67108864", .min = 65536, .max = 17179869184.0},
     {"server_key_file", &config_key_file, I(server_key), .required = false}, /* absent: none */
+    {"token_file", &yschema_string, I(token_file), .reloadable = true}, /* http only, required */
 };
 #undef I
 
@@ -157,7 +176,9 @@ static int ingest_check(yschema_ctx_t *c, const yschema_t *s, const yschema_node
     cfg_ingest_t *in = base;
     if (server_key_check(c, s, keys, path, in->endpoint, in->bind) < 0)
         return -1;
-    if (mode_only_key(c, s, keys, path, "topics", SOCK_SUB, in->mode) < 0)
+    if (config_mode_only_key(c, s, keys, path, "topics", SOCK_SUB, in->mode) < 0)
+        return -1;
+    if (config_http_check(c, s, keys, path, in) < 0)
         return -1;
     /* A message that libzmq drops unread can never be read and rejected: the
      * frame limit must not be below the message limit. Left out, it follows a
@@ -844,10 +865,21 @@ void config_destroy(config_t **self_p)
         free(cfg->ingest[i].endpoint);
         yschema_free_strings(cfg->ingest[i].topics, cfg->ingest[i].topics_count);
         free(cfg->ingest[i].server_key.file);
+        free(cfg->ingest[i].token_file);
+        config_free_tokens(cfg->ingest[i].tokens, cfg->ingest[i].tokens_count);
     }
     free(cfg->ingest);
     for (size_t i = 0; i < EMIT_STREAM_COUNT; i++) {
         free(cfg->emit[i].endpoint);
+        free(cfg->emit[i].url);
+        free(cfg->emit[i].secret_file);
+        if (cfg->emit[i].secret != NULL)
+            explicit_bzero(cfg->emit[i].secret, strlen(cfg->emit[i].secret));
+        free(cfg->emit[i].secret);
+        free(cfg->emit[i].token_file);
+        if (cfg->emit[i].token != NULL)
+            explicit_bzero(cfg->emit[i].token, strlen(cfg->emit[i].token));
+        free(cfg->emit[i].token);
         free(cfg->emit[i].server_key.file);
     }
     free(cfg->curve.secret_key.file);
@@ -885,6 +917,8 @@ const char *config_sock_mode_name(sock_mode_t mode)
     case SOCK_PUSH: return "push";
     case SOCK_PUB: return "pub";
     case SOCK_PAIR: return "pair";
+    case SOCK_HTTP: return "http";
+    case SOCK_WEBHOOK: return "webhook";
     }
     return "unknown";
 }

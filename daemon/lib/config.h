@@ -34,7 +34,9 @@ typedef enum {
     SOCK_ROUTER,  /* ingest and emit (acknowledged) */
     SOCK_PUSH,    /* emit */
     SOCK_PUB,     /* emit */
-    SOCK_PAIR     /* internal: socket monitors (daemon/zap.c); never in a configuration */
+    SOCK_PAIR,    /* internal: socket monitors (daemon/zap.c); never in a configuration */
+    SOCK_HTTP,    /* ingest: HTTP POST /v1/events (daemon/http_in.h), not a ZeroMQ socket */
+    SOCK_WEBHOOK  /* emit: HTTP POST of each output (daemon/webhook.h), not a ZeroMQ socket */
 } sock_mode_t;
 
 typedef enum {
@@ -123,7 +125,7 @@ typedef struct {
 
 typedef struct {
     char *endpoint;           /* required */
-    sock_mode_t mode;         /* sub | pull | router; default sub */
+    sock_mode_t mode;         /* sub | pull | router | http; default sub */
     bool bind;                /* default false */
     size_t max_message_bytes; /* default 1 MiB; 1 KiB .. 256 MiB */
     size_t max_frame_bytes;   /* ZMQ_MAXMSGSIZE: a larger frame drops the connection; default
@@ -135,15 +137,34 @@ typedef struct {
     size_t topics_count;
     cfg_key_t server_key; /* server_key_file: the peer's public key (security.curve, bind: false
                              on tcp:// only; required there) */
+    /* http only (contract V2): `token_file`, required there; its bearer tokens
+     * are read when the configuration is loaded, so SIGHUP re-reads them. */
+    char *token_file;
+    char **tokens;
+    size_t tokens_count;
 } cfg_ingest_t;
 
+/* emit[].adapter (mode webhook): the shape of the body POSTed. */
+typedef enum { ADAPTER_NONE = 0, ADAPTER_BITRIX24, ADAPTER_AMOCRM } adapter_t;
+
 typedef struct {
-    char *endpoint;    /* required */
-    sock_mode_t mode;  /* push | pub | router; default push */
+    char *endpoint;    /* required but with mode webhook (there: not used; the url is) */
+    sock_mode_t mode;  /* push | pub | router | webhook; default push */
     bool bind;         /* default true */
     int ack_timeout_s; /* router only; default 30; 1 .. 86400 */
-    int max_in_flight; /* ours: router only; unacknowledged outputs per consumer; default 100;
-                          1 .. 100000 */
+    int max_in_flight; /* ours: router: unacknowledged outputs per consumer; webhook: POSTs
+                          (and outputs waiting for a re-send) at once; default 100; 1 .. 100000 */
+    /* webhook only (contract V2): `url` (http:// or https://, required),
+     * `secret_file` (required; its first token line is the HMAC-SHA256 key,
+     * read at load, so SIGHUP re-reads it), `adapter` (none | bitrix24 |
+     * amocrm, default none; docs/integrations.md), `token_file` (optional,
+     * read likewise). */
+    char *url;
+    char *secret_file;
+    char *secret;
+    adapter_t adapter;
+    char *token_file; /* webhook, optional: sent as `Authorization: Bearer TOKEN` */
+    char *token;
     /* server_key_file, as in cfg_ingest_t */
     cfg_key_t server_key;
 } cfg_emit_t;
@@ -392,5 +413,14 @@ bool config_parse_listen(const char *text, struct sockaddr_storage *out);
  * must be 1 .. 256 visible ASCII characters (no spaces). Returns it (yours to
  * free) or NULL with a message naming the file in err. */
 char *config_read_token(const char *path, char *err, size_t errlen);
+
+/* Reads every token of a token file (ingest[].token_file of mode http): one
+ * per line that is neither empty nor a '#' comment, each as config_read_token
+ * requires, at most CONFIG_TOKENS_MAX. Returns 0 and sets *tokens (yours: free
+ * with config_free_tokens) and *count (at least 1), or -1 with err filled. */
+#define CONFIG_TOKENS_MAX 1024
+int config_read_tokens(const char *path, char ***tokens, size_t *count, char *err, size_t errlen);
+/* Wipes and frees tokens; safe on NULL. */
+void config_free_tokens(char **tokens, size_t count);
 
 #endif

@@ -571,7 +571,7 @@ static bool all_interfaces_host(const char *host)
 
 bool config_endpoint_all_interfaces(const char *endpoint)
 {
-    static const char *const transports[] = {"tcp://", "ws://", "wss://", NULL};
+    static const char *const transports[] = {"tcp://", "ws://", "wss://", "http://", NULL};
     if (endpoint == NULL)
         return false;
     for (size_t i = 0; transports[i] != NULL; i++) {
@@ -592,7 +592,8 @@ size_t config_warnings(const config_t *cfg, void (*warn)(void *arg, const char *
     char line[512];
     size_t n = 0;
     for (size_t i = 0; i < cfg->ingest_count; i++)
-        if (cfg->ingest[i].bind && config_endpoint_all_interfaces(cfg->ingest[i].endpoint)) {
+        if ((cfg->ingest[i].bind || cfg->ingest[i].mode == SOCK_HTTP) &&
+            config_endpoint_all_interfaces(cfg->ingest[i].endpoint)) {
             snprintf(line, sizeof line,
                      "ingest[%zu].endpoint %s binds on all interfaces: any host that reaches "
                      "the port can send input; %s",
@@ -660,36 +661,80 @@ bool config_parse_listen(const char *text, struct sockaddr_storage *out)
     return inet_pton(AF_INET, host, &a->sin_addr) == 1;
 }
 
-char *config_read_token(const char *path, char *err, size_t errlen)
+/* Reads up to max tokens (one per line, see config_read_token) into a new
+ * array; returns how many were read (at least one), or -1 with err filled. */
+static long read_tokens(const char *path, size_t max, char ***out, char *err, size_t errlen)
 {
+    *out = NULL;
     FILE *f = fopen(path, "re");
     if (f == NULL) {
         snprintf(err, errlen, "cannot read the token file %s: %s", path, strerror(errno));
-        return NULL;
+        return -1;
     }
-    char line[1024], *token = NULL;
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f) != NULL) {
+    char line[1024], **tokens = NULL;
+    size_t count = 0;
+    bool failed = false;
+    while (!failed && count < max && fgets(line, sizeof line, f) != NULL) {
         char *s = line + strspn(line, " \t");
         size_t len = strcspn(s, "\r\n");
         while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
             len--;
         if (len == 0 || s[0] == '#')
             continue;
-        found = true;
         bool visible = len <= 256;
         for (size_t i = 0; visible && i < len; i++)
             visible = s[i] > ' ' && s[i] < 0x7f;
-        if (!visible)
+        char **grown = visible ? realloc(tokens, (count + 1) * sizeof *tokens) : NULL;
+        if (!visible) {
             snprintf(err, errlen,
                      "the token in %s must be 1 .. 256 visible ASCII characters without spaces",
                      path);
-        else if ((token = strndup(s, len)) == NULL)
+            failed = true;
+        } else if (grown == NULL || (grown[count] = strndup(s, len)) == NULL) {
+            tokens = grown != NULL ? grown : tokens;
             snprintf(err, errlen, "out of memory");
+            failed = true;
+        } else {
+            tokens = grown;
+            count++;
+        }
     }
     explicit_bzero(line, sizeof line);
     fclose(f);
-    if (!found)
+    if (!failed && count == 0) {
         snprintf(err, errlen, "the token file %s holds no token", path);
+        failed = true;
+    }
+    if (failed) {
+        config_free_tokens(tokens, count);
+        return -1;
+    }
+    *out = tokens;
+    return (long)count;
+}
+
+char *config_read_token(const char *path, char *err, size_t errlen)
+{
+    char **tokens;
+    if (read_tokens(path, 1, &tokens, err, errlen) < 0)
+        return NULL;
+    char *token = tokens[0];
+    free(tokens);
     return token;
+}
+
+int config_read_tokens(const char *path, char ***tokens, size_t *count, char *err, size_t errlen)
+{
+    long n = read_tokens(path, CONFIG_TOKENS_MAX, tokens, err, errlen);
+    *count = n < 0 ? 0 : (size_t)n;
+    return n < 0 ? -1 : 0;
+}
+
+void config_free_tokens(char **tokens, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        explicit_bzero(tokens[i], strlen(tokens[i]));
+        free(tokens[i]);
+    }
+    free(tokens);
 }

@@ -37,4 +37,15 @@ extern const yschema_type_t config_client_dates;
 /* security.curve: a mapping whose presence sets curve.enabled (base: the config_t). */
 extern const yschema_type_t config_curve;
 
+/* Refuses a key that only means something in mode `want` (it would be
+ * silently ignored in the others). config.c. */
+int config_mode_only_key(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,
+                         const char *path, const char *key, sock_mode_t want, sock_mode_t mode);
+/* The checks of ingest mode http and emit mode webhook (config_modes.c): 0, or
+ * -1 with the error written. */
+int config_http_check(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,
+                      const char *path, cfg_ingest_t *in);
+int config_webhook_check(yschema_ctx_t *c, const yschema_t *s, const yschema_node_t *const *keys,
+                         const char *path, cfg_emit_t *e);
+
 #endif

@@ -1,5 +1,5 @@
 // clang-format off
-// fuzz-sources: daemon/lib/config.c daemon/lib/config_types.c daemon/lib/yschema.c daemon/lib/yschema_types.c daemon/lib/decimal.c daemon/lib/rdtime.c daemon/lib/curvekey.c daemon/lib/log.c
+// fuzz-sources: daemon/lib/config.c daemon/lib/config_types.c daemon/lib/config_modes.c daemon/lib/yschema.c daemon/lib/yschema_types.c daemon/lib/decimal.c daemon/lib/rdtime.c daemon/lib/curvekey.c daemon/lib/log.c
 // clang-format on
 /*
  * libFuzzer target: the configuration loader on arbitrary bytes. Whatever the

@@ -624,9 +624,10 @@ Test(config, bad_enum_value_is_an_error)
     assert_error(MINIMAL "log_level: verbose\n",
                  "cfg.yaml:9:12: log_level: expected one of error, warn, info, debug, "
                  "got \"verbose\"");
-    assert_error("database: { conninfo: x }\n"
-                 "ingest: [{ endpoint: 'tcp://a:1', mode: push }]\n",
-                 "cfg.yaml:2:41: ingest[0].mode: expected one of sub, pull, router, got \"push\"");
+    assert_error(
+        "database: { conninfo: x }\n"
+        "ingest: [{ endpoint: 'tcp://a:1', mode: push }]\n",
+        "cfg.yaml:2:41: ingest[0].mode: expected one of sub, pull, router, http, got \"push\"");
     assert_error(MINIMAL "rules: { default_sales_type: Transactional }\n",
                  "cfg.yaml:9:30: rules.default_sales_type: expected one of transactional, "
                  "transactional_consultative, consultative, strategic, got \"Transactional\"");
