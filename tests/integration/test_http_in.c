@@ -407,6 +407,8 @@ Test(http_in, answers_are_counted_per_input_and_code)
     }
     cr_assert(strstr(resp, "retentiond_events_total{topic=\"order.created\"} 3\n") != NULL, "%s",
               resp);
-    cr_assert(strstr(resp, "retentiond_rejected_total{reason=\"unknown_topic\"} 1\n") != NULL, "%s",
-              resp);
+    cr_assert(
+        strstr(resp, "retentiond_rejected_total{topic=\"unknown\",reason=\"unknown_topic\"} 1\n") !=
+            NULL,
+        "%s", resp);
 }
