@@ -564,8 +564,8 @@ int main(int argc, char **argv)
         finish(&d);
     }
     if (d.ingest != NULL && d.cfg->metrics_listen != NULL) {
-        const metrics_sources_t src = {&d.ingest, &d.store, &d.sched,   &d.emit,     &d.db,
-                                       &d.zap,    &d.modeler, &d.retention};
+        const metrics_sources_t src = {&d.ingest, &d.store, &d.sched,   &d.emit,
+                                       &d.db,     &d.zap,   &d.modeler, &d.retention};
         d.metrics = metrics_new(&d.loop, d.cfg, &src, err, sizeof err);
         if (d.metrics == NULL) {
             log_error("%s", err);

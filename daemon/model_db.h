@@ -81,10 +81,10 @@ typedef struct {
     /* rules.loyalty.tiers as a JSON array, highest first ([{"name",
      * "min_margin_12m", "min_orders_12m"}]); NULL: no tiers, none computed */
     const char *loyalty_tiers;
-    int every_hours;    /* not due when the last run ended less than this ago; 0: always */
-    int batch;          /* clients per transaction; 0 = MODEL_DB_BATCH */
-    PGconn *reads;      /* where the fit's summaries are read (a standby,
-                           database.report_conninfo); NULL: the run's connection */
+    int every_hours; /* not due when the last run ended less than this ago; 0: always */
+    int batch;       /* clients per transaction; 0 = MODEL_DB_BATCH */
+    PGconn *reads;   /* where the fit's summaries are read (a standby,
+                        database.report_conninfo); NULL: the run's connection */
 } model_db_job_t;
 
 typedef enum {

@@ -43,7 +43,7 @@ typedef enum {
     OUTPUT_ANNUAL_REVIEW, /* task.annual_review on emit.reactivation */
     OUTPUT_GREETING_TASK, /* task.greeting on emit.reactivation */
     OUTPUT_GREETING_JOB,  /* job.greeting on emit.nps */
-    OUTPUT_LOYALTY_TIER,     /* job.loyalty_tier on emit.nps */
+    OUTPUT_LOYALTY_TIER,  /* job.loyalty_tier on emit.nps */
     OUTPUT_KIND_COUNT
 } output_kind_t;
 
