@@ -673,6 +673,20 @@ int h_log_count(harness_t *h, const char *needle)
     return n;
 }
 
+bool h_wait_log(harness_t *h, const char *needle)
+{
+    /* A line logged by the loop thread after what the test can see in the
+     * database (a model run is recorded before it is reported): polled. */
+    int64_t deadline = now_ms() + H_TIMEOUT_MS;
+    do {
+        if (h_log_count(h, needle) > 0)
+            return true;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    } while (now_ms() < deadline);
+    return false;
+}
+
 void h_config_database_keys(harness_t *h, const char *lines)
 {
     FILE *f = fopen(h->config_path, "r");

@@ -183,6 +183,8 @@ int h_free_port(void);
 long h_rss_kib(harness_t *h);
 /* How many lines of the daemon's whole log contain needle. */
 int h_log_count(harness_t *h, const char *needle);
+/* Waits (bounded) until the daemon's log has a line containing needle. */
+bool h_wait_log(harness_t *h, const char *needle);
 /* Replaces the first occurrence of `from` in the configuration file written
  * last by `to` (asserts that it is there): e.g. "clock: event" -> "clock:
  * wall", or the calendar's time zone. */

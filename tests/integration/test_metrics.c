@@ -723,7 +723,17 @@ Test(metrics, decisions_are_counted_by_output_topic)
     h_send_ok(&h, "clock.tick", "{\"ts\":\"2026-03-01T10:00:00Z\"}");
     cr_assert(h_wait_sql(&h, "SELECT count(*) FROM outbox WHERE topic = 'task.reactivation'", "3"),
               "%s", h_log(&h));
+    /* The rows are visible before the scheduler has counted its commit: the
+     * endpoint is read until it has (bounded). */
     const char *m = scrape();
+    for (int i = 0; i < 200; i++) {
+        const char *v = value(m, "retentiond_decisions_total{topic=\"task.reactivation\"}");
+        if (v != NULL && strcmp(v, "3") == 0)
+            break;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        m = scrape();
+    }
     expect(m, "retentiond_decisions_total{topic=\"task.reactivation\"}", "3");
     expect(m, "retentiond_decisions_total{topic=\"alert.gift_risk\"}", "0");
     cr_assert_eq(number(m, "retentiond_scheduler_outputs_total"), 3);
