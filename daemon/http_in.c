@@ -1,12 +1,9 @@
 /*
  * http_in: see http_in.h.
  *
- * libmicrohttpd runs as in metrics.c: external polling with epoll (one
- * uv_poll_t on MHD's epoll descriptor, a uv_timer_t for MHD_get_timeout), and
- * the listening socket is ours (accepted on a uv_poll_t of its own and handed
- * to MHD_add_connection, polled only while MHD holds fewer than
- * HTTP_IN_CONNECTIONS connections). metrics.c says why MHD's own accept loop
- * cannot be driven from outside.
+ * libmicrohttpd is served from the loop by mhdloop (daemon/mhdloop.h), as the
+ * metrics endpoint is: our own listening socket, at most HTTP_IN_CONNECTIONS
+ * connections, accepting paused when descriptors run out.
  *
  * A request's life: headers (token, path, method, Content-Length checked at
  * once), body gathered up to max_message_bytes, then parsed. Its elements are
@@ -24,8 +21,8 @@
  *     with the owner (outstanding == 0), whichever comes last;
  *   - no connection is suspended when MHD_stop_daemon runs (destroy resumes
  *     the waiting ones; the owner's store has answered the others);
- *   - the poll handles are closed before the descriptors are;
- *   - the object is freed in the last close callback.
+ *   - the object is freed in the kick timer's close callback, after mhdloop
+ *     has stopped MHD (which completes every request).
  */
 #include "http_in.h"
 
@@ -41,13 +38,10 @@
 #include "event.h"
 #include "json.h"
 #include "log.h"
+#include "mhdloop.h"
 
-#define MEMORY_LIMIT     (64u * 1024u) /* per connection: headers and MHD's buffers */
-#define LISTEN_BACKLOG   128
-#define ACCEPTS_PER_TURN 16
-#define ACCEPT_PAUSE_MS  1000
-#define JSON_DEPTH       18 /* an event's 16, plus the array and the envelope */
-#define HANDLES          5
+#define MEMORY_LIMIT (64u * 1024u) /* per connection: headers and MHD's buffers */
+#define JSON_DEPTH   18            /* an event's 16, plus the array and the envelope */
 
 /* R_ANSWERED: a response is queued, or the request is dropped at shutdown. */
 typedef enum { R_READING, R_TOO_LARGE, R_WAITING, R_SUBMITTED, R_DONE, R_ANSWERED } req_state_t;
@@ -83,15 +77,9 @@ struct http_in {
     const cfg_ingest_t *cfg;
     http_in_submit_fn submit;
     void *owner;
-    struct MHD_Daemon *mhd;
-    int listen_fd;
-    uv_poll_t poll;        /* MHD's epoll descriptor */
-    uv_poll_t listen_poll; /* listen_fd, while accepting */
-    uv_timer_t timer;      /* MHD_get_timeout */
-    uv_timer_t pause_timer;
+    mhdloop_t *http; /* libmicrohttpd on the loop */
     uv_timer_t kick; /* hands waiting requests over and runs MHD, next turn */
-    int handles;
-    bool open, accepting, paused;
+    bool open;
     req_t *waiting, **waiting_tail;
     char *start_err;
     size_t start_len;
@@ -510,98 +498,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
                  (unsigned long long)suppressed);
 }
 
-/* ---- Driving MHD from the loop ------------------------------------------ */
-
-static void on_timer(uv_timer_t *timer);
-static void on_listen(uv_poll_t *handle, int status, int events);
-
-static void update_accepting(http_in_t *self)
-{
-    const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(self->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-    unsigned held = info != NULL ? info->num_connections : 0;
-    bool want = !self->paused && held < HTTP_IN_CONNECTIONS;
-    if (want && !self->accepting)
-        uv_poll_start(&self->listen_poll, UV_READABLE, on_listen);
-    else if (!want && self->accepting)
-        uv_poll_stop(&self->listen_poll);
-    self->accepting = want;
-}
-
-static void drive(http_in_t *self)
-{
-    if (MHD_run(self->mhd) != MHD_YES)
-        log_warn("ingest %s: MHD_run failed", self->cfg->endpoint);
-    MHD_UNSIGNED_LONG_LONG ms = 0;
-    if (MHD_get_timeout(self->mhd, &ms) == MHD_YES)
-        uv_timer_start(&self->timer, on_timer, (uint64_t)ms, 0);
-    else
-        uv_timer_stop(&self->timer);
-    update_accepting(self);
-}
-
-static void on_pause_end(uv_timer_t *timer)
-{
-    http_in_t *self = timer->data;
-    self->paused = false;
-    update_accepting(self);
-}
-
-static void accept_failed(http_in_t *self, int err)
-{
-    bool lack = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
-    uint64_t suppressed;
-    if (log_limit_allow(&self->warn_limit, uv_hrtime(), &suppressed))
-        log_warn("ingest %s: cannot accept a connection: %s%s (%llu similar failures not logged)",
-                 self->cfg->endpoint, strerror(err), lack ? "; not accepting for 1 s" : "",
-                 (unsigned long long)suppressed);
-    if (lack) {
-        self->paused = true;
-        uv_timer_start(&self->pause_timer, on_pause_end, ACCEPT_PAUSE_MS, 0);
-        update_accepting(self);
-    }
-}
-
-static void on_listen(uv_poll_t *handle, int status, int events)
-{
-    (void)events;
-    http_in_t *self = handle->data;
-    if (status < 0) {
-        accept_failed(self, -status);
-        return;
-    }
-    for (int i = 0; i < ACCEPTS_PER_TURN && self->accepting; i++) {
-        struct sockaddr_storage addr;
-        socklen_t len = sizeof addr;
-        int fd =
-            accept4(self->listen_fd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                accept_failed(self, errno);
-            break;
-        }
-        (void)MHD_add_connection(self->mhd, fd, (struct sockaddr *)&addr, len);
-        update_accepting(self);
-    }
-    drive(self);
-}
-
-static void on_timer(uv_timer_t *timer)
-{
-    drive(timer->data);
-}
-
-static void on_poll(uv_poll_t *handle, int status, int events)
-{
-    (void)events;
-    http_in_t *self = handle->data;
-    if (status < 0)
-        log_warn("ingest %s: polling failed: %s", self->cfg->endpoint, uv_strerror(status));
-    drive(self);
-}
-
 /* Next loop turn after set_open or a finished request: hand the waiting
  * requests over while open, then let MHD answer the resumed ones. */
 static void on_kick(uv_timer_t *timer)
@@ -615,33 +511,14 @@ static void on_kick(uv_timer_t *timer)
         rq->next = NULL;
         submit_all(self, rq); /* may close us again: the rest waits */
     }
-    drive(self);
+    mhdloop_drive(self->http);
 }
 
 /* ---- Life cycle ----------------------------------------------------------- */
 
-static int open_listener(const struct sockaddr_storage *addr)
-{
-    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int on = 1;
-    socklen_t len =
-        addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
-        bind(fd, (const struct sockaddr *)addr, len) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
-    return fd;
-}
-
 static void on_closed(uv_handle_t *handle)
 {
-    http_in_t *self = handle->data;
-    if (--self->handles == 0)
-        free(self);
+    free(handle->data);
 }
 
 int http_in_new(http_in_t **out, uv_loop_t *loop, const cfg_ingest_t *cfg, http_in_submit_fn submit,
@@ -664,48 +541,40 @@ int http_in_new(http_in_t **out, uv_loop_t *loop, const cfg_ingest_t *cfg, http_
     self->submit = submit;
     self->owner = owner;
     self->waiting_tail = &self->waiting;
-    self->listen_fd = open_listener(&addr);
-    if (self->listen_fd < 0) {
-        int rc = self->listen_fd;
-        snprintf(err, errlen, "ingest: cannot listen on %s: %s", cfg->endpoint, strerror(-rc));
+    int listen_fd = mhdloop_listen(&addr);
+    if (listen_fd < 0) {
+        snprintf(err, errlen, "ingest: cannot listen on %s: %s", cfg->endpoint,
+                 strerror(-listen_fd));
         free(self);
-        return rc;
+        return listen_fd;
     }
     char mhd_err[256] = "";
     self->start_err = mhd_err;
     self->start_len = sizeof mhd_err;
     unsigned flags =
         MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME;
-    self->mhd = MHD_start_daemon(
+    struct MHD_Daemon *mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, self, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, self,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, self, MHD_OPTION_CONNECTION_LIMIT,
         HTTP_IN_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, HTTP_IN_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MEMORY_LIMIT, MHD_OPTION_END);
     self->start_err = NULL;
-    const union MHD_DaemonInfo *info =
-        self->mhd != NULL ? MHD_get_daemon_info(self->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
-    if (info == NULL) {
+    if (mhd == NULL) {
         snprintf(err, errlen, "ingest %s: cannot start libmicrohttpd: %s", cfg->endpoint,
                  mhd_err[0] ? mhd_err : "unknown error");
-        if (self->mhd != NULL)
-            MHD_stop_daemon(self->mhd);
-        close(self->listen_fd);
+        close(listen_fd);
         free(self);
         return -EIO;
     }
-    /* Poll handles on a valid descriptor of a live loop do not fail to
-     * initialise in libuv but for lack of memory, which aborts elsewhere too. */
-    if (uv_poll_init(loop, &self->poll, info->epoll_fd) < 0 ||
-        uv_poll_init(loop, &self->listen_poll, self->listen_fd) < 0)
-        abort();
-    uv_timer_init(loop, &self->timer);
-    uv_timer_init(loop, &self->pause_timer);
+    char name[160];
+    snprintf(name, sizeof name, "ingest %s", cfg->endpoint);
+    self->http = mhdloop_new(loop, name, listen_fd, mhd, HTTP_IN_CONNECTIONS, err, errlen);
+    if (self->http == NULL) {
+        free(self);
+        return -EIO;
+    }
     uv_timer_init(loop, &self->kick);
-    self->poll.data = self->listen_poll.data = self->timer.data = self->pause_timer.data =
-        self->kick.data = self;
-    self->handles = HANDLES;
-    uv_poll_start(&self->poll, UV_READABLE, on_poll);
-    drive(self);
+    self->kick.data = self;
     log_info("ingest: http serving %s/v1/events (%zu token(s))", cfg->endpoint, cfg->tokens_count);
     *out = self;
     return 0;
@@ -726,15 +595,8 @@ void http_in_destroy(http_in_t **self_p)
         rq->suspended = false;
         MHD_resume_connection(rq->conn);
     }
-    uv_close((uv_handle_t *)&self->poll, on_closed);
-    uv_close((uv_handle_t *)&self->listen_poll, on_closed);
-    uv_close((uv_handle_t *)&self->timer, on_closed);
-    uv_close((uv_handle_t *)&self->pause_timer, on_closed);
+    mhdloop_destroy(&self->http); /* stops MHD: completes (and frees) every request */
     uv_close((uv_handle_t *)&self->kick, on_closed);
-    close(self->listen_fd);
-    self->listen_fd = -1;
-    MHD_stop_daemon(self->mhd); /* completes (and frees) every request */
-    self->mhd = NULL;
 }
 
 void http_in_set_config(http_in_t *self, const cfg_ingest_t *cfg)

@@ -1,30 +1,9 @@
 /*
  * metrics: the Prometheus endpoint, libmicrohttpd driven from the libuv loop.
  *
- * MHD runs in "external polling" mode with epoll (MHD_USE_EPOLL and no
- * MHD_USE_INTERNAL_POLLING_THREAD): it starts no thread, and everything it
- * watches (the listening socket and the connections) is in one epoll file
- * descriptor of its own. That descriptor is readable when any of them has
- * work, so a single uv_poll_t on it wakes us; MHD_run() then does the work
- * without blocking. After every MHD_run() we ask MHD_get_timeout() when it
- * must run again even without activity (a connection timing out, a request
- * it parsed and must hand to the handler) and arm a uv_timer_t for that; MHD's
- * documentation requires exactly this pairing.
- *
- * The listening socket is ours, not MHD's (MHD_USE_NO_LISTEN_SOCKET): we
- * accept on a uv_poll_t of its own and hand each connection to
- * MHD_add_connection. MHD's own accept loop cannot be driven from outside
- * safely: at its connection limit it takes the listening socket out of its
- * epoll set and puts it back only on a later MHD_run, which nothing triggers
- * once the last connection has closed (the endpoint then stayed deaf for good
- * after 17 simultaneous connections); and when accept() fails with EMFILE
- * before any connection it retries at once, so the level-triggered socket kept
- * the loop spinning and logging. Here the accepting stops while MHD holds
- * CONNECTION_LIMIT connections (the kernel's backlog then makes clients wait,
- * which is the backpressure) and resumes after the MHD_run that closed one;
- * when accept() fails for want of descriptors or memory it stops for
- * ACCEPT_PAUSE_MS. Repeated warnings are logged at most once a second, with the
- * count of those left out.
+ * libmicrohttpd is served from the loop by mhdloop (daemon/mhdloop.h: our own
+ * listening socket, accepting bounded by CONNECTION_LIMIT and paused when
+ * descriptors run out, MHD's epoll descriptor polled and its timeouts armed).
  *
  * With metrics.token_file set, every request needs `Authorization: Bearer
  * TOKEN` (else 401); the token is the configuration's, so SIGHUP re-reads it.
@@ -38,11 +17,8 @@
  * Invariants:
  *   - MHD is only called from the loop thread, so the request handler reads
  *     the modules' counters directly, without locks;
- *   - the poll handles are closed (which removes the descriptors from libuv's
- *     epoll set at once) before MHD_stop_daemon and close() close them;
- *   - the listening socket is polled only while MHD holds fewer than
- *     CONNECTION_LIMIT connections and no accept pause runs;
- *   - the object is freed in the last close callback, never earlier.
+ *   - the object is freed in the depth timer's close callback, never earlier;
+ *     the HTTP side (mhdloop) frees itself.
  */
 #include "metrics.h"
 
@@ -60,13 +36,11 @@
 #include "event.h"
 #include "json.h"
 #include "log.h"
+#include "mhdloop.h"
 #include "procstat.h"
 
 #define CONNECTION_LIMIT     16u
 #define CONNECTION_TIMEOUT_S 10u
-#define LISTEN_BACKLOG       128  /* a burst waits here, costing no descriptor */
-#define ACCEPTS_PER_TURN     16   /* then the other handles get their turn */
-#define ACCEPT_PAUSE_MS      1000 /* after accept() found no descriptor or memory */
 /* The exposition has a fixed set of series (topics x reasons x streams), a few
  * kilobytes; this cap only guards against a future bug. */
 #define RESPONSE_MAX_BYTES (1024u * 1024u)
@@ -82,19 +56,10 @@
 
 struct metrics {
     uv_loop_t *loop;
-    struct MHD_Daemon *mhd;
-    uv_poll_t poll; /* on MHD's epoll descriptor */
-    uv_timer_t timer;
+    mhdloop_t *http; /* libmicrohttpd on the loop */
     uv_timer_t depth_timer;
-    int listen_fd;                      /* ours; MHD never sees it */
-    uv_poll_t listen_poll;              /* on listen_fd, started while accepting */
-    uv_timer_t pause_timer;             /* ends an accept pause */
-    bool accepting;                     /* listen_poll is started */
-    bool paused;                        /* accept() failed for want of resources: wait */
     char *token;                        /* metrics.token_file's token, NULL: none needed */
-    log_limit_t accept_warn;            /* accept() failures */
     log_limit_t mhd_warn;               /* MHD's own messages */
-    int handles;                        /* open uv handles; the object is freed when it reaches 0 */
     pgconn_t *depth_db;                 /* our own connection, for the outbox depth */
     uint64_t unsent[EMIT_STREAM_COUNT]; /* outbox rows never sent, at the last refresh */
     /* The oldest unsent row per stream: its seq, and since when it is
@@ -612,108 +577,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
                  (unsigned long long)suppressed);
 }
 
-static void on_timer(uv_timer_t *timer);
-static void on_listen(uv_poll_t *handle, int status, int events);
-
-/* Polls the listening socket exactly while a connection may be accepted: MHD
- * holds fewer than CONNECTION_LIMIT and no pause runs. Otherwise connections
- * wait in the kernel's backlog (or are refused by it when that is full). */
-static void update_accepting(metrics_t *self)
-{
-    const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(self->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-    unsigned held = info != NULL ? info->num_connections : 0;
-    bool want = !self->paused && held < CONNECTION_LIMIT;
-    if (want && !self->accepting)
-        uv_poll_start(&self->listen_poll, UV_READABLE, on_listen);
-    else if (!want && self->accepting)
-        uv_poll_stop(&self->listen_poll);
-    self->accepting = want;
-}
-
-/* Lets MHD do what is ready, then arms the timer for when it must run next. */
-static void drive(metrics_t *self)
-{
-    if (MHD_run(self->mhd) != MHD_YES)
-        log_warn("metrics: MHD_run failed");
-    MHD_UNSIGNED_LONG_LONG ms = 0;
-    if (MHD_get_timeout(self->mhd, &ms) == MHD_YES)
-        uv_timer_start(&self->timer, on_timer, (uint64_t)ms, 0);
-    else
-        uv_timer_stop(&self->timer);
-    update_accepting(self);
-}
-
-static void on_pause_end(uv_timer_t *timer)
-{
-    metrics_t *self = timer->data;
-    self->paused = false;
-    update_accepting(self);
-}
-
-/* accept() failed with err: a peer that gave up is nothing, a lack of
- * descriptors or memory pauses accepting (retrying at once would spin, since
- * the socket stays readable), anything else is only logged. */
-static void accept_failed(metrics_t *self, int err)
-{
-    bool lack = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
-    uint64_t suppressed;
-    if (log_limit_allow(&self->accept_warn, uv_hrtime(), &suppressed))
-        log_warn("metrics: cannot accept a connection: %s%s (%llu similar failures not logged)",
-                 strerror(err), lack ? "; not accepting for 1 s" : "",
-                 (unsigned long long)suppressed);
-    if (lack) {
-        self->paused = true;
-        uv_timer_start(&self->pause_timer, on_pause_end, ACCEPT_PAUSE_MS, 0);
-        update_accepting(self);
-    }
-}
-
-/* The listening socket is readable: accept what is there (a bounded number,
- * and no more than MHD will hold) and hand it to MHD. */
-static void on_listen(uv_poll_t *handle, int status, int events)
-{
-    (void)events;
-    metrics_t *self = handle->data;
-    if (status < 0) {
-        accept_failed(self, -status);
-        return;
-    }
-    for (int i = 0; i < ACCEPTS_PER_TURN && self->accepting; i++) {
-        struct sockaddr_storage addr;
-        socklen_t len = sizeof addr;
-        int fd =
-            accept4(self->listen_fd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                accept_failed(self, errno);
-            break;
-        }
-        /* On MHD_NO (over the limit, out of memory) MHD has closed fd and
-         * said why through on_mhd_log. */
-        (void)MHD_add_connection(self->mhd, fd, (struct sockaddr *)&addr, len);
-        update_accepting(self);
-    }
-    drive(self);
-}
-
-static void on_timer(uv_timer_t *timer)
-{
-    drive(timer->data);
-}
-
-static void on_poll(uv_poll_t *handle, int status, int events)
-{
-    metrics_t *self = handle->data;
-    if (status < 0)
-        log_warn("metrics: polling failed: %s", uv_strerror(status));
-    drive(self);
-}
-
-/* ---- The outbox depth ----------------------------------------------------- */
-
 static void on_depth(pgconn_t *db, const PGresult *res, void *arg)
 {
     metrics_t *self = arg;
@@ -779,25 +642,6 @@ static void free_token(metrics_t *self)
     self->token = NULL;
 }
 
-/* A non-blocking listening TCP socket bound to addr, or a negative errno. */
-static int open_listener(const struct sockaddr_storage *addr)
-{
-    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int on = 1;
-    socklen_t len =
-        addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    /* SO_REUSEADDR: a restart must not wait for the last run's TIME_WAITs. */
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
-        bind(fd, (const struct sockaddr *)addr, len) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
-    return fd;
-}
-
 void metrics_set_config(metrics_t *self, const config_t *cfg)
 {
     if (self == NULL)
@@ -835,10 +679,10 @@ metrics_t *metrics_new(uv_loop_t *loop, const config_t *cfg, const metrics_sourc
         free(self);
         return NULL;
     }
-    self->listen_fd = open_listener(&addr);
-    if (self->listen_fd < 0) {
+    int listen_fd = mhdloop_listen(&addr);
+    if (listen_fd < 0) {
         snprintf(err, errlen, "metrics.listen: cannot listen on %s: %s", listen,
-                 strerror(-self->listen_fd));
+                 strerror(-listen_fd));
         free_token(self);
         free(self);
         return NULL;
@@ -848,48 +692,27 @@ metrics_t *metrics_new(uv_loop_t *loop, const config_t *cfg, const metrics_sourc
     self->start_err = mhd_err;
     self->start_len = sizeof mhd_err;
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
-    self->mhd =
+    struct MHD_Daemon *mhd =
         MHD_start_daemon(flags, 0, NULL, NULL, on_request, self, MHD_OPTION_EXTERNAL_LOGGER,
                          on_mhd_log, self, MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
                          MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S, MHD_OPTION_END);
     self->start_err = NULL;
-    const union MHD_DaemonInfo *info =
-        self->mhd != NULL ? MHD_get_daemon_info(self->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
-    int rc = info != NULL ? uv_poll_init(loop, &self->listen_poll, self->listen_fd) : UV_EINVAL;
-    bool listen_polled = rc == 0;
-    if (rc == 0)
-        rc = uv_poll_init(loop, &self->poll, info->epoll_fd);
-    if (rc < 0) {
-        if (self->mhd == NULL)
-            snprintf(err, errlen, "metrics: cannot start libmicrohttpd: %s",
-                     mhd_err[0] ? mhd_err : "unknown error");
-        else
-            snprintf(err, errlen, "metrics: cannot poll the endpoint's descriptors: %s",
-                     uv_strerror(rc));
-        if (self->mhd != NULL)
-            MHD_stop_daemon(self->mhd);
-        close(self->listen_fd);
-        if (listen_polled) { /* the object is freed when the loop has closed it */
-            self->handles = 1;
-            self->listen_poll.data = self;
-            uv_close((uv_handle_t *)&self->listen_poll, on_closed);
-            return NULL;
-        }
+    if (mhd == NULL) {
+        snprintf(err, errlen, "metrics: cannot start libmicrohttpd: %s",
+                 mhd_err[0] ? mhd_err : "unknown error");
+        close(listen_fd);
         free_token(self);
         free(self);
         return NULL;
     }
-    uv_timer_init(loop, &self->timer);
+    self->http = mhdloop_new(loop, "metrics", listen_fd, mhd, CONNECTION_LIMIT, err, errlen);
+    if (self->http == NULL) {
+        free_token(self);
+        free(self);
+        return NULL;
+    }
     uv_timer_init(loop, &self->depth_timer);
-    uv_timer_init(loop, &self->pause_timer);
-    self->poll.data = self;
-    self->timer.data = self;
     self->depth_timer.data = self;
-    self->listen_poll.data = self;
-    self->pause_timer.data = self;
-    self->handles = 5;
-    uv_poll_start(&self->poll, UV_READABLE, on_poll);
-    drive(self); /* which starts accepting */
     self->depth_db =
         pgconn_new(loop, "metrics", cfg->conninfo, cfg->reconnect_max_s * 1000, on_depth_db, self);
     if (self->depth_db != NULL)
@@ -903,10 +726,8 @@ metrics_t *metrics_new(uv_loop_t *loop, const config_t *cfg, const metrics_sourc
 static void on_closed(uv_handle_t *handle)
 {
     metrics_t *self = handle->data;
-    if (--self->handles == 0) {
-        free_token(self);
-        free(self);
-    }
+    free_token(self);
+    free(self);
 }
 
 void metrics_destroy(metrics_t **self_p)
@@ -915,14 +736,7 @@ void metrics_destroy(metrics_t **self_p)
         return;
     metrics_t *self = *self_p;
     *self_p = NULL;
-    uv_close((uv_handle_t *)&self->poll, on_closed); /* before the descriptor is closed */
-    uv_close((uv_handle_t *)&self->timer, on_closed);
-    uv_close((uv_handle_t *)&self->depth_timer, on_closed);
-    uv_close((uv_handle_t *)&self->listen_poll, on_closed); /* before close(listen_fd) */
-    uv_close((uv_handle_t *)&self->pause_timer, on_closed);
-    close(self->listen_fd);
-    self->listen_fd = -1;
+    mhdloop_destroy(&self->http);    /* no request handler runs after this */
     pgconn_destroy(&self->depth_db); /* a query in flight is abandoned, on_depth not called */
-    MHD_stop_daemon(self->mhd);
-    self->mhd = NULL;
+    uv_close((uv_handle_t *)&self->depth_timer, on_closed);
 }
