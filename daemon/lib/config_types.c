@@ -261,14 +261,13 @@ static int parse_date(yschema_ctx_t *c, const yschema_row_t *r, const yschema_no
     return 0;
 }
 
-/* A set of sales types (offers[].sales_types): the field is an unsigned with
- * bit 1 << sales_type_t per name; each name once, at least one. */
-static int parse_sales_types(yschema_ctx_t *c, const yschema_row_t *r, const yschema_node_t *n,
-                             const char *path, void *base)
+/* A set of names as bits (sales types, ABC classes): a non-empty sequence,
+ * each name once; bit_of gives a name's bit (0: not a name of the set). The
+ * field is an unsigned. */
+static int parse_name_set(yschema_ctx_t *c, const yschema_row_t *r, const yschema_node_t *n,
+                          const char *path, void *base, const char *expected,
+                          const char *item_expected, unsigned (*bit_of)(const char *, size_t))
 {
-    const char *expected = "a non-empty sequence of sales types";
-    const char *item_expected =
-        "one of transactional, transactional_consultative, consultative, strategic";
     if (yschema_want_sequence(c, n, path, expected) < 0)
         return -1;
     if (yschema_count(n) == 0)
@@ -280,15 +279,33 @@ static int parse_sales_types(yschema_ctx_t *c, const yschema_row_t *r, const ysc
         yschema_path_index(ipath, sizeof ipath, path, i);
         if (yschema_want_scalar(c, it, ipath, item_expected) < 0)
             return -1;
-        sales_type_t type;
-        if (!config_sales_type_parse(yschema_text(it), &type))
+        unsigned bit = bit_of(yschema_text(it), yschema_len(it));
+        if (bit == 0)
             return yschema_fail_value(c, it, ipath, item_expected, false);
-        if (set & (1u << type))
+        if (set & bit)
             return yschema_fail(c, it, ipath, "\"%s\" is listed twice", yschema_text(it));
-        set |= 1u << type;
+        set |= bit;
     }
     *(unsigned *)YSCHEMA_FIELD(base, r) = set;
     return 0;
+}
+
+static unsigned sales_type_bit(const char *name, size_t len)
+{
+    (void)len;
+    sales_type_t type;
+    return config_sales_type_parse(name, &type) ? 1u << type : 0;
+}
+
+/* A set of sales types (rules.reactivation.offers[].sales_types): the field
+ * is an unsigned with bit 1 << sales_type_t per name. */
+static int parse_sales_types(yschema_ctx_t *c, const yschema_row_t *r, const yschema_node_t *n,
+                             const char *path, void *base)
+{
+    return parse_name_set(
+        c, r, n, path, base, "a non-empty sequence of sales types",
+        "one of transactional, transactional_consultative, consultative, strategic",
+        sales_type_bit);
 }
 
 /* A day of the year "MM-DD" (rules.touches.greetings[].date): the row's
@@ -307,34 +324,18 @@ static int parse_month_day(yschema_ctx_t *c, const yschema_row_t *r, const ysche
     return 0;
 }
 
+static unsigned class_bit(const char *name, size_t len)
+{
+    return len == 1 && name[0] >= 'A' && name[0] <= 'C' ? 1u << (name[0] - 'A') : 0;
+}
+
 /* A set of ABC classes (rules.touches: classes): the field is an unsigned
- * with CFG_CLASS_* bits; each class once, at least one. */
+ * with CFG_CLASS_* bits. */
 static int parse_classes(yschema_ctx_t *c, const yschema_row_t *r, const yschema_node_t *n,
                          const char *path, void *base)
 {
-    const char *expected = "a non-empty sequence of ABC classes";
-    const char *item_expected = "one of A, B, C";
-    if (yschema_want_sequence(c, n, path, expected) < 0)
-        return -1;
-    if (yschema_count(n) == 0)
-        return yschema_fail_value(c, n, path, expected, false);
-    unsigned set = 0;
-    for (size_t i = 0; i < yschema_count(n); i++) {
-        const yschema_node_t *it = yschema_item(n, i);
-        char ipath[YSCHEMA_PATH_MAX];
-        yschema_path_index(ipath, sizeof ipath, path, i);
-        if (yschema_want_scalar(c, it, ipath, item_expected) < 0)
-            return -1;
-        const char *t = yschema_text(it);
-        if (yschema_len(it) != 1 || t[0] < 'A' || t[0] > 'C')
-            return yschema_fail_value(c, it, ipath, item_expected, false);
-        unsigned bit = 1u << (t[0] - 'A');
-        if (set & bit)
-            return yschema_fail(c, it, ipath, "\"%s\" is listed twice", t);
-        set |= bit;
-    }
-    *(unsigned *)YSCHEMA_FIELD(base, r) = set;
-    return 0;
+    return parse_name_set(c, r, n, path, base, "a non-empty sequence of ABC classes",
+                          "one of A, B, C", class_bit);
 }
 
 /* rules.touches.annual_review and .client_dates: mappings whose presence turns
