@@ -81,9 +81,7 @@ struct http_in {
     uv_timer_t kick; /* hands waiting requests over and runs MHD, next turn */
     bool open;
     req_t *waiting, **waiting_tail;
-    char *start_err;
-    size_t start_len;
-    log_limit_t warn_limit;
+    mhdloop_logger_t mhd_log; /* MHD's own messages */
     http_in_stats_t stats;
 };
 
@@ -481,23 +479,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         req_free(rq);
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    http_in_t *self = cls;
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    msg[strcspn(msg, "\n")] = '\0';
-    if (self->start_err != NULL) {
-        if (self->start_err[0] == '\0')
-            snprintf(self->start_err, self->start_len, "%s", msg);
-        return;
-    }
-    uint64_t suppressed;
-    if (log_limit_allow(&self->warn_limit, uv_hrtime(), &suppressed))
-        log_warn("ingest %s: %s (%llu similar messages not logged)", self->cfg->endpoint, msg,
-                 (unsigned long long)suppressed);
-}
-
 /* Next loop turn after set_open or a finished request: hand the waiting
  * requests over while open, then let MHD answer the resumed ones. */
 static void on_kick(uv_timer_t *timer)
@@ -549,16 +530,18 @@ int http_in_new(http_in_t **out, uv_loop_t *loop, const cfg_ingest_t *cfg, http_
         return listen_fd;
     }
     char mhd_err[256] = "";
-    self->start_err = mhd_err;
-    self->start_len = sizeof mhd_err;
+    snprintf(self->mhd_log.name, sizeof self->mhd_log.name, "ingest %s", cfg->endpoint);
+    self->mhd_log.start_err = mhd_err;
+    self->mhd_log.start_len = sizeof mhd_err;
     unsigned flags =
         MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME;
-    struct MHD_Daemon *mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, self, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, self,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, self, MHD_OPTION_CONNECTION_LIMIT,
-        HTTP_IN_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, HTTP_IN_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MEMORY_LIMIT, MHD_OPTION_END);
-    self->start_err = NULL;
+    struct MHD_Daemon *mhd =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, self, MHD_OPTION_EXTERNAL_LOGGER,
+                         mhdloop_log, &self->mhd_log, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+                         self, MHD_OPTION_CONNECTION_LIMIT, HTTP_IN_CONNECTIONS,
+                         MHD_OPTION_CONNECTION_TIMEOUT, HTTP_IN_TIMEOUT_S,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MEMORY_LIMIT, MHD_OPTION_END);
+    self->mhd_log.start_err = NULL;
     if (mhd == NULL) {
         snprintf(err, errlen, "ingest %s: cannot start libmicrohttpd: %s", cfg->endpoint,
                  mhd_err[0] ? mhd_err : "unknown error");
@@ -566,9 +549,8 @@ int http_in_new(http_in_t **out, uv_loop_t *loop, const cfg_ingest_t *cfg, http_
         free(self);
         return -EIO;
     }
-    char name[160];
-    snprintf(name, sizeof name, "ingest %s", cfg->endpoint);
-    self->http = mhdloop_new(loop, name, listen_fd, mhd, HTTP_IN_CONNECTIONS, err, errlen);
+    self->http =
+        mhdloop_new(loop, self->mhd_log.name, listen_fd, mhd, HTTP_IN_CONNECTIONS, err, errlen);
     if (self->http == NULL) {
         free(self);
         return -EIO;

@@ -59,7 +59,7 @@ struct metrics {
     mhdloop_t *http; /* libmicrohttpd on the loop */
     uv_timer_t depth_timer;
     char *token;                        /* metrics.token_file's token, NULL: none needed */
-    log_limit_t mhd_warn;               /* MHD's own messages */
+    mhdloop_logger_t mhd_log;           /* MHD's own messages */
     pgconn_t *depth_db;                 /* our own connection, for the outbox depth */
     uint64_t unsent[EMIT_STREAM_COUNT]; /* outbox rows never sent, at the last refresh */
     /* The oldest unsent row per stream: its seq, and since when it is
@@ -72,8 +72,6 @@ struct metrics {
     bool depth_failed; /* the last refresh failed (logged once) */
     metrics_sources_t src;
     char listen[64];
-    char *start_err;  /* while starting: where MHD's log goes, to report it */
-    size_t start_len; /* its size */
 };
 
 /* ---- The exposition ----------------------------------------------------- */
@@ -557,26 +555,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return rc;
 }
 
-/* MHD's own messages (end with a newline). While starting they are kept for
- * the caller's error message; afterwards they are logged, at most one a
- * second (a client can make MHD complain as often as it connects). */
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    metrics_t *self = cls;
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    msg[strcspn(msg, "\n")] = '\0';
-    if (self->start_err != NULL) {
-        if (self->start_err[0] == '\0')
-            snprintf(self->start_err, self->start_len, "%s", msg);
-        return;
-    }
-    uint64_t suppressed;
-    if (log_limit_allow(&self->mhd_warn, uv_hrtime(), &suppressed))
-        log_warn("metrics: %s (%llu similar messages not logged)", msg,
-                 (unsigned long long)suppressed);
-}
-
 static void on_depth(pgconn_t *db, const PGresult *res, void *arg)
 {
     metrics_t *self = arg;
@@ -689,14 +667,15 @@ metrics_t *metrics_new(uv_loop_t *loop, const config_t *cfg, const metrics_sourc
     }
 
     char mhd_err[256] = "";
-    self->start_err = mhd_err;
-    self->start_len = sizeof mhd_err;
+    snprintf(self->mhd_log.name, sizeof self->mhd_log.name, "metrics");
+    self->mhd_log.start_err = mhd_err;
+    self->mhd_log.start_len = sizeof mhd_err;
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
     struct MHD_Daemon *mhd =
         MHD_start_daemon(flags, 0, NULL, NULL, on_request, self, MHD_OPTION_EXTERNAL_LOGGER,
-                         on_mhd_log, self, MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
+                         mhdloop_log, &self->mhd_log, MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
                          MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S, MHD_OPTION_END);
-    self->start_err = NULL;
+    self->mhd_log.start_err = NULL;
     if (mhd == NULL) {
         snprintf(err, errlen, "metrics: cannot start libmicrohttpd: %s",
                  mhd_err[0] ? mhd_err : "unknown error");

@@ -11,8 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-
 #define LISTEN_BACKLOG   128  /* a burst waits here, costing no descriptor */
 #define ACCEPTS_PER_TURN 16   /* then the other handles get their turn */
 #define ACCEPT_PAUSE_MS  1000 /* after accept() found no descriptor or memory */
@@ -148,6 +146,23 @@ static void on_poll(uv_poll_t *handle, int status, int events)
     if (status < 0)
         log_warn("%s: polling failed: %s", self->name, uv_strerror(status));
     mhdloop_drive(self);
+}
+
+void mhdloop_log(void *cls, const char *fmt, va_list ap)
+{
+    mhdloop_logger_t *lg = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0'; /* MHD ends its messages with one */
+    if (lg->start_err != NULL) {
+        if (lg->start_err[0] == '\0')
+            snprintf(lg->start_err, lg->start_len, "%s", msg);
+        return;
+    }
+    uint64_t suppressed;
+    if (log_limit_allow(&lg->limit, uv_hrtime(), &suppressed))
+        log_warn("%s: %s (%llu similar messages not logged)", lg->name, msg,
+                 (unsigned long long)suppressed);
 }
 
 static void on_closed(uv_handle_t *handle)

@@ -38,10 +38,28 @@
 #define RD_MHDLOOP_H
 
 #include <microhttpd.h>
+#include <stdarg.h>
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "log.h"
+
 typedef struct mhdloop mhdloop_t;
+
+/* MHD's own messages for one endpoint: pass mhdloop_log as
+ * MHD_OPTION_EXTERNAL_LOGGER with a pointer to this. While start_err is set
+ * (around MHD_start_daemon) the first message is kept there for the caller's
+ * error message; afterwards each is logged as "NAME: message", at most one a
+ * second with the count of those left out (a client can make MHD complain as
+ * often as it connects). */
+typedef struct {
+    char name[160];
+    char *start_err; /* NULL once started */
+    size_t start_len;
+    log_limit_t limit;
+} mhdloop_logger_t;
+
+void mhdloop_log(void *cls, const char *fmt, va_list ap);
 
 /* A non-blocking listening TCP socket bound to addr (SO_REUSEADDR: a restart
  * must not wait for the last run's TIME_WAITs), or a negative errno. */
