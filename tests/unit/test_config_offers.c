@@ -9,17 +9,11 @@
 
 #include "config.h"
 #include "rdtime.h"
+#include "support_config.h"
 
 /* The required keys (8 lines), then rules.reactivation: offers start at line 12. */
 #define MINIMAL                                                                                    \
-    "database:\n"                                                                                  \
-    "  conninfo: \"postgresql:///retentiond\"\n"                                                   \
-    "ingest:\n"                                                                                    \
-    "  - endpoint: \"tcp://127.0.0.1:5556\"\n"                                                     \
-    "emit:\n"                                                                                      \
-    "  reactivation: { endpoint: \"tcp://127.0.0.1:5560\" }\n"                                     \
-    "  gift_risk: { endpoint: \"tcp://127.0.0.1:5561\" }\n"                                        \
-    "  nps: { endpoint: \"tcp://127.0.0.1:5562\" }\n"                                              \
+    SUPPORT_CONFIG_REQUIRED                                                                        \
     "rules:\n"                                                                                     \
     "  reactivation:\n"
 
@@ -27,8 +21,7 @@ static char err[1024];
 
 static config_t *load(const char *text)
 {
-    err[0] = '\0';
-    return config_load_buffer("cfg.yaml", text, strlen(text), err, sizeof err);
+    return support_config_load(text, err, sizeof err);
 }
 
 static int32_t day(int y, unsigned m, unsigned d)

@@ -9,23 +9,15 @@
 #include <string.h>
 
 #include "config.h"
+#include "support_config.h"
 
-#define MINIMAL                                                                                    \
-    "database:\n"                                                                                  \
-    "  conninfo: \"postgresql:///retentiond\"\n"                                                   \
-    "ingest:\n"                                                                                    \
-    "  - endpoint: \"tcp://127.0.0.1:5556\"\n"                                                     \
-    "emit:\n"                                                                                      \
-    "  reactivation: { endpoint: \"tcp://127.0.0.1:5560\" }\n"                                     \
-    "  gift_risk: { endpoint: \"tcp://127.0.0.1:5561\" }\n"                                        \
-    "  nps: { endpoint: \"tcp://127.0.0.1:5562\" }\n"
+#define MINIMAL SUPPORT_CONFIG_REQUIRED
 
 static char err[1024];
 
 static config_t *load(const char *text)
 {
-    err[0] = '\0';
-    return config_load_buffer("cfg.yaml", text, strlen(text), err, sizeof err);
+    return support_config_load(text, err, sizeof err);
 }
 
 Test(config_retention, defaults_as_documented)
